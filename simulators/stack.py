@@ -1,0 +1,494 @@
+"""A throwaway PostgreSQL cluster and Mosquitto broker on free loopback ports.
+
+The demo and the test fixtures both start the world through this module, so nothing relies on
+services someone else started. Both servers refuse (PostgreSQL) or should not (Mosquitto) run as
+root, so when we are root they run as an unprivileged account that owns their state directory.
+Each server exposes ``stop()``/``start()`` on the same port and data so tests can cause outages.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import logging
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+log = logging.getLogger(__name__)
+
+INGEST_USER = "rpmflow-ingest"
+OBSERVER_USER = "rpmflow-observer"
+
+
+class StackError(RuntimeError):
+    """A server of the embedded stack could not be started or did not become ready."""
+
+
+def free_port() -> int:
+    """Ask the kernel for a free loopback port (bind to 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+    """Poll ``predicate`` until it holds; fail with ``what`` in the message after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return
+        if time.monotonic() > deadline:
+            raise StackError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _service_account() -> tuple[int, int] | None:
+    """The (uid, gid) servers run as when we are root; None when we are not root."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            entry = pwd.getpwnam(name)
+            return entry.pw_uid, entry.pw_gid
+    raise StackError("running as root but neither a 'postgres' nor a 'nobody' account exists")
+
+
+def _server_binary(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
+        return str(candidate)
+    for candidate in (Path("/usr/sbin") / name, Path("/usr/local/sbin") / name):
+        if candidate.exists():
+            return str(candidate)
+    raise StackError(f"{name} not found: run scripts/setup.sh (it installs the Debian packages)")
+
+
+def _chown_tree(path: Path, account: tuple[int, int] | None) -> None:
+    if account is None:
+        return
+    uid, gid = account
+    os.chown(path, uid, gid)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), uid, gid)
+
+
+def _make_state_dir(prefix: str, base: Path | None) -> Path:
+    if base is None:
+        path = Path(tempfile.mkdtemp(prefix=prefix))
+    else:
+        base.mkdir(parents=True, exist_ok=True)
+        path = base / prefix.rstrip("-")
+        path.mkdir(exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+@dataclass
+class EmbeddedPostgres:
+    """One PostgreSQL cluster: initdb once, then start/stop on the same port."""
+
+    state_dir: Path
+    port: int = 0
+    user: str = "rpmflow"
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    database: str = "rpmflow"
+    _account: tuple[int, int] | None = None
+    _log_path: Path | None = None
+
+    @classmethod
+    def create(cls, base: Path | None = None) -> EmbeddedPostgres:
+        pg = cls(state_dir=_make_state_dir("rpmflow-pg-", base))
+        pg.port = pg.port or free_port()
+        pg._account = _service_account()
+        pg._initdb()
+        return pg
+
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "data"
+
+    @property
+    def url(self) -> str:
+        return (
+            f"postgresql://{quote(self.user)}:{quote(self.password)}@127.0.0.1:{self.port}/"
+            f"{quote(self.database)}"
+        )
+
+    def _run(self, args: list[str]) -> subprocess.CompletedProcess[str]:
+        # A new session: a Ctrl-C meant for the demo must not reach the postmaster directly;
+        # the owner stops it in order (after the services that write to it).
+        uid_gid = self._account
+        return subprocess.run(
+            args,
+            check=True,
+            capture_output=True,
+            text=True,
+            user=uid_gid[0] if uid_gid else None,
+            group=uid_gid[1] if uid_gid else None,
+            cwd=self.state_dir,
+            start_new_session=True,
+        )
+
+    def _initdb(self) -> None:
+        pwfile = self.state_dir / "pwfile"
+        pwfile.write_text(self.password + "\n")
+        pwfile.chmod(0o600)
+        _chown_tree(self.state_dir, self._account)
+        try:
+            self._run(
+                [
+                    _server_binary("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    self.user,
+                    "--pwfile",
+                    str(pwfile),
+                    "--auth=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ]
+            )
+        except subprocess.CalledProcessError as exc:
+            raise StackError(f"initdb failed: {exc.stderr.strip()}") from exc
+        finally:
+            pwfile.unlink(missing_ok=True)
+        conf = self.data_dir / "postgresql.conf"
+        with conf.open("a") as f:
+            f.write(
+                "\n# rpmflow embedded stack\n"
+                "listen_addresses = '127.0.0.1'\n"
+                f"port = {self.port}\n"
+                f"unix_socket_directories = '{self.state_dir}'\n"
+                "max_connections = 200\n"
+                "shared_buffers = 128MB\n"
+                "fsync = on\n"
+                "synchronous_commit = on\n"
+                "log_min_messages = warning\n"
+            )
+        self._log_path = self.state_dir / "postgres.log"
+        _chown_tree(self.state_dir, self._account)
+
+    def start(self, timeout: float = 60.0) -> None:
+        log_path = self.state_dir / "postgres.log"
+        try:
+            self._run(
+                [_server_binary("pg_ctl"), "-D", str(self.data_dir), "-l", str(log_path), "-w",
+                 "-t", str(int(timeout)), "start"]
+            )
+        except subprocess.CalledProcessError as exc:
+            tail = log_path.read_text()[-2000:] if log_path.exists() else ""
+            raise StackError(f"postgres did not start: {exc.stderr.strip()} {tail}") from exc
+        wait_until(self._accepts_queries, timeout, f"postgres on port {self.port}")
+        self._ensure_database()
+
+    def _psql(self, sql: str, database: str = "postgres") -> str:
+        env = dict(os.environ, PGPASSWORD=self.password)
+        out = subprocess.run(
+            [_server_binary("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d",
+             database, "-Atqc", sql],
+            check=True, capture_output=True, text=True, env=env,
+        )
+        return out.stdout.strip()
+
+    def _accepts_queries(self) -> bool:
+        if not _port_open(self.port):
+            return False
+        try:
+            return self._psql("select 1") == "1"
+        except subprocess.CalledProcessError:
+            return False
+
+    def _ensure_database(self) -> None:
+        if self._psql(f"select 1 from pg_database where datname = '{self.database}'") != "1":
+            self._psql(f'create database "{self.database}"')
+
+    def stop(self, mode: str = "fast") -> None:
+        if not (self.data_dir / "postmaster.pid").exists():
+            return
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run([_server_binary("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"])
+
+    def kill(self) -> None:
+        """Crash the postmaster (SIGKILL), as a power cut would; ``start()`` recovers from WAL."""
+        pid_file = self.data_dir / "postmaster.pid"
+        if pid_file.exists():
+            pid = int(pid_file.read_text().split()[0])
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            wait_until(lambda: not _port_open(self.port), 30, "postgres to die")
+            # Orphaned backends keep shared memory; wait for them before a restart.
+            wait_until(lambda: not _pid_alive(pid), 30, "postmaster to exit")
+
+    def destroy(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mosquitto_password_hash(password: str, salt: bytes | None = None) -> str:
+    """A Mosquitto 2.x ``$7$`` entry: PBKDF2-SHA512, 101 iterations, as mosquitto_passwd writes."""
+    salt = salt or secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, 101)
+    return f"$7$101${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+@dataclass
+class EmbeddedMosquitto:
+    """One Mosquitto broker with a password file and explicit per-account ACLs.
+
+    Settings answer the delivery traps measured on this machine (DOMAIN.md Part I): a per-client
+    queue far above the 1000 default (but bounded in bytes), a one-second autosave so a restart
+    keeps queued QoS 1 messages, and an in-flight window wide enough for batched acks.
+    """
+
+    state_dir: Path
+    port: int = 0
+    accounts: dict[str, str] = field(default_factory=dict)
+    _account: tuple[int, int] | None = None
+    _proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def create(cls, base: Path | None = None) -> EmbeddedMosquitto:
+        broker = cls(state_dir=_make_state_dir("rpmflow-mqtt-", base))
+        broker.port = broker.port or free_port()
+        broker._account = _service_account()
+        broker.accounts[INGEST_USER] = secrets.token_urlsafe(16)
+        broker.accounts[OBSERVER_USER] = secrets.token_urlsafe(16)
+        broker._write_config()
+        return broker
+
+    @property
+    def ingest_password(self) -> str:
+        return self.accounts[INGEST_USER]
+
+    def url_for(self, user: str) -> str:
+        return f"mqtt://{quote(user)}:{quote(self.accounts[user])}@127.0.0.1:{self.port}"
+
+    @property
+    def ingest_url(self) -> str:
+        return self.url_for(INGEST_USER)
+
+    @property
+    def gateway_ids(self) -> list[str]:
+        return [a for a in self.accounts if a not in (INGEST_USER, OBSERVER_USER)]
+
+    def add_gateway(self, gateway_id: str) -> str:
+        """Provision one gateway account (its own password, its own topics); returns the password."""
+        if "/" in gateway_id or "+" in gateway_id or "#" in gateway_id or not gateway_id:
+            raise ValueError(f"invalid gateway id {gateway_id!r}")
+        if gateway_id not in self.accounts:
+            self.accounts[gateway_id] = secrets.token_urlsafe(16)
+        return self.accounts[gateway_id]
+
+    def add_gateways(self, gateway_ids: list[str]) -> dict[str, str]:
+        out = {g: self.add_gateway(g) for g in gateway_ids}
+        self.reload()
+        return out
+
+    def _acl_text(self) -> str:
+        lines = [
+            "# generated by rpmflow: one block per account, no patterns, no anonymous access",
+            f"user {INGEST_USER}",
+            "topic read rpm/v1/+/readings",
+            "topic read rpm/v1/+/status",
+            "topic read $share/+/rpm/v1/+/readings",
+            "topic read $share/+/rpm/v1/+/status",
+            "",
+            f"user {OBSERVER_USER}",
+            "topic read rpm/v1/#",
+            "",
+        ]
+        for gw in self.gateway_ids:
+            lines += [
+                f"user {gw}",
+                f"topic write rpm/v1/{gw}/readings",
+                f"topic readwrite rpm/v1/{gw}/status",
+                "",
+            ]
+        return "\n".join(lines) + "\n"
+
+    def _write_config(self) -> None:
+        d = self.state_dir
+        (d / "passwd").write_text(
+            "".join(f"{u}:{mosquitto_password_hash(p)}\n" for u, p in self.accounts.items())
+        )
+        (d / "acl").write_text(self._acl_text())
+        (d / "data").mkdir(exist_ok=True)
+        (d / "mosquitto.conf").write_text(
+            "# generated by rpmflow (simulators/stack.py)\n"
+            "per_listener_settings false\n"
+            "allow_anonymous false\n"
+            f"password_file {d / 'passwd'}\n"
+            f"acl_file {d / 'acl'}\n"
+            f"listener {self.port} 127.0.0.1\n"
+            "persistence true\n"
+            f"persistence_location {d / 'data'}/\n"
+            "autosave_interval 1\n"
+            "max_queued_messages 2000000\n"
+            "max_queued_bytes 1073741824\n"
+            "max_inflight_messages 1000\n"
+            "max_packet_size 1048576\n"
+            "persistent_client_expiration 14d\n"
+            "set_tcp_nodelay true\n"
+            "log_dest stderr\n"
+            "log_type error\n"
+            "log_type warning\n"
+            "log_type notice\n"
+            "connection_messages false\n"
+        )
+        _chown_tree(d, self._account)
+
+    def reload(self) -> None:
+        """Rewrite password and ACL files; a running broker re-reads them on SIGHUP."""
+        self._write_config()
+        if self._proc and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGHUP)
+
+    def start(self, timeout: float = 30.0) -> None:
+        if self._proc and self._proc.poll() is None:
+            return
+        self._write_config()
+        uid_gid = self._account
+        log_file = (self.state_dir / "mosquitto.log").open("ab")
+        self._proc = subprocess.Popen(
+            [_server_binary("mosquitto"), "-c", str(self.state_dir / "mosquitto.conf")],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            user=uid_gid[0] if uid_gid else None,
+            group=uid_gid[1] if uid_gid else None,
+            cwd=self.state_dir,
+            start_new_session=True,
+        )
+        log_file.close()
+        proc = self._proc
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                tail = (self.state_dir / "mosquitto.log").read_text(errors="replace")[-2000:]
+                raise StackError(f"mosquitto exited with {proc.returncode}: {tail}")
+            observer_pw = self.accounts[OBSERVER_USER]
+            return _port_open(self.port) and _mqtt_connack(self.port, OBSERVER_USER, observer_pw)
+
+        wait_until(ready, timeout, f"mosquitto on port {self.port}")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self._proc and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(30)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def _mqtt_connack(port: int, user: str, password: str) -> bool:
+    """A raw MQTT 3.1.1 CONNECT → CONNACK exchange: proves the broker really accepts clients."""
+    def field_(b: bytes) -> bytes:
+        return len(b).to_bytes(2, "big") + b
+
+    client_id = b"rpmflow-probe-" + secrets.token_hex(4).encode()
+    variable = field_(b"MQTT") + bytes([4, 0xC2]) + (10).to_bytes(2, "big")
+    payload = field_(client_id) + field_(user.encode()) + field_(password.encode())
+    body = variable + payload
+    packet = bytes([0x10, len(body)]) + body
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(packet)
+            reply = s.recv(4)
+            ok = len(reply) == 4 and reply[0] == 0x20 and reply[3] == 0
+            with contextlib.suppress(OSError):
+                s.sendall(bytes([0xE0, 0]))
+            return ok
+    except OSError:
+        return False
+
+
+@dataclass
+class Stack:
+    """PostgreSQL + Mosquitto, started together, stopped together."""
+
+    postgres: EmbeddedPostgres
+    mosquitto: EmbeddedMosquitto
+
+    @property
+    def database_url(self) -> str:
+        return self.postgres.url
+
+    def stop(self) -> None:
+        self.mosquitto.stop()
+        self.postgres.stop()
+
+    def destroy(self) -> None:
+        self.mosquitto.destroy()
+        self.postgres.destroy()
+
+
+def start_stack(base: Path | None = None, gateways: list[str] | None = None) -> Stack:
+    pg = EmbeddedPostgres.create(base)
+    broker = EmbeddedMosquitto.create(base)
+    for gw in gateways or []:
+        broker.add_gateway(gw)
+    try:
+        pg.start()
+        broker.start()
+    except BaseException:
+        broker.destroy()
+        pg.destroy()
+        raise
+    log.info("embedded stack: postgres on %d, mosquitto on %d", pg.port, broker.port)
+    return Stack(pg, broker)
+
+
+@contextlib.contextmanager
+def running_stack(base: Path | None = None, gateways: list[str] | None = None) -> Iterator[Stack]:
+    stack = start_stack(base, gateways)
+    try:
+        yield stack
+    finally:
+        stack.destroy()

@@ -1,0 +1,100 @@
+"""Session fixtures: our own PostgreSQL and Mosquitto on free loopback ports.
+
+Each test that needs the database gets a fresh database cloned from a migrated template (fast,
+isolated). Tests that stop or kill a server ask for ``private_postgres`` / ``private_broker`` so
+their outage cannot disturb other tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ingest.migrate import migrate
+from simulators.stack import EmbeddedMosquitto, EmbeddedPostgres, Stack, start_stack
+
+TEMPLATE_DB = "rpmflow_template"
+_db_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    s = start_stack()
+    try:
+        admin = s.postgres.url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+        migrate(s.postgres.url.rsplit("/", 1)[0] + f"/{TEMPLATE_DB}")
+        yield s
+    finally:
+        s.destroy()
+
+
+def _clone_database(pg: EmbeddedPostgres, name: str) -> str:
+    base = pg.url.rsplit("/", 1)[0]
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+    return base + "/" + name
+
+
+@pytest.fixture
+def database_url(stack: Stack) -> str:
+    """A fresh, migrated database of the session's PostgreSQL."""
+    return _clone_database(stack.postgres, f"t{next(_db_counter)}_{secrets.token_hex(3)}")
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def broker(stack: Stack) -> EmbeddedMosquitto:
+    """The session's broker (do not stop it: use ``private_broker`` for outages)."""
+    return stack.mosquitto
+
+
+@pytest.fixture
+def gateway_id(broker: EmbeddedMosquitto) -> str:
+    """A freshly provisioned gateway account, unique to this test."""
+    gw = f"gw-{secrets.token_hex(4)}"
+    broker.add_gateways([gw])
+    return gw
+
+
+@pytest.fixture
+def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedMosquitto]:
+    """A broker of this test's own, which the test may stop, kill and restart."""
+    b = EmbeddedMosquitto.create()
+    b.start()
+    try:
+        yield b
+    finally:
+        b.destroy()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[EmbeddedPostgres]:
+    """A migrated PostgreSQL cluster of this test's own, which the test may stop and restart."""
+    pg = EmbeddedPostgres.create()
+    pg.start()
+    try:
+        migrate(pg.url)
+        yield pg
+    finally:
+        pg.destroy()
+
+
+@pytest.fixture
+def artifacts_dir(request: pytest.FixtureRequest) -> Path:
+    """Where a test keeps screenshots and reports (kept after the run, under test-artifacts/)."""
+    root = Path(__file__).resolve().parent.parent / "test-artifacts"
+    d = root / request.node.name.replace("/", "_").replace("[", "_").replace("]", "")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
