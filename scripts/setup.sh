@@ -31,7 +31,15 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.rpmflow-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[gateway,server,dev]'
+  echo "setup: installing rpmflow and its dependencies into .venv ..."
+  log=$(mktemp)
+  if ! { .venv/bin/python -m pip install -q --upgrade pip && \
+         .venv/bin/python -m pip install -q -e '.[gateway,server,dev]'; } >"$log" 2>&1; then
+    grep -v "is ignored" "$log" >&2
+    rm -f "$log"
+    echo "setup: pip install failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
   touch "$stamp"
 fi

@@ -1,0 +1,81 @@
+"""``rpmflow-sim``: the outside world on demand (demo, embedded servers, fleets, patients)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from simulators.settings import DemoSettings
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from simulators.demo import run_demo
+
+    s = DemoSettings.from_env(os.environ)
+    return run_demo(
+        gateways=args.gateways if args.gateways is not None else s.gateways,
+        port=args.port if args.port is not None else s.port,
+        interval_s=args.interval if args.interval is not None else s.interval_s,
+        duration_s=args.duration if args.duration is not None else s.duration_s,
+    )
+
+
+def _stack(args: argparse.Namespace) -> int:
+    from simulators.stack import start_stack
+
+    stack = start_stack(gateways=args.gateway or [])
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        print(f"RPMFLOW_DATABASE_URL={stack.database_url}")
+        print(f"RPMFLOW_MQTT_URL={stack.mosquitto.ingest_url}   # the ingest account")
+        for gw in stack.mosquitto.gateway_ids:
+            print(f"gateway {gw}: {stack.mosquitto.url_for(gw)}")
+        print("Ctrl-C stops both servers and deletes their data.", flush=True)
+        stop.wait()
+    finally:
+        stack.destroy()
+    return 0
+
+
+def _fleet(rest: list[str]) -> int:
+    from simulators.fleet import fleet_main
+
+    return fleet_main(rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rpmflow-sim",
+        description="Simulated world for rpmflow: the whole-pipeline demo, embedded servers, fleets.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("demo", help="run the whole pipeline on embedded servers with simulated gateways")
+    d.add_argument("--gateways", type=int, help="gateways (env RPMFLOW_SIM_DEMO_GATEWAYS, default 3)")
+    d.add_argument("--port", type=int, help="dashboard port (env RPMFLOW_SIM_DEMO_PORT, default 8000)")
+    d.add_argument("--interval", type=float, help="seconds between simulated readings (default 20)")
+    d.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    s = sub.add_parser("stack", help="start an embedded PostgreSQL + Mosquitto and print their URLs")
+    s.add_argument("--gateway", action="append", help="provision a gateway account (repeatable)")
+    sub.add_parser("fleet", help="fleet load generator (see `rpmflow-sim fleet --help`)", add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "fleet":
+        return _fleet(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        return _demo(args)
+    return _stack(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,218 @@
+"""The whole pipeline on one machine: embedded servers, every service, simulated gateways.
+
+The demo starts each component through its own console script, exactly as an operator would,
+so it exercises the real entry points and settings. Shutdown runs in data-flow order (gateways,
+ingest, triage, dashboard, then the servers) and leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from simulators.stack import Stack, StackError, start_stack, wait_until
+
+log = logging.getLogger(__name__)
+
+DEMO_PASSWORD = "rpmflow-demo"  # noqa: S105 - printed to the user; local demo only
+DEMO_USERS = (
+    ("nurse", "nurse"),
+    ("clinician", "clinician"),
+    ("billing", "billing"),
+    ("admin", "admin"),
+)
+
+
+def _script(name: str) -> str:
+    """The console script installed next to this interpreter (the project's venv)."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        raise StackError(f"{name} is not installed: run scripts/setup.sh")
+    return found
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        out = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        out.close()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop within %.0fs; killing it", self.name, timeout)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout)
+
+
+@dataclass
+class Demo:
+    gateways: int = 3
+    port: int = 8000
+    interval_s: float = 20.0
+    state: Path = field(default_factory=lambda: Path(".state/demo"))
+    stack: Stack | None = None
+    services: list[Service] = field(default_factory=list)
+
+    def gateway_ids(self) -> list[str]:
+        return [f"gw-{i:04d}" for i in range(1, self.gateways + 1)]
+
+    def base_env(self) -> dict[str, str]:
+        assert self.stack is not None
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RPMFLOW_")}
+        env["RPMFLOW_DATABASE_URL"] = self.stack.database_url
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def run_once(self, argv: list[str]) -> None:
+        out = subprocess.run(argv, env=self.base_env(), capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise StackError(f"{' '.join(argv[:2])} failed: {out.stderr.strip() or out.stdout.strip()}")
+
+    def start(self) -> None:
+        if self.state.exists():
+            shutil.rmtree(self.state)
+        self.state.mkdir(parents=True)
+        logs = self.state / "logs"
+        logs.mkdir()
+        print("rpmflow demo: starting PostgreSQL and Mosquitto ...", flush=True)
+        self.stack = start_stack(gateways=self.gateway_ids())
+        broker = self.stack.mosquitto
+        self.run_once([_script("rpmflow-ingest"), "migrate"])
+        seed = [sys.executable, "-m", "dashboards.demo_seed", "--password", DEMO_PASSWORD]
+        for gw in self.gateway_ids():
+            seed += ["--gateway", gw]
+        self.run_once(seed)
+
+        env = self.base_env()
+        ingest_env = dict(env, RPMFLOW_MQTT_URL=broker.ingest_url)
+        self.services.append(
+            Service("ingest", [_script("rpmflow-ingest"), "run"], ingest_env, logs / "ingest.log")
+        )
+        self.services.append(
+            Service("triage", [_script("rpmflow-triage"), "run"], env, logs / "triage.log")
+        )
+        dash_env = dict(env, RPMFLOW_DASHBOARD_PORT=str(self.port), RPMFLOW_DASHBOARD_HOST="127.0.0.1")
+        self.services.append(
+            Service("dashboard", [_script("rpmflow-dashboard"), "run"], dash_env, logs / "dashboard.log")
+        )
+        for n, gw in enumerate(self.gateway_ids(), start=1):
+            gw_env = dict(
+                env,
+                RPMFLOW_GATEWAY_ID=gw,
+                RPMFLOW_MQTT_URL=broker.url_for(gw),
+                RPMFLOW_GATEWAY_OUTBOX=str(self.state / f"{gw}-outbox.sqlite3"),
+                RPMFLOW_GATEWAY_BACKEND="sim",
+                RPMFLOW_GATEWAY_SIM_SCENARIO="demo",
+                RPMFLOW_GATEWAY_SIM_SEED=str(n),
+                RPMFLOW_GATEWAY_SIM_INTERVAL_S=str(self.interval_s),
+                RPMFLOW_GATEWAY_SIM_DEVICES=f"bp:SIM-BP-{n:04d},glucose:SIM-GL-{n:04d}",
+            )
+            self.services.append(
+                Service(gw, [_script("rpmflow-gateway"), "run"], gw_env, logs / f"{gw}.log")
+            )
+        for svc in self.services:
+            svc.start()
+        url = f"http://127.0.0.1:{self.port}"
+        wait_until(lambda: _healthy(url + "/healthz") or self._died(), 60, f"the dashboard at {url}")
+        if self._died():
+            raise StackError(f"a service exited at start-up; see {logs}")
+
+    def _died(self) -> bool:
+        return any(not s.alive() for s in self.services)
+
+    def stop(self) -> None:
+        for svc in self.services:  # data-flow order: gateways drain into ingest first
+            if svc.name.startswith("gw-"):
+                svc.stop()
+        for svc in self.services:
+            if not svc.name.startswith("gw-"):
+                svc.stop()
+        if self.stack is not None:
+            self.stack.destroy()
+            self.stack = None
+
+    def print_banner(self) -> None:
+        assert self.stack is not None
+        url = f"http://127.0.0.1:{self.port}"
+        print(
+            "\n"
+            f"rpmflow demo is running: open {url}\n"
+            f"  sign in as nurse / clinician / billing / admin, password {DEMO_PASSWORD}\n"
+            f"  {self.gateways} simulated gateways (BP cuff + glucose meter each); a hypertensive crisis\n"
+            "  reading arrives within seconds and appears in the nurse's queue.\n"
+            f"  database: {self.stack.database_url}\n"
+            f"  logs: {self.state / 'logs'}\n"
+            "Press Ctrl-C to stop (everything shuts down cleanly).\n",
+            flush=True,
+        )
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - local http URL
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def run_demo(gateways: int, port: int, interval_s: float, duration_s: float | None) -> int:
+    demo = Demo(gateways=gateways, port=port, interval_s=interval_s)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        demo.start()
+        demo.print_banner()
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        while not stop.is_set():
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            if demo._died():
+                dead = [s.name for s in demo.services if not s.alive()]
+                print(f"rpmflow demo: service(s) exited: {', '.join(dead)}; see logs", file=sys.stderr)
+                return 1
+            stop.wait(1.0)
+        return 0
+    except StackError as exc:
+        print(f"rpmflow demo: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("rpmflow demo: stopping ...", flush=True)
+        demo.stop()
+        print("rpmflow demo: stopped.", flush=True)
