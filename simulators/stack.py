@@ -274,15 +274,19 @@ class EmbeddedMosquitto:
 
     state_dir: Path
     port: int = 0
+    tls_port: int | None = None
     accounts: dict[str, str] = field(default_factory=dict)
     _account: tuple[int, int] | None = None
     _proc: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def create(cls, base: Path | None = None) -> EmbeddedMosquitto:
+    def create(cls, base: Path | None = None, *, tls: bool = False) -> EmbeddedMosquitto:
         broker = cls(state_dir=_make_state_dir("rpmflow-mqtt-", base))
         broker.port = broker.port or free_port()
         broker._account = _service_account()
+        if tls:
+            broker.tls_port = free_port()
+            make_local_ca(broker.state_dir / "tls", "127.0.0.1")
         broker.accounts[INGEST_USER] = secrets.token_urlsafe(16)
         broker.accounts[OBSERVER_USER] = secrets.token_urlsafe(16)
         broker._write_config()
@@ -298,6 +302,16 @@ class EmbeddedMosquitto:
     @property
     def ingest_url(self) -> str:
         return self.url_for(INGEST_USER)
+
+    @property
+    def ca_file(self) -> Path:
+        """The local CA that signed the broker's certificate (TLS listener only)."""
+        return self.state_dir / "tls" / "ca.crt"
+
+    def tls_url_for(self, user: str) -> str:
+        if self.tls_port is None:
+            raise StackError("this broker was created without TLS")
+        return f"mqtts://{quote(user)}:{quote(self.accounts[user])}@127.0.0.1:{self.tls_port}"
 
     @property
     def gateway_ids(self) -> list[str]:
@@ -366,8 +380,21 @@ class EmbeddedMosquitto:
             "log_type warning\n"
             "log_type notice\n"
             "connection_messages false\n"
+            + self._tls_listener_text()
         )
         _chown_tree(d, self._account)
+
+    def _tls_listener_text(self) -> str:
+        if self.tls_port is None:
+            return ""
+        t = self.state_dir / "tls"
+        return (
+            f"listener {self.tls_port} 127.0.0.1\n"
+            f"cafile {t / 'ca.crt'}\n"
+            f"certfile {t / 'server.crt'}\n"
+            f"keyfile {t / 'server.key'}\n"
+            "tls_version tlsv1.2\n"
+        )
 
     def reload(self) -> None:
         """Rewrite password and ACL files; a running broker re-reads them on SIGHUP."""
@@ -425,6 +452,25 @@ class EmbeddedMosquitto:
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def make_local_ca(directory: Path, host: str) -> None:
+    """A throwaway CA and a server certificate for ``host``, made with the openssl CLI."""
+    directory.mkdir(parents=True, exist_ok=True)
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise StackError("openssl not found: run scripts/setup.sh")
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True, cwd=directory)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=rpmflow local CA",
+        "-keyout", "ca.key", "-out", "ca.crt")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={host}", "-keyout", "server.key",
+        "-out", "server.csr")
+    (directory / "san.ext").write_text(f"subjectAltName=IP:{host},DNS:localhost\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "30", "-extfile", "san.ext", "-out", "server.crt")
 
 
 def _mqtt_connack(port: int, user: str, password: str) -> bool:
