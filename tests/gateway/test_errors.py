@@ -1,0 +1,70 @@
+"""The gateway error tree: every class is exactly one of transient / terminal, and pickles."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from gateway import errors
+from gateway.errors import (
+    BrokerUnavailable,
+    ContextMismatch,
+    DeviceUnavailable,
+    GatewayError,
+    ImpossibleValue,
+    MalformedMeasurement,
+    OutboxFull,
+    ProcedureTimeout,
+    RacpIncomplete,
+    RacpRefused,
+    SettingsError,
+    TerminalError,
+    TransientError,
+    UnknownDevice,
+    is_transient,
+)
+
+INSTANCES: list[GatewayError] = [
+    MalformedMeasurement("2A35", "too short", "1e"),
+    ImpossibleValue("systolic", 350.0, "40..300 mmHg"),
+    ContextMismatch(1, 2),
+    RacpRefused(1, 2),
+    RacpIncomplete(1, 8),
+    UnknownDevice("dev-1"),
+    SettingsError("RPMFLOW_MQTT_URL", "missing"),
+    DeviceUnavailable("dev-1", "le-connection-abort-by-local"),
+    ProcedureTimeout("dev-1", "racp", 30.0),
+    BrokerUnavailable("connection refused"),
+    OutboxFull(10_000),
+]
+TRANSIENT = (RacpIncomplete, DeviceUnavailable, ProcedureTimeout, BrokerUnavailable, OutboxFull)
+
+
+@pytest.mark.parametrize("exc", INSTANCES, ids=lambda e: type(e).__name__)
+def test_each_error_is_exactly_one_kind(exc: GatewayError) -> None:
+    assert isinstance(exc, TransientError) != isinstance(exc, TerminalError)
+    assert is_transient(exc) is isinstance(exc, TRANSIENT)
+    assert str(exc)
+    clone = pickle.loads(pickle.dumps(exc))  # noqa: S301 - our own object
+    assert type(clone) is type(exc) and clone.args == exc.args
+
+
+def test_every_public_class_is_covered() -> None:
+    concrete = {
+        name
+        for name in errors.__all__
+        if isinstance(getattr(errors, name), type)
+        and name not in {"GatewayError", "TerminalError", "TransientError", "DecodeError", "RacpError"}
+    }
+    assert concrete == {type(e).__name__ for e in INSTANCES}
+
+
+def test_malformed_measurement_fields() -> None:
+    exc = MalformedMeasurement("2A18", "too short: missing base_time", "0001")
+    assert (exc.characteristic, exc.reason, exc.payload_hex) == (
+        "2A18",
+        "too short: missing base_time",
+        "0001",
+    )
+    assert str(exc) == "2A18: too short: missing base_time (payload 0001)"
