@@ -1,0 +1,237 @@
+"""Tamper-evident audit trail: append-only, hash-chained rows (HIPAA §164.312(b), DOMAIN H11).
+
+Each row's ``hash = sha256(prev_hash || canonical(row))`` where the canonical form is compact,
+key-sorted JSON of (seq, at in UTC, actor, action, patient_id, detail, source_ip). Appends are
+serialised with a transaction-scoped advisory lock, and the database refuses any row that does not
+extend the chain head by exactly one link (migration 0033). UPDATE/DELETE/TRUNCATE are refused by a
+trigger and revoked from the application role, so tampering needs a superuser who disables the
+trigger; ``verify_chain`` then finds the edited, deleted or reordered rows. The chain head hash
+that ``verify_chain`` reports is the value to anchor outside the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+GENESIS_HASH = "0" * 64
+_APPEND_LOCK = 0x72706D61  # "rpma": one audit append at a time
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    patient_id: int | None
+    detail: dict[str, Any]
+    source_ip: str | None
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    seq: int
+    kind: str  # 'edited' | 'broken_link' | 'missing' | 'reordered' | 'truncated' | 'head_mismatch'
+    message: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    rows_checked: int
+    head_seq: int
+    head_hash: str
+    problems: list[ChainProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def canonical(
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    patient_id: int | None,
+    detail: dict[str, Any],
+    source_ip: str | None,
+) -> bytes:
+    """The bytes a row's hash covers (pure; the same function writes and verifies)."""
+    doc = {
+        "seq": seq,
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor": actor,
+        "action": action,
+        "patient_id": patient_id,
+        "detail": detail,
+        "source_ip": source_ip,
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def link_hash(prev_hash: str, content: bytes) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + content).hexdigest()
+
+
+def record(
+    conn: psycopg.Connection[Any],
+    *,
+    actor: str,
+    action: str,
+    patient_id: int | None,
+    detail: dict[str, Any],
+    source_ip: str | None = None,
+) -> int:
+    """Append one audit row and return its sequence number.
+
+    Runs inside the caller's transaction when there is one, so the audit row commits or rolls
+    back together with the change it describes.
+    """
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
+        head = conn.execute("SELECT last_seq, last_hash FROM audit_chain_head WHERE id = 1").fetchone()
+        if head is None:
+            raise RuntimeError("audit_chain_head row is missing: was migration 0033 applied?")
+        # Round-trip the detail through jsonb so what is hashed is exactly what is stored.
+        row = conn.execute(
+            "SELECT clock_timestamp(), %s::jsonb", (Jsonb(detail, dumps=_dumps_default),)
+        ).fetchone()
+        assert row is not None
+        at, stored_detail = row
+        seq = int(head[0]) + 1
+        prev = str(head[1])
+        digest = link_hash(prev, canonical(seq, at, actor, action, patient_id, stored_detail, source_ip))
+        conn.execute(
+            "INSERT INTO audit_log (seq, at, actor, action, patient_id, detail, source_ip, prev_hash, hash)"
+            " VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)",
+            (seq, at, actor, action, patient_id, Jsonb(stored_detail), source_ip, prev, digest),
+        )
+    return seq
+
+
+def _dumps_default(obj: Any) -> str:
+    return json.dumps(obj, default=str)
+
+
+_SELECT = "SELECT seq, at, actor, action, patient_id, detail, source_ip, prev_hash, hash FROM audit_log"
+
+
+def _entry(r: Sequence[Any]) -> AuditEntry:
+    return AuditEntry(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+
+
+def verify_chain(conn: psycopg.Connection[Any]) -> ChainReport:
+    """Walk the chain in seq order and name every row that was edited, removed or moved."""
+    problems: list[ChainProblem] = []
+    expected_seq = 1
+    prev_hash = GENESIS_HASH
+    prev_at: datetime | None = None
+    checked = 0
+    last_seq, last_hash = 0, GENESIS_HASH
+    with conn.cursor() as cur:
+        cur.execute(_SELECT + " ORDER BY seq")
+        for raw in cur:
+            e = _entry(raw)
+            checked += 1
+            if e.seq > expected_seq:
+                problems.append(
+                    ChainProblem(
+                        expected_seq, "missing", f"rows {expected_seq}..{e.seq - 1} are missing (deleted)"
+                    )
+                )
+            recomputed = link_hash(
+                e.prev_hash, canonical(e.seq, e.at, e.actor, e.action, e.patient_id, e.detail, e.source_ip)
+            )
+            if recomputed != e.hash:
+                problems.append(
+                    ChainProblem(
+                        e.seq, "edited", f"row {e.seq}: content does not match its hash (edited or moved)"
+                    )
+                )
+            if e.prev_hash != prev_hash:
+                problems.append(
+                    ChainProblem(
+                        e.seq,
+                        "broken_link",
+                        f"row {e.seq}: prev_hash does not match row {e.seq - 1}'s hash "
+                        "(a row before it was edited, deleted or reordered)",
+                    )
+                )
+            if prev_at is not None and e.at < prev_at:
+                problems.append(ChainProblem(e.seq, "reordered", f"row {e.seq}: timestamp goes backwards"))
+            prev_hash, prev_at, expected_seq = e.hash, e.at, e.seq + 1
+            last_seq, last_hash = e.seq, e.hash
+    head = conn.execute("SELECT last_seq, last_hash FROM audit_chain_head WHERE id = 1").fetchone()
+    if head is None:
+        problems.append(ChainProblem(0, "head_mismatch", "chain head row is missing"))
+    else:
+        head_seq, head_hash = int(head[0]), str(head[1])
+        if head_seq > last_seq:
+            problems.append(
+                ChainProblem(
+                    last_seq + 1,
+                    "truncated",
+                    f"rows {last_seq + 1}..{head_seq} after the last row are missing",
+                )
+            )
+        elif head_seq != last_seq or head_hash != last_hash:
+            problems.append(
+                ChainProblem(
+                    last_seq, "head_mismatch", f"chain head (seq {head_seq}) does not match the last row"
+                )
+            )
+    return ChainReport(rows_checked=checked, head_seq=last_seq, head_hash=last_hash, problems=problems)
+
+
+def patient_access_report(conn: psycopg.Connection[Any], patient_id: int) -> list[AuditEntry]:
+    """Every audited read and write about one patient: the "who viewed my data" report."""
+    rows = conn.execute(_SELECT + " WHERE patient_id = %s ORDER BY seq", (patient_id,)).fetchall()
+    return [_entry(r) for r in rows]
+
+
+def audit_verify_main(argv: Sequence[str] | None = None) -> int:
+    """``rpmflow-triage audit-verify``: exit 0 when the chain is intact, 1 when tampered."""
+    parser = argparse.ArgumentParser(prog="rpmflow-triage audit-verify", description=verify_chain.__doc__)
+    parser.add_argument("--database-url", default=None, help="default: $RPMFLOW_DATABASE_URL")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    url = args.database_url or os.environ.get("RPMFLOW_DATABASE_URL")
+    if not url:
+        parser.error("no database: pass --database-url or set RPMFLOW_DATABASE_URL")
+    with psycopg.connect(url, autocommit=True) as conn:
+        report = verify_chain(conn)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "rows_checked": report.rows_checked,
+                    "head_seq": report.head_seq,
+                    "head_hash": report.head_hash,
+                    "problems": [
+                        {"seq": p.seq, "kind": p.kind, "message": p.message} for p in report.problems
+                    ],
+                }
+            )
+        )
+    else:
+        status = "intact" if report.ok else f"TAMPERED ({len(report.problems)} problems)"
+        print(
+            f"audit chain {status}: {report.rows_checked} rows, head seq {report.head_seq} {report.head_hash}"
+        )
+        for p in report.problems:
+            print(f"  seq {p.seq} [{p.kind}] {p.message}", file=sys.stderr)
+    return 0 if report.ok else 1

@@ -1,0 +1,284 @@
+"""SQL helpers for the people and facts RPM billing is gated on: patients, users and licences,
+enrolments (the order), consent and device assignment history.
+
+Thin on purpose: each helper is one statement or one small transaction, validates its input into
+a typed error, and returns the new row's id. Device assignments keep their history (a reassigned
+device closes its previous row), because a reading maps to the assignment valid at its time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import psycopg
+
+from triage import icd10
+from triage.errors import TerminalTriageError
+
+ROLES = ("nurse", "clinician", "billing", "admin")
+CONSENT_METHODS = ("verbal", "written", "electronic")
+LOCKED = "!"  # a password hash no password matches: the account cannot sign in
+
+
+class InvalidPerson(TerminalTriageError):
+    """Input about a patient, user, licence, enrolment or consent that cannot be stored."""
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        super().__init__(f"{field}={value!r}: {reason}")
+        self.field = field
+        self.value = value
+        self.reason = reason
+
+
+def _need_aware(field: str, at: datetime) -> None:
+    if at.tzinfo is None:
+        raise InvalidPerson(field, at, "must be timezone-aware")
+
+
+def _one_id(conn: psycopg.Connection[Any], sql: str, params: Sequence[object]) -> int:
+    row = conn.execute(sql, params).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def create_patient(
+    conn: psycopg.Connection[Any],
+    *,
+    mrn: str,
+    display_name: str,
+    state: str,
+    timezone: str = "America/New_York",
+    birth_year: int | None = None,
+) -> int:
+    if len(state) != 2 or not state.isalpha():
+        raise InvalidPerson("state", state, "must be a two-letter US state code")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidPerson("timezone", timezone, "not an IANA time zone") from None
+    return _one_id(
+        conn,
+        "INSERT INTO patients (mrn, display_name, state, timezone, birth_year)"
+        " VALUES (%s, %s, %s, %s, %s) RETURNING patient_id",
+        (mrn, display_name, state.upper(), timezone, birth_year),
+    )
+
+
+def create_user(
+    conn: psycopg.Connection[Any],
+    *,
+    username: str,
+    display_name: str,
+    role: str,
+    password_hash: str = LOCKED,
+    npi: str | None = None,
+    is_physician_or_qhp: bool = False,
+) -> int:
+    """A user row; ``password_hash='!'`` is a locked account (seeding, tests, service users)."""
+    if role not in ROLES:
+        raise InvalidPerson("role", role, f"must be one of {', '.join(ROLES)}")
+    if npi is not None and not (len(npi) == 10 and npi.isdigit()):
+        raise InvalidPerson("npi", npi, "must be 10 digits")
+    return _one_id(
+        conn,
+        "INSERT INTO users (username, display_name, role, password_hash, npi, is_physician_or_qhp)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING user_id",
+        (username, display_name, role, password_hash, npi, is_physician_or_qhp),
+    )
+
+
+def add_licence(
+    conn: psycopg.Connection[Any],
+    user_id: int,
+    *,
+    state: str,
+    license_number: str,
+    valid_from: date,
+    valid_to: date,
+) -> int:
+    if valid_to < valid_from:
+        raise InvalidPerson("valid_to", valid_to, "is before valid_from")
+    if len(state) != 2 or not state.isalpha():
+        raise InvalidPerson("state", state, "must be a two-letter US state code")
+    return _one_id(
+        conn,
+        "INSERT INTO clinician_licenses (user_id, state, license_number, valid_from, valid_to)"
+        " VALUES (%s, %s, %s, %s, %s) RETURNING license_id",
+        (user_id, state.upper(), license_number, valid_from, valid_to),
+    )
+
+
+def enrol(
+    conn: psycopg.Connection[Any],
+    patient_id: int,
+    *,
+    ordering_user_id: int,
+    icd10_codes: Sequence[str],
+    start_date: date,
+    end_date: date | None = None,
+    established_visit_date: date | None = None,
+    education_documented_on: date | None = None,
+    episode_id: int | None = None,
+    payer: str = "medicare",
+) -> int:
+    """Record an RPM order. A new episode of care starts unless ``episode_id`` continues one
+    (e.g. a device swap or re-enrolment within the same episode: no second 99453)."""
+    codes = icd10.validate_codes(icd10_codes)
+    if end_date is not None and end_date < start_date:
+        raise InvalidPerson("end_date", end_date, "is before start_date")
+    if episode_id is None:
+        return _one_id(
+            conn,
+            "INSERT INTO enrolments (patient_id, ordering_user_id, order_icd10, start_date,"
+            " end_date, established_visit_date, education_documented_on, payer)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING enrolment_id",
+            (
+                patient_id,
+                ordering_user_id,
+                codes,
+                start_date,
+                end_date,
+                established_visit_date,
+                education_documented_on,
+                payer,
+            ),
+        )
+    return _one_id(
+        conn,
+        "INSERT INTO enrolments (patient_id, ordering_user_id, order_icd10, start_date, end_date,"
+        " established_visit_date, education_documented_on, payer, episode_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING enrolment_id",
+        (
+            patient_id,
+            ordering_user_id,
+            codes,
+            start_date,
+            end_date,
+            established_visit_date,
+            education_documented_on,
+            payer,
+            episode_id,
+        ),
+    )
+
+
+def end_enrolment(conn: psycopg.Connection[Any], enrolment_id: int, *, end_date: date) -> None:
+    cur = conn.execute(
+        "UPDATE enrolments SET end_date = %s WHERE enrolment_id = %s AND start_date <= %s",
+        (end_date, enrolment_id, end_date),
+    )
+    if cur.rowcount != 1:
+        raise InvalidPerson("enrolment_id", enrolment_id, "no such enrolment starting on/before end_date")
+
+
+def record_consent(
+    conn: psycopg.Connection[Any],
+    patient_id: int,
+    *,
+    consented_at: datetime,
+    method: str,
+    recorded_by: int,
+    version: str,
+) -> int:
+    _need_aware("consented_at", consented_at)
+    if method not in CONSENT_METHODS:
+        raise InvalidPerson("method", method, f"must be one of {', '.join(CONSENT_METHODS)}")
+    return _one_id(
+        conn,
+        "INSERT INTO consents (patient_id, consented_at, method, recorded_by, version)"
+        " VALUES (%s, %s, %s, %s, %s) RETURNING consent_id",
+        (patient_id, consented_at, method, recorded_by, version),
+    )
+
+
+def revoke_consent(conn: psycopg.Connection[Any], consent_id: int, *, revoked_at: datetime) -> None:
+    _need_aware("revoked_at", revoked_at)
+    cur = conn.execute(
+        "UPDATE consents SET revoked_at = %s WHERE consent_id = %s AND revoked_at IS NULL",
+        (revoked_at, consent_id),
+    )
+    if cur.rowcount != 1:
+        raise InvalidPerson("consent_id", consent_id, "no such unrevoked consent")
+
+
+def assign_device(
+    conn: psycopg.Connection[Any],
+    device_id: str,
+    patient_id: int,
+    *,
+    at: datetime,
+    assigned_by: str,
+    kind: str = "blood_pressure",
+    fda_cleared: bool = True,
+) -> int:
+    """Assign a device from ``at``, closing its open assignment (to anyone) at the same instant."""
+    _need_aware("at", at)
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO devices (device_id, kind, fda_cleared) VALUES (%s, %s, %s)"
+            " ON CONFLICT (device_id) DO NOTHING",
+            (device_id, kind, fda_cleared),
+        )
+        open_row = conn.execute(
+            "SELECT assignment_id, valid_from FROM device_assignments"
+            " WHERE device_id = %s AND valid_to IS NULL FOR UPDATE",
+            (device_id,),
+        ).fetchone()
+        if open_row is not None:
+            if open_row[1] >= at:
+                raise InvalidPerson("at", at, f"device {device_id} is assigned since {open_row[1]}")
+            conn.execute(
+                "UPDATE device_assignments SET valid_to = %s WHERE assignment_id = %s", (at, open_row[0])
+            )
+        return _one_id(
+            conn,
+            "INSERT INTO device_assignments (device_id, patient_id, valid_from, assigned_by)"
+            " VALUES (%s, %s, %s, %s) RETURNING assignment_id",
+            (device_id, patient_id, at, assigned_by),
+        )
+
+
+def unassign_device(conn: psycopg.Connection[Any], device_id: str, *, at: datetime) -> None:
+    _need_aware("at", at)
+    cur = conn.execute(
+        "UPDATE device_assignments SET valid_to = %s"
+        " WHERE device_id = %s AND valid_to IS NULL AND valid_from < %s",
+        (at, device_id, at),
+    )
+    if cur.rowcount != 1:
+        raise InvalidPerson("device_id", device_id, "no open assignment starting before that time")
+
+
+def device_history(
+    conn: psycopg.Connection[Any], device_id: str
+) -> list[tuple[int, datetime, datetime | None]]:
+    """(patient_id, valid_from, valid_to) rows of one device, oldest first."""
+    rows = conn.execute(
+        "SELECT patient_id, valid_from, valid_to FROM device_assignments"
+        " WHERE device_id = %s ORDER BY valid_from",
+        (device_id,),
+    ).fetchall()
+    return [(int(r[0]), r[1], r[2]) for r in rows]
+
+
+def record_claim_history(
+    conn: psycopg.Connection[Any],
+    patient_id: int,
+    *,
+    service_from: date,
+    service_to: date,
+    program: str,
+    cpt: str,
+    billing_npi: str,
+    source: str = "external",
+) -> int:
+    """A claim billed by anyone (imported): feeds gates G7/G8 and 99453-once-per-episode."""
+    return _one_id(
+        conn,
+        "INSERT INTO billing_claims_history (patient_id, service_from, service_to, program, cpt,"
+        " billing_npi, source) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING claim_history_id",
+        (patient_id, service_from, service_to, program, cpt, billing_npi, source),
+    )

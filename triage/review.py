@@ -1,0 +1,284 @@
+"""Clinician review of a flag, and the time and communications logged on flags.
+
+A review is the clinical act that can later make a flag billable (DOMAIN D0): determination,
+ICD-10 codes, action, minutes, whether a real-time two-way communication happened, POS and date of
+service. The transition itself is decided by :mod:`triage.lifecycle` through
+``triage.flags_store.apply_event`` (only a clinician may ``review``); the database refuses review
+rows from anyone else as well. Each call is one transaction including its audit row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from triage import audit, flags_store, icd10
+from triage.errors import FlagNotFound, TerminalTriageError
+
+INTERACTIVE_MODES = ("video", "phone", "portal_live_chat")
+COMMUNICATION_MODES = (*INTERACTIVE_MODES, "voicemail", "sms", "one_way_alert", "staff_only")
+_POS = re.compile(r"^[0-9]{2}$")
+
+
+class ReviewRejected(TerminalTriageError):
+    """A review, time log or communication whose content cannot be recorded."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class UnknownUser(TerminalTriageError):
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"no active user {user_id}")
+        self.user_id = user_id
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: int
+    username: str
+    role: str
+    npi: str | None
+
+
+def load_actor(conn: psycopg.Connection[Any], user_id: int) -> Actor:
+    row = conn.execute(
+        "SELECT user_id, username, role, npi FROM users WHERE user_id = %s AND active", (user_id,)
+    ).fetchone()
+    if row is None:
+        raise UnknownUser(user_id)
+    return Actor(int(row[0]), row[1], row[2], row[3])
+
+
+def _flag_patient(conn: psycopg.Connection[Any], flag_id: int) -> tuple[int | None, str]:
+    row = conn.execute(
+        "SELECT f.patient_id, coalesce(p.timezone, 'UTC') FROM flags f"
+        " LEFT JOIN patients p ON p.patient_id = f.patient_id WHERE f.flag_id = %s",
+        (flag_id,),
+    ).fetchone()
+    if row is None:
+        raise FlagNotFound(flag_id)
+    return row[0], row[1]
+
+
+def _service_instant(now: datetime, tz: str, date_of_service: date) -> datetime:
+    """When to stamp time/communication rows: now, or local noon of a back-dated service day."""
+    zone = ZoneInfo(tz)
+    if now.astimezone(zone).date() == date_of_service:
+        return now
+    return datetime.combine(date_of_service, time(12), zone)
+
+
+def validate_review(
+    *,
+    determination: str,
+    icd10_codes: Sequence[str],
+    action: str,
+    minutes: int,
+    interactive: bool,
+    interactive_mode: str | None,
+    place_of_service: str,
+) -> list[str]:
+    """Pure checks of a review's content; returns the normalised ICD-10 codes."""
+    if not determination.strip():
+        raise ReviewRejected("determination", "is required")
+    if not action.strip():
+        raise ReviewRejected("action", "is required")
+    try:
+        codes = icd10.validate_codes(icd10_codes)
+    except icd10.InvalidICD10 as exc:
+        raise ReviewRejected("icd10_codes", str(exc)) from None
+    if not 0 <= minutes <= 24 * 60:
+        raise ReviewRejected("minutes", f"{minutes} is outside 0..1440")
+    if interactive and interactive_mode not in INTERACTIVE_MODES:
+        raise ReviewRejected(
+            "interactive_mode",
+            f"{interactive_mode!r}: a real-time two-way mode is one of {INTERACTIVE_MODES}",
+        )
+    if not interactive and interactive_mode is not None:
+        raise ReviewRejected("interactive_mode", "given for a review without interactive communication")
+    if not _POS.match(place_of_service):
+        raise ReviewRejected("place_of_service", f"{place_of_service!r} is not a two-digit CMS POS code")
+    return codes
+
+
+def record_review(
+    conn: psycopg.Connection[Any],
+    flag_id: int,
+    reviewer_user_id: int,
+    *,
+    determination: str,
+    icd10_codes: Sequence[str],
+    action: str,
+    minutes: int,
+    interactive: bool,
+    interactive_mode: str | None,
+    place_of_service: str,
+    date_of_service: date,
+    source_ip: str | None = None,
+) -> int:
+    """Fire ``review`` and store the review (plus its minutes and communication); returns review_id."""
+    codes = validate_review(
+        determination=determination,
+        icd10_codes=icd10_codes,
+        action=action,
+        minutes=minutes,
+        interactive=interactive,
+        interactive_mode=interactive_mode,
+        place_of_service=place_of_service,
+    )
+    with conn.transaction():
+        actor = load_actor(conn, reviewer_user_id)
+        flags_store.apply_event(conn, flag_id, "review", actor.username, actor.role, note=determination)
+        patient_id, tz = _flag_patient(conn, flag_id)
+        row = conn.execute(
+            "INSERT INTO reviews (flag_id, reviewer_user_id, date_of_service, determination, icd10_codes,"
+            " action_taken, minutes, interactive, interactive_mode, place_of_service)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING review_id, reviewed_at",
+            (
+                flag_id,
+                actor.user_id,
+                date_of_service,
+                determination,
+                codes,
+                action,
+                minutes,
+                interactive,
+                interactive_mode,
+                place_of_service,
+            ),
+        ).fetchone()
+        assert row is not None
+        review_id, reviewed_at = int(row[0]), row[1]
+        at = _service_instant(reviewed_at, tz, date_of_service)
+        if minutes > 0:
+            conn.execute(
+                "INSERT INTO time_logs (flag_id, user_id, role, minutes, logged_at, note)"
+                " VALUES (%s, %s, 'clinician', %s, %s, %s)",
+                (flag_id, actor.user_id, minutes, at, f"review {review_id}"),
+            )
+        if interactive and patient_id is not None:
+            conn.execute(
+                "INSERT INTO communications (patient_id, at, mode, two_way_realtime, by_user_id,"
+                " flag_id, note) VALUES (%s, %s, %s, true, %s, %s, %s)",
+                (patient_id, at, interactive_mode, actor.user_id, flag_id, f"review {review_id}"),
+            )
+        audit.record(
+            conn,
+            actor=actor.username,
+            action="flag.review",
+            patient_id=patient_id,
+            detail={
+                "flag_id": flag_id,
+                "review_id": review_id,
+                "date_of_service": date_of_service.isoformat(),
+                "icd10_codes": codes,
+                "minutes": minutes,
+                "interactive": interactive,
+                "interactive_mode": interactive_mode,
+                "place_of_service": place_of_service,
+            },
+            source_ip=source_ip,
+        )
+    return review_id
+
+
+def log_time(
+    conn: psycopg.Connection[Any],
+    flag_id: int,
+    user_id: int,
+    minutes: int,
+    *,
+    note: str | None = None,
+    logged_at: datetime | None = None,
+    source_ip: str | None = None,
+) -> int:
+    """Nurse or clinician treatment-management minutes on a flag; returns time_log_id.
+
+    They count toward the month only once a clinician promotes the flag (DOMAIN D0).
+    """
+    if logged_at is not None and logged_at.tzinfo is None:
+        raise ReviewRejected("logged_at", "must be timezone-aware")
+    with conn.transaction():
+        actor = load_actor(conn, user_id)
+        flags_store.apply_event(
+            conn, flag_id, "log_time", actor.username, actor.role, note=note, minutes=minutes
+        )
+        patient_id, _ = _flag_patient(conn, flag_id)
+        row = conn.execute(
+            "INSERT INTO time_logs (flag_id, user_id, role, minutes, logged_at, note)"
+            " VALUES (%s, %s, %s, %s, coalesce(%s, now()), %s) RETURNING time_log_id",
+            (flag_id, actor.user_id, actor.role, minutes, logged_at, note),
+        ).fetchone()
+        assert row is not None
+        audit.record(
+            conn,
+            actor=actor.username,
+            action="flag.log_time",
+            patient_id=patient_id,
+            detail={"flag_id": flag_id, "minutes": minutes, "time_log_id": int(row[0])},
+            source_ip=source_ip,
+        )
+    return int(row[0])
+
+
+def record_communication(
+    conn: psycopg.Connection[Any],
+    flag_id: int,
+    user_id: int,
+    *,
+    at: datetime,
+    mode: str,
+    two_way_realtime: bool,
+    note: str | None = None,
+    source_ip: str | None = None,
+) -> int:
+    """A contact with the patient about a flag. Only real-time two-way phone/video/live chat on a
+    promoted flag counts as the interactive communication of 99470/99457 (G12)."""
+    if at.tzinfo is None:
+        raise ReviewRejected("at", "must be timezone-aware")
+    if mode not in COMMUNICATION_MODES:
+        raise ReviewRejected("mode", f"{mode!r} is not one of {COMMUNICATION_MODES}")
+    if two_way_realtime and mode not in INTERACTIVE_MODES:
+        raise ReviewRejected("two_way_realtime", f"{mode} cannot be a real-time two-way exchange")
+    with conn.transaction():
+        actor = load_actor(conn, user_id)
+        flags_store.apply_event(
+            conn,
+            flag_id,
+            "annotate",
+            actor.username,
+            actor.role,
+            note=f"communication ({mode}){': ' + note if note else ''}",
+        )
+        patient_id, _ = _flag_patient(conn, flag_id)
+        if patient_id is None:
+            raise ReviewRejected("flag_id", f"flag {flag_id} has no patient")
+        row = conn.execute(
+            "INSERT INTO communications (patient_id, at, mode, two_way_realtime, by_user_id, flag_id, note)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING communication_id",
+            (patient_id, at, mode, two_way_realtime, actor.user_id, flag_id, note),
+        ).fetchone()
+        assert row is not None
+        audit.record(
+            conn,
+            actor=actor.username,
+            action="flag.communication",
+            patient_id=patient_id,
+            detail={
+                "flag_id": flag_id,
+                "communication_id": int(row[0]),
+                "mode": mode,
+                "two_way_realtime": two_way_realtime,
+            },
+            source_ip=source_ip,
+        )
+    return int(row[0])
