@@ -1,0 +1,301 @@
+"""The gateway's durable outbox: one SQLite file, an explicit state machine per reading.
+
+::
+
+    add() ──► pending ──claim()──► in_flight ──ack()──► (deleted: the broker has it)
+                 ▲  │                  │
+                 │  └─reject()──┐      ├──release()──► pending   (publish failed, retry)
+                 │              ▼      └──reject()───► rejected(reason)  (kept, never published)
+                 └── on open: every in_flight goes back to pending (we crashed before PUBACK)
+    add_rejected() ──► rejected(reason)   (malformed frames: kept with their hex, never lost)
+
+Every move is one method and one transaction, so a crash leaves each row in exactly one state.
+The same file keeps what must survive a restart next to the readings: the per-device glucose
+high-water mark (written in the *same* transaction as the reading it covers, so the mark can
+never run ahead of what is durably queued) and the device information / clock offsets.
+
+The outbox is bounded: when ``pending + in_flight`` reaches ``capacity`` it refuses new readings
+with :class:`~gateway.errors.OutboxFull` (logged once per episode, surfaced as ``outbox_full``
+in the status message) so the collector leaves records on the device instead of dropping them.
+Readings the device has already handed over and cannot send again (BP indications) are stored
+past the bound (``must_keep=True``) rather than lost.
+
+One :class:`Outbox` object per thread (sqlite3 connections are not shared across threads);
+WAL mode lets the collector and the publisher use the same file at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import OutboxFull
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id  TEXT UNIQUE,
+    kind        TEXT NOT NULL,
+    device_id   TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('pending', 'in_flight', 'rejected')),
+    reason      TEXT,
+    created_at  TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outbox_state_id ON outbox (state, id);
+CREATE TABLE IF NOT EXISTS high_water (
+    device_id   TEXT PRIMARY KEY,
+    last_seq    INTEGER NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS devices (
+    device_key  TEXT PRIMARY KEY,
+    info        TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    message_id: str | None
+    kind: str
+    device_id: str
+    payload: str
+    state: str
+    reason: str | None
+    attempts: int
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class Outbox:
+    """The state machine above, on one SQLite connection owned by the calling thread."""
+
+    def __init__(self, path: Path | str, capacity: int, *, recover: bool = False) -> None:
+        self.path = Path(path)
+        self.capacity = capacity
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        with self._tx():
+            for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                self._db.execute(stmt)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._full_logged = False
+        if recover:
+            n = self.reset_in_flight()
+            if n:
+                log.warning("outbox %s: %d in-flight readings were not acknowledged before exit; "
+                            "they go back to pending", self.path, n)
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- counts -----------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        """Rows per state (``pending``, ``in_flight``, ``rejected``)."""
+        out = {"pending": 0, "in_flight": 0, "rejected": 0}
+        for state, n in self._db.execute("SELECT state, count(*) FROM outbox GROUP BY state"):
+            out[str(state)] = int(n)
+        return out
+
+    def depth(self) -> int:
+        """Readings waiting for a PUBACK (pending + in flight)."""
+        row = self._db.execute("SELECT count(*) FROM outbox WHERE state != 'rejected'").fetchone()
+        return int(row[0])
+
+    @property
+    def full(self) -> bool:
+        return self.depth() >= self.capacity
+
+    def _check_capacity(self, must_keep: bool) -> None:
+        depth = self.depth()
+        if depth < self.capacity:
+            if self._full_logged:
+                log.warning("outbox %s drained below its bound (%d/%d): accepting readings again",
+                            self.path, depth, self.capacity)
+                self._full_logged = False
+            return
+        if not self._full_logged:
+            log.error("outbox %s FULL (%d/%d): new records stay on the devices until it drains",
+                      self.path, depth, self.capacity)
+            self._full_logged = True
+        if not must_keep:
+            raise OutboxFull(self.capacity)
+        log.error("outbox over its bound: keeping an already-delivered reading (depth %d)", depth)
+
+    # -- transitions ------------------------------------------------------------------------
+    def add(
+        self,
+        message_id: str,
+        kind: str,
+        device_id: str,
+        payload: str,
+        *,
+        must_keep: bool = False,
+        high_water: tuple[str, int] | None = None,
+    ) -> bool:
+        """New reading → ``pending``; False when the same ``message_id`` is already queued.
+
+        ``high_water=(device_id, seq)`` advances the device's mark in the same transaction.
+        Raises :class:`OutboxFull` (nothing written) when the bound is reached and not ``must_keep``.
+        """
+        with self._tx():
+            self._check_capacity(must_keep)
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO outbox (message_id, kind, device_id, payload, state, created_at)"
+                " VALUES (?, ?, ?, ?, 'pending', ?)",
+                (message_id, kind, device_id, payload, _now()),
+            )
+            if high_water is not None:
+                self._set_high_water(*high_water)
+            return cur.rowcount == 1
+
+    def add_rejected(self, device_id: str, characteristic: str, reason: str, payload_hex: str,
+                     received_at: str, *, high_water: tuple[str, int] | None = None) -> int:
+        """A frame that cannot become a reading → ``rejected`` with its reason and bytes.
+
+        ``high_water`` moves the device's mark past it in the same transaction (the record is kept
+        here, so downloading it again would only repeat the rejection).
+        """
+        payload = json.dumps({"device_id": device_id, "characteristic": characteristic,
+                              "payload_hex": payload_hex, "received_at": received_at})
+        with self._tx():
+            cur = self._db.execute(
+                "INSERT INTO outbox (message_id, kind, device_id, payload, state, reason, created_at)"
+                " VALUES (NULL, 'frame', ?, ?, 'rejected', ?, ?)",
+                (device_id, payload, reason, _now()),
+            )
+            if high_water is not None:
+                self._set_high_water(*high_water)
+        log.warning("rejected %s frame from %s: %s (payload %s)", characteristic, device_id, reason,
+                    payload_hex or "<empty>")
+        return int(cur.lastrowid or 0)
+
+    def claim(self, limit: int) -> list[OutboxRow]:
+        """Oldest ``pending`` rows → ``in_flight`` (about to be published)."""
+        with self._tx():
+            rows = [self._row(r) for r in self._db.execute(
+                "SELECT id, message_id, kind, device_id, payload, state, reason, attempts FROM outbox"
+                " WHERE state = 'pending' ORDER BY id LIMIT ?", (limit,))]
+            self._db.executemany(
+                "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1 WHERE id = ?",
+                [(r.id,) for r in rows],
+            )
+        return [OutboxRow(r.id, r.message_id, r.kind, r.device_id, r.payload, "in_flight", r.reason,
+                          r.attempts + 1) for r in rows]
+
+    def ack(self, ids: Iterable[int]) -> int:
+        """``in_flight`` → gone: the broker acknowledged (PUBACK) these rows."""
+        with self._tx():
+            cur = self._db.executemany("DELETE FROM outbox WHERE id = ? AND state = 'in_flight'",
+                                       [(i,) for i in ids])
+            return cur.rowcount
+
+    def release(self, ids: Iterable[int]) -> None:
+        """``in_flight`` → ``pending``: the publish failed in a way worth retrying."""
+        with self._tx():
+            self._db.executemany("UPDATE outbox SET state = 'pending' WHERE id = ? AND state = 'in_flight'",
+                                 [(i,) for i in ids])
+
+    def reject(self, row_id: int, reason: str) -> None:
+        """``pending``/``in_flight`` → ``rejected(reason)``: kept for a person, never published."""
+        with self._tx():
+            self._db.execute("UPDATE outbox SET state = 'rejected', reason = ? WHERE id = ?"
+                             " AND state IN ('pending', 'in_flight')", (reason, row_id))
+        log.error("outbox row %d rejected: %s", row_id, reason)
+
+    def reset_in_flight(self) -> int:
+        """Start-up recovery: every ``in_flight`` row goes back to ``pending``."""
+        with self._tx():
+            return self._db.execute("UPDATE outbox SET state = 'pending' WHERE state = 'in_flight'").rowcount
+
+    def rows(self, state: str | None = None) -> list[OutboxRow]:
+        """Inspection (tests, troubleshooting)."""
+        sql = "SELECT id, message_id, kind, device_id, payload, state, reason, attempts FROM outbox"
+        args: Sequence[Any] = ()
+        if state is not None:
+            sql += " WHERE state = ?"
+            args = (state,)
+        return [self._row(r) for r in self._db.execute(sql + " ORDER BY id", args)]
+
+    @staticmethod
+    def _row(r: Sequence[Any]) -> OutboxRow:
+        return OutboxRow(int(r[0]), r[1], str(r[2]), str(r[3]), str(r[4]), str(r[5]), r[6], int(r[7]))
+
+    # -- per-device state -------------------------------------------------------------------
+    def high_water(self, device_id: str) -> int | None:
+        """The last glucose sequence number durably queued for ``device_id``."""
+        row = self._db.execute("SELECT last_seq FROM high_water WHERE device_id = ?", (device_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _set_high_water(self, device_id: str, seq: int) -> None:
+        self._db.execute(
+            "INSERT INTO high_water (device_id, last_seq, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (device_id) DO UPDATE SET last_seq = excluded.last_seq,"
+            " updated_at = excluded.updated_at",
+            (device_id, seq, _now()),
+        )
+
+    def set_high_water(self, device_id: str, seq: int) -> None:
+        with self._tx():
+            self._set_high_water(device_id, seq)
+
+    def save_device(self, device_key: str, info: dict[str, Any]) -> None:
+        """Device information and the last measured clock offset, keyed by address or serial."""
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO devices (device_key, info, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (device_key) DO UPDATE SET info = excluded.info,"
+                " updated_at = excluded.updated_at",
+                (device_key, json.dumps(info, sort_keys=True), _now()),
+            )
+
+    def load_device(self, device_key: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT info FROM devices WHERE device_key = ?", (device_key,)).fetchone()
+        if row is None:
+            return None
+        info: dict[str, Any] = json.loads(row[0])
+        return info
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on error) on an autocommit connection."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        else:
+            self._db.execute("ROLLBACK")

@@ -1,0 +1,301 @@
+"""Drain the outbox to the broker: QoS 1, and a row is deleted only on its PUBACK.
+
+The service creates the paho client (``make_client``) and hands it to :class:`Publisher`; there
+is no module-level client. One pump thread owns everything stateful: it claims rows from its own
+outbox connection, publishes them, keeps ``mid → row id`` and applies acknowledgements. paho's
+callbacks (network thread) only put events on a queue, so an ``on_publish`` that fires before
+``publish()`` has returned is simply processed after the pump has registered the mid: no lock,
+no race. In-flight messages are bounded by ``window`` (paho overwrites beyond ~65k queued QoS 1
+messages, DOMAIN I2). While the link is down paho keeps the un-acked messages in memory and
+resends them (DUP) after its automatic reconnect; if the process dies instead, the outbox moves
+them back to pending on the next start. Either way ingest sees at-least-once, deduplicated by
+``message_id``.
+
+The retained status (``rpm/v1/<id>/status``) is published on every connect, every
+``status_interval_s`` and when asked; its last will says ``online: false``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from gateway import wire
+from gateway.errors import BrokerUnavailable
+from gateway.outbox import Outbox
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# PUBACK reason codes that will not change on a retry: keep the row as rejected with the reason.
+TERMINAL_PUBACK_CODES = {0x90, 0x95, 0x99}  # topic name invalid, packet too large, payload format invalid
+
+DevicesSource = Callable[[], dict[str, dict[str, Any]]]
+
+
+def software_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"rpmflow {version('rpmflow')}"
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "rpmflow (unpackaged)"
+
+
+def make_client(settings: Settings) -> mqtt.Client:
+    """The gateway's paho client: MQTT v5, its own credentials, TLS for mqtts://, last will offline."""
+    target = settings.mqtt
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"rpmflow-gateway-{settings.gateway_id}",
+        protocol=mqtt.MQTTv5,
+    )
+    if target.username is not None:
+        client.username_pw_set(target.username, target.password)
+    if target.tls:
+        client.tls_set(
+            ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+    will = wire.status_message(
+        gateway_id=settings.gateway_id, online=False, at=datetime.now(UTC), outbox_depth=0,
+        outbox_capacity=settings.outbox_capacity, outbox_full=False, devices={},
+        software=software_version(),
+    )
+    client.will_set(wire.status_topic(settings.gateway_id), wire.encode(will), qos=1, retain=True)
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    client.max_inflight_messages_set(settings.inflight_window)
+    client.max_queued_messages_set(0)
+    return client
+
+
+@dataclass
+class PublisherStats:
+    published: int = 0
+    acked: int = 0
+    released: int = 0
+    rejected: int = 0
+    connects: int = 0
+    last_error: str | None = None
+
+
+class Publisher:
+    """The pump thread between the outbox file and one paho client."""
+
+    def __init__(
+        self,
+        client: mqtt.Client,
+        *,
+        gateway_id: str,
+        outbox_path: Path,
+        outbox_capacity: int,
+        host: str,
+        port: int,
+        window: int = 100,
+        status_interval_s: float = 30.0,
+        devices: DevicesSource | None = None,
+        software: str | None = None,
+    ) -> None:
+        self.client = client
+        self.gateway_id = gateway_id
+        self.outbox_path = outbox_path
+        self.outbox_capacity = outbox_capacity
+        self.host = host
+        self.port = port
+        self.window = window
+        self.status_interval_s = status_interval_s
+        self.devices = devices or dict
+        self.software = software or software_version()
+        self.stats = PublisherStats()
+        self.connected = threading.Event()
+        self.ready = threading.Event()
+        self._events: queue.SimpleQueue[tuple[str, Any, Any]] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._inflight: dict[int, int] = {}  # mid → outbox row id (pump thread only)
+        self._pause_until = 0.0
+        self._status_wanted = False
+        self._last_status = 0.0
+        self._failures = 0
+        self._readings_topic = wire.readings_topic(gateway_id)
+        self._status_topic = wire.status_topic(gateway_id)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+
+    @classmethod
+    def from_settings(cls, client: mqtt.Client, settings: Settings,
+                      devices: DevicesSource | None = None) -> Publisher:
+        target = settings.mqtt
+        return cls(client, gateway_id=settings.gateway_id, outbox_path=settings.outbox_path,
+                   outbox_capacity=settings.outbox_capacity, host=target.host, port=target.port,
+                   window=settings.inflight_window, status_interval_s=settings.status_interval_s,
+                   devices=devices)
+
+    # -- paho callbacks (network thread): enqueue only ---------------------------------------
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: ReasonCode,
+                    properties: Properties | None) -> None:
+        self._events.put(("connect", reason_code, None))
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: ReasonCode,
+                       properties: Properties | None) -> None:
+        self._events.put(("disconnect", reason_code, None))
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason_code: ReasonCode,
+                    properties: Properties | None) -> None:
+        self._events.put(("puback", mid, reason_code))
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self.client.connect_async(self.host, self.port, keepalive=30, clean_start=True)
+        self.client.loop_start()
+        self._thread = threading.Thread(target=self._run, name="rpmflow-publisher", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """New rows are in the outbox (or the status changed): look now rather than at the next tick."""
+        self._events.put(("wake", None, None))
+
+    def request_status(self) -> None:
+        self._events.put(("status", None, None))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Publish ``online: false`` (retained), wait briefly for its PUBACK, then disconnect."""
+        self._stop.set()
+        self._events.put(("wake", None, None))
+        if self._thread is not None:
+            self._thread.join(timeout)
+        try:
+            if self.connected.is_set():
+                with Outbox(self.outbox_path, self.outbox_capacity) as outbox:
+                    info = self._publish_status(outbox, online=False)
+                info.wait_for_publish(timeout=2.0)
+        except (RuntimeError, ValueError, OSError) as exc:
+            log.warning("could not publish the offline status: %s", exc)
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+
+    # -- the pump --------------------------------------------------------------------------------
+    def _run(self) -> None:
+        outbox = Outbox(self.outbox_path, self.outbox_capacity)
+        self.ready.set()
+        next_status = time.monotonic() + self.status_interval_s
+        try:
+            while not self._stop.is_set():
+                self._drain_events(outbox, timeout=0.2)
+                now = time.monotonic()
+                due = now >= next_status or (self._status_wanted and now - self._last_status >= 1.0)
+                if due and self.connected.is_set():
+                    self._publish_status(outbox, online=True)
+                    self._status_wanted = False
+                    next_status = now + self.status_interval_s
+                self._fill_window(outbox)
+        except Exception:
+            log.exception("publisher pump crashed")
+            raise
+        finally:
+            outbox.close()
+
+    def _drain_events(self, outbox: Outbox, timeout: float) -> None:
+        acked: list[int] = []
+        try:
+            event = self._events.get(timeout=timeout)
+            while True:
+                self._handle(event, outbox, acked)
+                event = self._events.get_nowait()
+        except queue.Empty:
+            pass
+        if acked:
+            outbox.ack(acked)
+            self.stats.acked += len(acked)
+
+    def _handle(self, event: tuple[str, Any, Any], outbox: Outbox, acked: list[int]) -> None:
+        kind, a, b = event
+        if kind == "puback":
+            row_id = self._inflight.pop(int(a), None)
+            if row_id is None:
+                return  # a status message, or an ack for a mid we no longer track
+            code: ReasonCode = b
+            if not code.is_failure:
+                acked.append(row_id)
+                self._failures = 0
+            elif code.value in TERMINAL_PUBACK_CODES:
+                outbox.reject(row_id, f"broker refused: {code} (0x{code.value:02X})")
+                self.stats.rejected += 1
+            else:
+                outbox.release([row_id])
+                self.stats.released += 1
+                self._backoff(f"broker answered {code} (0x{code.value:02X})")
+        elif kind == "connect":
+            code = a
+            if code.is_failure:
+                err = BrokerUnavailable(f"connection refused: {code}")
+                self.stats.last_error = str(err)
+                log.error("%s", err)
+                return
+            self.stats.connects += 1
+            self.connected.set()
+            log.info("connected to %s:%d as %s", self.host, self.port, self.gateway_id)
+            self._publish_status(outbox, online=True)
+        elif kind == "disconnect":
+            if self.connected.is_set():
+                log.warning("broker connection lost (%s); %d messages in flight wait for the reconnect",
+                            a, len(self._inflight))
+            self.connected.clear()
+        elif kind == "status":
+            self._status_wanted = True
+
+    def _backoff(self, why: str) -> None:
+        self._failures += 1
+        delay = min(30.0, 0.5 * 2 ** min(self._failures, 6))
+        self._pause_until = time.monotonic() + delay
+        self.stats.last_error = why
+        log.warning("publish failed (%s); pausing %.1f s", why, delay)
+
+    def _fill_window(self, outbox: Outbox) -> None:
+        if not self.connected.is_set() or time.monotonic() < self._pause_until:
+            return
+        room = self.window - len(self._inflight)
+        if room <= 0:
+            return
+        for row in outbox.claim(room):
+            info = self.client.publish(self._readings_topic, row.payload.encode(), qos=1)
+            if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+                outbox.release([row.id])  # paho did not take it: back to pending
+                self.stats.released += 1
+                self._backoff(f"paho publish rc {info.rc}")
+                return
+            # NO_CONN: paho queued it and sends it after reconnecting, so it stays in flight.
+            self._inflight[info.mid] = row.id
+            self.stats.published += 1
+
+    def _publish_status(self, outbox: Outbox, *, online: bool) -> mqtt.MQTTMessageInfo:
+        self._last_status = time.monotonic()
+        counts = outbox.counts()
+        depth = counts["pending"] + counts["in_flight"]
+        msg = wire.status_message(
+            gateway_id=self.gateway_id, online=online, at=datetime.now(UTC), outbox_depth=depth,
+            outbox_capacity=self.outbox_capacity, outbox_full=depth >= self.outbox_capacity,
+            devices=self.devices(), software=self.software,
+        )
+        return self.client.publish(self._status_topic, json.dumps(msg, separators=(",", ":")), qos=1,
+                                   retain=True)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)

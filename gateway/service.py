@@ -1,0 +1,153 @@
+"""The gateway process: radio + collectors (asyncio) + publisher thread, stopped cleanly by a signal.
+
+``run(settings)`` builds everything from the settings object (nothing reads the environment
+here): the outbox (recovering rows left in flight by a crash), the paho client (created here and
+handed to the publisher), the radio (bleak, or the simulators imported lazily for
+``BACKEND=sim``), then scans periodically and runs one collection session per device found.
+A session's failure is logged and recorded in the status (``last_error``); it never stops the
+service. SIGTERM/SIGINT stop scanning, let running sessions finish their current step, publish the
+retained ``online: false`` status and close the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from gateway.ble_link import BleRadio
+from gateway.collector import SERVICE_UUIDS, Collector, CollectorConfig, DeviceBoard
+from gateway.errors import TerminalError, TransientError, UnknownDevice
+from gateway.outbox import Outbox
+from gateway.publisher import Publisher, make_client
+from gateway.settings import Settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    import paho.mqtt.client as mqtt
+
+log = logging.getLogger(__name__)
+
+
+def make_radio(settings: Settings) -> BleRadio:
+    """The radio the settings ask for; the simulators are imported only when asked for."""
+    if settings.backend == "sim":
+        from simulators.devices import build_radio
+
+        epoch = datetime.fromisoformat(settings.sim_epoch) if settings.sim_epoch else None
+        return build_radio(settings.sim_devices, settings.sim_scenario, settings.sim_seed,
+                           settings.sim_interval_s, settings.tz, epoch)
+    from gateway.ble_link import BleakRadio
+
+    return BleakRadio()
+
+
+class GatewayService:
+    """Scan → sessions → outbox; the publisher thread drains the outbox to the broker."""
+
+    def __init__(self, settings: Settings, *, radio: BleRadio | None = None,
+                 client: mqtt.Client | None = None) -> None:
+        self.settings = settings
+        self.radio = radio or make_radio(settings)
+        self.client = client or make_client(settings)
+        self.board = DeviceBoard()
+        self.outbox: Outbox | None = None
+        self.publisher = Publisher.from_settings(self.client, settings, devices=self.board.snapshot)
+        self.stop_event = asyncio.Event()
+        self._sessions: dict[str, asyncio.Task[None]] = {}
+        self._denied: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def request_stop(self) -> None:
+        """Thread-safe: stop as SIGTERM would (from a test thread or a signal handler)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.stop_event.set)
+
+    def _collector(self, outbox: Outbox) -> Collector:
+        s = self.settings
+        config = CollectorConfig(
+            gateway_id=s.gateway_id, zone=s.zone, clock_drift_max_s=s.clock_drift_max_s,
+            session_idle_s=s.session_idle_s, racp_timeout_s=s.racp_timeout_s,
+            context_timeout_s=s.context_timeout_s, allow=frozenset(s.devices),
+        )
+        return Collector(self.radio, outbox, config, self.board, on_commit=self.publisher.wake)
+
+    async def run(self) -> None:
+        s = self.settings
+        self._loop = asyncio.get_running_loop()
+        self.outbox = Outbox(s.outbox_path, s.outbox_capacity, recover=True)
+        collector = self._collector(self.outbox)
+        self.publisher.start()
+        log.info("gateway %s up: backend %s, outbox %s (%d pending), broker %s:%d", s.gateway_id,
+                 s.backend, s.outbox_path, self.outbox.depth(), s.mqtt.host, s.mqtt.port)
+        scan_timeout = 0.0 if s.backend == "sim" else min(5.0, s.scan_interval_s)
+        try:
+            while not self.stop_event.is_set():
+                await self._scan_once(collector, scan_timeout)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop_event.wait(), timeout=s.scan_interval_s)
+        finally:
+            await self._finish_sessions()
+            await asyncio.to_thread(self.publisher.stop)
+            self.outbox.close()
+            log.info("gateway %s stopped", s.gateway_id)
+
+    async def _scan_once(self, collector: Collector, timeout: float) -> None:
+        try:
+            adverts = await self.radio.scan(SERVICE_UUIDS, timeout)
+        except (OSError, TimeoutError) as exc:
+            log.warning("scan failed: %s", exc)
+            return
+        for advert in adverts:
+            address = advert.address
+            running = self._sessions.get(address)
+            if address in self._denied or (running is not None and not running.done()):
+                continue
+            self._sessions[address] = asyncio.create_task(self._session(collector, address),
+                                                          name=f"session-{address}")
+
+    async def _session(self, collector: Collector, address: str) -> None:
+        try:
+            result = await collector.session(address)
+            log.info("session %s: %d new, %d duplicate, %d rejected, %d not published, offset %s s%s",
+                     result.device_id, result.committed, result.duplicates, result.rejected,
+                     result.not_published, result.clock_offset_s,
+                     f" ({'; '.join(result.notes)})" if result.notes else "")
+        except UnknownDevice as exc:
+            self._denied.add(address)
+            log.warning("ignoring %s: not in RPMFLOW_GATEWAY_DEVICES (%s)", address, exc)
+        except TransientError as exc:
+            log.warning("session %s: %s (will retry)", address, exc)
+        except TerminalError as exc:
+            log.error("session %s: %s", address, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug must not stop the other devices: log it with its traceback
+            log.exception("session %s crashed", address)
+        finally:
+            self.publisher.request_status()
+
+    async def _finish_sessions(self) -> None:
+        tasks = [t for t in self._sessions.values() if not t.done()]
+        if not tasks:
+            return
+        _done, pending = await asyncio.wait(tasks, timeout=self.settings.session_idle_s + 2)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+def run(settings: Settings) -> int:
+    """Blocking entry point of ``rpmflow-gateway run``."""
+
+    async def main() -> None:
+        service = GatewayService(settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, service.stop_event.set)
+        await service.run()
+
+    asyncio.run(main())
+    return 0

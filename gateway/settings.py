@@ -1,0 +1,150 @@
+"""The gateway's one configuration object, read from ``RPMFLOW_GATEWAY_*`` once at start-up.
+
+``Settings.from_env(environ)`` is the only place environment variables are read; the CLI then
+overrides fields with ``dataclasses.replace``. A missing or malformed key fails at start-up with a
+:class:`~gateway.errors.SettingsError` naming the key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gateway.errors import SettingsError
+
+PREFIX = "RPMFLOW_GATEWAY_"
+GATEWAY_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+Backend = Literal["bleak", "sim"]
+
+
+@dataclass(frozen=True)
+class MqttTarget:
+    """A parsed broker URL: ``mqtt://user:pw@host:port`` or ``mqtts://...`` (TLS)."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    tls: bool
+
+    @classmethod
+    def parse(cls, url: str) -> MqttTarget:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise SettingsError("MQTT_URL", f"scheme must be mqtt:// or mqtts://, got {parts.scheme!r}")
+        if not parts.hostname:
+            raise SettingsError("MQTT_URL", "no host in the broker URL")
+        tls = parts.scheme == "mqtts"
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the gateway runtime needs; see docs/gateway.md for the table of variables."""
+
+    gateway_id: str
+    mqtt_url: str
+    outbox_path: Path = Path("/var/lib/rpmflow-gateway/outbox.sqlite3")
+    outbox_capacity: int = 50_000
+    devices: tuple[str, ...] = ()  # allow-list of BLE addresses or DIS serial numbers; empty = any
+    backend: Backend = "bleak"
+    sim_devices: str = "bp:SIM-BP-0001,glucose:SIM-GL-0001"
+    sim_scenario: str = "normal"
+    sim_seed: int = 1
+    sim_interval_s: float = 20.0
+    sim_epoch: str | None = None  # ISO local date-time anchoring the simulators' stored records
+    tz: str = "UTC"
+    clock_drift_max_s: float = 60.0
+    mqtt_ca_file: Path | None = None
+    scan_interval_s: float = 10.0
+    session_idle_s: float = 5.0
+    racp_timeout_s: float = 30.0
+    context_timeout_s: float = 2.0
+    status_interval_s: float = 30.0
+    inflight_window: int = 100
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        def get(key: str) -> str | None:
+            value = environ.get(PREFIX + key)
+            return value if value not in (None, "") else None
+
+        def number(key: str, default: float) -> float:
+            raw = get(key)
+            if raw is None:
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                raise SettingsError(PREFIX + key, f"not a number: {raw!r}") from None
+
+        gateway_id = get("ID")
+        if gateway_id is None:
+            raise SettingsError(PREFIX + "ID", "required (the gateway's MQTT username)")
+        mqtt_url = get("MQTT_URL") or environ.get("RPMFLOW_MQTT_URL") or None
+        if mqtt_url is None:
+            raise SettingsError(PREFIX + "MQTT_URL", "required (or RPMFLOW_MQTT_URL)")
+        backend = get("BACKEND") or "bleak"
+        if backend not in ("bleak", "sim"):
+            raise SettingsError(PREFIX + "BACKEND", f"must be 'bleak' or 'sim', got {backend!r}")
+        ca = get("MQTT_CA_FILE")
+        devices = tuple(d.strip() for d in (get("DEVICES") or "").split(",") if d.strip())
+        settings = cls(
+            gateway_id=gateway_id,
+            mqtt_url=mqtt_url,
+            outbox_path=Path(get("OUTBOX") or cls.outbox_path),
+            outbox_capacity=int(number("OUTBOX_CAPACITY", cls.outbox_capacity)),
+            devices=devices,
+            backend=backend,  # type: ignore[arg-type]  # checked above
+            sim_devices=get("SIM_DEVICES") or cls.sim_devices,
+            sim_scenario=get("SIM_SCENARIO") or cls.sim_scenario,
+            sim_seed=int(number("SIM_SEED", cls.sim_seed)),
+            sim_interval_s=number("SIM_INTERVAL_S", cls.sim_interval_s),
+            sim_epoch=get("SIM_EPOCH"),
+            tz=get("TZ") or cls.tz,
+            clock_drift_max_s=number("CLOCK_DRIFT_MAX_S", cls.clock_drift_max_s),
+            mqtt_ca_file=Path(ca) if ca else None,
+            scan_interval_s=number("SCAN_INTERVAL_S", cls.scan_interval_s),
+            session_idle_s=number("SESSION_IDLE_S", cls.session_idle_s),
+            racp_timeout_s=number("RACP_TIMEOUT_S", cls.racp_timeout_s),
+            context_timeout_s=number("CONTEXT_TIMEOUT_S", cls.context_timeout_s),
+            status_interval_s=number("STATUS_INTERVAL_S", cls.status_interval_s),
+            inflight_window=int(number("INFLIGHT_WINDOW", cls.inflight_window)),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Fail at start-up, naming the key, rather than deep inside a session."""
+        if not GATEWAY_ID_RE.match(self.gateway_id):
+            raise SettingsError(PREFIX + "ID", f"must match {GATEWAY_ID_RE.pattern}, got {self.gateway_id!r}")
+        MqttTarget.parse(self.mqtt_url)
+        if self.outbox_capacity < 1:
+            raise SettingsError(PREFIX + "OUTBOX_CAPACITY", "must be at least 1")
+        if self.inflight_window < 1:
+            raise SettingsError(PREFIX + "INFLIGHT_WINDOW", "must be at least 1")
+        if self.backend not in ("bleak", "sim"):
+            raise SettingsError(PREFIX + "BACKEND", f"must be 'bleak' or 'sim', got {self.backend!r}")
+        try:
+            ZoneInfo(self.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(PREFIX + "TZ", f"unknown IANA time zone {self.tz!r}") from None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.tz)
+
+    @property
+    def mqtt(self) -> MqttTarget:
+        return MqttTarget.parse(self.mqtt_url)

@@ -1,0 +1,164 @@
+"""Named scenarios: which simulated devices a gateway sees and what they have stored.
+
+``SIM_DEVICES`` names the devices (``bp:SIM-BP-0001,glucose:SIM-GL-0001``); the scenario decides
+their behaviour. Everything is seeded (``random.Random(f"{seed}:{serial}")``) and the stored records
+are anchored at ``epoch`` (device-local wall clock), so two builds with the same arguments produce
+the same bytes: a test can rebuild the devices a gateway subprocess simulates and know exactly
+which measurements must reach the broker.
+
+- ``normal``: cuffs in mmHg with time stamps, pulse, user and status; meters in kg/L with
+  time offsets and meal context on some records; clocks a few seconds off.
+- ``demo``: each cuff holds one normal reading and gives a new one every ``interval_s``; the
+  gateway's first cuff also holds a hypertensive-crisis reading (186/124) taken at start-up, so it
+  arrives within the first seconds. Meters give a reading every ``2 × interval_s``.
+- ``faults``: everything a field gateway meets at once: kPa cuffs that indicate every reading
+  twice and drop the link after two; mol/L meters that drop mid-RACP download, with a control
+  solution test, a "HI" result, a truncated frame and a failed (NaN) cuff reading; clocks several
+  minutes off, one of them read-only.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from simulators.devices.bp_cuff import BpCuff
+from simulators.devices.glucose_meter import MEAL_POSTPRANDIAL, MEAL_PREPRANDIAL, GlucoseMeter
+from simulators.devices.radio import SimDevice, SimulatedRadio
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    kind: str  # "bp" | "glucose"
+    serial: str
+
+
+def parse_devices_spec(spec: str) -> list[DeviceSpec]:
+    """``bp:SIM-BP-0001,glucose:SIM-GL-0001`` → device specs; raises ValueError naming the bad item."""
+    out: list[DeviceSpec] = []
+    for item in (s.strip() for s in spec.split(",")):
+        if not item:
+            continue
+        kind, sep, serial = item.partition(":")
+        if not sep or kind not in ("bp", "glucose") or not serial:
+            raise ValueError(f"bad simulated device {item!r}: expected bp:<serial> or glucose:<serial>")
+        out.append(DeviceSpec(kind, serial))
+    return out
+
+
+@dataclass(frozen=True)
+class Build:
+    """What every scenario needs to build a device."""
+
+    index: int  # position among devices of the same kind
+    serial: str
+    zone: ZoneInfo
+    epoch: datetime  # device-local anchor for stored records
+    interval_s: float
+    rng: random.Random
+
+
+def _cuff(b: Build, **kw: object) -> BpCuff:
+    return BpCuff(serial=b.serial, manufacturer="rpmflow-sim", model="SIM-BP-1", zone=b.zone, rng=b.rng,
+                  **kw)  # type: ignore[arg-type]
+
+
+def _meter(b: Build, **kw: object) -> GlucoseMeter:
+    return GlucoseMeter(serial=b.serial, manufacturer="rpmflow-sim", model="SIM-GL-1", zone=b.zone,
+                        rng=b.rng, **kw)  # type: ignore[arg-type]
+
+
+def _normal_bp(b: Build) -> SimDevice:
+    cuff = _cuff(b, clock_drift_s=b.rng.uniform(-5, 5), interval_s=b.interval_s)
+    for i in range(4):
+        cuff.store_normal(when=b.epoch - timedelta(hours=3 * (4 - i), minutes=b.index))
+    return cuff
+
+
+def _normal_glucose(b: Build) -> SimDevice:
+    meter = _meter(b, clock_drift_s=b.rng.uniform(-5, 5), interval_s=b.interval_s,
+                   next_seq=b.rng.randint(1, 500))
+    for i in range(6):
+        meter.store(b.rng.randint(85, 170), when=b.epoch - timedelta(hours=4 * (6 - i), minutes=b.index),
+                    meal=(MEAL_PREPRANDIAL, None, MEAL_POSTPRANDIAL)[i % 3])
+    return meter
+
+
+def _demo_bp(b: Build) -> SimDevice:
+    cuff = _cuff(b, interval_s=b.interval_s)
+    cuff.store_normal(when=cuff.local_now() - timedelta(hours=2))
+    if b.index == 0:
+        cuff.store(186, 124, pulse=96, status=0x0004)  # hypertensive crisis, now, irregular pulse
+    return cuff
+
+
+def _demo_glucose(b: Build) -> SimDevice:
+    meter = _meter(b, interval_s=2 * b.interval_s, next_seq=1)
+    now = meter.local_now()
+    for i in range(3):
+        meter.store(b.rng.randint(90, 150), when=now - timedelta(hours=6 * (3 - i)), meal=MEAL_PREPRANDIAL)
+    return meter
+
+
+def _faults_bp(b: Build) -> SimDevice:
+    cuff = _cuff(b, kpa=True, duplicate_indications=True, drop_after=2, clock_drift_s=300.0,
+                 cts_writable=b.index % 2 == 1, interval_s=b.interval_s)
+    cuff.store_normal(when=b.epoch - timedelta(hours=5))
+    cuff.store(None, None, when=b.epoch - timedelta(hours=4), pulse=None)  # device "Err": NaN/NaN
+    cuff.store_corrupt()
+    cuff.store_normal(when=b.epoch - timedelta(hours=3))
+    cuff.store(178, 101, when=b.epoch - timedelta(hours=1), status=0x0001 | 0x0008)
+    return cuff
+
+
+def _faults_glucose(b: Build) -> SimDevice:
+    meter = _meter(b, mol=True, drop_after=3, clock_drift_s=-400.0, interval_s=b.interval_s,
+                   next_seq=200 + 50 * b.index)
+    base = b.epoch - timedelta(hours=10)
+    meter.store(112, when=base, meal=MEAL_PREPRANDIAL, time_offset_min=-60)
+    meter.store(131, when=base + timedelta(hours=1), status=0x0001)
+    meter.store(100, when=base + timedelta(hours=2), control_solution=True)
+    meter.store(140, when=base + timedelta(hours=3), meal=MEAL_POSTPRANDIAL)
+    meter.store_corrupt()
+    meter.store_high(when=base + timedelta(hours=4))
+    meter.store(96, when=base + timedelta(hours=5), time_offset_min=None)
+    meter.store(154, when=base + timedelta(hours=6), meal=MEAL_POSTPRANDIAL)
+    return meter
+
+
+Factory = Callable[[Build], SimDevice]
+SCENARIOS: dict[str, dict[str, Factory]] = {
+    "normal": {"bp": _normal_bp, "glucose": _normal_glucose},
+    "demo": {"bp": _demo_bp, "glucose": _demo_glucose},
+    "faults": {"bp": _faults_bp, "glucose": _faults_glucose},
+}
+
+
+def default_epoch(zone: ZoneInfo) -> datetime:
+    """The current local hour: stable across a gateway restart within the hour."""
+    return datetime.now(zone).replace(tzinfo=None, minute=0, second=0, microsecond=0)
+
+
+def build_devices(spec: str, scenario: str = "normal", seed: int = 1, interval_s: float = 0.0,
+                  tz: str = "UTC", epoch: datetime | None = None) -> list[SimDevice]:
+    """The devices of ``spec`` behaving as ``scenario`` (deterministic for equal arguments)."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(sorted(SCENARIOS))}")
+    zone = ZoneInfo(tz)
+    anchor = epoch or default_epoch(zone)
+    counters: dict[str, int] = {}
+    devices: list[SimDevice] = []
+    for d in parse_devices_spec(spec):
+        index = counters.get(d.kind, 0)
+        counters[d.kind] = index + 1
+        build = Build(index, d.serial, zone, anchor, interval_s, random.Random(f"{seed}:{d.serial}"))
+        devices.append(SCENARIOS[scenario][d.kind](build))
+    return devices
+
+
+def build_radio(spec: str, scenario: str = "normal", seed: int = 1, interval_s: float = 0.0,
+                tz: str = "UTC", epoch: datetime | None = None) -> SimulatedRadio:
+    return SimulatedRadio(build_devices(spec, scenario, seed, interval_s, tz, epoch))

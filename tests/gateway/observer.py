@@ -1,0 +1,66 @@
+"""A counting MQTT subscriber (the ``rpmflow-observer`` account) for the gateway tests and bench."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections import defaultdict
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from simulators.stack import OBSERVER_USER, EmbeddedMosquitto
+
+
+class Observer:
+    """Subscribes to ``rpm/v1/<gateway>/#`` with a persistent session, so a broker restart or a
+    reconnect loses nothing, and records every reading and status it receives."""
+
+    def __init__(self, broker: EmbeddedMosquitto, gateway_id: str) -> None:
+        self.gateway_id = gateway_id
+        self.readings: list[dict[str, Any]] = []
+        self.statuses: list[dict[str, Any]] = []
+        self.by_id: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.subscribed = threading.Event()
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"observer-{secrets.token_hex(4)}", protocol=mqtt.MQTTv5
+        )
+        self.client.username_pw_set(OBSERVER_USER, broker.accounts[OBSERVER_USER])
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.client.reconnect_delay_set(1, 2)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 600
+        self.client.connect_async("127.0.0.1", broker.port, clean_start=False, properties=props)
+        self.client.loop_start()
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        client.subscribe(f"rpm/v1/{self.gateway_id}/#", qos=1)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        payload = json.loads(msg.payload)
+        with self._lock:
+            if msg.topic.endswith("/readings"):
+                self.readings.append(payload)
+                self.by_id[payload["message_id"]].append(payload)
+            else:
+                self.statuses.append(payload)
+
+    def keys(self) -> set[tuple[str, str]]:
+        """(device id, measurement raw hex) of every reading received."""
+        with self._lock:
+            return {(r["device"]["id"], r["raw"].split("+")[0]) for r in self.readings}
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.readings)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -1,0 +1,227 @@
+"""The gateway against the simulated devices over a real Mosquitto: nothing lost, ids stable.
+
+Every test ends by checking, with an ``rpmflow-observer`` subscriber, that every measurement the
+simulators produced reached the broker and that one measurement always carried one message_id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.outbox import Outbox
+from gateway.service import GatewayService
+from gateway.settings import Settings
+from simulators.devices import SimDevice, SimulatedRadio, build_devices, build_radio
+from simulators.stack import EmbeddedMosquitto
+from tests.gateway.observer import Observer
+from tests.waiting import wait_for
+
+EPOCH = "2026-03-15T12:00:00"
+ZONE = "America/New_York"
+MEASUREMENTS = ("blood_pressure", "glucose")
+
+
+def _settings(broker: EmbeddedMosquitto, gw: str, outbox: Path, **kw: Any) -> Settings:
+    return Settings(
+        gateway_id=gw,
+        mqtt_url=broker.url_for(gw),
+        outbox_path=outbox,
+        backend="sim",
+        tz=ZONE,
+        scan_interval_s=0.3,
+        session_idle_s=0.3,
+        context_timeout_s=0.3,
+        racp_timeout_s=5,
+        status_interval_s=5,
+        **kw,
+    )
+
+
+@contextmanager
+def running(settings: Settings, radio: SimulatedRadio) -> Iterator[GatewayService]:
+    """The gateway service on its own event-loop thread; stopped as SIGTERM would."""
+    holder: dict[str, GatewayService] = {}
+    started = threading.Event()
+
+    def main() -> None:
+        async def go() -> None:
+            holder["service"] = GatewayService(settings, radio=radio)
+            started.set()
+            await holder["service"].run()
+
+        asyncio.run(go())
+
+    thread = threading.Thread(target=main, daemon=True)
+    thread.start()
+    wait_for(started.is_set, 10, "service start")
+    service = holder["service"]
+    wait_for(lambda: service.outbox is not None, 10, "service running")
+    try:
+        yield service
+    finally:
+        service.request_stop()
+        thread.join(20)
+        assert not thread.is_alive(), "gateway did not stop"
+
+
+def _expected(devices: Sequence[SimDevice], delivered_only: bool = False) -> set[tuple[str, str]]:
+    """(device serial, raw hex) of every simulated measurement that must reach the broker.
+
+    ``delivered_only``: those the devices handed over (the rest is still on the device, not lost).
+    """
+    return {
+        (d.serial, r.raw.hex())
+        for d in devices
+        for r in d.produced
+        if r.kind in MEASUREMENTS and (r.delivered or not delivered_only)
+    }
+
+
+def _assert_all_arrived_once_each(
+    observer: Observer, expected: set[tuple[str, str]], produced: set[tuple[str, str]] | None = None
+) -> None:
+    """Everything ``expected`` arrived; everything that arrived was ``produced`` (default: expected)."""
+    wait_for(lambda: expected <= observer.keys(), 30, f"all {len(expected)} measurements at the broker")
+    ids_per_raw: dict[tuple[str, str], set[str]] = {}
+    for reading in list(observer.readings):
+        key = (reading["device"]["id"], reading["raw"].split("+")[0])
+        ids_per_raw.setdefault(key, set()).add(reading["message_id"])
+    assert set(ids_per_raw) <= (produced or expected), "the broker got something that was not a measurement"
+    assert all(len(ids) == 1 for ids in ids_per_raw.values()), "a measurement carried two message ids"
+
+
+@pytest.fixture
+def observed(broker: EmbeddedMosquitto, gateway_id: str) -> Iterator[Observer]:
+    obs = Observer(broker, gateway_id)
+    wait_for(obs.subscribed.is_set, 10, "observer subscription")
+    yield obs
+    obs.close()
+
+
+def test_faults_scenario_everything_arrives_with_stable_ids(
+    broker: EmbeddedMosquitto, gateway_id: str, observed: Observer, tmp_path: Path
+) -> None:
+    settings = _settings(broker, gateway_id, tmp_path / "o.sqlite3")
+    radio = build_radio(
+        "bp:F-BP-1,glucose:F-GL-1,bp:F-BP-2", "faults", seed=5, tz=ZONE, epoch=datetime.fromisoformat(EPOCH)
+    )
+    expected = _expected(radio.devices)
+    with running(settings, radio):
+        _assert_all_arrived_once_each(observed, expected)
+        wait_for(
+            lambda: any(s["online"] and len(s["devices"]) == 3 for s in observed.statuses),
+            15,
+            "a status naming the three devices",
+        )
+    assert any(r["measurement"] == "failed" for r in observed.readings)
+    assert not any(r["values"].get("sample_type") == "control_solution" for r in observed.readings)
+    with Outbox(settings.outbox_path, 10) as ob:
+        assert ob.depth() == 0 and len(ob.rows("rejected")) == 3  # two truncated cuff frames, one meter
+
+
+def test_broker_down_for_a_while(private_broker: EmbeddedMosquitto, tmp_path: Path) -> None:
+    gw = "gw-outage"
+    private_broker.add_gateways([gw])
+    observer = Observer(private_broker, gw)
+    wait_for(observer.subscribed.is_set, 10, "observer subscription")
+    settings = _settings(private_broker, gw, tmp_path / "o.sqlite3")
+    radio = build_radio(
+        "bp:O-BP-1,glucose:O-GL-1",
+        "normal",
+        seed=2,
+        interval_s=0.4,
+        tz=ZONE,
+        epoch=datetime.fromisoformat(EPOCH),
+    )
+    try:
+        with running(settings, radio), Outbox(settings.outbox_path, 100) as outbox:
+            wait_for(lambda: observer.count() >= 10, 20, "the stored records")
+            private_broker.stop()
+            before = len(_expected(radio.devices))
+            wait_for(
+                lambda: len(_expected(radio.devices)) >= before + 4 and outbox.depth() >= 4,
+                20,
+                "readings queued during the outage",
+            )
+            private_broker.start()
+            expected = _expected(radio.devices)
+            wait_for(lambda: expected <= observer.keys(), 30, "everything produced up to the restart")
+        # stopped: nothing more is produced
+        _assert_all_arrived_once_each(
+            observer, _expected(radio.devices, delivered_only=True), produced=_expected(radio.devices)
+        )
+    finally:
+        observer.close()
+
+
+def _gateway_process(settings_env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "--log-level", "WARNING", "run"],
+        env=settings_env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+@pytest.mark.slow
+def test_kill_9_between_decode_and_publish_then_restart(
+    private_broker: EmbeddedMosquitto, tmp_path: Path
+) -> None:
+    gw = "gw-kill"
+    private_broker.add_gateways([gw])
+    observer = Observer(private_broker, gw)
+    wait_for(observer.subscribed.is_set, 10, "observer subscription")
+    spec = "bp:K-BP-1,glucose:K-GL-1,bp:K-BP-2"
+    expected = _expected(build_devices(spec, "normal", 9, 0, ZONE, datetime.fromisoformat(EPOCH)))
+    outbox_path = tmp_path / "o.sqlite3"
+    env = dict(
+        os.environ,
+        RPMFLOW_GATEWAY_ID=gw,
+        RPMFLOW_MQTT_URL=private_broker.url_for(gw),
+        RPMFLOW_GATEWAY_OUTBOX=str(outbox_path),
+        RPMFLOW_GATEWAY_BACKEND="sim",
+        RPMFLOW_GATEWAY_SIM_DEVICES=spec,
+        RPMFLOW_GATEWAY_SIM_SCENARIO="normal",
+        RPMFLOW_GATEWAY_SIM_SEED="9",
+        RPMFLOW_GATEWAY_SIM_INTERVAL_S="0",
+        RPMFLOW_GATEWAY_SIM_EPOCH=EPOCH,
+        RPMFLOW_GATEWAY_TZ=ZONE,
+        RPMFLOW_GATEWAY_SCAN_INTERVAL_S="0.3",
+        RPMFLOW_GATEWAY_SESSION_IDLE_S="0.3",
+    )
+    private_broker.stop()  # decoded and committed, but nothing can be published
+    proc = _gateway_process(env)
+    try:
+
+        def queued() -> int:
+            if not outbox_path.exists():
+                return 0
+            with Outbox(outbox_path, 100) as ob:
+                return ob.depth()
+
+        wait_for(lambda: queued() == len(expected), 30, f"{len(expected)} readings in the outbox")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert observer.count() == 0
+        private_broker.start()
+        proc = _gateway_process(env)
+        _assert_all_arrived_once_each(observer, expected)
+        wait_for(lambda: queued() == 0, 20, "outbox drained after restart")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        observer.close()

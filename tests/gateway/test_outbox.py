@@ -1,0 +1,106 @@
+"""The outbox state machine: every transition, crash recovery, the bound, rejected rows kept."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.errors import OutboxFull
+from gateway.outbox import Outbox
+
+
+def _add(ob: Outbox, n: int, **kw: Any) -> bool:
+    return ob.add(f"{n:032x}", "glucose", "DEV-1", f'{{"n": {n}}}', **kw)
+
+
+def test_pending_in_flight_acked(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite3", 10) as ob:
+        assert _add(ob, 1) and _add(ob, 2)
+        assert ob.counts() == {"pending": 2, "in_flight": 0, "rejected": 0}
+        claimed = ob.claim(1)
+        assert [r.message_id for r in claimed] == [f"{1:032x}"] and claimed[0].state == "in_flight"
+        assert ob.counts() == {"pending": 1, "in_flight": 1, "rejected": 0}
+        assert ob.ack([claimed[0].id]) == 1
+        assert ob.counts() == {"pending": 1, "in_flight": 0, "rejected": 0}
+        # ack only deletes in-flight rows: a pending row is not "acknowledged" by mistake
+        pending = ob.rows("pending")[0]
+        assert ob.ack([pending.id]) == 0
+        assert ob.depth() == 1
+
+
+def test_release_and_reject(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite3", 10) as ob:
+        _add(ob, 1)
+        _add(ob, 2)
+        a, b = ob.claim(2)
+        ob.release([a.id])
+        assert ob.rows("pending")[0].id == a.id
+        ob.reject(b.id, "broker refused: payload format invalid")
+        rejected = ob.rows("rejected")
+        assert [(r.id, r.reason) for r in rejected] == [(b.id, "broker refused: payload format invalid")]
+        # rejected rows are kept and never claimed again
+        assert [r.id for r in ob.claim(10)] == [a.id]
+        assert ob.depth() == 1 and ob.counts()["rejected"] == 1
+
+
+def test_duplicate_message_id_is_ignored(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite3", 10) as ob:
+        assert _add(ob, 7)
+        assert not _add(ob, 7)
+        assert ob.depth() == 1
+
+
+def test_restart_moves_in_flight_back_to_pending(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    ob = Outbox(path, 10)
+    _add(ob, 1)
+    _add(ob, 2)
+    ob.claim(2)
+    ob.close()  # "crash" before any PUBACK
+    with Outbox(path, 10, recover=True) as again:
+        assert again.counts() == {"pending": 2, "in_flight": 0, "rejected": 0}
+
+
+def test_bound_refuses_with_a_log_line_and_high_water_does_not_move(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Outbox(tmp_path / "o.sqlite3", 2) as ob:
+        _add(ob, 1, high_water=("DEV-1", 1))
+        _add(ob, 2, high_water=("DEV-1", 2))
+        assert ob.full
+        with caplog.at_level(logging.ERROR, logger="gateway.outbox"), pytest.raises(OutboxFull):
+            _add(ob, 3, high_water=("DEV-1", 3))
+        assert "FULL" in caplog.text
+        assert ob.high_water("DEV-1") == 2  # the refused record stays on the device
+        assert ob.depth() == 2
+        # a reading the device already handed over is kept past the bound, never dropped
+        assert _add(ob, 4, must_keep=True)
+        assert ob.depth() == 3
+        # draining clears the flag
+        ob.ack([r.id for r in ob.claim(3)])
+        assert not ob.full
+        assert _add(ob, 5)
+
+
+def test_rejected_frames_are_kept_with_reason_and_bytes(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite3", 10) as ob:
+        ob.add_rejected(
+            "DEV-1", "2A35", "too short", "0278005000", "2026-01-01T00:00:00Z", high_water=("DEV-1", 9)
+        )
+        (row,) = ob.rows("rejected")
+        assert row.reason == "too short" and "0278005000" in row.payload and row.message_id is None
+        assert ob.high_water("DEV-1") == 9
+        assert ob.depth() == 0  # rejected rows do not count toward the bound
+
+
+def test_device_info_and_clock_offset_survive_restart(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    with Outbox(path, 10) as ob:
+        ob.save_device("AA:BB", {"serial": "S1", "clock_offset_s": 12.5})
+        ob.set_high_water("S1", 41)
+    with Outbox(path, 10) as ob:
+        assert ob.load_device("AA:BB") == {"serial": "S1", "clock_offset_s": 12.5}
+        assert ob.high_water("S1") == 41 and ob.high_water("nope") is None

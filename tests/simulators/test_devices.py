@@ -1,0 +1,127 @@
+"""The simulated devices send spec bytes and run RACP like a meter (checked with literal vectors)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import pytest
+
+from simulators.devices import GlucoseMeter, SimLink, build_devices, build_radio, parse_devices_spec
+from simulators.devices.bp_cuff import encode_measurement as bp_bytes
+from simulators.devices.encoding import current_time, sfloat
+from simulators.devices.glucose_meter import encode_measurement as glucose_bytes
+
+T = datetime(2024, 3, 15, 14, 30, 45)
+
+
+def test_sfloat_vectors() -> None:
+    assert sfloat(189, -1) == bytes.fromhex("bdf0")
+    assert sfloat(-1, 0) == bytes.fromhex("ff0f")
+    with pytest.raises(ValueError, match="out of range"):
+        sfloat(2047, 0)
+
+
+def test_bp_measurement_vectors() -> None:
+    assert (
+        bp_bytes(
+            182, 95, 124, timestamp=datetime(2026, 11, 23, 9, 30, 45), pulse=77, user_id=1, status=4
+        ).hex()
+        == "1eb6005f007c00ea070b17091e2d4d00010400"
+    )
+    assert bp_bytes(None, None, None).hex() == "00ff07ff07ff07"
+    assert bp_bytes(120, 80, 93, kpa=True).hex() == "01a0f06bf07cf0"  # 16.0 / 10.7 / 12.4 kPa
+
+
+def test_glucose_measurement_vectors() -> None:
+    assert glucose_bytes(1, T, 105, time_offset_min=-60).hex() == "030100e807030f0e1e2dc4ff69b011"
+    assert glucose_bytes(2, T, 99, mol=True, status=0x20, context_follows=True).hex() == (
+        "1e0200e807030f0e1e2d37c0112000"
+    )
+    assert current_time(T).hex() == "e807030f0e1e2d050000"
+
+
+def test_spec_parsing_and_determinism() -> None:
+    assert [(d.kind, d.serial) for d in parse_devices_spec("bp:A, glucose:B")] == [
+        ("bp", "A"),
+        ("glucose", "B"),
+    ]
+    with pytest.raises(ValueError, match="bad simulated device"):
+        parse_devices_spec("scale:X")
+    one = build_devices("bp:A,glucose:B", "faults", 4, 0, "UTC", T)
+    two = build_devices("bp:A,glucose:B", "faults", 4, 0, "UTC", T)
+    assert [[r.raw for r in d.produced] for d in one] == [[r.raw for r in d.produced] for d in two]
+
+
+def test_demo_first_cuff_holds_a_crisis_reading() -> None:
+    first, second = build_devices("bp:A,bp:B", "demo", 1, 20, "UTC")
+    assert any(r.raw[1:3] == sfloat(186) and r.raw[3:5] == sfloat(124) for r in first.produced)
+    assert not any(r.raw[1:3] == sfloat(186) for r in second.produced)
+
+
+async def _racp(meter: GlucoseMeter, request: bytes, subscribe: bool = True) -> list[tuple[int, bytes]]:
+    got: list[tuple[int, bytes]] = []
+    link = SimLink(meter, None)
+    if subscribe:
+        for uuid in (0x2A18, 0x2A34, 0x2A52):
+            await link.start_notify(uuid, lambda data, u=uuid: got.append((u, data)))  # type: ignore[misc]
+    await link.write(0x2A52, request)
+    for _ in range(200):
+        if any(u == 0x2A52 for u, _ in got):
+            break
+        await asyncio.sleep(0.002)
+    return got
+
+
+def _meter() -> GlucoseMeter:
+    meter = GlucoseMeter(serial="G", manufacturer="m", model="x", next_seq=10)
+    for mg in (100, 110, 120):
+        meter.store(mg, when=T)
+    return meter
+
+
+@pytest.mark.parametrize(
+    ("request_hex", "final_hex", "records"),
+    [
+        ("0103010b00", "06000101", [11, 12]),  # ≥ 11
+        ("0101", "06000101", [10, 11, 12]),  # all
+        ("0106", "06000101", [12]),  # last
+        ("0103016400", "06000106", []),  # ≥ 100: no records found
+        ("0401", "05000300", []),  # count
+        ("0201", "06000202", []),  # delete: not supported by this meter
+        ("0900", "06000902", []),  # unknown op code
+        ("0100", "06000103", []),  # invalid operator
+        ("0107", "06000104", []),  # operator not supported
+        ("010301", "06000105", []),  # invalid operand
+        ("0103020000000000000000", "06000109", []),  # user-facing-time filter not supported
+    ],
+)
+def test_racp(request_hex: str, final_hex: str, records: list[int]) -> None:
+    got = asyncio.run(_racp(_meter(), bytes.fromhex(request_hex)))
+    assert [d.hex() for u, d in got if u == 0x2A52] == [final_hex]
+    assert [int.from_bytes(d[1:3], "little") for u, d in got if u == 0x2A18] == records
+
+
+def test_racp_needs_its_cccd_first() -> None:
+    with pytest.raises(OSError, match="0x81"):
+        asyncio.run(_racp(_meter(), bytes.fromhex("0101"), subscribe=False))
+
+
+def test_disconnect_mid_transfer_and_abort() -> None:
+    radio = build_radio("glucose:G", "faults", 1, 0, "UTC", T)
+
+    async def go() -> tuple[bool, list[bytes]]:
+        seen: list[bytes] = []
+        dropped: list[bool] = []
+        link = await radio.connect(radio.devices[0].address, lambda: dropped.append(True))
+        await link.start_notify(0x2A18, seen.append)
+        await link.start_notify(0x2A52, seen.append)
+        await link.write(0x2A52, bytes.fromhex("0101"))
+        for _ in range(200):
+            if dropped:
+                break
+            await asyncio.sleep(0.002)
+        return bool(dropped) and not link.is_connected, seen
+
+    dropped, seen = asyncio.run(go())
+    assert dropped and len(seen) == 3  # drop_after=3 in the faults scenario, no final indication
