@@ -364,13 +364,12 @@ class Collector:
                    offset: float | None, seen: dict[str, datetime], result: SessionResult) -> None:
         try:
             m = parse_blood_pressure_measurement(data)
-            for reason in check_blood_pressure(m):
-                log.warning("%s: suspicious BP reading %s: %s", device.id, m.raw_hex, reason)
         except DecodeError as exc:
             if seen.setdefault("rejected:" + data.hex(), received_at) is received_at:
                 self._reject(device, exc, received_at, "2A35", data.hex())  # once per session
                 result.rejected += 1
             return
+        _warn_implausible(device.id, m.raw_hex, lambda: check_blood_pressure(m))
         first = seen.get(m.raw_hex)
         if first is not None and (received_at - first).total_seconds() <= self.config.duplicate_window_s:
             received_at = first  # a repeated indication of the same reading: same identity
@@ -514,13 +513,7 @@ class Collector:
             self.outbox.set_high_water(*mark)
             result.not_published += 1
             return True
-        try:
-            for reason in check_glucose(m):
-                log.warning("%s: suspicious glucose record seq=%d: %s", device.id, m.sequence_number, reason)
-        except ImpossibleValue as exc:
-            self._reject(device, exc, received_at, "2A18", record.raw_hex, high_water=mark)
-            result.rejected += 1
-            return True
+        _warn_implausible(device.id, record.raw_hex, lambda: check_glucose(m))
         reading = wire.glucose_reading(record, gateway_id=self.config.gateway_id, device=device,
                                        timing=self._timing(received_at, offset))
         try:
@@ -539,3 +532,17 @@ class Collector:
     async def _abort(self, link: BleLink) -> None:
         with contextlib.suppress(OSError, TimeoutError, LookupError):
             await link.write(RACP, encode_racp_abort())
+
+
+def _warn_implausible(device_id: str, raw_hex: str, check: Callable[[], list[str]]) -> None:
+    """Log what looks wrong but still publish: the server quarantines it where staff can see it.
+
+    Dropping an impossible value here would hide it on a Pi nobody reads; ingest's plausibility
+    layer stores it as a quarantined reading with the reason (never alerting, never billed).
+    """
+    try:
+        reasons = check()
+    except ImpossibleValue as exc:
+        reasons = [str(exc)]
+    for reason in reasons:
+        log.warning("%s: implausible reading %s published for quarantine: %s", device_id, raw_hex, reason)
