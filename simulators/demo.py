@@ -123,7 +123,13 @@ class Demo:
         self.services.append(
             Service("triage", [_script("rpmflow-triage"), "run"], env, logs / "triage.log")
         )
-        dash_env = dict(env, RPMFLOW_DASHBOARD_PORT=str(self.port), RPMFLOW_DASHBOARD_HOST="127.0.0.1")
+        # Plain HTTP on loopback: cookies cannot carry the Secure attribute here.
+        dash_env = dict(
+            env,
+            RPMFLOW_DASHBOARD_PORT=str(self.port),
+            RPMFLOW_DASHBOARD_HOST="127.0.0.1",
+            RPMFLOW_DASHBOARD_SECURE_COOKIES="false",
+        )
         self.services.append(
             Service("dashboard", [_script("rpmflow-dashboard"), "run"], dash_env, logs / "dashboard.log")
         )

@@ -1,0 +1,90 @@
+"""The single authorization dependency every protected route runs.
+
+Order: find the route's allowed roles in ``policy.POLICY`` → identify the caller (Bearer token,
+else session cookie) → check the role → for cookie-authenticated unsafe methods, check the CSRF
+token (form field ``csrf_token`` or header ``X-CSRF-Token``). Bearer requests carry no ambient
+credential, so CSRF does not apply to them.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
+
+from dashboards.context import ctx
+from dashboards.errors import CsrfRejected, Forbidden, NotSignedIn
+from dashboards.policy import allowed_roles
+from dashboards.sessions import Principal, resolve_session, resolve_token
+
+SESSION_COOKIE = "rpmflow_session"
+LOGIN_CSRF_COOKIE = "rpmflow_login_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def route_template(request: Request) -> str:
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return path
+    for r in request.app.router.routes:  # pragma: no cover - the route is always in scope
+        match, _ = r.matches(request.scope)
+        if match is Match.FULL:
+            return str(getattr(r, "path", ""))
+    return ""
+
+
+def _identify(request: Request, *, touch: bool) -> Principal | None:
+    c = ctx(request)
+    header = request.headers.get("authorization", "")
+    with c.pool.connection() as conn:
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                return None
+            return resolve_token(conn, token.strip())
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if not session_id:
+            return None
+        return resolve_session(
+            conn,
+            session_id,
+            idle_minutes=c.settings.session_idle_minutes,
+            max_hours=c.settings.session_max_hours,
+            touch=touch,
+        )
+
+
+async def check_csrf(request: Request, expected: str) -> None:
+    supplied = request.headers.get(CSRF_HEADER, "")
+    if not supplied:
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            supplied = value if isinstance(value, str) else ""
+    if not supplied or not expected or not hmac.compare_digest(supplied.encode(), expected.encode()):
+        raise CsrfRejected("missing or invalid CSRF token")
+
+
+async def authorize(request: Request) -> Principal:
+    """Resolve and check the caller for the matched route; raise a DashboardError otherwise."""
+    roles = allowed_roles(request.method, route_template(request))
+    if roles is None:
+        raise Forbidden("route has no access policy")
+    # Streams and background refreshes are not user activity: they must not defeat automatic logoff.
+    background = request.headers.get("x-rpmflow-background") == "1"
+    touch = not (request.url.path.startswith("/events/") or background)
+    principal = await run_in_threadpool(_identify, request, touch=touch)
+    if principal is None:
+        raise NotSignedIn("sign-in required")
+    if principal.role not in roles:
+        raise Forbidden(f"role {principal.role!r} may not use this page")
+    if request.method in UNSAFE and principal.via == "session":
+        await check_csrf(request, principal.csrf_token)
+    request.state.principal = principal
+    return principal

@@ -1,0 +1,29 @@
+"""What every request handler reaches through ``request.app.state.ctx``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from psycopg_pool import ConnectionPool
+
+from dashboards.db import Conn
+from dashboards.settings import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    pool: ConnectionPool[Conn]
+    templates: Jinja2Templates
+
+
+def ctx(request: Request) -> AppContext:
+    value = request.app.state.ctx
+    assert isinstance(value, AppContext)
+    return value
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None

@@ -1,0 +1,88 @@
+"""Who may call what: the one table mapping every route to the roles allowed on it.
+
+``authorize`` (dashboards/auth.py) looks the matched route up here on every request, and
+``create_app`` refuses to start if a route is missing from this table, so a new route is
+denied until someone decides who may use it. Minimum necessary (§164.502(b)): billing staff see
+codes and reasons but no readings; admins enrol and manage but do not browse readings.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+NURSE: Final = "nurse"
+CLINICIAN: Final = "clinician"
+BILLING: Final = "billing"
+ADMIN: Final = "admin"
+ROLES: Final = (NURSE, CLINICIAN, BILLING, ADMIN)
+
+ANY = frozenset(ROLES)
+CARE = frozenset({NURSE, CLINICIAN})
+CLIN = frozenset({CLINICIAN})
+BILL = frozenset({BILLING})
+ADM = frozenset({ADMIN})
+
+# Routes anyone may call, signed in or not. No patient data behind any of them.
+PUBLIC: Final = frozenset(
+    {
+        ("GET", "/healthz"),
+        ("GET", "/login"),
+        ("POST", "/login"),
+        ("GET", "/openapi.json"),
+        ("GET", "/static/{path:path}"),
+    }
+)
+
+POLICY: Final[dict[tuple[str, str], frozenset[str]]] = {
+    # any signed-in user
+    ("GET", "/"): ANY,
+    ("POST", "/logout"): ANY,
+    ("GET", "/account"): ANY,
+    ("POST", "/account/tokens"): ANY,
+    ("POST", "/account/tokens/{token_id}/revoke"): ANY,
+    ("GET", "/api/me"): ANY,
+    # triage work: nurses and clinicians
+    ("GET", "/queue"): CARE,
+    ("GET", "/queue/rows"): CARE,
+    ("GET", "/events/flags"): CARE,
+    ("GET", "/flags/{flag_id}"): CARE,
+    ("POST", "/flags/{flag_id}/events"): CARE,
+    ("GET", "/patients/{patient_id}"): CARE,
+    ("GET", "/api/queue"): CARE,
+    ("GET", "/api/flags/{flag_id}"): CARE,
+    ("POST", "/api/flags/{flag_id}/events"): CARE,
+    ("GET", "/api/patients/{patient_id}"): CARE,
+    ("GET", "/api/patients/{patient_id}/readings"): CARE,
+    # clinician review and promotion
+    ("GET", "/flags/{flag_id}/review"): CLIN,
+    ("POST", "/flags/{flag_id}/review"): CLIN,
+    ("POST", "/flags/{flag_id}/promote"): CLIN,
+    ("POST", "/api/flags/{flag_id}/review"): CLIN,
+    ("POST", "/api/flags/{flag_id}/promote"): CLIN,
+    # billing
+    ("GET", "/billing"): BILL,
+    ("GET", "/billing/{year}/{month}.csv"): BILL,
+    ("GET", "/billing/{year}/{month}.fhir.json"): BILL,
+    ("GET", "/api/billing/{year}/{month}"): BILL,
+    # administration
+    ("GET", "/admin"): ADM,
+    ("GET", "/admin/patients"): ADM,
+    ("POST", "/admin/patients"): ADM,
+    ("POST", "/admin/patients/{patient_id}/consent"): ADM,
+    ("POST", "/admin/patients/{patient_id}/enrol"): ADM,
+    ("POST", "/admin/devices/assign"): ADM,
+    ("GET", "/admin/users"): ADM,
+    ("POST", "/admin/users"): ADM,
+    ("POST", "/admin/users/{user_id}/licenses"): ADM,
+    ("POST", "/admin/users/{user_id}/active"): ADM,
+    ("GET", "/admin/intake"): ADM,
+    ("GET", "/api/admin/users"): ADM,
+    ("GET", "/api/admin/intake"): ADM,
+}
+
+
+def allowed_roles(method: str, path: str) -> frozenset[str] | None:
+    """Roles allowed on the route template ``path``; None when the route is unknown (deny)."""
+    if method == "HEAD":
+        method = "GET"
+    return POLICY.get((method, path))

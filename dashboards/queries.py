@@ -1,0 +1,247 @@
+"""Read-only SQL behind the pages and the JSON API. Writes go through triage's functions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from dashboards.db import Conn, fetch_all, fetch_one
+
+SEVERITIES = ("critical", "high", "moderate", "info")
+# Flags still needing someone: the queue's default view.
+ACTIVE_STATES = ("open", "acknowledged", "escalated", "reviewed")
+ALL_STATES = ("open", "acknowledged", "escalated", "reviewed", "promoted", "dismissed", "closed")
+
+_SEVERITY_RANK = (
+    "CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'moderate' THEN 2 ELSE 3 END"
+)
+
+_QUEUE_SQL = f"""
+SELECT f.flag_id, f.patient_id, p.display_name AS patient, f.subject_key, f.rule_id, f.severity,
+       f.state, f.reason, f.opened_at, f.assigned_to, f.last_reading_at,
+       r.reading_id, r.kind, r.systolic_mmhg, r.diastolic_mmhg, r.pulse_bpm, r.glucose_mg_dl,
+       coalesce(r.measured_at, f.last_reading_at) AS reading_at,
+       extract(epoch FROM now() - coalesce(r.measured_at, f.last_reading_at, f.opened_at))::bigint
+           AS seconds_since_reading
+FROM flags f
+LEFT JOIN patients p ON p.patient_id = f.patient_id
+LEFT JOIN LATERAL (
+    SELECT r.reading_id, r.kind, r.systolic_mmhg, r.diastolic_mmhg, r.pulse_bpm, r.glucose_mg_dl,
+           r.measured_at
+    FROM readings r
+    WHERE cardinality(f.reading_ids) > 0 AND r.reading_id = f.reading_ids[cardinality(f.reading_ids)]
+    LIMIT 1
+) r ON true
+WHERE f.state = ANY(%(states)s)
+  AND (%(severity)s::text IS NULL OR f.severity = %(severity)s::text)
+  AND (%(rule_id)s::text IS NULL OR f.rule_id = %(rule_id)s::text)
+  AND (%(assigned_to)s::text IS NULL OR f.assigned_to = %(assigned_to)s::text)
+ORDER BY {_SEVERITY_RANK}, f.opened_at, f.flag_id
+LIMIT %(limit)s
+"""
+
+
+def queue(
+    conn: Conn,
+    *,
+    states: tuple[str, ...] = ACTIVE_STATES,
+    severity: str | None = None,
+    rule_id: str | None = None,
+    assigned_to: str | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """Flags to work, most severe first, then oldest first, with the flag's latest reading."""
+    return fetch_all(
+        conn,
+        _QUEUE_SQL,
+        {
+            "states": list(states),
+            "severity": severity,
+            "rule_id": rule_id,
+            "assigned_to": assigned_to,
+            "limit": limit,
+        },
+    )
+
+
+def severity_counts(conn: Conn, states: tuple[str, ...] = ACTIVE_STATES) -> dict[str, int]:
+    rows = fetch_all(
+        conn,
+        "SELECT severity, count(*) AS n FROM flags WHERE state = ANY(%s) GROUP BY severity",
+        (list(states),),
+    )
+    counts = dict.fromkeys(SEVERITIES, 0)
+    for r in rows:
+        counts[r["severity"]] = int(r["n"])
+    return counts
+
+
+def rule_ids(conn: Conn) -> list[str]:
+    return [r["rule_id"] for r in fetch_all(conn, "SELECT DISTINCT rule_id FROM flags ORDER BY 1")]
+
+
+def max_flag_id(conn: Conn) -> int:
+    row = fetch_one(conn, "SELECT coalesce(max(flag_id), 0) AS m FROM flags")
+    return int(row["m"]) if row else 0
+
+
+def new_flags(conn: Conn, after_id: int, limit: int = 100) -> list[dict[str, Any]]:
+    """Flags created after ``after_id``: what the event stream announces (no patient data)."""
+    return fetch_all(
+        conn,
+        "SELECT flag_id, severity, rule_id, state, opened_at FROM flags"
+        " WHERE flag_id > %s ORDER BY flag_id LIMIT %s",
+        (after_id, limit),
+    )
+
+
+def flag(conn: Conn, flag_id: int) -> dict[str, Any] | None:
+    return fetch_one(
+        conn,
+        "SELECT f.*, p.display_name AS patient, p.state AS patient_state FROM flags f"
+        " LEFT JOIN patients p ON p.patient_id = f.patient_id WHERE f.flag_id = %s",
+        (flag_id,),
+    )
+
+
+def flag_events(conn: Conn, flag_ids: list[int]) -> list[dict[str, Any]]:
+    return fetch_all(
+        conn,
+        "SELECT flag_event_id, flag_id, at, actor, event, from_state, to_state, note FROM flag_events"
+        " WHERE flag_id = ANY(%s) ORDER BY at, flag_event_id",
+        (flag_ids,),
+    )
+
+
+def flag_readings(conn: Conn, reading_ids: list[int]) -> list[dict[str, Any]]:
+    return fetch_all(
+        conn,
+        "SELECT reading_id, kind, measured_at, quality, systolic_mmhg, diastolic_mmhg, pulse_bpm,"
+        " glucose_mg_dl FROM readings WHERE reading_id = ANY(%s) ORDER BY measured_at",
+        (reading_ids,),
+    )
+
+
+def patient(conn: Conn, patient_id: int) -> dict[str, Any] | None:
+    return fetch_one(
+        conn,
+        "SELECT patient_id, mrn, display_name, state, timezone, birth_year, created_at FROM patients"
+        " WHERE patient_id = %s",
+        (patient_id,),
+    )
+
+
+def readings(conn: Conn, patient_id: int, since: datetime, limit: int = 5000) -> list[dict[str, Any]]:
+    return fetch_all(
+        conn,
+        "SELECT reading_id, device_id, kind, measured_at, quality, quality_reason, measurement,"
+        " transmission, systolic_mmhg, diastolic_mmhg, mean_arterial_mmhg, pulse_bpm, glucose_mg_dl,"
+        " meal, device_status FROM readings WHERE patient_id = %s AND measured_at >= %s"
+        " ORDER BY measured_at DESC LIMIT %s",
+        (patient_id, since, limit),
+    )
+
+
+def flagged_reading_ids(conn: Conn, patient_id: int) -> set[int]:
+    rows = fetch_all(
+        conn,
+        "SELECT DISTINCT unnest(reading_ids) AS rid FROM flags WHERE patient_id = %s",
+        (patient_id,),
+    )
+    return {int(r["rid"]) for r in rows}
+
+
+def patient_flags(conn: Conn, patient_id: int, limit: int = 100) -> list[dict[str, Any]]:
+    return fetch_all(
+        conn,
+        "SELECT flag_id, rule_id, severity, state, reason, opened_at, closed_at, disposition, assigned_to,"
+        " reading_ids FROM flags WHERE patient_id = %s ORDER BY opened_at DESC LIMIT %s",
+        (patient_id, limit),
+    )
+
+
+def billing_days(conn: Conn, patient_id: int, timezone: str, since: datetime) -> list[Any]:
+    """Patient-local dates with a reading that can count (valid, automatic, not failed)."""
+    rows = fetch_all(
+        conn,
+        "SELECT DISTINCT (measured_at AT TIME ZONE %s)::date AS d FROM readings"
+        " WHERE patient_id = %s AND measured_at >= %s AND quality = 'valid'"
+        " AND transmission = 'automatic' AND measurement = 'ok' ORDER BY 1",
+        (timezone, patient_id, since),
+    )
+    return [r["d"] for r in rows]
+
+
+def monitoring_start(conn: Conn, patient_id: int) -> datetime | None:
+    row = fetch_one(
+        conn,
+        "SELECT min(valid_from) AS start FROM device_assignments WHERE patient_id = %s",
+        (patient_id,),
+    )
+    return row["start"] if row else None
+
+
+def patient_devices(conn: Conn, patient_id: int) -> list[dict[str, Any]]:
+    """Devices assigned now, with their gateway's last status (three kinds of silence, Part H9)."""
+    return fetch_all(
+        conn,
+        "SELECT d.device_id, d.kind, d.manufacturer, d.model, d.serial, d.last_seen_at,"
+        " d.last_gateway_id, a.valid_from, g.online AS gateway_online, g.updated_at AS gateway_seen_at,"
+        " g.status->>'outbox_depth' AS outbox_depth, g.status->>'outbox_full' AS outbox_full,"
+        " g.status->'devices'->d.device_id->>'last_contact' AS device_last_contact,"
+        " g.status->'devices'->d.device_id->>'last_error' AS device_last_error"
+        " FROM device_assignments a JOIN devices d USING (device_id)"
+        " LEFT JOIN gateway_status g ON g.gateway_id = d.last_gateway_id"
+        " WHERE a.patient_id = %s AND a.valid_to IS NULL ORDER BY d.kind, d.device_id",
+        (patient_id,),
+    )
+
+
+def unassigned_readings(conn: Conn, limit: int = 200) -> list[dict[str, Any]]:
+    return fetch_all(
+        conn,
+        "SELECT reading_id, gateway_id, device_id, kind, measured_at, received_at, quality FROM readings"
+        " WHERE patient_id IS NULL ORDER BY measured_at DESC LIMIT %s",
+        (limit,),
+    )
+
+
+def dead_letters(conn: Conn, limit: int = 200) -> list[dict[str, Any]]:
+    return fetch_all(
+        conn,
+        "SELECT dead_letter_id, received_at, topic, gateway_id, error_class, reason, octet_length(payload)"
+        " AS payload_bytes, encode(substring(payload FROM 1 FOR 160), 'escape') AS payload_head, resolved_at"
+        " FROM dead_letters ORDER BY received_at DESC LIMIT %s",
+        (limit,),
+    )
+
+
+def users(conn: Conn) -> list[dict[str, Any]]:
+    return fetch_all(
+        conn,
+        "SELECT u.user_id, u.username, u.display_name, u.role, u.npi, u.is_physician_or_qhp, u.active,"
+        " u.created_at, coalesce(json_agg(json_build_object('state', l.state, 'license_number',"
+        " l.license_number, 'valid_from', l.valid_from, 'valid_to', l.valid_to)"
+        " ORDER BY l.state) FILTER (WHERE l.license_id IS NOT NULL), '[]') AS licenses"
+        " FROM users u LEFT JOIN clinician_licenses l USING (user_id) GROUP BY u.user_id ORDER BY u.username",
+    )
+
+
+def patients(conn: Conn, limit: int = 500) -> list[dict[str, Any]]:
+    return fetch_all(
+        conn,
+        "SELECT p.patient_id, p.mrn, p.display_name, p.state, p.timezone, p.created_at,"
+        " (SELECT count(*) FROM device_assignments a WHERE a.patient_id = p.patient_id"
+        "  AND a.valid_to IS NULL) AS devices"
+        " FROM patients p ORDER BY p.patient_id DESC LIMIT %s",
+        (limit,),
+    )
+
+
+def devices_unassigned(conn: Conn) -> list[dict[str, Any]]:
+    return fetch_all(
+        conn,
+        "SELECT d.device_id, d.kind, d.model, d.last_seen_at FROM devices d WHERE NOT EXISTS ("
+        " SELECT 1 FROM device_assignments a WHERE a.device_id = d.device_id AND a.valid_to IS NULL)"
+        " ORDER BY d.device_id LIMIT 500",
+    )

@@ -1,0 +1,173 @@
+"""Sign-in, sign-out, the role-based home redirect, and API tokens."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel
+
+from dashboards.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, authorize
+from dashboards.context import client_ip, ctx
+from dashboards.db import fetch_one
+from dashboards.errors import CsrfRejected, NotFound
+from dashboards.passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
+from dashboards.routes.deps import User
+from dashboards.sessions import create_token, end_session, list_tokens, revoke_token, start_session
+from dashboards.web import local_path, render, see_other
+
+log = logging.getLogger(__name__)
+
+public = APIRouter()
+router = APIRouter(dependencies=[Depends(authorize)])
+
+HOME_BY_ROLE = {"nurse": "/queue", "clinician": "/queue", "billing": "/billing", "admin": "/admin"}
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="strict",
+        secure=ctx(request).settings.secure_cookies,
+        path="/",
+    )
+
+
+@public.get("/healthz", include_in_schema=True, tags=["health"])
+def healthz(request: Request) -> dict[str, str]:
+    """Liveness plus a database round trip; no authentication, no data."""
+    with ctx(request).pool.connection() as conn:
+        conn.execute("SELECT 1")
+    return {"status": "ok"}
+
+
+@public.get("/login", response_class=HTMLResponse, include_in_schema=False)
+def login_form(request: Request, next: str | None = None, expired: int = 0) -> Response:
+    token = secrets.token_urlsafe(24)
+    response = render(
+        request,
+        "login.html",
+        {"csrf_token": token, "next": local_path(next, ""), "expired": bool(expired), "error": None},
+    )
+    _set_cookie(request, response, LOGIN_CSRF_COOKIE, token, 600)
+    return response
+
+
+def _check_password(request: Request, username: str, password: str) -> int | None:
+    """The user id when the credentials match an active account; records every attempt."""
+    with ctx(request).pool.connection() as conn:
+        row = fetch_one(
+            conn, "SELECT user_id, password_hash, active FROM users WHERE username = %s", (username,)
+        )
+        ok = verify_password(password, row["password_hash"] if row else DUMMY_HASH)
+        ok = ok and row is not None and bool(row["active"])
+        reason = None if ok else ("unknown user" if row is None else "inactive" if not row["active"]
+                                  else "wrong password")
+        conn.execute(
+            "INSERT INTO dashboard_sign_ins (username, user_id, succeeded, source_ip, reason)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (username[:200], row["user_id"] if row else None, ok, client_ip(request), reason),
+        )
+        if ok and row is not None and needs_rehash(row["password_hash"]):
+            conn.execute("UPDATE users SET password_hash = %s WHERE user_id = %s",
+                         (hash_password(password), row["user_id"]))
+        return int(row["user_id"]) if ok and row is not None else None
+
+
+@public.post("/login", include_in_schema=False)
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=1000)],
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(csrf_token.encode(), expected.encode()):
+        raise CsrfRejected("sign-in form expired or forged: reload the sign-in page")
+    user_id = _check_password(request, username.strip(), password)
+    if user_id is None:
+        token = secrets.token_urlsafe(24)
+        refused = render(
+            request,
+            "login.html",
+            {"csrf_token": token, "next": local_path(next, ""), "expired": False,
+             "error": "Unknown user or wrong password."},
+            status_code=401,
+        )
+        _set_cookie(request, refused, LOGIN_CSRF_COOKIE, token, 600)
+        return refused
+    with ctx(request).pool.connection() as conn:
+        old = request.cookies.get(SESSION_COOKIE)
+        if old:
+            end_session(conn, old, "replaced by new sign-in")
+        session_id = start_session(
+            conn, user_id, source_ip=client_ip(request), user_agent=request.headers.get("user-agent")
+        )
+    response: Response = see_other(local_path(next, "/"))
+    _set_cookie(request, response, SESSION_COOKIE, session_id, None)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout", include_in_schema=False)
+def logout(request: Request, me: User) -> Response:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id:
+        with ctx(request).pool.connection() as conn:
+            end_session(conn, session_id)
+    response = see_other("/login")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/", include_in_schema=False)
+def home(me: User) -> RedirectResponse:
+    return see_other(HOME_BY_ROLE.get(me.role, "/account"))
+
+
+@router.get("/account", response_class=HTMLResponse, include_in_schema=False)
+def account(request: Request, me: User) -> Response:
+    with ctx(request).pool.connection() as conn:
+        tokens = list_tokens(conn, me.user_id)
+    return render(request, "account.html", {"tokens": tokens, "new_token": None})
+
+
+@router.post("/account/tokens", response_class=HTMLResponse, include_in_schema=False)
+def new_token(
+    request: Request, me: User, name: Annotated[str, Form(min_length=1, max_length=100)]
+) -> Response:
+    with ctx(request).pool.connection() as conn:
+        _, token = create_token(conn, me.user_id, name)
+        tokens = list_tokens(conn, me.user_id)
+    return render(request, "account.html", {"tokens": tokens, "new_token": token})
+
+
+@router.post("/account/tokens/{token_id}/revoke", include_in_schema=False)
+def revoke(request: Request, me: User, token_id: int) -> Response:
+    with ctx(request).pool.connection() as conn:
+        if not revoke_token(conn, me.user_id, token_id):
+            raise NotFound("no such active token")
+    return see_other("/account")
+
+
+class Me(BaseModel):
+    user_id: int
+    username: str
+    display_name: str
+    role: str
+    via: str
+
+
+@router.get("/api/me", response_model=Me, tags=["account"])
+def api_me(me: User) -> dict[str, Any]:
+    """Who the token (or session) belongs to."""
+    return {"user_id": me.user_id, "username": me.username, "display_name": me.display_name,
+            "role": me.role, "via": me.via}

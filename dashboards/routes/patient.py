@@ -1,0 +1,153 @@
+"""The patient page and its JSON twin: charts, readings, adherence, devices, flag history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from dashboards import queries
+from dashboards.adherence import adherence
+from dashboards.audit_trail import record_view
+from dashboards.auth import authorize
+from dashboards.charts import Point, Series, Threshold, line_chart
+from dashboards.context import client_ip, ctx
+from dashboards.db import Conn, fetch_all
+from dashboards.errors import NotFound
+from dashboards.routes.deps import PatientId, User
+from dashboards.sessions import Principal
+from dashboards.web import render
+from triage import thresholds as th
+
+router = APIRouter(dependencies=[Depends(authorize)])
+
+
+BP_LINES = (
+    Threshold(th.BP_CRISIS_SYSTOLIC.value, "crisis SBP", "#dc2626"),
+    Threshold(th.BP_STAGE2_SYSTOLIC.value, "stage 2 SBP", "#d97706"),
+    Threshold(th.BP_STAGE2_DIASTOLIC.value, "stage 2 DBP", "#d97706"),
+    Threshold(th.BP_HYPOTENSION_SYSTOLIC.value, "low SBP", "#2563eb"),
+)
+GLUCOSE_LINES = (
+    Threshold(th.GLUCOSE_HYPER_L2.value, "hyper L2", "#dc2626"),
+    Threshold(th.GLUCOSE_HYPO_L1.value, "hypo L1", "#d97706"),
+    Threshold(th.GLUCOSE_HYPO_L2.value, "hypo L2", "#dc2626"),
+)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _reviews(conn: Conn, flag_ids: list[int]) -> list[dict[str, Any]]:
+    return fetch_all(
+        conn,
+        "SELECT r.review_id, r.flag_id, r.reviewed_at, r.date_of_service, r.determination, r.icd10_codes,"
+        " r.action_taken, r.minutes, r.interactive, r.interactive_mode, r.place_of_service,"
+        " u.display_name AS reviewer FROM reviews r JOIN users u ON u.user_id = r.reviewer_user_id"
+        " WHERE r.flag_id = ANY(%s) ORDER BY r.reviewed_at",
+        (flag_ids,),
+    )
+
+
+def patient_data(
+    conn: Conn, me: Principal, patient_id: int, days: int, source_ip: str | None
+) -> dict[str, Any]:
+    """Everything the patient page shows; writes the audit row in the same transaction."""
+    p = queries.patient(conn, patient_id)
+    if p is None:
+        raise NotFound(f"no patient {patient_id}")
+    now = datetime.now(UTC)
+    since = now - timedelta(days=days)
+    readings = queries.readings(conn, patient_id, since)
+    flagged = queries.flagged_reading_ids(conn, patient_id)
+    flags = queries.patient_flags(conn, patient_id)
+    flag_ids = [int(f["flag_id"]) for f in flags]
+    events = queries.flag_events(conn, flag_ids)
+    reviews = _reviews(conn, flag_ids)
+    for f in flags:
+        f["events"] = [e for e in events if e["flag_id"] == f["flag_id"]]
+        f["reviews"] = [r for r in reviews if r["flag_id"] == f["flag_id"]]
+    zone = _zone(p["timezone"])
+    today = now.astimezone(zone).date()
+    started = queries.monitoring_start(conn, patient_id)
+    first_day = started.astimezone(zone).date() if started else today
+    period_floor = datetime.combine(first_day, datetime.min.time(), zone) - timedelta(days=1)
+    days_seen = queries.billing_days(conn, patient_id, p["timezone"], period_floor)
+    adh = adherence(first_day, today, days_seen)
+    devices = queries.patient_devices(conn, patient_id)
+    record_view(conn, me, what="patient", patient_id=patient_id,
+                detail={"days": days, "readings": len(readings), "flags": len(flags)}, source_ip=source_ip)
+    for r in readings:
+        r["flagged"] = int(r["reading_id"]) in flagged
+    return {"patient": p, "days": days, "since": since, "now": now, "readings": readings, "flags": flags,
+            "adherence": adh, "devices": devices}
+
+
+def charts(data: dict[str, Any]) -> dict[str, Any]:
+    bp = [r for r in data["readings"] if r["kind"] == "blood_pressure" and r["systolic_mmhg"] is not None
+          and r["quality"] != "failed"]
+    glu = [r for r in data["readings"] if r["kind"] == "glucose" and r["glucose_mg_dl"] is not None
+           and r["quality"] != "failed"]
+
+    def pts(rows: list[dict[str, Any]], key: str) -> list[Point]:
+        return [Point(r["measured_at"], float(r[key]), bool(r["flagged"]), r["quality"])
+                for r in rows if r[key] is not None]
+
+    return {
+        "bp_chart": line_chart(
+            title="Blood pressure", unit="mmHg",
+            series=[Series("systolic", "#7c3aed", pts(bp, "systolic_mmhg")),
+                    Series("diastolic", "#0891b2", pts(bp, "diastolic_mmhg"))],
+            thresholds=BP_LINES, start=data["since"], end=data["now"]),
+        "glucose_chart": line_chart(
+            title="Glucose", unit="mg/dL",
+            series=[Series("glucose", "#059669", pts(glu, "glucose_mg_dl"))],
+            thresholds=GLUCOSE_LINES, start=data["since"], end=data["now"]),
+    }
+
+
+@router.get("/patients/{patient_id}", response_class=HTMLResponse, include_in_schema=False)
+def patient_page(
+    request: Request, me: User, patient_id: PatientId, days: Annotated[int, Query(ge=1, le=90)] = 30
+) -> Response:
+    days = 7 if days <= 7 else 30 if days <= 30 else 90  # the three windows the page offers
+    with ctx(request).pool.connection() as conn:
+        data = patient_data(conn, me, patient_id, days, client_ip(request))
+    return render(request, "patient.html", {**data, **charts(data), "table": data["readings"][:300]})
+
+
+@router.get("/api/patients/{patient_id}", tags=["patients"])
+def api_patient(request: Request, me: User, patient_id: PatientId) -> dict[str, Any]:
+    """Patient summary: pseudonym, state, zone, adherence in the current 30-day period, devices, flags."""
+    with ctx(request).pool.connection() as conn:
+        data = patient_data(conn, me, patient_id, 30, client_ip(request))
+    adh = data["adherence"]
+    return {
+        "patient": data["patient"],
+        "adherence": {"period_start": adh.period_start, "period_end": adh.period_end,
+                      "days_with_readings": adh.days_with_readings, "target_days": adh.target,
+                      "days_left": adh.days_left, "reachable": adh.reachable},
+        "devices": data["devices"],
+        "flags": data["flags"],
+    }
+
+
+@router.get("/api/patients/{patient_id}/readings", tags=["patients"])
+def api_readings(
+    request: Request, me: User, patient_id: PatientId, days: Annotated[int, Query(ge=1, le=366)] = 30
+) -> dict[str, Any]:
+    """Readings of the last ``days`` days, newest first; units are part of every field name."""
+    with ctx(request).pool.connection() as conn:
+        if queries.patient(conn, patient_id) is None:
+            raise NotFound(f"no patient {patient_id}")
+        rows = queries.readings(conn, patient_id, datetime.now(UTC) - timedelta(days=days))
+        record_view(conn, me, what="readings", patient_id=patient_id,
+                    detail={"days": days, "rows": len(rows)}, source_ip=client_ip(request))
+    return {"patient_id": patient_id, "days": days, "readings": rows}

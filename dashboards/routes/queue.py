@@ -1,0 +1,297 @@
+"""The triage queue (page, live fragment, JSON), flag detail and the one-click flag actions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from dashboards import queries
+from dashboards.audit_trail import record_action, record_view
+from dashboards.auth import authorize
+from dashboards.context import client_ip, ctx
+from dashboards.db import Conn
+from dashboards.errors import NotFound
+from dashboards.routes.deps import FlagId, User, domain_errors
+from dashboards.sessions import Principal, session_alive
+from dashboards.web import local_path, render, see_other
+from triage import lifecycle
+from triage.flags_store import apply_event
+from triage.review import log_time
+
+router = APIRouter(dependencies=[Depends(authorize)])
+
+Severity = Literal["critical", "high", "moderate", "info"]
+StateFilter = Literal[
+    "active", "open", "acknowledged", "escalated", "reviewed", "promoted", "dismissed", "closed"
+]
+EventName = Literal["acknowledge", "assign", "annotate", "log_time", "escalate", "close"]
+Disposition = Literal["acted", "no_action_needed", "artefact", "duplicate"]
+RuleId = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+def _states(status: StateFilter) -> tuple[str, ...]:
+    return queries.ACTIVE_STATES if status == "active" else (status,)
+
+
+def _load_queue(
+    conn: Conn,
+    me: Principal,
+    *,
+    severity: str | None,
+    rule: str | None,
+    status: StateFilter,
+    mine: bool,
+    limit: int,
+    source_ip: str | None,
+) -> dict[str, Any]:
+    rows = queries.queue(
+        conn,
+        states=_states(status),
+        severity=severity,
+        rule_id=rule,
+        assigned_to=me.username if mine else None,
+        limit=limit,
+    )
+    for r in rows:
+        r["actions"] = lifecycle.allowed_events(r["state"], me.role)
+    patient_ids = sorted({r["patient_id"] for r in rows if r["patient_id"] is not None})
+    record_view(conn, me, what="queue", patient_id=None,
+                detail={"patient_ids": patient_ids, "flags": len(rows)}, source_ip=source_ip)
+    return {
+        "rows": rows,
+        "counts": queries.severity_counts(conn),
+        "last_flag_id": queries.max_flag_id(conn),
+    }
+
+
+def _filters(severity: str | None, rule: str | None, status: str, mine: bool) -> dict[str, Any]:
+    return {"severity": severity or "", "rule": rule or "", "status": status, "mine": mine}
+
+
+@router.get("/queue", response_class=HTMLResponse, include_in_schema=False)
+def queue_page(
+    request: Request,
+    me: User,
+    severity: Severity | None = None,
+    rule: RuleId = None,
+    status: StateFilter = "active",
+    mine: bool = False,
+) -> Response:
+    with ctx(request).pool.connection() as conn:
+        data = _load_queue(conn, me, severity=severity, rule=rule, status=status, mine=mine, limit=200,
+                           source_ip=client_ip(request))
+        rules = queries.rule_ids(conn)
+    return render(request, "queue.html", {
+        **data, "rules": rules, "filters": _filters(severity, rule, status, mine),
+        "query": request.url.query, "dispositions": lifecycle.DISPOSITIONS,
+    })
+
+
+@router.get("/queue/rows", response_class=HTMLResponse, include_in_schema=False)
+def queue_rows(
+    request: Request,
+    me: User,
+    severity: Severity | None = None,
+    rule: RuleId = None,
+    status: StateFilter = "active",
+    mine: bool = False,
+) -> Response:
+    """The live part of the queue page, re-fetched by app.js when the event stream says so."""
+    with ctx(request).pool.connection() as conn:
+        data = _load_queue(conn, me, severity=severity, rule=rule, status=status, mine=mine, limit=200,
+                           source_ip=client_ip(request))
+    return render(request, "_queue_live.html", {**data, "filters": _filters(severity, rule, status, mine),
+                                                "query": request.url.query,
+                                                "dispositions": lifecycle.DISPOSITIONS})
+
+
+class QueueItem(BaseModel):
+    flag_id: int
+    patient_id: int | None
+    patient: str | None
+    rule_id: str
+    severity: str
+    state: str
+    reason: str
+    opened_at: Any
+    assigned_to: str | None
+    kind: str | None
+    systolic_mmhg: float | None
+    diastolic_mmhg: float | None
+    pulse_bpm: float | None
+    glucose_mg_dl: float | None
+    reading_at: Any
+    seconds_since_reading: int | None
+    actions: list[str]
+
+
+class QueueOut(BaseModel):
+    counts: dict[str, int]
+    last_flag_id: int
+    flags: list[QueueItem]
+
+
+@router.get("/api/queue", response_model=QueueOut, tags=["triage"])
+def api_queue(
+    request: Request,
+    me: User,
+    severity: Severity | None = None,
+    rule: RuleId = None,
+    status: StateFilter = "active",
+    mine: bool = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    """Flags to work, most severe then oldest first, with the latest reading's values (units in names)."""
+    with ctx(request).pool.connection() as conn:
+        data = _load_queue(conn, me, severity=severity, rule=rule, status=status, mine=mine, limit=limit,
+                           source_ip=client_ip(request))
+    return {"counts": data["counts"], "last_flag_id": data["last_flag_id"], "flags": data["rows"]}
+
+
+def _poll(request: Request, after: int, principal: Principal) -> tuple[list[dict[str, Any]], bool]:
+    c = ctx(request)
+    with c.pool.connection() as conn:
+        alive = principal.via != "session" or session_alive(
+            conn, principal.session_hash, idle_minutes=c.settings.session_idle_minutes
+        )
+        return (queries.new_flags(conn, after) if alive else []), alive
+
+
+def _newest(request: Request) -> int:
+    with ctx(request).pool.connection() as conn:
+        return queries.max_flag_id(conn)
+
+
+@router.get("/events/flags", tags=["triage"], response_class=StreamingResponse)
+async def flag_stream(
+    request: Request,
+    me: User,
+    after: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+) -> StreamingResponse:
+    """Server-sent events: one ``flag`` event per new flag (id, severity, rule; no patient data).
+
+    Resumes after ``after`` or the ``Last-Event-ID`` header, else after the newest flag now.
+    Ends with a ``signed-out`` event when the session expires (the stream is not activity).
+    """
+    c = ctx(request)
+    last_event = request.headers.get("last-event-id", "")
+    if after is None and last_event.isdigit():
+        after = int(last_event)
+    if after is None:
+        after = await run_in_threadpool(_newest, request)
+    interval = c.settings.sse_poll_seconds
+    start = after
+
+    async def events() -> AsyncIterator[str]:
+        last = start
+        quiet = 0.0
+        yield "retry: 3000\n\n"
+        while not await request.is_disconnected():
+            rows, alive = await run_in_threadpool(_poll, request, last, me)
+            if not alive:
+                yield "event: signed-out\ndata: {}\n\n"
+                return
+            for r in rows:
+                last = int(r["flag_id"])
+                payload = {"flag_id": last, "severity": r["severity"], "rule_id": r["rule_id"],
+                           "state": r["state"], "opened_at": r["opened_at"].isoformat()}
+                yield f"id: {last}\nevent: flag\ndata: {json.dumps(payload)}\n\n"
+            quiet = 0.0 if rows else quiet + interval
+            if quiet >= 15.0:
+                quiet = 0.0
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(interval)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def _flag_context(conn: Conn, me: Principal, flag_id: int, source_ip: str | None) -> dict[str, Any]:
+    f = queries.flag(conn, flag_id)
+    if f is None:
+        raise NotFound(f"no flag {flag_id}")
+    events = queries.flag_events(conn, [flag_id])
+    readings = queries.flag_readings(conn, list(f["reading_ids"]))
+    record_view(conn, me, what="flag", patient_id=f["patient_id"], detail={"flag_id": flag_id},
+                source_ip=source_ip)
+    return {"flag": f, "events": events, "readings": readings,
+            "actions": lifecycle.allowed_events(f["state"], me.role)}
+
+
+@router.get("/flags/{flag_id}", response_class=HTMLResponse, include_in_schema=False)
+def flag_page(request: Request, me: User, flag_id: FlagId) -> Response:
+    with ctx(request).pool.connection() as conn:
+        data = _flag_context(conn, me, flag_id, client_ip(request))
+    return render(request, "flag.html", {**data, "dispositions": lifecycle.DISPOSITIONS})
+
+
+@router.get("/api/flags/{flag_id}", tags=["triage"])
+def api_flag(request: Request, me: User, flag_id: FlagId) -> dict[str, Any]:
+    """One flag with its events (notes included) and its readings."""
+    with ctx(request).pool.connection() as conn:
+        return _flag_context(conn, me, flag_id, client_ip(request))
+
+
+def _apply(
+    request: Request, me: Principal, flag_id: int, event: str, *,
+    note: str | None, disposition: str | None, minutes: int | None,
+) -> str:
+    """Fire one lifecycle event; minutes go through triage's time log so billing can count them."""
+    source_ip = client_ip(request)
+    with ctx(request).pool.connection() as conn, domain_errors():
+        f = queries.flag(conn, flag_id)
+        if f is None:
+            raise NotFound(f"no flag {flag_id}")
+        if event == "log_time":
+            log_time(conn, flag_id, me.user_id, minutes if minutes is not None else 0, note=note,
+                     source_ip=source_ip)
+            return str(f["state"])
+        state = apply_event(conn, flag_id, event, me.username, me.role,
+                            note=note, disposition=disposition, minutes=minutes)
+        record_action(conn, me, action=f"flag.{event}", patient_id=f["patient_id"],
+                      detail={"flag_id": flag_id, "from": f["state"], "to": state,
+                              "disposition": disposition}, source_ip=source_ip)
+        return state
+
+
+@router.post("/flags/{flag_id}/events", include_in_schema=False)
+def flag_action(
+    request: Request,
+    me: User,
+    flag_id: FlagId,
+    event: Annotated[EventName, Form()],
+    note: Annotated[str, Form(max_length=4000)] = "",
+    disposition: Annotated[Disposition | Literal[""], Form()] = "",
+    minutes: Annotated[int | None, Form(ge=1, le=1440)] = None,
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    _apply(request, me, flag_id, event, note=note.strip() or None, disposition=disposition or None,
+           minutes=minutes if event == "log_time" else None)
+    return see_other(local_path(next, f"/flags/{flag_id}"))
+
+
+class FlagEventIn(BaseModel):
+    event: EventName
+    note: str | None = Field(default=None, max_length=4000)
+    disposition: Disposition | None = None
+    minutes: int | None = Field(default=None, ge=1, le=1440)
+
+
+class FlagStateOut(BaseModel):
+    flag_id: int
+    state: str
+
+
+@router.post("/api/flags/{flag_id}/events", response_model=FlagStateOut, tags=["triage"])
+def api_flag_action(request: Request, me: User, flag_id: FlagId, body: FlagEventIn) -> dict[str, Any]:
+    """Fire a lifecycle event; 403 when the role may not, 409 when the state does not allow it."""
+    state = _apply(request, me, flag_id, body.event, note=body.note, disposition=body.disposition,
+                   minutes=body.minutes)
+    return {"flag_id": flag_id, "state": state}

@@ -1,0 +1,145 @@
+"""Rendering, redirects, security headers and the error → response mapping shared by all routes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from dashboards.context import ctx
+from dashboards.errors import DashboardError, NotSignedIn
+from dashboards.sessions import Principal
+
+log = logging.getLogger(__name__)
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
+def _ago(value: Any) -> str:
+    """'3 min ago'-style age for a datetime or a number of seconds."""
+    if value is None:
+        return "–"
+    seconds = int((datetime.now(UTC) - value).total_seconds()) if isinstance(value, datetime) else int(value)
+    if seconds < 0:
+        return "in the future"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+def _when(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return "–" if value is None else str(value)
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "–"
+    f = float(value)
+    return str(int(f)) if f.is_integer() else f"{f:.1f}"
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    env = templates.env
+    env.autoescape = True  # never rely on file-extension guessing for escaping
+    env.filters["ago"] = _ago
+    env.filters["when"] = _when
+    env.filters["num"] = _num
+    return templates
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+    principal: Principal | None = None,
+) -> HTMLResponse:
+    c = ctx(request)
+    who = principal or getattr(request.state, "principal", None)
+    full = {
+        "me": who,
+        "csrf_token": who.csrf_token if who is not None else context.get("csrf_token", ""),
+        "idle_minutes": c.settings.session_idle_minutes,
+        **context,
+    }
+    return c.templates.TemplateResponse(request, template, full, status_code=status_code)
+
+
+def local_path(target: str | None, default: str) -> str:
+    """Only same-site relative paths may be redirect targets (no open redirects)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith(("/api/", "/events/")) or request.headers.get("authorization", "") != ""
+
+
+def install(app: FastAPI) -> None:
+    """Error handlers and the security-header middleware."""
+
+    @app.exception_handler(DashboardError)
+    async def dashboard_error(request: Request, exc: DashboardError) -> Response:
+        if wants_json(request):
+            body: dict[str, Any] = {"error": exc.message}
+            if exc.reasons:
+                body["reasons"] = exc.reasons
+            headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotSignedIn) else None
+            return JSONResponse(body, status_code=exc.status_code, headers=headers)
+        if isinstance(exc, NotSignedIn):
+            return see_other("/login?next=" + quote(request.url.path, safe="/"))
+        return render(
+            request,
+            "error.html",
+            {"status": exc.status_code, "message": exc.message, "reasons": exc.reasons},
+            status_code=exc.status_code,
+        )
+
+    @app.exception_handler(psycopg.DataError)
+    async def data_error(request: Request, exc: psycopg.DataError) -> Response:
+        # Values PostgreSQL cannot store (NUL bytes, out-of-range numbers): the input is wrong.
+        log.info("refused input on %s: %s", request.url.path, exc)
+        return JSONResponse({"error": "invalid input", "detail": str(exc).splitlines()[0]}, status_code=422)
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        h = response.headers
+        # Time to the response head (streams excluded); read by bench/dashboard_bench.py.
+        h.setdefault("Server-Timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}")
+        h.setdefault("Content-Security-Policy", CSP)
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Referrer-Policy", "no-referrer")
+        if not request.url.path.startswith("/static/"):
+            h.setdefault("Cache-Control", "no-store")
+        return response

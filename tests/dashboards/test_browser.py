@@ -1,0 +1,93 @@
+"""End to end in headless Chromium: nurse → clinician → billing on one critical flag."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.dashboards.seed import PASSWORD, World, add_flag, add_reading
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _sign_in(browser: Browser, base_url: str, username: str) -> Page:
+    page = browser.new_context(base_url=base_url, viewport={"width": 1400, "height": 1000}).new_page()
+    page.set_default_timeout(10_000)
+    page.goto("/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    return page
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_nurse_escalates_clinician_promotes_billing_sees(
+    browser: Browser, base_url: str, world: World, db: psycopg.Connection[Any], artifacts_dir: Path
+) -> None:
+    nurse = _sign_in(browser, base_url, world.usernames["nurse"])
+    expect(nurse).to_have_url(f"{base_url}/queue")
+    expect(nurse.locator("#live-status")).to_contain_text("Live")
+    nurse.screenshot(path=str(artifacts_dir / "1-nurse-queue.png"), full_page=True)
+
+    # A crisis reading and its flag arrive while the nurse watches: no reload.
+    rid = add_reading(db, world, datetime.now(UTC), systolic=192.0, diastolic=126.0)
+    flag_id = add_flag(db, world, severity="critical", rule_id="bp_crisis_confirmed", reading_ids=[rid])
+    row = nurse.locator(f"tr[data-flag-id='{flag_id}']")
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("192/126 mmHg")
+    expect(nurse.locator("[data-count=critical]")).to_have_text("2")
+    nurse.screenshot(path=str(artifacts_dir / "2-nurse-new-critical-flag.png"), full_page=True)
+    row.locator("button.act-escalate").click()
+    expect(nurse.locator(f"tr[data-flag-id='{flag_id}']")).to_contain_text("escalated")
+    nurse.screenshot(path=str(artifacts_dir / "3-nurse-escalated.png"), full_page=True)
+    nurse.locator(f"tr[data-flag-id='{flag_id}'] td a").first.click()
+    expect(nurse.locator("#bp-chart svg .flagged").first).to_be_attached()
+    expect(nurse.locator("#adherence")).to_contain_text("of 16 days")
+    nurse.screenshot(path=str(artifacts_dir / "3b-nurse-patient-page.png"), full_page=True)
+
+    clin = _sign_in(browser, base_url, world.usernames["clinician"])
+    clin.goto("/queue?status=escalated")
+    clin.locator(f"tr[data-flag-id='{flag_id}'] a.button", has_text="Review").click()
+    clin.fill("textarea[name=determination]", "Confirmed severe hypertension, no symptoms")
+    clin.fill("input[name=icd10_codes]", "I10")
+    clin.fill("textarea[name=action]", "Phoned patient; increased amlodipine to 10 mg")
+    clin.fill("input[name=minutes]", "15")
+    clin.check("input[name=interactive]")
+    clin.select_option("select[name=interactive_mode]", "phone")
+    clin.screenshot(path=str(artifacts_dir / "4-clinician-review-form.png"), full_page=True)
+    clin.click("#submit-review")
+    expect(clin.locator("#flag-state")).to_have_text("reviewed")
+    clin.click("#promote")
+    expect(clin.locator("#flag-state")).to_have_text("promoted")
+    clin.screenshot(path=str(artifacts_dir / "5-clinician-promoted.png"), full_page=True)
+    promoted = db.execute("SELECT count(*) FROM billable_events WHERE flag_id = %s", (flag_id,)).fetchone()
+    assert promoted == (1,)
+
+    billing = _sign_in(browser, base_url, world.usernames["billing"])
+    expect(billing).to_have_url(f"{base_url}/billing")
+    card = billing.locator(f"section.patient-month[data-patient-id='{world.patient_id}']")
+    expect(card).to_contain_text("Management time counted: 15 min")
+    expect(card).to_contain_text("interactive communication: yes")
+    billing.screenshot(path=str(artifacts_dir / "6-billing-month.png"), full_page=True)
+    with billing.expect_download() as dl:
+        billing.click("#download-csv")
+    assert dl.value.suggested_filename.startswith("rpmflow-claims-")
