@@ -1,0 +1,179 @@
+"""Patient-relative rules: robust baseline deviation (median + MAD) and a sustained weekly trend.
+
+Baselines are per patient and per metric, from that patient's own valid readings, so a patient
+who always runs at 150 is not flagged daily while one who jumps from 120 to 165 is (DOMAIN C3/C4).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from triage import frames as fr
+from triage import thresholds as th
+from triage.limits import DEFAULTS, Limits
+from triage.localtime import local_days, today_in
+from triage.rules._common import valid
+
+METRICS = {
+    "systolic_mmhg": ("blood_pressure", "Systolic BP", th.Unit.MMHG.value),
+    "diastolic_mmhg": ("blood_pressure", "Diastolic BP", th.Unit.MMHG.value),
+    "glucose_mg_dl": ("glucose", "Glucose", th.Unit.MG_DL.value),
+}
+
+
+def baseline_deviation(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS) -> pd.DataFrame:
+    """Recent readings (last 3 days) far from the patient's 28-day median before them.
+
+    Flags when |x - median| >= the metric's minimum delta and the robust z (MAD-scaled) >= 3.5;
+    needs at least ``BASELINE_MIN_READINGS`` baseline readings, otherwise says nothing.
+    """
+    t_now = pd.Timestamp(now)
+    cut = t_now - pd.Timedelta(th.BASELINE_RECENT)
+    start = cut - pd.Timedelta(th.BASELINE_WINDOW)
+    out = []
+    for metric, (kind, label, unit) in METRICS.items():
+        df = valid(readings, kind)
+        df = df[df[metric].notna()]
+        t = df["measured_at"]
+        base = df.loc[(t >= start) & (t < cut), ["patient_id", metric]]
+        recent = df.loc[(t >= cut) & (t <= t_now)]
+        if base.empty or recent.empty:
+            continue
+        grp = base.groupby("patient_id")[metric]
+        stats = pd.DataFrame({"median": grp.median(), "n": grp.size()})
+        stats = stats[stats["n"] >= th.BASELINE_MIN_READINGS]
+        if stats.empty:
+            continue
+        dev = (base[metric] - base["patient_id"].map(stats["median"])).abs()
+        stats["mad"] = dev.groupby(base["patient_id"]).median().reindex(stats.index)
+        r = recent.join(stats, on="patient_id", how="inner")
+        diff = r[metric] - r["median"]
+        scale = r["mad"] * th.MAD_TO_SD
+        z = np.where(scale > 0, diff / scale.where(scale > 0, 1.0), np.sign(diff) * np.inf)
+        hit = (diff.abs() >= th.BASELINE_MIN_DELTA[metric]) & (np.abs(z) >= th.BASELINE_ROBUST_Z)
+        sel = r.loc[hit]
+        if sel.empty:
+            continue
+        zs = pd.Series(z, index=r.index).loc[hit]
+        direction = np.where(diff.loc[hit] > 0, " above", " below")
+        reason = (
+            label
+            + " "
+            + fr.fmt(sel[metric])
+            + " "
+            + _shown(unit)
+            + " is "
+            + fr.fmt(diff.loc[hit].abs())
+            + pd.Series(direction, index=sel.index)
+            + " this patient's 28-day median "
+            + fr.fmt(sel["median"])
+            + " (MAD "
+            + fr.fmt(sel["mad"], 1)
+            + ", robust z "
+            + fr.fmt(zs.clip(-99, 99), 1)
+            + ", n="
+            + sel["n"].astype(str)
+            + ")."
+        )
+        out.append(
+            fr.candidates(
+                rule_id="baseline_deviation",
+                patient_id=sel["patient_id"],
+                severity="moderate",
+                reason=reason,
+                reading_ids=fr.single_ids(sel["reading_id"]),
+                first_at=sel["measured_at"],
+                last_at=sel["measured_at"],
+                value=sel[metric],
+                baseline=sel["median"],
+                unit=unit,
+                episode_key=metric,
+            )
+        )
+    return fr.concat(out)
+
+
+def trend(readings: pd.DataFrame, *, now: datetime, patients: pd.DataFrame) -> pd.DataFrame:
+    """Sustained rise of the 7-day average: week 0 >= week 1 >= week 2 and week 0 - week 2 >= the rise.
+
+    Weeks are patient-local days [today-6, today], [today-13, today-7], [today-20, today-14]; each
+    needs >= 4 measuring days. One flag per patient, metric and ISO week (dedup by episode).
+    """
+    tz = patients.set_index("patient_id")["timezone"]
+    out = []
+    for metric, (kind, label, unit) in METRICS.items():
+        df = valid(readings, kind)
+        df = df[df[metric].notna() & df["patient_id"].isin(tz.index)]
+        if df.empty:
+            continue
+        zones = df["patient_id"].map(tz)
+        day = local_days(df["measured_at"], zones)
+        week = ((today_in(zones, now) - day).dt.days // 7).rename("week")
+        keep = (week >= 0) & (week <= 2)
+        daily = (
+            df.loc[keep, ["patient_id", metric, "reading_id"]]
+            .assign(day=day[keep], week=week[keep])
+            .groupby(["patient_id", "week", "day"])
+            .agg(v=(metric, "mean"), last_id=("reading_id", "max"))
+            .reset_index()
+        )
+        wk = daily.groupby(["patient_id", "week"]).agg(
+            mean=("v", "mean"), days=("v", "size"), last_id=("last_id", "max")
+        )
+        wide = wk.unstack("week")
+        if any(w not in wide["mean"].columns for w in (0, 1, 2)):
+            continue
+        m, d = wide["mean"], wide["days"].fillna(0)
+        ok = (
+            (d[0] >= th.TREND_MIN_DAYS_PER_WEEK)
+            & (d[1] >= th.TREND_MIN_DAYS_PER_WEEK)
+            & (d[2] >= th.TREND_MIN_DAYS_PER_WEEK)
+        )
+        rise = m[0] - m[2]
+        hit = ok & (m[0] >= m[1]) & (m[1] >= m[2]) & (rise >= th.TREND_MIN_RISE[metric])
+        sel = wide.loc[hit]
+        if sel.empty:
+            continue
+        pid = pd.Series(sel.index, index=sel.index)
+        reason = (
+            label
+            + " 7-day average rose from "
+            + fr.fmt(m.loc[hit, 2])
+            + " to "
+            + fr.fmt(m.loc[hit, 1])
+            + " to "
+            + fr.fmt(m.loc[hit, 0])
+            + " "
+            + _shown(unit)
+            + " over three weeks (+"
+            + fr.fmt(rise[hit])
+            + "). Review adherence to medication and the care plan."
+        )
+        iso = pd.Timestamp(now).isocalendar()
+        last_ids = sel["last_id"][0].astype("int64")
+        recent = df.loc[keep & (week == 0)]
+        span = recent.groupby("patient_id")["measured_at"].agg(["min", "max"]).reindex(sel.index)
+        out.append(
+            fr.candidates(
+                rule_id="trend_rise",
+                patient_id=pid,
+                severity="moderate",
+                reason=reason,
+                reading_ids=fr.single_ids(last_ids),
+                first_at=span["min"],
+                last_at=span["max"],
+                value=m.loc[hit, 0],
+                baseline=m.loc[hit, 2],
+                unit=unit,
+                episode_key=f"{metric}:{iso.year}-W{iso.week:02d}",
+                dedup="episode",
+            )
+        )
+    return fr.concat(out)
+
+
+def _shown(unit: str) -> str:
+    return "mmHg" if unit == th.Unit.MMHG.value else unit

@@ -1,0 +1,225 @@
+"""Blood-pressure rules: crisis with the AHA re-measure protocol, sustained stage 2, hypotension, pulse.
+
+Only valid readings are looked at; near-duplicates (< 30 s apart) collapse to one reading so a
+reading seen twice can neither confirm a crisis nor count twice towards persistence.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from triage import frames as fr
+from triage import thresholds as th
+from triage.limits import DEFAULTS, Limits
+from triage.rules._common import minutes_between, neighbour, valid, within
+
+BP = "blood_pressure"
+_SYMPTOMS = (
+    "chest pain, shortness of breath, back pain, numbness/weakness, vision change, "
+    "difficulty speaking, confusion"
+)
+
+
+def _bp_text(df: pd.DataFrame) -> pd.Series:
+    return fr.fmt(df["systolic_mmhg"]) + "/" + fr.fmt(df["diastolic_mmhg"]) + " mmHg"
+
+
+def _at_or_above(df: pd.DataFrame, limits: Limits, sys_key: str, dia_key: str) -> pd.Series:
+    s = limits.at(sys_key, df["patient_id"])
+    d = limits.at(dia_key, df["patient_id"])
+    return (df["systolic_mmhg"] >= s) | (df["diastolic_mmhg"] >= d)
+
+
+def bp_crisis(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS) -> pd.DataFrame:
+    """>= 180 and/or >= 120: critical at once, then confirmed or cleared by the next reading.
+
+    ``confirmation`` is ``pending`` (no re-measure yet within the window), ``confirmed`` (the
+    re-measure is still at crisis level: never suppressible) or ``cleared`` (the re-measure is
+    below: the job auto-clears the flag unless a person already owns it).
+    """
+    bp = valid(readings, BP)
+    if bp.empty:
+        return fr.empty_candidates()
+    crisis = _at_or_above(bp, limits, "bp_crisis_systolic", "bp_crisis_diastolic").to_numpy(dtype=bool)
+    prev_crisis = np.zeros(len(bp), dtype=bool)
+    prev_crisis[1:] = crisis[:-1]
+    next_crisis = np.zeros(len(bp), dtype=bool)
+    next_crisis[:-1] = crisis[1:]
+    window = th.CRISIS_REMEASURE_WINDOW
+    prev_in = within(bp, -1, window)
+    next_in = within(bp, 1, window)
+    # A crisis reading that is itself the re-measure of a crisis reading belongs to that episode.
+    trigger = crisis & ~(prev_in & prev_crisis)
+    if not trigger.any():
+        return fr.empty_candidates()
+    confirmed = trigger & next_in & next_crisis
+    cleared = trigger & next_in & ~next_crisis
+    nxt = bp.shift(-1)
+    sel = bp.loc[trigger]
+    nsel = nxt.loc[trigger]
+    conf = np.where(confirmed[trigger], "confirmed", np.where(cleared[trigger], "cleared", "pending"))
+    conf_s = pd.Series(conf, index=sel.index)
+    first = _bp_text(sel)
+    second = _bp_text(nsel)
+    gap = minutes_between(sel["measured_at"], nsel["measured_at"]).astype(str)
+    pending = (
+        "BP "
+        + first
+        + " at or above the crisis line "
+        + fr.fmt(pd.Series(limits.at("bp_crisis_systolic", sel["patient_id"]), index=sel.index))
+        + "/"
+        + fr.fmt(pd.Series(limits.at("bp_crisis_diastolic", sel["patient_id"]), index=sel.index))
+        + ". AHA: re-measure after 1-5 min; ask about "
+        + _SYMPTOMS
+        + " (symptoms: call 911)."
+    )
+    reason = pending.where(conf_s == "pending", "")
+    reason = reason.where(
+        conf_s != "confirmed",
+        "Confirmed hypertensive crisis: BP "
+        + first
+        + ", re-measured "
+        + second
+        + " after "
+        + gap
+        + " min. Contact the patient now; "
+        "with symptoms (" + _SYMPTOMS + ") this is an emergency (911).",
+    )
+    reason = reason.where(
+        conf_s != "cleared",
+        "BP "
+        + first
+        + " re-measured "
+        + second
+        + " after "
+        + gap
+        + " min, below the crisis line: cleared by the AHA re-measure protocol.",
+    )
+    two = conf_s != "pending"
+    ids = fr.id_lists([sel["reading_id"], nsel["reading_id"].where(two)])
+    last_at = nsel["measured_at"].where(two, sel["measured_at"])
+    return fr.candidates(
+        rule_id="bp_crisis",
+        patient_id=sel["patient_id"],
+        severity="critical",
+        reason=reason,
+        reading_ids=ids,
+        first_at=sel["measured_at"],
+        last_at=last_at,
+        value=sel["systolic_mmhg"],
+        unit=th.Unit.MMHG.value,
+        confirmation=conf_s,
+    )
+
+
+def bp_stage2_sustained(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS) -> pd.DataFrame:
+    """Three consecutive readings >= 140 and/or >= 90 within 7 days (persistence before alerting)."""
+    bp = valid(readings, BP)
+    k = th.STAGE2_PERSISTENCE_READINGS
+    if len(bp) < k:
+        return fr.empty_candidates()
+    high = _at_or_above(bp, limits, "bp_stage2_systolic", "bp_stage2_diastolic").to_numpy(dtype=bool)
+    run = high.copy()
+    for j in range(1, k):
+        prev_high = np.zeros(len(bp), dtype=bool)
+        prev_high[j:] = high[:-j]
+        run &= prev_high
+    run &= within(bp, -(k - 1), th.STAGE2_PERSISTENCE_SPAN)
+    if not run.any():
+        return fr.empty_candidates()
+    sel = bp.loc[run]
+    lagged = [bp["reading_id"].shift(j).loc[run] for j in range(k - 1, -1, -1)]
+    # ``run`` guarantees the k rows ending here belong to one patient, so a plain rolling mean is right.
+    mean_s = bp["systolic_mmhg"].rolling(k).mean().loc[run]
+    mean_d = bp["diastolic_mmhg"].rolling(k).mean().loc[run]
+    first_at = bp["measured_at"].shift(k - 1).loc[run]
+    s2 = pd.Series(limits.at("bp_stage2_systolic", sel["patient_id"]), index=sel.index)
+    d2 = pd.Series(limits.at("bp_stage2_diastolic", sel["patient_id"]), index=sel.index)
+    reason = (
+        f"{k} consecutive readings at or above "
+        + fr.fmt(s2)
+        + "/"
+        + fr.fmt(d2)
+        + " mmHg within 7 days (mean "
+        + fr.fmt(mean_s)
+        + "/"
+        + fr.fmt(mean_d)
+        + "; latest "
+        + _bp_text(sel)
+        + "). Review the treatment plan."
+    )
+    return fr.candidates(
+        rule_id="bp_stage2_sustained",
+        patient_id=sel["patient_id"],
+        severity="high",
+        reason=reason,
+        reading_ids=fr.id_lists(lagged),
+        first_at=first_at,
+        last_at=sel["measured_at"],
+        value=mean_s,
+        baseline=s2,
+        unit=th.Unit.MMHG.value,
+    )
+
+
+def bp_hypotension(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS) -> pd.DataFrame:
+    """< 90 systolic and/or < 60 diastolic (home-monitor convention)."""
+    bp = valid(readings, BP)
+    if bp.empty:
+        return fr.empty_candidates()
+    s = limits.at("bp_hypotension_systolic", bp["patient_id"])
+    d = limits.at("bp_hypotension_diastolic", bp["patient_id"])
+    low = (bp["systolic_mmhg"] < s) | (bp["diastolic_mmhg"] < d)
+    sel = bp.loc[low]
+    reason = (
+        "BP " + _bp_text(sel) + " below 90/60: possible hypotension. Ask about dizziness or "
+        "falls; review antihypertensives against this patient's usual values."
+    )
+    return fr.candidates(
+        rule_id="bp_hypotension",
+        patient_id=sel["patient_id"],
+        severity="high",
+        reason=reason,
+        reading_ids=fr.single_ids(sel["reading_id"]),
+        first_at=sel["measured_at"],
+        last_at=sel["measured_at"],
+        value=sel["systolic_mmhg"],
+        unit=th.Unit.MMHG.value,
+    )
+
+
+def pulse_out_of_range(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS) -> pd.DataFrame:
+    """Pulse < 50 or > 120 bpm on two consecutive readings within 30 min (confirmation reading)."""
+    bp = valid(readings, BP)
+    bp = bp[bp["pulse_bpm"].notna()].reset_index(drop=True)
+    if len(bp) < 2:
+        return fr.empty_candidates()
+    lo = limits.at("pulse_low", bp["patient_id"])
+    hi = limits.at("pulse_high", bp["patient_id"])
+    out = ((bp["pulse_bpm"] < lo) | (bp["pulse_bpm"] > hi)).to_numpy(dtype=bool)
+    prev_out = np.zeros(len(bp), dtype=bool)
+    prev_out[1:] = out[:-1]
+    hit = out & prev_out & within(bp, -1, th.PULSE_CONFIRM_WINDOW)
+    sel = bp.loc[hit]
+    prev_pulse, _ = neighbour(bp, "pulse_bpm", 1)
+    reason = (
+        "Pulse "
+        + fr.fmt(prev_pulse.loc[hit])
+        + " then "
+        + fr.fmt(sel["pulse_bpm"])
+        + " bpm, outside 50-120 on two readings."
+    )
+    return fr.candidates(
+        rule_id="pulse_out_of_range",
+        patient_id=sel["patient_id"],
+        severity="moderate",
+        reason=reason,
+        reading_ids=fr.id_lists([bp["reading_id"].shift(1).loc[hit], sel["reading_id"]]),
+        first_at=bp["measured_at"].shift(1).loc[hit],
+        last_at=sel["measured_at"],
+        value=sel["pulse_bpm"],
+        unit=th.Unit.BPM.value,
+    )

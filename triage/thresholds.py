@@ -1,0 +1,137 @@
+"""Clinical thresholds as typed constants, each with its unit, its source and its safety floor.
+
+Values come from DOMAIN.md Part C. A per-patient override (set by a clinician, stored with its
+unit) may move a threshold, but never past its ``floor``: the level-2 hypoglycaemia line can only
+be raised (made more sensitive) and the crisis lines can only be lowered. ``clamp`` enforces that
+at evaluation time; ``triage.overrides.set_override`` refuses such values at write time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Literal
+
+
+class Unit(StrEnum):
+    MMHG = "mm[Hg]"  # UCUM
+    MG_DL = "mg/dL"
+    MMOL_L = "mmol/L"
+    BPM = "/min"
+    DAYS = "d"
+    COUNT = "1"
+    SECONDS = "s"
+
+
+# DOMAIN C2: 18.01559 mg/dL per mmol/L (tidepool-org/blip). Explicit, never guessed from the number.
+MG_DL_PER_MMOL_L = 18.01559
+
+# "min": the effective value may never go below the floor (e.g. hypo L2 54 mg/dL);
+# "max": it may never go above it (e.g. crisis 180 mmHg). None: freely adjustable.
+FloorDirection = Literal["min", "max"]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    key: str
+    value: float
+    unit: Unit
+    source: str
+    floor: FloorDirection | None = None
+
+    def clamp(self, value: float) -> float:
+        """The value a per-patient override may actually take (the safety floor wins)."""
+        if self.floor == "min":
+            return max(value, self.value)
+        if self.floor == "max":
+            return min(value, self.value)
+        return value
+
+    def crosses_floor(self, value: float) -> bool:
+        return self.clamp(value) != value
+
+
+_ACC_AHA = "2017 ACC/AHA, retained in 2025 AHA/ACC (Hypertension 2025;82:e212)"
+_AHA_CRISIS = "AHA 'Hypertensive Crisis: When You Should Call 911' (heart.org)"
+_ADA_HYPO = "ADA Standards of Care, Section 6, Table 6.3"
+_HYPER = "Agiostratidou et al., Diabetes Care 2017;40:1622"
+
+BP_CRISIS_SYSTOLIC = Threshold("bp_crisis_systolic", 180, Unit.MMHG, _AHA_CRISIS, "max")
+BP_CRISIS_DIASTOLIC = Threshold("bp_crisis_diastolic", 120, Unit.MMHG, _AHA_CRISIS, "max")
+BP_STAGE2_SYSTOLIC = Threshold("bp_stage2_systolic", 140, Unit.MMHG, _ACC_AHA)
+BP_STAGE2_DIASTOLIC = Threshold("bp_stage2_diastolic", 90, Unit.MMHG, _ACC_AHA)
+BP_HYPOTENSION_SYSTOLIC = Threshold(
+    "bp_hypotension_systolic", 90, Unit.MMHG, "ADC 6024N manual (home monitors)"
+)
+BP_HYPOTENSION_DIASTOLIC = Threshold(
+    "bp_hypotension_diastolic", 60, Unit.MMHG, "ADC 6024N manual (home monitors)"
+)
+PULSE_LOW = Threshold("pulse_low", 50, Unit.BPM, "program convention (DOMAIN C1, unverified)")
+PULSE_HIGH = Threshold("pulse_high", 120, Unit.BPM, "program convention (DOMAIN C1, unverified)")
+
+GLUCOSE_HYPO_L1 = Threshold("glucose_hypo_l1", 70, Unit.MG_DL, _ADA_HYPO)
+GLUCOSE_HYPO_L2 = Threshold("glucose_hypo_l2", 54, Unit.MG_DL, _ADA_HYPO, "min")
+GLUCOSE_HYPER_L2 = Threshold("glucose_hyper_l2", 250, Unit.MG_DL, _HYPER)
+GLUCOSE_KETONE_SINGLE = Threshold(
+    "glucose_ketone_single", 240, Unit.MG_DL, "ADA patient guidance (ketone check)"
+)
+GLUCOSE_KETONE_PAIR = Threshold("glucose_ketone_pair", 250, Unit.MG_DL, "ACP sick-day advice (two readings)")
+
+ALL: dict[str, Threshold] = {
+    t.key: t
+    for t in (
+        BP_CRISIS_SYSTOLIC,
+        BP_CRISIS_DIASTOLIC,
+        BP_STAGE2_SYSTOLIC,
+        BP_STAGE2_DIASTOLIC,
+        BP_HYPOTENSION_SYSTOLIC,
+        BP_HYPOTENSION_DIASTOLIC,
+        PULSE_LOW,
+        PULSE_HIGH,
+        GLUCOSE_HYPO_L1,
+        GLUCOSE_HYPO_L2,
+        GLUCOSE_HYPER_L2,
+        GLUCOSE_KETONE_SINGLE,
+        GLUCOSE_KETONE_PAIR,
+    )
+}
+
+# --- timing and persistence (program conventions, DOMAIN C1/C3) ---------------------------------
+
+# AHA: re-measure after 1-5 min; the next reading within this window confirms or clears a crisis.
+CRISIS_REMEASURE_WINDOW = timedelta(minutes=15)
+# Penn remote-BP trial messaged clinicians after >= 3 elevated readings (Lee et al. 2022).
+STAGE2_PERSISTENCE_READINGS = 3
+STAGE2_PERSISTENCE_SPAN = timedelta(days=7)
+KETONE_PAIR_WINDOW = timedelta(hours=24)
+PULSE_CONFIRM_WINDOW = timedelta(minutes=30)
+
+# Robust baseline (median + MAD); "not enough history" below the minimum count.
+BASELINE_WINDOW = timedelta(days=28)
+BASELINE_RECENT = timedelta(days=3)  # readings this recent are compared with the baseline before it
+BASELINE_MIN_READINGS = 10
+BASELINE_ROBUST_Z = 3.5  # Iglewicz & Hoaglin modified z-score cut-off
+BASELINE_MIN_DELTA = {"systolic_mmhg": 20.0, "diastolic_mmhg": 12.0, "glucose_mg_dl": 60.0}
+MAD_TO_SD = 1.4826
+
+# Trend: the 7-day mean of daily means rises, week over week, by at least this much.
+TREND_MIN_RISE = {"systolic_mmhg": 10.0, "diastolic_mmhg": 7.0, "glucose_mg_dl": 30.0}
+TREND_MIN_DAYS_PER_WEEK = 4
+
+# Adherence and the three silences (DOMAIN H9: separate signals, separate owners).
+PATIENT_SILENT_AFTER = timedelta(days=3)
+DEVICE_NOT_SEEN_AFTER = timedelta(days=2)
+GATEWAY_OFFLINE_AFTER = timedelta(minutes=10)
+GATEWAY_STALE_AFTER = timedelta(hours=2)  # a status not refreshed this long counts as offline
+PERIOD_DAYS = 30
+PERIOD_TARGET_DAYS = 16
+PERIOD_AT_RISK_MARGIN = 3  # flag while the target is still reachable, with this slack
+
+# Device / data quality.
+CLOCK_DRIFT_LIMIT_S = 600.0  # +-10 min (pazaan/600SeriesAndroidUploader #115)
+FAILED_MEASUREMENTS_LIMIT = 3
+FAILED_MEASUREMENTS_WINDOW = timedelta(hours=24)
+TECHNIQUE_STATUS = ("body_movement", "cuff_too_loose", "improper_measurement_position")
+TECHNIQUE_LIMIT = 3
+TECHNIQUE_WINDOW = timedelta(days=7)
