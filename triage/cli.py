@@ -30,10 +30,17 @@ def build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("once", help="run one incremental pass and print its report as JSON")
     o.add_argument("--all", action="store_true", help="also run the silence and daily (calendar) passes")
     sub.add_parser("quality", help="print each rule's flags, dispositions and PPV")
+    sub.add_parser("audit-verify", help="verify the audit trail's hash chain (exit 1 if tampered)",
+                   add_help=False)
     return p
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "audit-verify":
+        from triage.audit import audit_verify_main
+
+        return audit_verify_main(argv[1:])
     args = build_parser().parse_args(argv)
     env = dict(os.environ if environ is None else environ)
     if args.database_url:
