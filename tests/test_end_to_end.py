@@ -137,7 +137,8 @@ def test_crisis_reading_travels_from_cuff_to_nurse_queue(
             "/login",
             data={"username": "nurse", "password": PASSWORD, "csrf_token": csrf_of(page.text), "next": ""},
         )
-        assert signed_in.status_code == 200, signed_in.text[:500]
+        assert signed_in.status_code == 303, signed_in.text[:500]
+        assert client.cookies, "signing in set no session cookie"
         queue = client.get("/queue")
         assert queue.status_code == 200
         assert patient.mrn in queue.text
