@@ -95,6 +95,7 @@ def private_postgres() -> Iterator[EmbeddedPostgres]:
 def artifacts_dir(request: pytest.FixtureRequest) -> Path:
     """Where a test keeps screenshots and reports (kept after the run, under test-artifacts/)."""
     root = Path(__file__).resolve().parent.parent / "test-artifacts"
-    d = root / request.node.name.replace("/", "_").replace("[", "_").replace("]", "")
+    name = str(request.node.name)
+    d = root / name.replace("/", "_").replace("[", "_").replace("]", "")
     d.mkdir(parents=True, exist_ok=True)
     return d

@@ -116,6 +116,7 @@ def test_crisis_reading_travels_from_cuff_to_nurse_queue(
             ).fetchone()
 
     reading = wait_for(crisis_reading, 60, "the simulated crisis reading to be stored")
+    assert reading is not None
     assert reading[3] == patient.patient_id, "the reading maps to the patient the cuff is assigned to"
 
     def critical_flag() -> tuple[object, ...] | None:
@@ -127,6 +128,7 @@ def test_crisis_reading_travels_from_cuff_to_nurse_queue(
             ).fetchone()
 
     flag = wait_for(critical_flag, 30, "triage to raise a critical flag")
+    assert flag is not None
     assert flag[2] == "open"
 
     url = f"http://127.0.0.1:{port}"
