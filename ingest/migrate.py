@@ -11,6 +11,7 @@ import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import psycopg
 
@@ -56,7 +57,7 @@ def migrate(conninfo: str) -> list[int]:
                 if mig.version in done:
                     continue
                 with conn.transaction():
-                    conn.execute(mig.sql.encode())  # type: ignore[call-overload]
+                    conn.execute(mig.sql.encode())
                     conn.execute(
                         "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                         (mig.version, mig.name),
@@ -69,12 +70,12 @@ def migrate(conninfo: str) -> list[int]:
     return applied_now
 
 
-def timescale_available(conn: psycopg.Connection[object]) -> bool:
+def timescale_available(conn: psycopg.Connection[Any]) -> bool:
     row = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
     return row is not None
 
 
-def _apply_timescale(conn: psycopg.Connection[object]) -> None:
+def _apply_timescale(conn: psycopg.Connection[Any]) -> None:
     """Hypertable (and, where the licence allows, compression and retention) when available."""
     if not timescale_available(conn):
         log.info("timescaledb not available: readings stay a plain indexed table")
@@ -95,7 +96,12 @@ def _apply_timescale(conn: psycopg.Connection[object]) -> None:
         return
     try:
         with conn.transaction():
-            conn.execute("ALTER TABLE readings SET (timescaledb.compress, timescaledb.compress_segmentby = 'patient_id')")
-            conn.execute("SELECT add_compression_policy('readings', interval '30 days', if_not_exists => true)")
+            conn.execute(
+                "ALTER TABLE readings SET (timescaledb.compress,"
+                " timescaledb.compress_segmentby = 'patient_id')"
+            )
+            conn.execute(
+                "SELECT add_compression_policy('readings', interval '30 days', if_not_exists => true)"
+            )
     except psycopg.Error as exc:
         log.warning("timescaledb compression policy not set: %s", exc)

@@ -1,0 +1,98 @@
+"""``rpmflow-ingest``: ``run`` the consumer, or ``migrate`` the database.
+
+The environment is read once here (``Settings.from_env``); flags override it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from ingest.consumer import Consumer
+from ingest.migrate import migrate
+from ingest.settings import Settings, SettingsError
+
+log = logging.getLogger("ingest")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rpmflow-ingest", description="rpmflow MQTT → PostgreSQL ingest service")
+    p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="consume readings and statuses until SIGTERM/SIGINT")
+    run.add_argument("--database-url", help="overrides RPMFLOW_DATABASE_URL")
+    run.add_argument("--mqtt-url", help="overrides RPMFLOW_INGEST_MQTT_URL / RPMFLOW_MQTT_URL")
+    run.add_argument("--client-id", help="fixed MQTT client id (one per process; reuse it on restart)")
+    run.add_argument("--group", help="shared-subscription group")
+    run.add_argument(
+        "--shared",
+        action="store_true",
+        default=None,
+        help="subscribe through $share/<group>/ (run several processes; see docs/ingest.md)",
+    )
+    run.add_argument("--batch-size", type=int, help="messages per commit (default 500)")
+    run.add_argument(
+        "--batch-ms", type=int, help="max wait of the oldest message before a commit (default 200)"
+    )
+    run.add_argument("--receive-maximum", type=int, help="MQTT v5 Receive Maximum (default 1000)")
+    run.add_argument("--metrics-port", type=int, help="Prometheus port, 0 = off (default 0)")
+    run.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations at start")
+    mig = sub.add_parser("migrate", help="apply pending schema migrations and exit")
+    mig.add_argument("--database-url", help="overrides RPMFLOW_DATABASE_URL")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    env = dict(os.environ)
+    if args.database_url:
+        env["RPMFLOW_DATABASE_URL"] = args.database_url
+    if args.command == "migrate":
+        url = env.get("RPMFLOW_DATABASE_URL")
+        if not url:
+            print("rpmflow-ingest: RPMFLOW_DATABASE_URL (or --database-url) is required", file=sys.stderr)
+            return 2
+        applied = migrate(url)
+        print(f"applied {len(applied)} migration(s): {applied}")
+        return 0
+    if args.mqtt_url:
+        env["RPMFLOW_INGEST_MQTT_URL"] = args.mqtt_url
+    try:
+        settings = Settings.from_env(env).override(
+            client_id=args.client_id,
+            group=args.group,
+            shared=args.shared,
+            batch_size=args.batch_size,
+            batch_ms=args.batch_ms,
+            receive_maximum=args.receive_maximum,
+            metrics_port=args.metrics_port,
+        )
+    except SettingsError as exc:
+        print(f"rpmflow-ingest: {exc}", file=sys.stderr)
+        return 2
+    if not args.no_migrate:
+        migrate(settings.database_url)
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: draining and stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    Consumer(settings).run(stop)
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,292 @@
+"""The MQTT side of ingest: receive, batch, commit, then acknowledge, in that order.
+
+Delivery guarantees (DOMAIN.md Part I):
+
+- MQTT v5, a fixed client id, ``clean_start=False`` and a Session Expiry Interval: the broker
+  keeps our subscriptions and queues QoS 1 messages while we are away, and resends every message
+  we did not acknowledge when we come back.
+- ``manual_ack=True``: paho does not PUBACK when ``on_message`` returns; we PUBACK each message
+  only after the batch holding it is committed, in receive order. Receive Maximum bounds how many
+  un-acked messages the broker lets us hold (Mosquitto's 3.1.1 default of 20 would stall us).
+- The insert is idempotent (``reading_keys``), so a redelivery after a crash stores nothing twice.
+- Database outage: the batch is kept and retried with back-off, nothing is acked, the broker stops
+  sending at Receive Maximum and queues the rest. SIGTERM: commit what was received, ack, exit.
+- Acks only go to the connection a message arrived on: after a reconnect the broker resends
+  un-acked messages anyway, and those copies are the ones we acknowledge.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from ingest.errors import BrokerUnavailable, DatabaseUnavailable
+from ingest.metrics import Metrics
+from ingest.pipeline import classify
+from ingest.settings import Settings
+from ingest.writer import Accepted, BatchResult, BatchWriter, DeadLetter, Item
+
+log = logging.getLogger(__name__)
+
+READINGS_FILTER = "rpm/v1/+/readings"
+STATUS_FILTER = "rpm/v1/+/status"
+_BACKOFF_MIN_S = 0.2
+_BACKOFF_MAX_S = 5.0
+
+
+@dataclass(frozen=True)
+class Received:
+    generation: int  # which connection it arrived on
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    at: float  # time.monotonic() at receipt
+
+
+def make_client(settings: Settings) -> mqtt.Client:
+    """The one paho client of this consumer (callbacks are attached by :class:`Consumer`)."""
+    target = settings.mqtt
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=settings.client_id, protocol=mqtt.MQTTv5, manual_ack=True,
+    )
+    if target.username:
+        client.username_pw_set(target.username, target.password)
+    if target.tls:
+        client.tls_set_context(ssl.create_default_context())
+    client.reconnect_delay_set(min_delay=1, max_delay=5)
+    return client
+
+
+def connect_properties(settings: Settings) -> Properties:
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = settings.session_expiry_s
+    props.ReceiveMaximum = settings.receive_maximum
+    return props
+
+
+class Consumer:
+    """Runs until ``stop`` is set; ``on_commit`` (optional) sees each committed batch."""
+
+    def __init__(self, settings: Settings, *, metrics: Metrics | None = None,
+                 on_commit: Callable[[list[Received], BatchResult], None] | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self._on_commit = on_commit
+        self._inbox: queue.Queue[Received] = queue.Queue()
+        self._batches: queue.Queue[tuple[list[Received], list[Item]] | None] = queue.Queue(maxsize=2)
+        self._crash: BaseException | None = None
+        self._generation = 0
+        self._gen_lock = threading.Lock()
+        self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self._writer = BatchWriter(settings.database_url,
+                                   application_name=f"rpmflow-ingest:{settings.client_id}")
+        self._client = make_client(settings)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._client.on_connect_fail = self._on_connect_fail
+        self._client.on_subscribe = self._on_subscribe
+
+    @property
+    def readings_filter(self) -> str:
+        if self.settings.shared:
+            return f"$share/{self.settings.group}/{READINGS_FILTER}"
+        return READINGS_FILTER
+
+    # -- paho thread ---------------------------------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
+                    reason_code: ReasonCode, properties: Properties | None) -> None:
+        if reason_code.is_failure:
+            log.error("%s", BrokerUnavailable(f"broker refused the connection: {reason_code}"))
+            return
+        with self._gen_lock:
+            self._generation += 1
+        log.info("connected as %s (session present: %s)", self.settings.client_id, flags.session_present)
+        client.subscribe([
+            (self.readings_filter, SubscribeOptions(qos=1)),
+            (STATUS_FILTER, SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)),
+        ])
+        self.connected.set()
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: list[ReasonCode],
+                      properties: Properties | None) -> None:
+        refused = [str(rc) for rc in reason_codes if rc.is_failure]
+        if refused:
+            log.error("%s", BrokerUnavailable(f"subscription refused: {refused}"))
+            return
+        log.info("subscribed to %s and %s", self.readings_filter, STATUS_FILTER)
+        self.subscribed.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
+                       reason_code: ReasonCode, properties: Properties | None) -> None:
+        self.connected.clear()
+        self.subscribed.clear()
+        if reason_code.is_failure:
+            log.warning("%s", BrokerUnavailable(f"disconnected from the broker: {reason_code}"))
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        log.warning("%s", BrokerUnavailable("cannot reach the broker; paho retries"))
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._inbox.put(
+            Received(self._generation, msg.mid, msg.qos, msg.topic, bytes(msg.payload), time.monotonic())
+        )
+
+    # -- two stages: collect + validate (caller's thread), write + ack (writer thread) ----------------
+    #
+    # While the writer thread waits on PostgreSQL (psycopg releases the GIL), the caller's thread
+    # validates the next batch. The writer handles batches one at a time, in order, so acks still
+    # go out in receive order. The hand-over queue is small: back-pressure, not buffering.
+
+    def run(self, stop: threading.Event) -> None:
+        s = self.settings
+        target = s.mqtt
+        self.metrics.serve(s.metrics_port)
+        self._client.connect_async(target.host, target.port, keepalive=30, clean_start=False,
+                                   properties=connect_properties(s))
+        self._client.loop_start()
+        writer = threading.Thread(target=self._write_loop, args=(stop,), name="ingest-writer", daemon=True)
+        writer.start()
+        try:
+            while not stop.is_set():
+                batch = self._collect()
+                if batch:
+                    self._handover(batch, stop)
+            self._drain(stop)
+        finally:
+            self._batches.put(None)
+            writer.join()
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._writer.close()
+        if self._crash is not None:
+            raise self._crash
+
+    def _collect(self) -> list[Received]:
+        try:
+            first = self._inbox.get(timeout=0.1)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = first.at + self.settings.batch_ms / 1000
+        while len(batch) < self.settings.batch_size:
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    batch.append(self._inbox.get_nowait())
+                else:
+                    batch.append(self._inbox.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return batch
+
+    def _handover(self, batch: list[Received], stop: threading.Event) -> None:
+        now = datetime.now(UTC)
+        items = [x for x in (classify(m.topic, m.payload, now=now) for m in batch) if x is not None]
+        self.metrics.waiting.set(self._inbox.qsize() + len(batch))
+        self._batches.put((batch, items))
+
+    def _drain(self, stop: threading.Event) -> None:
+        """On stop: hand over what was already received; the writer commits it within the timeout."""
+        pending: list[Received] = []
+        while True:
+            try:
+                pending.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        log.info("draining %d received messages before exit", len(pending))
+        size = self.settings.batch_size
+        for i in range(0, len(pending), size):
+            self._handover(pending[i:i + size], stop)
+
+    def _write_loop(self, stop: threading.Event) -> None:
+        gave_up = False
+        while True:
+            job = self._batches.get()
+            if job is None:
+                return
+            if gave_up:
+                continue  # un-acked: the broker resends these to our next session
+            batch, items = job
+            try:
+                committed = self._commit_and_ack(batch, items, stop)
+            except BaseException as exc:  # a bug, not bad input: stop rather than lose messages
+                log.exception("writer failed; stopping without acking this batch")
+                self._crash = exc
+                stop.set()
+                gave_up = True
+                continue
+            if not committed:
+                log.warning("drain timed out: the remaining messages stay un-acked (the broker resends them)")
+                gave_up = True
+
+    def _commit_and_ack(self, batch: list[Received], items: list[Item], stop: threading.Event) -> bool:
+        deadline: float | None = None
+        backoff = _BACKOFF_MIN_S
+        while True:
+            started = time.monotonic()
+            try:
+                result = self._writer.write(items)
+                break
+            except DatabaseUnavailable as exc:
+                self.metrics.retries.inc()
+                log.warning("batch of %d not committed, retrying in %.1fs: %s", len(batch), backoff, exc)
+                if deadline is None and stop.is_set():
+                    deadline = time.monotonic() + self.settings.drain_timeout_s
+                if deadline is not None and time.monotonic() + backoff > deadline:
+                    return False
+                time.sleep(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX_S)
+        self.metrics.batch_seconds.observe(time.monotonic() - started)
+        self._ack(batch)
+        self._record(items, result)
+        if self._on_commit is not None:
+            self._on_commit(batch, result)
+        return True
+
+    def _ack(self, batch: list[Received]) -> None:
+        with self._gen_lock:
+            current = self._generation
+        stale = 0
+        for m in batch:  # receive order, as MQTT requires
+            if m.qos == 0:
+                continue
+            if m.generation != current:
+                stale += 1  # the broker resends it on the new connection; that copy gets the ack
+                continue
+            self._client.ack(m.mid, m.qos)
+        if stale:
+            log.info("%d committed messages arrived on an earlier connection: not acked here", stale)
+
+    def _record(self, items: list[Item], result: BatchResult) -> None:
+        m = self.metrics
+        m.batches.inc()
+        m.messages.labels("inserted").inc(result.inserted)
+        m.messages.labels("duplicate").inc(result.duplicates)
+        m.messages.labels("status").inc(result.statuses)
+        m.messages.labels("dead_letter").inc(result.dead_letters)
+        now = datetime.now(UTC)
+        for item in items:
+            if isinstance(item, Accepted):
+                m.commit_lag.observe(max((now - item.reading.received_at).total_seconds(), 0.0))
+            elif isinstance(item, DeadLetter):
+                m.dead_letters.labels(item.error_class).inc()
+        for letter in result.refused:
+            m.dead_letters.labels(letter.error_class).inc()

@@ -1,0 +1,352 @@
+"""The wire contract of docs/wire-format.md, as a pure function of (topic, bytes).
+
+``decode(topic, payload)`` returns a typed :class:`ValidReading` or :class:`ValidStatus`, or raises
+:class:`~ingest.errors.ContractViolation` whose ``reason`` names the first broken rule precisely
+(field path and what was wrong). No clock, no I/O: plausibility (which needs ``now``) is a separate
+step in ``ingest.plausibility``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from ingest.errors import ContractViolation
+
+READING_SCHEMA: Final = "rpmflow.reading.v1"
+STATUS_SCHEMA: Final = "rpmflow.status.v1"
+MAX_PAYLOAD_BYTES: Final = 64 * 1024
+
+KINDS: Final = frozenset({"blood_pressure", "glucose"})
+MEASUREMENTS: Final = frozenset({"ok", "failed", "out_of_range_high", "out_of_range_low"})
+TRANSMISSIONS: Final = frozenset({"automatic", "manual"})
+
+_GATEWAY_ID = r"[A-Za-z0-9._-]{1,64}"
+_TOPIC = re.compile(rf"^rpm/v1/({_GATEWAY_ID})/(readings|status)$")
+_MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
+_RAW_HEX = re.compile(r"^(?:[0-9a-fA-F]{2})+(?:\+(?:[0-9a-fA-F]{2})+)*$")
+_MAX_DEVICE_ID = 128
+
+BP_VALUES: Final = ("systolic_mmhg", "diastolic_mmhg", "mean_arterial_mmhg", "pulse_bpm")
+GLUCOSE_NUMBERS: Final = ("glucose_mg_dl",)
+GLUCOSE_LABELS: Final = ("sample_type", "sample_location", "meal")
+
+# Original unit -> (factor to canonical, {original field: canonical values field}).
+_CONVERSIONS: Final[dict[str, tuple[str, float, dict[str, str]]]] = {
+    "kPa": ("blood_pressure", 7.50062,
+            {"systolic": "systolic_mmhg", "diastolic": "diastolic_mmhg",
+             "mean_arterial": "mean_arterial_mmhg"}),
+    "kg/L": ("glucose", 100_000.0, {"concentration": "glucose_mg_dl"}),
+    "mol/L": ("glucose", 18_015.6, {"concentration": "glucose_mg_dl"}),
+    "mmol/L": ("glucose", 18.0156, {"concentration": "glucose_mg_dl"}),
+}
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    device_id: str
+    manufacturer: str | None
+    model: str | None
+    serial: str | None
+    firmware: str | None
+    address: str | None
+
+
+@dataclass(frozen=True)
+class ValidReading:
+    """A reading that satisfies the contract; numbers are canonical units, times are aware UTC."""
+
+    topic: str
+    message_id: str
+    gateway_id: str
+    device: DeviceInfo
+    kind: str
+    measured_at: datetime
+    device_time: str | None
+    clock_offset_s: float | None
+    received_at: datetime
+    sequence_number: int | None
+    systolic_mmhg: float | None
+    diastolic_mmhg: float | None
+    mean_arterial_mmhg: float | None
+    pulse_bpm: float | None
+    glucose_mg_dl: float | None
+    sample_type: str | None
+    sample_location: str | None
+    meal: str | None
+    original: dict[str, Any] | None
+    status: tuple[str, ...]
+    measurement: str
+    transmission: str
+    user_id: int | None
+    context: dict[str, Any] | None
+    raw: str
+    payload: dict[str, Any]
+    payload_text: str
+
+
+@dataclass(frozen=True)
+class ValidStatus:
+    """A gateway status (retained) message."""
+
+    topic: str
+    gateway_id: str
+    online: bool
+    at: datetime
+    payload: dict[str, Any]
+    payload_text: str
+
+
+def topic_gateway(topic: str) -> str | None:
+    """The gateway id of a well-formed ``rpm/v1/<gw>/...`` topic, else None (for dead letters)."""
+    m = _TOPIC.match(topic)
+    return m.group(1) if m else None
+
+
+def decode(topic: str, payload: bytes) -> ValidReading | ValidStatus:
+    """Validate one MQTT message against the contract of its topic."""
+    m = _TOPIC.match(topic)
+    if m is None:
+        raise ContractViolation(f"topic {topic[:200]!r} is not rpm/v1/<gateway_id>/readings|status")
+    text, obj = _load_object(payload)
+    gateway_id, leaf = m.group(1), m.group(2)
+    if leaf == "status":
+        return _status(topic, gateway_id, obj, text)
+    return _reading(topic, gateway_id, obj, text)
+
+
+def _reject_constant(name: str) -> float:
+    raise ContractViolation(f"payload contains the non-JSON number {name}")
+
+
+def _load_object(payload: bytes) -> tuple[str, dict[str, Any]]:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ContractViolation(f"payload is {len(payload)} bytes, over the {MAX_PAYLOAD_BYTES} byte limit")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContractViolation(f"payload is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} col {exc.colno}"
+        raise ContractViolation(f"payload is not JSON ({exc.msg} at {where})") from None
+    except RecursionError:
+        raise ContractViolation("payload is not JSON (nesting too deep)") from None
+    if not isinstance(obj, dict):
+        raise ContractViolation(f"payload is a JSON {type(obj).__name__}, not an object")
+    return text, obj
+
+
+# -- field readers: each names the field path in its error -------------------------------------------
+
+_MISSING = object()
+
+
+def _get(obj: dict[str, Any], key: str, path: str, *, required: bool) -> Any:
+    if key not in obj:
+        if required:
+            raise ContractViolation(f"missing required field {path}{key}")
+        return _MISSING
+    return obj[key]
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _str(obj: dict[str, Any], key: str, path: str = "", *, required: bool = True,
+         nullable: bool = False) -> str | None:
+    value = _get(obj, key, path, required=required)
+    if value is _MISSING or (value is None and nullable):
+        return None
+    if not isinstance(value, str):
+        want = "string or null" if nullable else "string"
+        raise ContractViolation(f"{path}{key} must be a {want}, got {_type_name(value)}")
+    return value
+
+
+def _number(obj: dict[str, Any], key: str, path: str = "", *, required: bool = False) -> float | None:
+    value = _get(obj, key, path, required=required)
+    if value is _MISSING or value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ContractViolation(f"{path}{key} must be a number or null, got {_type_name(value)}")
+    if not math.isfinite(value):
+        raise ContractViolation(f"{path}{key} must be finite, got {value!r}")
+    return float(value)
+
+
+def _int(obj: dict[str, Any], key: str, lo: int, hi: int, *, required: bool) -> int | None:
+    value = _get(obj, key, "", required=required)
+    if value is _MISSING or value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ContractViolation(f"{key} must be an integer or null, got {_type_name(value)}")
+    if not lo <= value <= hi:
+        raise ContractViolation(f"{key} must be in {lo}..{hi}, got {value}")
+    return value
+
+
+def _object(obj: dict[str, Any], key: str, *, required: bool, nullable: bool) -> dict[str, Any] | None:
+    value = _get(obj, key, "", required=required)
+    if value is _MISSING or (value is None and nullable):
+        return None
+    if not isinstance(value, dict):
+        want = "object or null" if nullable else "object"
+        raise ContractViolation(f"{key} must be an {want}, got {_type_name(value)}")
+    return value
+
+
+def _utc(obj: dict[str, Any], key: str) -> datetime:
+    text = _str(obj, key)
+    assert text is not None
+    if not (text.endswith("Z") or text.endswith("+00:00")) or "T" not in text:
+        raise ContractViolation(f"{key} must be UTC ISO 8601 ending in Z or +00:00, got {text[:64]!r}")
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ContractViolation(f"{key} is not a valid ISO 8601 time: {text[:64]!r}") from None
+    if value.utcoffset() != timedelta(0):
+        raise ContractViolation(f"{key} must be UTC, got offset {value.utcoffset()}")
+    return value
+
+
+def _local_time(obj: dict[str, Any], key: str) -> str | None:
+    text = _str(obj, key, nullable=True)
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ContractViolation(f"{key} is not a valid ISO 8601 time: {text[:64]!r}") from None
+    if value.tzinfo is not None or "T" not in text:
+        raise ContractViolation(f"{key} must be an ISO 8601 date-time without zone, got {text[:64]!r}")
+    return text
+
+
+def _choice(obj: dict[str, Any], key: str, allowed: frozenset[str], default: str | None) -> str:
+    value = _str(obj, key, required=default is None)
+    if value is None:
+        assert default is not None
+        return default
+    if value not in allowed:
+        raise ContractViolation(f"{key} must be one of {sorted(allowed)}, got {value[:64]!r}")
+    return value
+
+
+def _device(obj: dict[str, Any]) -> DeviceInfo:
+    dev = _object(obj, "device", required=True, nullable=False)
+    assert dev is not None
+    device_id = _str(dev, "id", "device.")
+    assert device_id is not None
+    if not device_id.strip() or len(device_id) > _MAX_DEVICE_ID:
+        raise ContractViolation(f"device.id must be 1..{_MAX_DEVICE_ID} non-blank characters")
+    extra = {k: _str(dev, k, "device.", required=False, nullable=True)
+             for k in ("manufacturer", "model", "serial", "firmware", "address")}
+    return DeviceInfo(device_id=device_id, **extra)
+
+
+def _check_original(kind: str, original: dict[str, Any], values: dict[str, float | None]) -> None:
+    """Unit sanity: the kept original must convert to the canonical numbers we were given."""
+    unit = original.get("unit")
+    if not isinstance(unit, str):
+        raise ContractViolation(f"original.unit must be a string, got {_type_name(unit)}")
+    conv = _CONVERSIONS.get(unit)
+    if conv is None:
+        raise ContractViolation(f"original.unit {unit[:32]!r} is not a known unit for {kind}")
+    conv_kind, factor, fields = conv
+    if conv_kind != kind:
+        raise ContractViolation(f"original.unit {unit!r} is a {conv_kind} unit, but kind is {kind}")
+    for src, dst in fields.items():
+        orig = _number(original, src, "original.")
+        canonical = values.get(dst)
+        if orig is None or canonical is None:
+            continue
+        expected = orig * factor
+        if abs(expected - canonical) > max(1.0, 0.01 * abs(expected)):
+            raise ContractViolation(
+                f"unit sanity: values.{dst}={canonical:g} but original.{src}={orig:g} {unit}"
+                f" converts to {expected:.1f}"
+            )
+
+
+def _reading(topic: str, topic_gw: str, obj: dict[str, Any], text: str) -> ValidReading:
+    schema = _str(obj, "schema")
+    if schema != READING_SCHEMA:
+        raise ContractViolation(f"schema must be {READING_SCHEMA!r} on a readings topic, got {schema!r:.80}")
+    message_id = _str(obj, "message_id")
+    assert message_id is not None
+    if not _MESSAGE_ID.match(message_id):
+        raise ContractViolation(f"message_id must be 32 lowercase hex characters, got {message_id[:64]!r}")
+    gateway_id = _str(obj, "gateway_id")
+    if gateway_id != topic_gw:
+        raise ContractViolation(f"gateway_id {gateway_id!r:.80} differs from the topic's {topic_gw!r}")
+    device = _device(obj)
+    kind = _choice(obj, "kind", KINDS, None)
+    measured_at = _utc(obj, "measured_at")
+    _get(obj, "device_time", "", required=True)
+    device_time = _local_time(obj, "device_time")
+    clock_offset_s = _number(obj, "clock_offset_s")
+    received_at = _utc(obj, "received_at")
+    _get(obj, "sequence_number", "", required=True)
+    sequence_number = _int(obj, "sequence_number", 0, 65535, required=True)
+    if kind == "blood_pressure" and sequence_number is not None:
+        raise ContractViolation("sequence_number must be null for blood_pressure")
+    if kind == "glucose" and sequence_number is None:
+        raise ContractViolation("sequence_number is required for glucose")
+    values = _object(obj, "values", required=True, nullable=False)
+    assert values is not None
+    numbers = {k: _number(values, k, "values.") for k in (*BP_VALUES, *GLUCOSE_NUMBERS)}
+    labels = {k: _str(values, k, "values.", required=False, nullable=True) for k in GLUCOSE_LABELS}
+    measurement = _choice(obj, "measurement", MEASUREMENTS, "ok")
+    if measurement == "ok":
+        needed = ("systolic_mmhg", "diastolic_mmhg") if kind == "blood_pressure" else GLUCOSE_NUMBERS
+        for key in needed:
+            if numbers[key] is None:
+                raise ContractViolation(f"values.{key} is required for a {kind} reading with measurement ok")
+    original = _object(obj, "original", required=False, nullable=True)
+    if original is not None:
+        _check_original(kind, original, numbers)
+    status = _get(obj, "status", "", required=True)
+    if not isinstance(status, list) or not all(isinstance(s, str) for s in status):
+        raise ContractViolation(f"status must be a list of strings, got {_type_name(status)}")
+    transmission = _choice(obj, "transmission", TRANSMISSIONS, "automatic")
+    user_id = _int(obj, "user_id", 0, 255, required=False)
+    context = _object(obj, "context", required=False, nullable=True)
+    raw = _str(obj, "raw")
+    assert raw is not None
+    if not _RAW_HEX.match(raw):
+        raise ContractViolation("raw must be hex bytes ('+'-joined when merged)")
+    return ValidReading(
+        topic=topic, message_id=message_id, gateway_id=topic_gw, device=device, kind=kind,
+        measured_at=measured_at, device_time=device_time, clock_offset_s=clock_offset_s,
+        received_at=received_at, sequence_number=sequence_number,
+        systolic_mmhg=numbers["systolic_mmhg"], diastolic_mmhg=numbers["diastolic_mmhg"],
+        mean_arterial_mmhg=numbers["mean_arterial_mmhg"], pulse_bpm=numbers["pulse_bpm"],
+        glucose_mg_dl=numbers["glucose_mg_dl"], sample_type=labels["sample_type"],
+        sample_location=labels["sample_location"], meal=labels["meal"], original=original,
+        status=tuple(status), measurement=measurement, transmission=transmission, user_id=user_id,
+        context=context, raw=raw, payload=obj, payload_text=text,
+    )
+
+
+def _status(topic: str, topic_gw: str, obj: dict[str, Any], text: str) -> ValidStatus:
+    schema = _str(obj, "schema")
+    if schema != STATUS_SCHEMA:
+        raise ContractViolation(f"schema must be {STATUS_SCHEMA!r} on a status topic, got {schema!r:.80}")
+    gateway_id = _str(obj, "gateway_id")
+    if gateway_id != topic_gw:
+        raise ContractViolation(f"gateway_id {gateway_id!r:.80} differs from the topic's {topic_gw!r}")
+    online = _get(obj, "online", "", required=True)
+    if not isinstance(online, bool):
+        raise ContractViolation(f"online must be a boolean, got {_type_name(online)}")
+    at = _utc(obj, "at")
+    for key in ("outbox_depth", "outbox_capacity"):
+        _int(obj, key, 0, 2**31 - 1, required=False)
+    _object(obj, "devices", required=False, nullable=True)
+    return ValidStatus(topic=topic, gateway_id=topic_gw, online=online, at=at, payload=obj, payload_text=text)

@@ -1,0 +1,65 @@
+"""The ingest error tree: every failure is either transient (retry) or terminal (dead-letter).
+
+    IngestError
+     ├── TerminalError (mixin)          the message itself is bad: dead-letter it, never retry
+     │    ├── ContractViolation(reason) bytes/topic break docs/wire-format.md
+     │    └── RowRefused(reason, sqlstate) the database refused one row (kept as a dead letter)
+     ├── Implausible(reason)            valid wire shape, impossible value (quarantined, never raised
+     │                                  past plausibility; exists for callers that want to raise)
+     └── TransientError (mixin)         the world is briefly broken: keep the batch, retry later
+          ├── DatabaseUnavailable       PostgreSQL down, restarting, connection lost, deadlock
+          └── BrokerUnavailable         Mosquitto unreachable or refused the connection
+
+The consumer loop chooses what to do by class (``is_transient``), never by message text.
+"""
+
+from __future__ import annotations
+
+
+class TransientError(Exception):
+    """Marker: retrying the same work later can succeed."""
+
+
+class TerminalError(Exception):
+    """Marker: retrying the same input will fail the same way."""
+
+
+class IngestError(Exception):
+    """Base of every error raised by the ingest service."""
+
+
+class ContractViolation(IngestError, TerminalError):
+    """A message broke the wire contract; ``reason`` says precisely how."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RowRefused(IngestError, TerminalError):
+    """PostgreSQL refused one row of a batch (constraint, encoding); the rest of the batch goes on."""
+
+    def __init__(self, reason: str, sqlstate: str | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.sqlstate = sqlstate
+
+
+class Implausible(IngestError, TerminalError):
+    """A value no device or patient can produce; stored as ``quarantined`` with this reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DatabaseUnavailable(IngestError, TransientError):
+    """The database cannot take the batch right now (down, restarting, connection lost, deadlock)."""
+
+
+class BrokerUnavailable(IngestError, TransientError):
+    """The broker is unreachable or refused our connection."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, TransientError)

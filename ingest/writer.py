@@ -1,0 +1,317 @@
+"""The batch writer: one transaction per batch, idempotent by construction.
+
+Per batch, in ONE transaction:
+
+1. COPY the graded readings into a per-connection TEMP staging table (``copy.write_row``);
+2. ``INSERT INTO reading_keys … ON CONFLICT DO NOTHING RETURNING message_id`` decides which
+   messages are new (a redelivered or re-sent message finds its key and stops there);
+3. only those go into ``readings``, each mapped to the patient whose device assignment was valid
+   at ``measured_at`` (no assignment: ``patient_id`` NULL, kept, attached later);
+4. ``devices`` is upserted (first/last seen, last gateway); gateway statuses are upserted;
+5. dead letters are inserted (once per topic + payload).
+
+If PostgreSQL refuses a value (class 22/23, e.g. a NUL character), the batch is replayed row by
+row under savepoints and only the refused rows become dead letters with the server's reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import psycopg
+from psycopg import sql
+
+from ingest import db
+from ingest.contract import ValidReading, ValidStatus
+from ingest.errors import RowRefused
+from ingest.plausibility import Grade
+
+log = logging.getLogger(__name__)
+
+STAGING: Final = sql.Identifier("ingest_staging")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A reading that passed the contract, with its plausibility grade."""
+
+    reading: ValidReading
+    grade: Grade
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    gateway_id: str | None
+    error_class: str
+    reason: str
+    payload: bytes
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.topic.encode("utf-8", "replace") + b"\0" + self.payload).hexdigest()
+
+
+Item = Accepted | DeadLetter | ValidStatus
+
+
+@dataclass
+class BatchResult:
+    inserted: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    statuses: int = 0
+    refused: list[DeadLetter] = field(default_factory=list)
+
+
+# (column, staging type); the order is the COPY order.
+_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("ord", "integer"), ("message_id", "text"), ("gateway_id", "text"), ("device_id", "text"),
+    ("kind", "text"), ("measured_at", "timestamptz"), ("device_time", "text"),
+    ("clock_offset_s", "double precision"), ("received_at", "timestamptz"), ("sequence_number", "integer"),
+    ("quality", "text"), ("quality_reason", "text"), ("measurement", "text"), ("transmission", "text"),
+    ("systolic_mmhg", "double precision"), ("diastolic_mmhg", "double precision"),
+    ("mean_arterial_mmhg", "double precision"), ("pulse_bpm", "double precision"),
+    ("glucose_mg_dl", "double precision"), ("sample_type", "text"), ("sample_location", "text"),
+    ("meal", "text"), ("device_status", "text[]"), ("user_id", "integer"), ("original", "jsonb"),
+    ("raw_hex", "text"), ("payload", "jsonb"), ("manufacturer", "text"), ("model", "text"),
+    ("serial", "text"), ("firmware", "text"), ("address", "text"),
+)
+_DEVICE_ONLY: Final = frozenset({"ord", "manufacturer", "model", "serial", "firmware", "address"})
+READING_COLUMNS: Final = tuple(c for c, _ in _COLUMNS if c not in _DEVICE_ONLY)
+
+
+def _staging_ddl() -> sql.Composed:
+    cols = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in _COLUMNS)
+    return sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({})").format(STAGING, cols)
+
+
+def _copy_sql() -> sql.Composed:
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c, _ in _COLUMNS)
+    return sql.SQL("COPY {} ({}) FROM STDIN").format(STAGING, cols)
+
+
+def _merge_sql() -> sql.Composed:
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in READING_COLUMNS)
+    scols = sql.SQL(", ").join(sql.Identifier("s", c) for c in READING_COLUMNS)
+    return sql.SQL(
+        """
+        WITH new_keys AS (
+            INSERT INTO reading_keys (message_id, measured_at)
+            SELECT DISTINCT ON (message_id) message_id, measured_at FROM {staging}
+            ORDER BY message_id, ord
+            ON CONFLICT (message_id) DO NOTHING
+            RETURNING message_id
+        )
+        INSERT INTO readings ({cols}, patient_id, ingested_at)
+        SELECT DISTINCT ON (s.message_id) {scols}, a.patient_id, clock_timestamp()
+        FROM {staging} s
+        JOIN new_keys k ON k.message_id = s.message_id
+        LEFT JOIN LATERAL (
+            SELECT da.patient_id FROM device_assignments da
+            WHERE da.device_id = s.device_id AND da.valid_from <= s.measured_at
+              AND (da.valid_to IS NULL OR da.valid_to > s.measured_at)
+            ORDER BY da.valid_from DESC LIMIT 1
+        ) a ON true
+        ORDER BY s.message_id, s.ord
+        """
+    ).format(staging=STAGING, cols=cols, scols=scols)
+
+
+def _devices_sql() -> sql.Composed:
+    return sql.SQL(
+        """
+        INSERT INTO devices AS d (device_id, kind, manufacturer, model, serial, firmware, address,
+                                  first_seen_at, last_seen_at, last_gateway_id)
+        SELECT DISTINCT ON (device_id) device_id, kind, manufacturer, model, serial, firmware, address,
+               min(received_at) OVER w, max(received_at) OVER w, gateway_id
+        FROM {staging}
+        WINDOW w AS (PARTITION BY device_id)
+        ORDER BY device_id, received_at DESC, ord DESC
+        ON CONFLICT (device_id) DO UPDATE SET
+            manufacturer = COALESCE(EXCLUDED.manufacturer, d.manufacturer),
+            model = COALESCE(EXCLUDED.model, d.model),
+            serial = COALESCE(EXCLUDED.serial, d.serial),
+            firmware = COALESCE(EXCLUDED.firmware, d.firmware),
+            address = COALESCE(EXCLUDED.address, d.address),
+            first_seen_at = LEAST(d.first_seen_at, EXCLUDED.first_seen_at),
+            last_seen_at = GREATEST(d.last_seen_at, EXCLUDED.last_seen_at),
+            last_gateway_id = CASE WHEN d.last_seen_at IS NULL OR EXCLUDED.last_seen_at >= d.last_seen_at
+                                   THEN EXCLUDED.last_gateway_id ELSE d.last_gateway_id END
+        """
+    ).format(staging=STAGING)
+
+
+_STATUS_SQL: Final = sql.SQL(
+    """
+    INSERT INTO gateway_status AS g (gateway_id, online, status, updated_at)
+    VALUES (%s, %s, %s::jsonb, %s)
+    ON CONFLICT (gateway_id) DO UPDATE
+        SET online = EXCLUDED.online, status = EXCLUDED.status, updated_at = EXCLUDED.updated_at
+        WHERE g.updated_at <= EXCLUDED.updated_at
+    """
+)
+
+_DEAD_LETTER_SQL: Final = sql.SQL(
+    """
+    INSERT INTO dead_letters (topic, gateway_id, error_class, reason, payload, payload_sha256)
+    VALUES (%s, %s, %s, %s, %s, %s)
+    ON CONFLICT (payload_sha256) WHERE payload_sha256 IS NOT NULL DO NOTHING
+    """
+)
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def staging_row(ord_: int, a: Accepted) -> tuple[Any, ...]:
+    r, d = a.reading, a.reading.device
+    return (
+        ord_, r.message_id, r.gateway_id, d.device_id, r.kind, r.measured_at, r.device_time,
+        r.clock_offset_s, r.received_at, r.sequence_number, a.grade.quality, a.grade.reason,
+        r.measurement, r.transmission, r.systolic_mmhg, r.diastolic_mmhg, r.mean_arterial_mmhg,
+        r.pulse_bpm, r.glucose_mg_dl, r.sample_type, r.sample_location, r.meal, list(r.status),
+        r.user_id, _json(r.original), r.raw, r.payload_text, d.manufacturer, d.model, d.serial,
+        d.firmware, d.address,
+    )
+
+
+class BatchWriter:
+    """Owns one connection; ``write`` commits a batch or raises DatabaseUnavailable (retry later)."""
+
+    def __init__(self, conninfo: str, *, application_name: str = "rpmflow-ingest") -> None:
+        self._conninfo = conninfo
+        self._application_name = application_name
+        self._conn: db.Connection | None = None
+        self._copy = _copy_sql()
+        self._merge = _merge_sql()
+        self._devices = _devices_sql()
+
+    def _connection(self) -> db.Connection:
+        if self._conn is None or self._conn.closed:
+            conn = db.connect(self._conninfo, application_name=self._application_name)
+            with db.map_errors():
+                conn.execute(_staging_ddl())
+                conn.commit()
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def write(self, items: Sequence[Item]) -> BatchResult:
+        """Commit ``items`` in one transaction; on a refused value, fall back to row by row."""
+        try:
+            conn = self._connection()
+            try:
+                with db.map_errors():
+                    return self._write_all(conn, items)
+            except RowRefused as exc:
+                log.warning("batch of %d refused (%s): retrying row by row", len(items), exc.reason)
+                with db.map_errors():
+                    return self._write_row_by_row(conn, items)
+        except BaseException:
+            # Whatever happened, this connection's state is unknown: start clean next time.
+            self.close()
+            raise
+
+    # -- one transaction for everything ------------------------------------------------------------
+
+    def _write_all(self, conn: db.Connection, items: Sequence[Item]) -> BatchResult:
+        result = BatchResult()
+        accepted = [x for x in items if isinstance(x, Accepted)]
+        statuses = sorted((x for x in items if isinstance(x, ValidStatus)),
+                          key=lambda s: (s.gateway_id, s.at))
+        letters = [x for x in items if isinstance(x, DeadLetter)]
+        with conn.transaction(), conn.cursor() as cur:
+            if accepted:
+                result.inserted = self._readings(cur, accepted)
+                result.duplicates = len(accepted) - result.inserted
+            for st in statuses:
+                cur.execute(_STATUS_SQL, (st.gateway_id, st.online, st.payload_text, st.at))
+            result.statuses = len(statuses)
+            result.dead_letters = self._dead_letters(cur, letters)
+        return result
+
+    def _readings(self, cur: psycopg.Cursor[Any], accepted: Sequence[Accepted]) -> int:
+        with cur.copy(self._copy) as copy:
+            for i, a in enumerate(accepted):
+                copy.write_row(staging_row(i, a))
+        cur.execute(self._merge)
+        inserted = max(cur.rowcount, 0)
+        cur.execute(self._devices)
+        cur.execute(sql.SQL("TRUNCATE {}").format(STAGING))
+        return inserted
+
+    @staticmethod
+    def _dead_letters(cur: psycopg.Cursor[Any], letters: Sequence[DeadLetter]) -> int:
+        if not letters:
+            return 0
+        cur.executemany(
+            _DEAD_LETTER_SQL,
+            [(d.topic, d.gateway_id, d.error_class, d.reason, d.payload, d.digest) for d in letters],
+        )
+        return len(letters)
+
+    # -- the slow path: find the rows PostgreSQL refuses ------------------------------------------
+
+    def _write_row_by_row(self, conn: db.Connection, items: Sequence[Item]) -> BatchResult:
+        result = BatchResult()
+        letters = [x for x in items if isinstance(x, DeadLetter)]
+        with conn.transaction(), conn.cursor() as cur:
+            for item in items:
+                if isinstance(item, DeadLetter):
+                    continue
+                try:
+                    with conn.transaction():  # a savepoint per row
+                        if isinstance(item, Accepted):
+                            n = self._readings(cur, [item])
+                            result.inserted += n
+                            result.duplicates += 1 - n
+                        else:
+                            cur.execute(_STATUS_SQL,
+                                        (item.gateway_id, item.online, item.payload_text, item.at))
+                            result.statuses += 1
+                except (psycopg.DataError, psycopg.IntegrityError) as exc:
+                    letter = _refused(item, exc)
+                    log.warning("database refused a message from %s: %s", letter.topic, letter.reason)
+                    result.refused.append(letter)
+            result.dead_letters = self._dead_letters(cur, [*letters, *result.refused])
+        return result
+
+
+def _refused(item: Accepted | ValidStatus, exc: psycopg.Error) -> DeadLetter:
+    if isinstance(item, Accepted):
+        topic, gw, text = item.reading.topic, item.reading.gateway_id, item.reading.payload_text
+    else:
+        topic, gw, text = item.topic, item.gateway_id, item.payload_text
+    reason = f"database refused the row ({exc.sqlstate or 'client-side'}): {str(exc).strip()[:400]}"
+    return DeadLetter(topic, gw, "RowRefused", reason, text.encode("utf-8"))
+
+
+def attach_unassigned(conn: db.Connection, device_id: str | None = None) -> int:
+    """Give readings stored without a patient the patient whose assignment covers ``measured_at``.
+
+    Call it after committing a new assignment for ``device_id`` (``None``: every device, e.g. as a
+    periodic sweep, which also catches a reading committed concurrently with the assignment).
+    Returns the number of readings attached. Runs in the caller's transaction.
+    """
+    cur = conn.execute(
+        """
+        UPDATE readings r SET patient_id = a.patient_id
+        FROM device_assignments a
+        WHERE r.patient_id IS NULL AND a.device_id = r.device_id
+          AND (%(device)s::text IS NULL OR r.device_id = %(device)s::text)
+          AND r.measured_at >= a.valid_from AND (a.valid_to IS NULL OR r.measured_at < a.valid_to)
+        """,
+        {"device": device_id},
+    )
+    return max(cur.rowcount, 0)

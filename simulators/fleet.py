@@ -1,0 +1,421 @@
+"""Fleet load generator: many virtual gateways publishing valid readings at a target rate.
+
+Each virtual gateway is its own MQTT v5 client with its own credentials (the broker ACL lets it
+write only ``rpm/v1/<id>/readings``). Messages are built here from docs/wire-format.md (the
+simulator must not import gateway/ or ingest/), published at QoS 1, and counted as delivered only on
+PUBACK. Each gateway keeps at most ``window`` publishes un-acked (paho overwrites/refuses past ~65k
+queued; DOMAIN.md I2), so publishing blocks instead of queueing without bound.
+
+Modes: live (readings measured "now"; a device producing faster than one per second walks back in
+time so every message id stays unique) and backfill (``--backfill-days``: each device's history over
+the last N days, published as fast as the rate allows).
+
+CLI (``rpmflow-sim fleet`` or ``python -m simulators.fleet``)::
+
+    --broker mqtt://host:port --credentials creds.json   # an existing broker, {gateway_id: password}
+    --embedded                                          # start a throwaway stack and provision gateways
+    --gateways N --devices-per-gateway N --rate MSG_S (0 = as fast as possible)
+    --count N | --duration S --window N --backfill-days D --per-day N --glucose-share F
+    --seed N --ids-out FILE (one published message id per line) --prefix sim-gw
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+log = logging.getLogger(__name__)
+
+READING_SCHEMA = "rpmflow.reading.v1"
+
+
+# -- message construction (pure) --------------------------------------------------------------------
+
+
+def _sfloat(mantissa: int, exponent: int = 0) -> bytes:
+    return (((exponent & 0xF) << 12) | (mantissa & 0x0FFF)).to_bytes(2, "little")
+
+
+def _date_time(t: datetime) -> bytes:
+    return t.year.to_bytes(2, "little") + bytes([t.month, t.day, t.hour, t.minute, t.second])
+
+
+def _iso_z(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def message_id(device_id: str, kind: str, identity: str) -> str:
+    return hashlib.sha256(f"v1|{device_id}|{kind}|{identity}".encode()).hexdigest()[:32]
+
+
+@dataclass
+class VirtualDevice:
+    device_id: str
+    kind: str
+    model: str
+    rng: random.Random
+    seq: int = 0
+    hi: int = 0  # latest measured second used (epoch s)
+    lo: int = 0  # earliest measured second used
+
+    def next_time(self, now: datetime) -> datetime:
+        """A measurement second this device has not used yet, never in the future."""
+        s = int(now.timestamp())
+        if self.hi == 0 or s > self.hi:
+            self.hi = s
+            self.lo = self.lo or s
+        else:
+            self.lo -= 1
+            s = self.lo
+        return datetime.fromtimestamp(s, UTC)
+
+
+def build_reading(gateway_id: str, dev: VirtualDevice, measured_at: datetime,
+                  received_at: datetime) -> tuple[str, bytes]:
+    """(message_id, payload bytes) of one valid reading, per the wire contract."""
+    rng = dev.rng
+    device_time = measured_at.replace(tzinfo=None).isoformat()
+    base: dict[str, Any] = {
+        "schema": READING_SCHEMA,
+        "gateway_id": gateway_id,
+        "device": {"id": dev.device_id, "manufacturer": "SIMULATED", "model": dev.model,
+                   "serial": dev.device_id, "firmware": "1.0", "address": None},
+        "kind": dev.kind,
+        "measured_at": _iso_z(measured_at),
+        "device_time": device_time,
+        "clock_offset_s": 0.0,
+        "received_at": _iso_z(received_at),
+        "original": None,
+        "status": [],
+        "measurement": "ok",
+        "transmission": "automatic",
+        "context": None,
+    }
+    if dev.kind == "blood_pressure":
+        dia = rng.randint(60, 100)
+        sys_ = dia + rng.randint(25, 70)
+        mean = round(dia + (sys_ - dia) / 3)
+        pulse = rng.randint(55, 95)
+        raw = (bytes([0x1E]) + _sfloat(sys_) + _sfloat(dia) + _sfloat(mean) + _date_time(measured_at)
+               + _sfloat(pulse) + bytes([1]) + (0).to_bytes(2, "little")).hex()
+        mid = message_id(dev.device_id, dev.kind, f"raw={raw}")
+        base.update(sequence_number=None, user_id=1, raw=raw, values={
+            "systolic_mmhg": float(sys_), "diastolic_mmhg": float(dia),
+            "mean_arterial_mmhg": float(mean), "pulse_bpm": float(pulse)})
+    else:
+        dev.seq = (dev.seq + 1) % 65536
+        mg = rng.randint(70, 250)
+        raw = (bytes([0x02]) + dev.seq.to_bytes(2, "little") + _date_time(measured_at)
+               + _sfloat(mg, -5) + bytes([0x11])).hex()
+        mid = message_id(dev.device_id, dev.kind, f"seq={dev.seq}|base={device_time}")
+        base.update(sequence_number=dev.seq, user_id=None, raw=raw, values={
+            "glucose_mg_dl": float(mg), "sample_type": "capillary_whole_blood",
+            "sample_location": "finger", "meal": None})
+    base["message_id"] = mid
+    return mid, json.dumps(base, separators=(",", ":")).encode()
+
+
+# -- configuration and report -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    gateways: int = 10
+    devices_per_gateway: int = 5
+    rate: float = 1000.0  # messages/s over the whole fleet; 0 = as fast as possible
+    count: int | None = 10_000  # total readings (live mode); None = until duration/stop
+    duration_s: float | None = None
+    window: int = 500  # un-acked publishes per gateway
+    backfill_days: int = 0  # > 0: backfill mode (history of the last N days)
+    per_day: int = 2  # backfill: readings per device per day
+    glucose_share: float = 0.3
+    seed: int | None = None
+    prefix: str = "sim-gw"
+    keep_ids: bool = True
+
+    def gateway_ids(self) -> list[str]:
+        return [f"{self.prefix}-{i:04d}" for i in range(self.gateways)]
+
+
+@dataclass
+class FleetReport:
+    gateways: int
+    target_rate: float
+    published: int = 0
+    acked: int = 0
+    refused: int = 0
+    elapsed_s: float = 0.0
+    message_ids: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.acked / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def table(self) -> str:
+        target = "max" if self.target_rate <= 0 else f"{self.target_rate:,.0f}"
+        rows = [("gateways", f"{self.gateways}"), ("target rate (msg/s)", target),
+                ("published", f"{self.published:,}"), ("acked (PUBACK)", f"{self.acked:,}"),
+                ("refused by broker", f"{self.refused:,}"), ("elapsed (s)", f"{self.elapsed_s:.2f}"),
+                ("achieved rate (msg/s)", f"{self.rate:,.0f}")]
+        width = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k:<{width}}  {v:>12}" for k, v in rows)
+
+
+# -- one virtual gateway ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        parts = urlsplit(url)
+        if parts.scheme != "mqtt" or not parts.hostname:
+            raise ValueError(f"broker URL must be mqtt://host:port, got {url!r}")
+        return cls(parts.hostname, parts.port or 1883)
+
+
+class VirtualGateway:
+    """One MQTT client; ``publish`` blocks while ``window`` publishes wait for their PUBACK."""
+
+    def __init__(self, gateway_id: str, password: str, broker: BrokerAddress, window: int) -> None:
+        self.gateway_id = gateway_id
+        self.topic = f"rpm/v1/{gateway_id}/readings"
+        self._window = window
+        self._cond = threading.Condition()
+        self._outstanding = 0
+        self.acked = 0
+        self.refused = 0
+        self.connected = threading.Event()
+        self._broker = broker
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{gateway_id}-fleet-{secrets.token_hex(3)}",
+                        protocol=mqtt.MQTTv5)
+        c.username_pw_set(gateway_id, password)
+        c.max_inflight_messages_set(window)
+        c.reconnect_delay_set(1, 5)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_publish = self._on_publish
+        self._client = c
+
+    def start(self) -> None:
+        self._client.connect_async(self._broker.host, self._broker.port, keepalive=30)
+        self._client.loop_start()
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
+                    reason_code: ReasonCode, properties: Properties | None) -> None:
+        if reason_code.is_failure:
+            log.error("gateway %s refused by the broker: %s", self.gateway_id, reason_code)
+        else:
+            self.connected.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
+                       reason_code: ReasonCode, properties: Properties | None) -> None:
+        self.connected.clear()
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason_code: ReasonCode,
+                    properties: Properties | None) -> None:
+        with self._cond:
+            self._outstanding -= 1
+            if reason_code.is_failure:
+                self.refused += 1
+            else:
+                self.acked += 1
+            self._cond.notify_all()
+
+    def publish(self, payload: bytes) -> None:
+        with self._cond:
+            while self._outstanding >= self._window:
+                self._cond.wait(1.0)
+            self._outstanding += 1  # before publish(): on_publish may fire before it returns
+        self._client.publish(self.topic, payload, qos=1)
+
+    def wait_acked(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._outstanding > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 1.0))
+        return True
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+# -- the fleet ----------------------------------------------------------------------------------------
+
+
+def make_devices(config: FleetConfig, gateway_ids: Sequence[str]) -> list[tuple[str, VirtualDevice]]:
+    rng = random.Random(config.seed)
+    tag = f"{rng.getrandbits(24):06x}" if config.seed is not None else secrets.token_hex(3)
+    out = []
+    for g, gw in enumerate(gateway_ids):
+        for d in range(config.devices_per_gateway):
+            glucose = rng.random() < config.glucose_share
+            kind, model = ("glucose", "SIM-GLU") if glucose else ("blood_pressure", "SIM-BP")
+            dev_id = f"SIM-{tag}-{g:04d}-{d:03d}"
+            out.append((gw, VirtualDevice(dev_id, kind, model, random.Random(rng.getrandbits(32)))))
+    return out
+
+
+def _schedule(config: FleetConfig, devices: list[tuple[str, VirtualDevice]],
+              stop: threading.Event) -> Iterator[tuple[str, str, bytes]]:
+    """(gateway_id, message_id, payload) in publish order."""
+    if config.backfill_days > 0:
+        now = datetime.now(UTC).replace(microsecond=0)
+        start = now - timedelta(days=config.backfill_days)
+        slots = config.backfill_days * config.per_day
+        step = timedelta(days=config.backfill_days) / slots
+        for k in range(slots):
+            for i, (gw, dev) in enumerate(devices):
+                if stop.is_set():
+                    return
+                t = (start + step * k + timedelta(seconds=(i * 7919 + k * 31) % 3600)).replace(microsecond=0)
+                mid, payload = build_reading(gw, dev, t, datetime.now(UTC))
+                yield gw, mid, payload
+        return
+    n = 0
+    while not stop.is_set() and (config.count is None or n < config.count):
+        gw, dev = devices[n % len(devices)]
+        now = datetime.now(UTC)
+        mid, payload = build_reading(gw, dev, dev.next_time(now), now)
+        yield gw, mid, payload
+        n += 1
+
+
+def provision(broker: Any, config: FleetConfig) -> dict[str, str]:
+    """Create the fleet's accounts on an ``simulators.stack.EmbeddedMosquitto``; returns credentials."""
+    creds: dict[str, str] = broker.add_gateways(config.gateway_ids())
+    return creds
+
+
+def run_fleet(broker_url: str, credentials: Mapping[str, str], config: FleetConfig, *,
+              stop: threading.Event | None = None, connect_timeout: float = 30.0,
+              ack_timeout: float = 120.0,
+              on_published: Callable[[str], None] | None = None) -> FleetReport:
+    """Publish per ``config``; returns when every publish is acked (or ``ack_timeout`` passes)."""
+    stop = stop or threading.Event()
+    address = BrokerAddress.parse(broker_url)
+    gateway_ids = config.gateway_ids()
+    missing = [g for g in gateway_ids if g not in credentials]
+    if missing:
+        raise ValueError(f"no credentials for {len(missing)} gateway(s), e.g. {missing[0]}")
+    gateways = {g: VirtualGateway(g, credentials[g], address, config.window) for g in gateway_ids}
+    report = FleetReport(gateways=len(gateways), target_rate=config.rate)
+    for gw in gateways.values():
+        gw.start()
+    try:
+        deadline = time.monotonic() + connect_timeout
+        for gw in gateways.values():
+            if not gw.connected.wait(max(deadline - time.monotonic(), 0.0)):
+                raise TimeoutError(f"gateway {gw.gateway_id} did not connect within {connect_timeout}s")
+        devices = make_devices(config, gateway_ids)
+        t0 = time.monotonic()
+        end = t0 + config.duration_s if config.duration_s else None
+        for gw_id, mid, payload in _schedule(config, devices, stop):
+            if end is not None and time.monotonic() >= end:
+                break
+            if config.rate > 0:
+                due = t0 + report.published / config.rate
+                delay = due - time.monotonic()
+                if delay > 0.002:
+                    time.sleep(delay)
+            gateways[gw_id].publish(payload)
+            report.published += 1
+            if config.keep_ids:
+                report.message_ids.append(mid)
+            if on_published is not None:
+                on_published(mid)
+        wait_until = time.monotonic() + ack_timeout
+        for gw in gateways.values():
+            gw.wait_acked(max(wait_until - time.monotonic(), 0.0))
+        report.elapsed_s = time.monotonic() - t0
+    finally:
+        for gw in gateways.values():
+            gw.stop()
+    report.acked = sum(g.acked for g in gateways.values())
+    report.refused = sum(g.refused for g in gateways.values())
+    return report
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rpmflow-sim fleet", description=__doc__.split("\n\n")[0])
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--broker", help="mqtt://host:port of an existing broker (needs --credentials)")
+    where.add_argument("--embedded", action="store_true", help="start a throwaway stack and provision it")
+    p.add_argument("--credentials", type=Path, help="JSON file {gateway_id: password}")
+    p.add_argument("--gateways", type=int, default=10)
+    p.add_argument("--devices-per-gateway", type=int, default=5)
+    p.add_argument("--rate", type=float, default=1000.0, help="messages/s for the fleet, 0 = max")
+    p.add_argument("--count", type=int, default=10_000, help="readings to publish (live mode)")
+    p.add_argument("--duration", type=float, help="stop publishing after this many seconds")
+    p.add_argument("--window", type=int, default=500, help="un-acked publishes per gateway (<= 65000)")
+    p.add_argument("--backfill-days", type=int, default=0, help="backfill mode: N days of history")
+    p.add_argument("--per-day", type=int, default=2, help="backfill: readings per device per day")
+    p.add_argument("--glucose-share", type=float, default=0.3)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--prefix", default="sim-gw", help="gateway id prefix")
+    p.add_argument("--ids-out", type=Path, help="write the published message ids here, one per line")
+    return p
+
+
+def fleet_main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not 1 <= args.window <= 65000:
+        print("--window must be 1..65000 (paho misbehaves past ~65k queued publishes)")
+        return 2
+    config = FleetConfig(
+        gateways=args.gateways, devices_per_gateway=args.devices_per_gateway, rate=args.rate,
+        count=None if args.duration and args.count == 10_000 else args.count, duration_s=args.duration,
+        window=args.window, backfill_days=args.backfill_days, per_day=args.per_day,
+        glucose_share=args.glucose_share, seed=args.seed, prefix=args.prefix,
+        keep_ids=args.ids_out is not None,
+    )
+    if args.embedded:
+        from simulators.stack import running_stack
+
+        with running_stack() as stack:
+            creds = provision(stack.mosquitto, config)
+            report = run_fleet(f"mqtt://127.0.0.1:{stack.mosquitto.port}", creds, config)
+    else:
+        if args.credentials is None:
+            print("--broker needs --credentials FILE ({gateway_id: password})")
+            return 2
+        creds = {str(k): str(v) for k, v in json.loads(args.credentials.read_text()).items()}
+        broker = urlsplit(args.broker)
+        url = f"mqtt://{broker.hostname}:{broker.port or 1883}"
+        if broker.username:  # credentials in the URL belong to no gateway: ignore, but say so
+            log.info("ignoring user %s in --broker: each gateway uses its own account",
+                     unquote(broker.username))
+        report = run_fleet(url, creds, config)
+    if args.ids_out:
+        args.ids_out.write_text("".join(f"{m}\n" for m in report.message_ids))
+    print(report.table())
+    return 0 if report.acked == report.published else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(fleet_main())

@@ -1,0 +1,53 @@
+"""Settings come from a mapping (never the process environment) and fail naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.settings import Settings, SettingsError, parse_mqtt_url
+
+BASE = {"RPMFLOW_DATABASE_URL": "postgresql://u:p@127.0.0.1:5/db", "RPMFLOW_MQTT_URL": "mqtt://a:b@h:1883"}
+
+
+def test_defaults_and_shared_mqtt_url() -> None:
+    s = Settings.from_env(BASE)
+    assert (s.batch_size, s.batch_ms, s.receive_maximum, s.metrics_port) == (500, 200, 1000, 0)
+    assert s.client_id == "rpmflow-ingest-0" and s.group == "rpmflow-ingest" and s.shared is False
+    assert Settings.from_env({**BASE, "RPMFLOW_INGEST_SHARED": "true"}).shared is True
+    assert s.mqtt.host == "h" and s.mqtt.username == "a" and s.mqtt.password == "b"
+
+
+def test_prefixed_values_and_ingest_mqtt_url_win() -> None:
+    s = Settings.from_env(
+        {
+            **BASE,
+            "RPMFLOW_INGEST_MQTT_URL": "mqtts://x%40y:p%2Fw@broker",
+            "RPMFLOW_INGEST_BATCH_SIZE": "100",
+            "RPMFLOW_INGEST_CLIENT_ID": "ingest-7",
+            "RPMFLOW_INGEST_METRICS_PORT": "9108",
+        }
+    )
+    assert s.batch_size == 100 and s.client_id == "ingest-7" and s.metrics_port == 9108
+    assert s.mqtt.tls and s.mqtt.port == 8883 and s.mqtt.username == "x@y" and s.mqtt.password == "p/w"
+    assert s.override(batch_size=None, batch_ms=10).batch_ms == 10
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"RPMFLOW_MQTT_URL": "mqtt://h"}, "RPMFLOW_DATABASE_URL"),
+        ({"RPMFLOW_DATABASE_URL": "postgresql://x"}, "RPMFLOW_INGEST_MQTT_URL"),
+        ({**BASE, "RPMFLOW_INGEST_BATCH_SIZE": "lots"}, "RPMFLOW_INGEST_BATCH_SIZE"),
+        ({**BASE, "RPMFLOW_INGEST_BATCH_SIZE": "0"}, "RPMFLOW_INGEST_BATCH_SIZE"),
+        ({**BASE, "RPMFLOW_INGEST_RECEIVE_MAXIMUM": "70000"}, "RPMFLOW_INGEST_RECEIVE_MAXIMUM"),
+        ({**BASE, "RPMFLOW_INGEST_GROUP": "a/b"}, "RPMFLOW_INGEST_GROUP"),
+    ],
+)
+def test_bad_or_missing_settings_name_the_variable(env: dict[str, str], names: str) -> None:
+    with pytest.raises(SettingsError, match=names):
+        Settings.from_env(env)
+
+
+def test_mqtt_url_scheme() -> None:
+    with pytest.raises(SettingsError, match="mqtt://"):
+        parse_mqtt_url("http://h")
