@@ -11,6 +11,7 @@ from simulators.devices import GlucoseMeter, SimLink, build_devices, build_radio
 from simulators.devices.bp_cuff import encode_measurement as bp_bytes
 from simulators.devices.encoding import current_time, sfloat
 from simulators.devices.glucose_meter import encode_measurement as glucose_bytes
+from tests.waiting import wait_for_async
 
 T = datetime(2024, 3, 15, 14, 30, 45)
 
@@ -66,10 +67,8 @@ async def _racp(meter: GlucoseMeter, request: bytes, subscribe: bool = True) -> 
         for uuid in (0x2A18, 0x2A34, 0x2A52):
             await link.start_notify(uuid, lambda data, u=uuid: got.append((u, data)))  # type: ignore[misc]
     await link.write(0x2A52, request)
-    for _ in range(200):
-        if any(u == 0x2A52 for u, _ in got):
-            break
-        await asyncio.sleep(0.002)
+    if subscribe:
+        await wait_for_async(lambda: any(u == 0x2A52 for u, _ in got), 2, "the RACP response")
     return got
 
 
@@ -117,10 +116,7 @@ def test_disconnect_mid_transfer_and_abort() -> None:
         await link.start_notify(0x2A18, seen.append)
         await link.start_notify(0x2A52, seen.append)
         await link.write(0x2A52, bytes.fromhex("0101"))
-        for _ in range(200):
-            if dropped:
-                break
-            await asyncio.sleep(0.002)
+        await wait_for_async(lambda: dropped, 2, "the simulated link to drop")
         return bool(dropped) and not link.is_connected, seen
 
     dropped, seen = asyncio.run(go())
