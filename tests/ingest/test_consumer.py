@@ -48,7 +48,9 @@ def test_malformed_messages_end_in_dead_letters_and_valid_ones_once(
                 20,
                 "every malformed message dead-lettered",
             )
-            wait_for(lambda: count(db, "SELECT count(*) FROM gateway_status") == 1, 10, "gateway status")
+            # Other tests' gateways leave retained statuses on the shared broker: count only ours.
+            own_status = "SELECT count(*) FROM gateway_status WHERE gateway_id = %s"
+            wait_for(lambda: count(db, own_status, gateway_id) == 1, 10, "gateway status")
             # Clearing the retained status (empty payload) is an MQTT operation, not a bad message.
             pub.publish_all([(f"rpm/v1/{gateway_id}/status", b"")], retain=True)
             marker = unique_reading(gateway_id, 99)  # published after the clear, so handled after it
