@@ -2,10 +2,11 @@
 
 ``--characteristic`` takes ``2A35 2A36 2A49 2A18 2A34 2A51 2A52 2A08 2A2B sfloat float32``
 (case-insensitive, ``0x`` prefix allowed).  Payloads come from ``--hex`` (repeatable) or, without it,
-one per line on stdin (blank lines are skipped).  Hex may contain spaces, ``:`` or ``-`` and a
-leading ``0x``.  A payload that cannot be decoded prints ``{"error": "<reason>"}`` on its line and
-the exit status is 1 once every payload has been processed (0 when all decoded; warnings do not
-count as errors).  RACP (2A52) frames decode in either direction.
+one per line on stdin: every input line gets exactly one output line, so a blank line is an empty
+payload and prints an error (callers pair outputs with inputs by position).  Hex may contain spaces,
+``:`` or ``-`` and a leading ``0x``.  A payload that cannot be decoded prints
+``{"error": "<reason>"}`` on its line and the exit status is 1 once every payload has been processed
+(0 when all decoded; warnings do not count as errors).  RACP (2A52) frames decode in either direction.
 
 The gateway CLI either calls :func:`decode_main` with the arguments after ``decode``, or registers
 :func:`add_decode_arguments` on its own sub-parser and calls :func:`run_decode` with the namespace.
@@ -118,8 +119,7 @@ def _payloads(args: argparse.Namespace, stdin: TextIO) -> Iterable[str]:
         yield from args.hex
         return
     for line in stdin:
-        if line.strip():
-            yield line
+        yield line.rstrip("\r\n")
 
 
 def run_decode(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:

@@ -132,11 +132,57 @@ def test_racp_both_directions() -> None:
 def test_stdin_lines_with_an_error_exit_1_after_all_lines() -> None:
     status, objs, _ = run(["-c", "sfloat"], "BDF0\n\nBD\nzz\nFF07\n")
     assert status == 1
+    assert len(objs) == 5  # one output line per input line, so outputs pair with inputs by position
     assert objs[0] == {"value": 18.9}
-    assert set(objs[1]) == {"error"} and "too short" in str(objs[1]["error"])
-    assert set(objs[2]) == {"error"} and "invalid hex" in str(objs[2]["error"])
-    assert objs[3] == {"value": "NaN"}
-    assert len(objs) == 4  # the blank line is skipped
+    assert set(objs[1]) == {"error"} and "too short" in str(objs[1]["error"])  # blank = empty payload
+    assert set(objs[2]) == {"error"} and "too short" in str(objs[2]["error"])
+    assert set(objs[3]) == {"error"} and "invalid hex" in str(objs[3]["error"])
+    assert objs[4] == {"value": "NaN"}
+
+
+def test_stdin_all_good_exits_0_and_accepts_crlf() -> None:
+    status, objs, _ = run(["-c", "sfloat"], "BDF0\r\nFF07\r\n0x7800")
+    assert status == 0
+    assert objs == [{"value": 18.9}, {"value": "NaN"}, {"value": 120.0}]
+
+
+def test_stdin_error_on_last_line_still_exits_1() -> None:
+    status, objs, _ = run(["-c", "2A08"], "E807030F0E1E2D\nE8070D0F0E1E2D\n")
+    assert status == 1
+    assert objs[0] == {"timestamp": "2024-03-15T14:30:45"}
+    assert set(objs[1]) == {"error"}
+
+
+@pytest.mark.parametrize("spelling", ["2A35", "2a35", "0x2A35", "0x2a35", "0X2A35", " 2A35 "])
+def test_characteristic_spellings(spelling: str) -> None:
+    status, [obj], _ = run(["--characteristic", spelling, "--hex", "00780050005D00"])
+    assert status == 0
+    assert obj["unit"] == "mmHg" and obj["systolic"] == 120
+
+
+def test_console_script_reads_stdin_and_sets_exit_status() -> None:
+    script = [sys.executable, "-c", "import sys; from gateway.cli import main; sys.exit(main())"]
+    ok = subprocess.run(
+        [*script, "decode", "--characteristic", "0x2a18"],
+        input="000100E807030F0E1E2D\n",
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["base_time"] == "2024-03-15T14:30:45"
+    bad = subprocess.run(
+        [*script, "decode", "--characteristic", "2a18"],
+        input="000100E807030F0E1E2D\n0001\n",
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert bad.returncode == 1
+    lines = [json.loads(line) for line in bad.stdout.splitlines()]
+    assert len(lines) == 2 and set(lines[1]) == {"error"}
 
 
 def test_warnings_do_not_fail_the_run() -> None:
