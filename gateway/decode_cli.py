@@ -2,8 +2,9 @@
 
 ``--characteristic`` takes ``2A35 2A36 2A49 2A18 2A34 2A51 2A52 2A08 2A2B sfloat float32``
 (case-insensitive, ``0x`` prefix allowed).  Payloads come from ``--hex`` (repeatable) or, without it,
-one per line on stdin: every input line gets exactly one output line, so a blank line is an empty
-payload and prints an error (callers pair outputs with inputs by position).  Hex may contain spaces,
+one per line on stdin: every input line gets exactly one output line, so a blank line between
+payloads is an empty payload and prints an error (callers pair outputs with inputs by position);
+blank lines after the last payload (a trailing newline or two) are ignored.  Hex may contain spaces,
 ``:`` or ``-`` and a leading ``0x``.  A payload that cannot be decoded prints
 ``{"error": "<reason>"}`` on its line and the exit status is 1 once every payload has been processed
 (0 when all decoded; warnings do not count as errors).  RACP (2A52) frames decode in either direction.
@@ -118,8 +119,15 @@ def _payloads(args: argparse.Namespace, stdin: TextIO) -> Iterable[str]:
     if args.hex:
         yield from args.hex
         return
+    pending_blank = 0  # blank lines are held back: trailing ones at end of input are ignored
     for line in stdin:
-        yield line.rstrip("\r\n")
+        text = line.rstrip("\r\n")
+        if not text.strip():
+            pending_blank += 1
+            continue
+        yield from [""] * pending_blank
+        pending_blank = 0
+        yield text
 
 
 def run_decode(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:

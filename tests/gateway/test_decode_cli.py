@@ -228,3 +228,10 @@ def test_gateway_gatt_imports_only_the_standard_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_trailing_blank_lines_after_the_last_payload_are_ignored() -> None:
+    out = io.StringIO()
+    status = decode_main(["-c", "sfloat"], stdin=io.StringIO("BDF0\n\n\r\n"), stdout=out)
+    assert status == 0
+    assert [json.loads(line) for line in out.getvalue().splitlines()] == [{"value": 18.9}]
