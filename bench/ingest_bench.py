@@ -6,11 +6,14 @@ Rows:
   count-only          a paho v5 subscriber that only counts the QoS 1 stream (transport ceiling)
   naive               a subscriber doing INSERT + COMMIT per message (auto-ack)
   rpmflow x1 / x2     ``rpmflow-ingest run`` subprocess(es), manual ack after commit
-  latency             publish → insert p50/p99 at half the rate rpmflow x1 sustained
+  latency             publish → commit p50/p99 at half the rate rpmflow x1 sustained: a poller
+                      notes when each row becomes visible to another connection (i.e. committed)
 
 Consumers are measured the same way: N messages are queued in the broker for the consumer's
 persistent session while it is away, then it connects and we time first → last message stored
-(or counted). The publisher therefore never competes with the consumer for the 2 cores.
+(or counted). The publisher therefore never competes with the consumer for the 2 cores, and its
+own rate (printed) does not cap the consumer rates. rpmflow x2 uses ``--shared`` (opt-in, see
+docs/ingest.md); x1 is the default plain subscription.
 
     .venv/bin/python bench/ingest_bench.py [--quick]
 """
@@ -272,27 +275,45 @@ def bench_rpmflow(stack: Stack, creds: dict[str, str], config: FleetConfig, url:
 
 
 def bench_latency(stack: Stack, creds: dict[str, str], config: FleetConfig, url: str) -> tuple[float, float]:
+    """Publish at a steady rate; a second connection polls every 10 ms for newly committed rows and
+    takes gateway ``received_at`` (stamped just before publishing) → first poll that sees the row.
+    So this is publish → commit (+ up to one poll interval), not publish → insert."""
     group = f"lat{secrets.token_hex(2)}"
     ing = Ingest(stack.mosquitto, url, f"bench-ingest-{group}", group, False)
+    n = config.count or 0
+    lags: list[float] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        last = 0
+        with psycopg.connect(url, autocommit=True) as conn:
+            while not done.is_set() and len(lags) < n:
+                got = conn.execute(
+                    "SELECT reading_id, extract(epoch FROM received_at)::float8 FROM readings"
+                    " WHERE reading_id > %s", (last,)).fetchall()
+                seen = time.time()
+                for rid, received in got:
+                    lags.append(seen - received)
+                    last = max(last, rid)
+                time.sleep(0.01)
+
     ing.start()
+    poller = threading.Thread(target=poll, daemon=True)
     try:
         ing.wait_subscribed()
+        poller.start()
         publish_backlog(stack.mosquitto, creds, config)
-        n = config.count or 0
         deadline = time.monotonic() + 60
-        while rows(url) < n and time.monotonic() < deadline:
+        while len(lags) < n and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
+        done.set()
+        poller.join(10)
         ing.stop()
         ing.forget()
-    with psycopg.connect(url) as conn:
-        r = conn.execute(
-            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lag),"
-            " percentile_cont(0.99) WITHIN GROUP (ORDER BY lag)"
-            " FROM (SELECT extract(epoch FROM ingested_at - received_at) AS lag FROM readings) x"
-        ).fetchone()
-    assert r is not None
-    return float(r[0]) * 1000, float(r[1]) * 1000
+    assert len(lags) == n, (len(lags), n)
+    lags.sort()
+    return lags[n // 2] * 1000, lags[min(n - 1, int(n * 0.99))] * 1000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         lat_cfg = FleetConfig(**{**fleet.__dict__, "rate": half, "count": int(half * seconds)})
         print("latency ...", file=sys.stderr)
         p50, p99 = bench_latency(stack, creds, lat_cfg, fresh_db(stack, "b_lat"))
-        results.append((f"latency publish→insert @ {half:,.0f} msg/s", f"p50 {p50:,.0f} ms",
+        results.append((f"latency publish→commit @ {half:,.0f} msg/s", f"p50 {p50:,.0f} ms",
                         f"p99 {p99:,.0f} ms"))
     best = max(r1, r2)
     results += [
@@ -348,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{a:<{w0}}  {b:>{w1}}  {c}")
     print(f"({os.cpu_count()} cores; {'--quick' if args.quick else 'full'} volumes; "
           f"a single run; compare ratios, not absolutes)")
+    print("(count-only, naive and rpmflow each drain the same kind of pre-published backlog held by the "
+          "broker for their persistent session: the publisher rate does not limit them; x2 = --shared)")
     return 0
 
 

@@ -22,10 +22,10 @@ import queue
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -46,16 +46,23 @@ READINGS_FILTER = "rpm/v1/+/readings"
 STATUS_FILTER = "rpm/v1/+/status"
 _BACKOFF_MIN_S = 0.2
 _BACKOFF_MAX_S = 5.0
+_IDLE_POLL_S = 0.002  # how often the collector looks at an empty inbox
 
 
-@dataclass(frozen=True)
-class Received:
+class Received(NamedTuple):
+    """One message as paho handed it over (a tuple: the receive callback must stay cheap)."""
+
     generation: int  # which connection it arrived on
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
     at: float  # time.monotonic() at receipt
+    message: mqtt.MQTTMessage
+
+    @property
+    def topic(self) -> str:
+        return self.message.topic
+
+    @property
+    def payload(self) -> bytes:
+        return bytes(self.message.payload)  # paho hands over a bytearray
 
 
 def make_client(settings: Settings) -> mqtt.Client:
@@ -87,7 +94,9 @@ class Consumer:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self._on_commit = on_commit
-        self._inbox: queue.Queue[Received] = queue.Queue()
+        # paho's thread appends, the collector pops from the left: deque operations are atomic, so
+        # the receive callback takes no lock and wakes nobody (the collector polls while idle).
+        self._inbox: deque[Received] = deque()
         self._batches: queue.Queue[tuple[list[Received], list[Item]] | None] = queue.Queue(maxsize=2)
         self._crash: BaseException | None = None
         self._generation = 0
@@ -145,9 +154,7 @@ class Consumer:
         log.warning("%s", BrokerUnavailable("cannot reach the broker; paho retries"))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(
-            Received(self._generation, msg.mid, msg.qos, msg.topic, bytes(msg.payload), time.monotonic())
-        )
+        self._inbox.append(Received(self._generation, time.monotonic(), msg))
 
     # -- two stages: collect + validate (caller's thread), write + ack (writer thread) ----------------
     #
@@ -180,37 +187,31 @@ class Consumer:
             raise self._crash
 
     def _collect(self) -> list[Received]:
-        try:
-            first = self._inbox.get(timeout=0.1)
-        except queue.Empty:
-            return []
-        batch = [first]
-        deadline = first.at + self.settings.batch_ms / 1000
-        while len(batch) < self.settings.batch_size:
-            remaining = deadline - time.monotonic()
-            try:
-                if remaining <= 0:
-                    batch.append(self._inbox.get_nowait())
-                else:
-                    batch.append(self._inbox.get(timeout=remaining))
-            except queue.Empty:
-                break
-        return batch
+        """Up to ``batch_size`` messages, once that many are waiting or the oldest is ``batch_ms`` old."""
+        inbox, size = self._inbox, self.settings.batch_size
+        idle_until = time.monotonic() + 0.1
+        while not inbox:
+            if time.monotonic() > idle_until:
+                return []
+            time.sleep(_IDLE_POLL_S)
+        deadline = inbox[0].at + self.settings.batch_ms / 1000
+        while len(inbox) < size and time.monotonic() < deadline:
+            time.sleep(_IDLE_POLL_S)
+        pop = inbox.popleft
+        return [pop() for _ in range(min(len(inbox), size))]
 
     def _handover(self, batch: list[Received], stop: threading.Event) -> None:
         now = datetime.now(UTC)
-        items = [x for x in (classify(m.topic, m.payload, now=now) for m in batch) if x is not None]
-        self.metrics.waiting.set(self._inbox.qsize() + len(batch))
+        items = [x for x in (classify(m.message.topic, bytes(m.message.payload), now=now) for m in batch)
+                 if x is not None]
+        self.metrics.waiting.set(len(self._inbox) + len(batch))
         self._batches.put((batch, items))
 
     def _drain(self, stop: threading.Event) -> None:
         """On stop: hand over what was already received; the writer commits it within the timeout."""
         pending: list[Received] = []
-        while True:
-            try:
-                pending.append(self._inbox.get_nowait())
-            except queue.Empty:
-                break
+        while self._inbox:
+            pending.append(self._inbox.popleft())
         log.info("draining %d received messages before exit", len(pending))
         size = self.settings.batch_size
         for i in range(0, len(pending), size):
@@ -265,13 +266,14 @@ class Consumer:
         with self._gen_lock:
             current = self._generation
         stale = 0
-        for m in batch:  # receive order, as MQTT requires
-            if m.qos == 0:
+        ack = self._client.ack
+        for generation, _, msg in batch:  # receive order, as MQTT requires
+            if msg.qos == 0:
                 continue
-            if m.generation != current:
+            if generation != current:
                 stale += 1  # the broker resends it on the new connection; that copy gets the ack
                 continue
-            self._client.ack(m.mid, m.qos)
+            ack(msg.mid, msg.qos)
         if stale:
             log.info("%d committed messages arrived on an earlier connection: not acked here", stale)
 

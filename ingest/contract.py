@@ -11,11 +11,20 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from ingest.errors import ContractViolation
+
+_fast_loads: Callable[[bytes], Any]
+try:  # the C parser on the server (the ``server`` extra); the stdlib is the reference and fallback
+    import orjson
+
+    _fast_loads = orjson.loads
+except ImportError:  # pragma: no cover - exercised only without the extra
+    _fast_loads = json.loads
 
 READING_SCHEMA: Final = "rpmflow.reading.v1"
 STATUS_SCHEMA: Final = "rpmflow.status.v1"
@@ -108,15 +117,156 @@ def topic_gateway(topic: str) -> str | None:
 
 
 def decode(topic: str, payload: bytes) -> ValidReading | ValidStatus:
-    """Validate one MQTT message against the contract of its topic."""
+    """Validate one MQTT message against the contract of its topic.
+
+    A reading of the common shape takes the one-pass fast path (:func:`_fast_reading`); anything
+    it does not accept outright goes through the field-by-field validator, which is the reference
+    and names the first broken rule.
+    """
     m = _TOPIC.match(topic)
     if m is None:
         raise ContractViolation(f"topic {topic[:200]!r} is not rpm/v1/<gateway_id>/readings|status")
-    text, obj = _load_object(payload)
     gateway_id, leaf = m.group(1), m.group(2)
+    if leaf == "readings":
+        fast = _fast_reading(topic, gateway_id, payload)
+        if fast is not None:
+            return fast
+    text, obj = _load_object(payload)
     if leaf == "status":
         return _status(topic, gateway_id, obj, text)
     return _reading(topic, gateway_id, obj, text)
+
+
+_NUMBER_TYPES: Final = (int, float)
+
+
+def _fast_number(container: dict[str, Any], key: str) -> float | None:
+    """A finite JSON number or null/absent; raises ValueError for anything else (-> slow path)."""
+    value = container.get(key)
+    if value is None:
+        return None
+    if type(value) not in _NUMBER_TYPES or not math.isfinite(value):
+        raise ValueError(key)
+    return float(value)
+
+
+def _fast_text(container: dict[str, Any], key: str) -> str | None:
+    value = container.get(key)
+    if value is not None and type(value) is not str:
+        raise ValueError(key)
+    return value
+
+
+def _fast_utc(value: Any) -> datetime:
+    if type(value) is not str or "T" not in value or not (value.endswith("Z") or value.endswith("+00:00")):
+        raise ValueError("time")
+    parsed = datetime.fromisoformat(value)
+    if parsed.utcoffset() != _ZERO:
+        raise ValueError("time")
+    return parsed
+
+
+_ZERO: Final = timedelta(0)
+
+
+def _fast_reading(topic: str, topic_gw: str, payload: bytes) -> ValidReading | None:
+    """One pass over a well-formed reading; None when any rule might be broken.
+
+    Accepts exactly a subset of what :func:`_reading` accepts, with the same result (a test checks
+    both on the corpus and on generated variations), so the reasons of refused messages stay those
+    of the reference validator.
+    """
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return None
+    try:
+        obj = _fast_loads(payload)
+        if type(obj) is not dict:
+            return None
+        if obj["schema"] != READING_SCHEMA or obj["gateway_id"] != topic_gw:
+            return None
+        message_id = obj["message_id"]
+        if type(message_id) is not str or not _MESSAGE_ID.match(message_id):
+            return None
+        dev = obj["device"]
+        if type(dev) is not dict:
+            return None
+        device_id = dev["id"]
+        if type(device_id) is not str or len(device_id) > _MAX_DEVICE_ID or not device_id.strip():
+            return None
+        device = DeviceInfo(device_id, _fast_text(dev, "manufacturer"), _fast_text(dev, "model"),
+                            _fast_text(dev, "serial"), _fast_text(dev, "firmware"),
+                            _fast_text(dev, "address"))
+        kind = obj["kind"]
+        if kind != "blood_pressure" and kind != "glucose":
+            return None
+        measured_at = _fast_utc(obj["measured_at"])
+        received_at = _fast_utc(obj["received_at"])
+        device_time = obj["device_time"]
+        if device_time is not None:
+            if type(device_time) is not str or "T" not in device_time:
+                return None
+            if datetime.fromisoformat(device_time).tzinfo is not None:
+                return None
+        sequence_number = obj["sequence_number"]
+        if kind == "blood_pressure":
+            if sequence_number is not None:
+                return None
+        elif type(sequence_number) is not int or not 0 <= sequence_number <= 65535:
+            return None
+        clock_offset_s = _fast_number(obj, "clock_offset_s")
+        values = obj["values"]
+        if type(values) is not dict:
+            return None
+        systolic = _fast_number(values, "systolic_mmhg")
+        diastolic = _fast_number(values, "diastolic_mmhg")
+        mean_arterial = _fast_number(values, "mean_arterial_mmhg")
+        pulse = _fast_number(values, "pulse_bpm")
+        glucose = _fast_number(values, "glucose_mg_dl")
+        sample_type = _fast_text(values, "sample_type")
+        sample_location = _fast_text(values, "sample_location")
+        meal = _fast_text(values, "meal")
+        measurement = obj.get("measurement", "ok")
+        if measurement == "ok":
+            if kind == "blood_pressure":
+                if systolic is None or diastolic is None:
+                    return None
+            elif glucose is None:
+                return None
+        elif measurement not in MEASUREMENTS:
+            return None
+        original = obj.get("original")
+        if original is not None:
+            if type(original) is not dict:
+                return None
+            _check_original(kind, original, {"systolic_mmhg": systolic, "diastolic_mmhg": diastolic,
+                                             "mean_arterial_mmhg": mean_arterial, "glucose_mg_dl": glucose})
+        status = obj["status"]
+        if type(status) is not list:
+            return None
+        for s in status:
+            if type(s) is not str:
+                return None
+        transmission = obj.get("transmission", "automatic")
+        if transmission != "automatic" and transmission != "manual":
+            return None
+        user_id = obj.get("user_id")
+        if user_id is not None and (type(user_id) is not int or not 0 <= user_id <= 255):
+            return None
+        context = obj.get("context")
+        if context is not None and type(context) is not dict:
+            return None
+        raw = obj["raw"]
+        if type(raw) is not str or not _RAW_HEX.match(raw):
+            return None
+        text = payload.decode("utf-8")
+    except (KeyError, TypeError, ValueError, ContractViolation):
+        return None  # orjson.JSONDecodeError is a ValueError
+    return ValidReading(
+        topic, message_id, topic_gw, device, kind, measured_at, device_time, clock_offset_s,
+        received_at, sequence_number, systolic, diastolic, mean_arterial, pulse, glucose,
+        sample_type, sample_location, meal, original, tuple(status), measurement, transmission,
+        user_id, context, raw, obj, text,
+    )
 
 
 def _reject_constant(name: str) -> float:

@@ -9,7 +9,7 @@
 | ``RPMFLOW_INGEST_SHARED`` | false | true: subscribe through ``$share/<group>/`` (several processes) |
 | ``RPMFLOW_INGEST_BATCH_SIZE`` | 500 | commit when this many messages are waiting |
 | ``RPMFLOW_INGEST_BATCH_MS`` | 200 | or when the oldest has waited this long |
-| ``RPMFLOW_INGEST_RECEIVE_MAXIMUM`` | 1000 | MQTT v5 Receive Maximum (un-acked messages in flight) |
+| ``RPMFLOW_INGEST_RECEIVE_MAXIMUM`` | 2000 | MQTT v5 Receive Maximum (un-acked in flight) |
 | ``RPMFLOW_INGEST_SESSION_EXPIRY_S`` | 604800 | broker keeps our session (and queue) this long |
 | ``RPMFLOW_INGEST_METRICS_PORT`` | 0 | Prometheus port (0 = off) |
 | ``RPMFLOW_INGEST_DRAIN_TIMEOUT_S`` | 15 | on SIGTERM, how long to try committing the last batch |
@@ -74,7 +74,7 @@ class Settings:
     shared: bool = False
     batch_size: int = 500
     batch_ms: int = 200
-    receive_maximum: int = 1000
+    receive_maximum: int = 2000
     session_expiry_s: int = 7 * 24 * 3600
     metrics_port: int = 0
     drain_timeout_s: float = 15.0

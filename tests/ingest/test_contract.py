@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ingest import contract
 from ingest.contract import ValidReading, ValidStatus, decode, topic_gateway
 from ingest.errors import ContractViolation, TerminalError, is_transient
 from tests.ingest.corpus import corpus
@@ -138,3 +139,56 @@ def test_any_single_field_replaced_is_accepted_or_refused_with_reason(key: str, 
         assert key in exc.reason or "gateway_id" in exc.reason or "required" in exc.reason, exc.reason
     else:
         assert isinstance(r, ValidReading)
+
+
+def _reference(topic: str, payload: bytes) -> ValidReading | ValidStatus:
+    """The field-by-field validator alone (what decode falls back to)."""
+    m = contract._TOPIC.match(topic)
+    assert m is not None
+    text, obj = contract._load_object(payload)
+    return contract._reading(topic, m.group(1), obj, text)
+
+
+def _fast_path_agrees(payload: bytes) -> None:
+    gateway = TOPIC.split("/")[2]
+    fast = contract._fast_reading(TOPIC, gateway, payload)
+    if fast is None:
+        return  # declined: decode takes the reference path
+    assert fast == _reference(TOPIC, payload)
+
+
+def test_fast_path_accepts_the_common_shapes() -> None:
+    for msg in (EXAMPLE, GLUCOSE):
+        assert contract._fast_reading(TOPIC, "gw-0001", dumps(msg)) == _reference(TOPIC, dumps(msg))
+
+
+@pytest.mark.parametrize(
+    ("case", "payload", "reason"), corpus("gw-0001"), ids=[c[0] for c in corpus("gw-0001")]
+)
+def test_fast_path_declines_every_malformed_message(case: str, payload: bytes, reason: str) -> None:
+    assert contract._fast_reading(TOPIC, "gw-0001", payload) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted({*EXAMPLE, *GLUCOSE})),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
+    | st.lists(st.text(max_size=3))
+    | st.dictionaries(st.text(max_size=12), st.integers() | st.text(max_size=5)),
+    st.booleans(),
+)
+def test_fast_path_accepts_only_what_the_reference_accepts_with_the_same_result(
+    key: str, value: object, glucose: bool
+) -> None:
+    msg = reading(GLUCOSE if glucose else None)
+    msg[key] = value
+    try:
+        payload = dumps(msg)
+    except ValueError:
+        return  # NaN/inf are not JSON
+    try:
+        _reference(TOPIC, payload)
+    except ContractViolation:
+        assert contract._fast_reading(TOPIC, "gw-0001", payload) is None
+    else:
+        _fast_path_agrees(payload)
