@@ -11,10 +11,12 @@ pure rules the jobs run:
   attach twice, a closed episode is not reopened; a nurse closes each flag 24 h after it opens
   (assumption), cleared crises auto-close at once.
 
-Printed: recall of critical injected events (target 100 %) and of all injected events, time
-from the event's first reading to its flag, and flags per patient-month for patients with no
-injected event (target < 2), for the nurse queue (moderate and above, not auto-cleared) and for
-everything including informational flags.
+Printed: recall per injected event type, of critical events (target 100 %) and of all events,
+time from the event's start to its first matching flag (see ``matching``: the expected rules,
+that patient, between 1 h before the event's start and 7 days after its end, all from the
+simulator's ground truth), and flags per patient-month for patients with no injected event
+(target < 2), for the nurse queue (moderate and above, not auto-cleared), for everything
+including informational flags, and per rule.
 
 Usage: ``.venv/bin/python bench/triage_quality.py [--patients 1000] [--days 90] [--seed 7]``
 """
@@ -104,6 +106,9 @@ def episodes(cands: pd.DataFrame) -> pd.DataFrame:
             "rule_id": rec["rule_id"],
             "patient_id": rec["patient_id"],
             "severity": rec["severity"],
+            "episode_key": rec["episode_key"],
+            "value": rec["value"],
+            "baseline": rec["baseline"],
             "opened_at": at,
             "first_reading_at": rec["first_reading_at"],
             "auto_cleared": auto,
@@ -115,6 +120,33 @@ def episodes(cands: pd.DataFrame) -> pd.DataFrame:
         else:
             closed_eps.add(key)
     return pd.DataFrame(flags)
+
+
+CATCH_AFTER_END = pd.Timedelta(days=7)
+BP_METRICS = ("systolic_mmhg", "diastolic_mmhg")
+
+
+def matching(flags: pd.DataFrame, e: InjectedEvent) -> pd.DataFrame:
+    """Flags that count as catching ``e``: an expected rule, this patient, inside the window.
+
+    The window runs from 1 h before the event starts to 7 days after it ends, both from the
+    simulator's ground truth (for a gradual rise: the day the rise is complete). For a gradual BP
+    rise a baseline/trend flag counts only if it is about blood pressure and points upwards (a
+    low glucose deviation is not a caught BP rise).
+    """
+    start = pd.Timestamp(e.start)
+    f = flags[
+        (flags["patient_id"] == e.patient_id)
+        & flags["rule_id"].isin(e.expected_rules)
+        & (flags["opened_at"] >= start - pd.Timedelta(hours=1))
+        & (flags["opened_at"] <= pd.Timestamp(e.end) + CATCH_AFTER_END)
+    ]
+    if e.event == "bp_gradual_rise" and len(f):
+        metric = f["episode_key"].astype(str).str.split(":").str[0]
+        relative = f["rule_id"].isin(["baseline_deviation", "trend_rise"])
+        upwards = metric.isin(BP_METRICS) & (f["value"] > f["baseline"])
+        f = f[~relative | upwards]
+    return f
 
 
 def main() -> None:
@@ -132,20 +164,16 @@ def main() -> None:
 
     rows = []
     for e in events:
-        start = pd.Timestamp(e.start)
-        f = flags[
-            (flags["patient_id"] == e.patient_id)
-            & flags["rule_id"].isin(e.expected_rules)
-            & (flags["opened_at"] >= start - pd.Timedelta(hours=1))
-            & (flags["opened_at"] <= pd.Timestamp(e.end) + pd.Timedelta(days=7))
-        ]
+        f = matching(flags, e)
         first = f["opened_at"].min() if len(f) else pd.NaT
         rows.append(
             {
                 "event": e.event,
                 "critical": e.critical,
                 "detected": len(f) > 0,
-                "to_flag_s": (first - start).total_seconds() if len(f) else np.nan,  # type: ignore[operator]
+                "to_flag_s": (first - pd.Timestamp(e.start)).total_seconds()  # type: ignore[operator]
+                if len(f)
+                else np.nan,
             }
         )
     ev = pd.DataFrame(rows)
@@ -187,9 +215,13 @@ def main() -> None:
     )
     print(f"| all flags incl. info and auto-cleared | {len(clean) / n_clean / months:.2f} | |")
     print()
-    print("nurse-queue flags by rule (patients without injected events):")
-    for rule, k in queue["rule_id"].value_counts().items():
-        print(f"  {rule:28s} {k:5d}  ({k / n_clean / months:.3f} per patient-month)")
+    print("| rule (patients without injected events) | queue flags | queue / patient-month | all flags |")
+    print("|---|---:|---:|---:|")
+    per_rule = pd.DataFrame(
+        {"queue": queue["rule_id"].value_counts(), "all": clean["rule_id"].value_counts()}
+    ).fillna(0)
+    for rule, r in per_rule.sort_values(["queue", "all"], ascending=False).iterrows():
+        print(f"| {rule} | {int(r['queue'])} | {r['queue'] / n_clean / months:.3f} | {int(r['all'])} |")
     if args.db_latency:
         lat = np.array(db_latency(args.db_latency))
         print()

@@ -43,6 +43,9 @@ STATES = {
     "Pacific/Honolulu": "HI",
 }
 CONDITIONS = (("hypertension", 0.5), ("diabetes_t2", 0.2), ("diabetes_t1", 0.1), ("both", 0.2))
+# Gradual BP rise: linear over RISE_DAYS to +RISE_SBP / +RISE_SBP/2.5 mmHg, then a plateau.
+RISE_DAYS = 21
+RISE_SBP = 24.0
 
 
 @dataclass(frozen=True)
@@ -208,18 +211,24 @@ def _inject(prof: Profile, rng: random.Random, t0: datetime, days: int) -> list[
             )
         )
     if prof.has_bp and rng.random() < 0.05:
-        d, t = when(30)
-        prof.rise_start = d
-        out.append(
-            InjectedEvent(
-                pid,
-                "bp_gradual_rise",
-                t,
-                t0 + timedelta(days=min(d + 28, days)),
-                False,
-                ("trend_rise", "bp_stage2_sustained", "baseline_deviation"),
+        # The rise must complete inside the simulated data (RISE_DAYS after a 30-day history), or
+        # the ground truth would claim a +24 mmHg rise the readings never show. Its ground truth
+        # ends when the rise ends (the plateau that follows persists until the end of the data).
+        hi = days - RISE_DAYS
+        d = rng.randrange(min(30, hi - 1), hi) if hi > 1 else 0
+        t = _at(prof, t0, d, 13.0 + rng.random() * 4)
+        if hi > 1:
+            prof.rise_start = d
+            out.append(
+                InjectedEvent(
+                    pid,
+                    "bp_gradual_rise",
+                    t,
+                    t0 + timedelta(days=d + RISE_DAYS),
+                    False,
+                    ("trend_rise", "bp_stage2_sustained", "baseline_deviation"),
+                )
             )
-        )
     if prof.diabetic and rng.random() < 0.04:
         d, t = when()
         lo = rng.random() < 0.2
@@ -275,6 +284,11 @@ def _inject(prof: Profile, rng: random.Random, t0: datetime, days: int) -> list[
                 ("patient_not_measuring", "adherence_period"),
             )
         )
+        if prof.rise_start is not None and d < prof.rise_start + RISE_DAYS:
+            # The patient stops measuring before the rise is over: no reading can show it, so
+            # it is not an event of this population (and the readings carry no rise).
+            prof.rise_start = None
+            out = [e for e in out if e.event != "bp_gradual_rise"]
     return out
 
 
@@ -392,7 +406,7 @@ def _patient_readings(prof: Profile, pop: Population, rng: random.Random) -> Ite
         drift = next((1200.0 for e in day_events if e.event == "clock_drift"), 0.0)
         rise = 0.0
         if prof.rise_start is not None and day >= prof.rise_start:
-            rise = min(day - prof.rise_start, 21) / 21 * 24
+            rise = min(day - prof.rise_start, RISE_DAYS) / RISE_DAYS * RISE_SBP
         if prof.has_bp:
             for hour, surge in ((7.0, 5.0), (20.0, -3.0)):
                 if not routine or rng.random() > prof.adherence:

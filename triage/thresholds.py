@@ -77,6 +77,11 @@ GLUCOSE_KETONE_SINGLE = Threshold(
     "glucose_ketone_single", 240, Unit.MG_DL, "ADA patient guidance (ketone check)"
 )
 GLUCOSE_KETONE_PAIR = Threshold("glucose_ketone_pair", 250, Unit.MG_DL, "ACP sick-day advice (two readings)")
+# Meters read "HI" above 600 (Keto-Mojo manual, Tidepool clamp): a valid number above it is as
+# urgent as a HI. Fixed, not overridable (kept out of ``ALL``).
+GLUCOSE_METER_CEILING = Threshold(
+    "glucose_meter_ceiling", 600, Unit.MG_DL, "Keto-Mojo GK manual; Tidepool BG_CLAMP_THRESHOLD"
+)
 
 ALL: dict[str, Threshold] = {
     t.key: t

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulators.population import generate
+from simulators.population import RISE_DAYS, generate
 
 
 def test_same_seed_same_population() -> None:
@@ -28,3 +28,19 @@ def test_injected_events_produce_readings() -> None:
     for e in pop.events:
         if e.event in ("hypo_level2", "hypo_level1", "meter_lo") or e.event.startswith("bp_crisis"):
             assert any(r["patient_id"] == e.patient_id and r["measured_at"] == e.start for r in rows), e
+
+
+def test_gradual_rise_ground_truth_is_visible_in_the_data() -> None:
+    # A rise the readings cannot show (cut by the end of the data or by a drop-out) is no event.
+    days = 60
+    pop = generate(400, days, seed=7)
+    profiles = {p.patient_id: p for p in pop.profiles}
+    rises = [e for e in pop.events if e.event == "bp_gradual_rise"]
+    assert rises
+    for e in rises:
+        prof = profiles[e.patient_id]
+        assert prof.rise_start is not None
+        assert (e.end - pop.start).days == prof.rise_start + RISE_DAYS <= days
+        assert prof.dropout_day is None or prof.dropout_day >= prof.rise_start + RISE_DAYS
+    flagged = {e.patient_id for e in rises}
+    assert all(p.rise_start is None for p in pop.profiles if p.patient_id not in flagged)

@@ -18,27 +18,51 @@ DUPLICATE_GAP = timedelta(seconds=30)  # closer than this: the same measurement 
 TECHNIQUE_COLUMNS = ["st_body_movement", "st_cuff_too_loose", "st_improper_measurement_position"]
 
 
-def valid(readings: pd.DataFrame, kind: str) -> pd.DataFrame:
+def valid(readings: pd.DataFrame, kind: str, *, occasions: bool = False) -> pd.DataFrame:
     """Valid readings of one kind: the only rows whose values may alert.
 
     Movement / cuff-fit / position errors make a value neither alertable nor billable (DOMAIN C5),
-    even when the ingest kept the reading as valid.
+    even when the ingest kept the reading as valid. A reading seen twice (same values within
+    ``DUPLICATE_GAP``) is one reading. With ``occasions`` (persistence rules: stage 2, pulse and
+    ketone confirmation) any reading closer than the gap to the one before is not a new occasion
+    either; value rules keep it, since a time-window dedup must never eat a real reading.
     """
     mask = (readings["kind"] == kind) & (readings["quality"] == "valid")
     if kind == "blood_pressure":
         mask &= ~readings[TECHNIQUE_COLUMNS].any(axis=1)
-    return collapse_duplicates(readings.loc[mask])
+    return collapse_duplicates(readings.loc[mask], same_values=not occasions)
 
 
-def collapse_duplicates(df: pd.DataFrame, gap: timedelta = DUPLICATE_GAP) -> pd.DataFrame:
-    """Drop rows that follow a row of the same patient within ``gap`` (kept: the first)."""
+VALUE_COLUMNS = ("systolic_mmhg", "diastolic_mmhg", "pulse_bpm", "glucose_mg_dl", "measurement")
+
+
+def collapse_duplicates(
+    df: pd.DataFrame, gap: timedelta = DUPLICATE_GAP, *, same_values: bool = True
+) -> pd.DataFrame:
+    """Drop rows that follow a row of the same patient within ``gap`` (kept: the first).
+
+    With ``same_values`` only rows repeating the previous row's values are dropped (the same
+    measurement delivered twice); a different value inside the gap is a real reading.
+    """
     if len(df) < 2:
         return df.reset_index(drop=True)
     pid = df["patient_id"].to_numpy()
     t = ns(df["measured_at"])
     dup = np.zeros(len(df), dtype=bool)
     dup[1:] = (pid[1:] == pid[:-1]) & ((t[1:] - t[:-1]) < gap // timedelta(microseconds=1) * 1000)
+    if same_values and dup.any():
+        for col in VALUE_COLUMNS:
+            if col in df.columns:
+                v = df[col].to_numpy()
+                same = (v[1:] == v[:-1]) | (pd.isna(v[1:]) & pd.isna(v[:-1]))
+                dup[1:] &= same
     return df.loc[~dup].reset_index(drop=True)
+
+
+def apart(df: pd.DataFrame, k: int, gap: timedelta = DUPLICATE_GAP) -> np.ndarray:
+    """Row ``i`` and row ``i+k`` are at least ``gap`` apart (a separate occasion, e.g. a re-measure)."""
+    other_t = df["measured_at"].shift(-k)
+    return ((other_t - df["measured_at"]).abs() >= pd.Timedelta(gap)).to_numpy(dtype=bool)
 
 
 def ns(times: pd.Series) -> np.ndarray:

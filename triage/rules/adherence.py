@@ -18,10 +18,11 @@ import pandas as pd
 from triage import frames as fr
 from triage import thresholds as th
 from triage.localtime import local_days, today_in
+from triage.rules._common import TECHNIQUE_COLUMNS
 
 
 def adherence_period(readings: pd.DataFrame, *, now: datetime, patients: pd.DataFrame) -> pd.DataFrame:
-    """Measuring days (patient-local, valid automatic readings) in the current 30-day period.
+    """Measuring days (patient-local, valid automatic readings without technique errors) this period.
 
     Periods run in 30-day blocks from the enrolment day. Flags (moderate) while >= 16 days are
     still reachable but the slack is under ``PERIOD_AT_RISK_MARGIN`` days; once unreachable the
@@ -39,9 +40,12 @@ def adherence_period(readings: pd.DataFrame, *, now: datetime, patients: pd.Data
         {"patient_id": pts["patient_id"].astype("int64"), "start": start, "today": today, "tz": zones}
     ).set_index("patient_id")
     pinfo = pinfo[(idx >= 0).to_numpy()]
+    # A reading the cuff marked as movement / loose cuff / bad position is neither alertable nor a
+    # measuring day (DOMAIN C5); failed and quarantined readings never count either (H13).
     ok = (
         (readings["quality"] == "valid")
         & (readings["transmission"] == "automatic")
+        & ~readings[TECHNIQUE_COLUMNS].any(axis=1)
         & readings["patient_id"].isin(pinfo.index)
     )
     r = readings.loc[ok, ["patient_id", "measured_at"]]

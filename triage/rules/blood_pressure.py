@@ -1,7 +1,8 @@
 """Blood-pressure rules: crisis with the AHA re-measure protocol, sustained stage 2, hypotension, pulse.
 
-Only valid readings are looked at; near-duplicates (< 30 s apart) collapse to one reading so a
-reading seen twice can neither confirm a crisis nor count twice towards persistence.
+Only valid readings are looked at. A reading seen twice (same values < 30 s apart) is one reading;
+a reading < 30 s after another can neither confirm a crisis (the re-measure comes 1-5 min later)
+nor count as a second occasion towards persistence.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pandas as pd
 from triage import frames as fr
 from triage import thresholds as th
 from triage.limits import DEFAULTS, Limits
-from triage.rules._common import minutes_between, neighbour, valid, within
+from triage.rules._common import apart, minutes_between, neighbour, valid, within
 
 BP = "blood_pressure"
 _SYMPTOMS = (
@@ -25,6 +26,13 @@ _SYMPTOMS = (
 
 def _bp_text(df: pd.DataFrame) -> pd.Series:
     return fr.fmt(df["systolic_mmhg"]) + "/" + fr.fmt(df["diastolic_mmhg"]) + " mmHg"
+
+
+def _line(limit: pd.Series | float, sel: pd.DataFrame) -> pd.Series:
+    """The effective threshold (default or the patient's override) for each selected row, as text."""
+    if isinstance(limit, pd.Series):
+        return fr.fmt(limit.loc[sel.index])
+    return fr.fmt(pd.Series(limit, index=sel.index))
 
 
 def _at_or_above(df: pd.DataFrame, limits: Limits, sys_key: str, dia_key: str) -> pd.Series:
@@ -50,7 +58,7 @@ def bp_crisis(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULT
     next_crisis[:-1] = crisis[1:]
     window = th.CRISIS_REMEASURE_WINDOW
     prev_in = within(bp, -1, window)
-    next_in = within(bp, 1, window)
+    next_in = within(bp, 1, window) & apart(bp, 1)
     # A crisis reading that is itself the re-measure of a crisis reading belongs to that episode.
     trigger = crisis & ~(prev_in & prev_crisis)
     if not trigger.any():
@@ -116,8 +124,11 @@ def bp_crisis(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULT
 
 
 def bp_stage2_sustained(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS) -> pd.DataFrame:
-    """Three consecutive readings >= 140 and/or >= 90 within 7 days (persistence before alerting)."""
-    bp = valid(readings, BP)
+    """Three consecutive readings >= 140 and/or >= 90 within 7 days (persistence before alerting).
+
+    Each reading is classified by the higher of its SBP and DBP categories, so 130/92 counts.
+    """
+    bp = valid(readings, BP, occasions=True)
     k = th.STAGE2_PERSISTENCE_READINGS
     if len(bp) < k:
         return fr.empty_candidates()
@@ -174,8 +185,9 @@ def bp_hypotension(readings: pd.DataFrame, *, now: datetime, limits: Limits = DE
     d = limits.at("bp_hypotension_diastolic", bp["patient_id"])
     low = (bp["systolic_mmhg"] < s) | (bp["diastolic_mmhg"] < d)
     sel = bp.loc[low]
+    line = _line(s, sel) + "/" + _line(d, sel)
     reason = (
-        "BP " + _bp_text(sel) + " below 90/60: possible hypotension. Ask about dizziness or "
+        "BP " + _bp_text(sel) + " below " + line + ": possible hypotension. Ask about dizziness or "
         "falls; review antihypertensives against this patient's usual values."
     )
     return fr.candidates(
@@ -193,7 +205,7 @@ def bp_hypotension(readings: pd.DataFrame, *, now: datetime, limits: Limits = DE
 
 def pulse_out_of_range(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS) -> pd.DataFrame:
     """Pulse < 50 or > 120 bpm on two consecutive readings within 30 min (confirmation reading)."""
-    bp = valid(readings, BP)
+    bp = valid(readings, BP, occasions=True)
     bp = bp[bp["pulse_bpm"].notna()].reset_index(drop=True)
     if len(bp) < 2:
         return fr.empty_candidates()
@@ -210,7 +222,11 @@ def pulse_out_of_range(readings: pd.DataFrame, *, now: datetime, limits: Limits 
         + fr.fmt(prev_pulse.loc[hit])
         + " then "
         + fr.fmt(sel["pulse_bpm"])
-        + " bpm, outside 50-120 on two readings."
+        + " bpm, outside "
+        + _line(lo, sel)
+        + "-"
+        + _line(hi, sel)
+        + " on two readings."
     )
     return fr.candidates(
         rule_id="pulse_out_of_range",

@@ -75,22 +75,43 @@ def glucose_hypo(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFA
 
 
 def glucose_hyper(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS) -> pd.DataFrame:
-    """Level-2 hyperglycaemia (> 250)."""
+    """Level-2 hyperglycaemia (> 250); critical above the meter ceiling (> 600), like a meter HI."""
     g = valid(readings, GLUCOSE)
     if g.empty:
         return fr.empty_candidates()
     lim = pd.Series(limits.at("glucose_hyper_l2", g["patient_id"]), index=g.index)
     hit = g["glucose_mg_dl"] > lim
     sel = g.loc[hit]
+    extreme = sel["glucose_mg_dl"] > th.GLUCOSE_METER_CEILING.value
     reason = (
         "Level-2 hyperglycaemia: " + _g(sel) + " (above " + fr.fmt(lim.loc[hit]) + "). Advise a ketone check."
+    ).where(
+        ~extreme,
+        "Glucose " + _g(sel) + " above the meter range (600 mg/dL, where meters read HI): contact the "
+        "patient now; ketone check, consider emergency care.",
     )
-    return _single("glucose_hyper_l2", sel, "moderate", reason, lim.loc[hit])
+    severity = pd.Series(np.where(extreme, "critical", "moderate"), index=sel.index)
+    return fr.candidates(
+        rule_id="glucose_hyper_l2",
+        patient_id=sel["patient_id"],
+        severity=severity,
+        reason=reason,
+        reading_ids=fr.single_ids(sel["reading_id"]),
+        first_at=sel["measured_at"],
+        last_at=sel["measured_at"],
+        value=sel["glucose_mg_dl"],
+        baseline=lim.loc[hit],
+        unit=MG,
+    )
 
 
 def glucose_ketone_check(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS) -> pd.DataFrame:
-    """Ketone check: one reading > 240 (info, automated advice) or two > 250 within 24 h (high)."""
-    g = valid(readings, GLUCOSE)
+    """Ketone check: one reading > 240 (info, automated advice) or two > 250 within 24 h (high).
+
+    The pair is two consecutive occasions ("two times in a row", ACP); a value delivered twice or
+    re-read within 30 s is one occasion.
+    """
+    g = valid(readings, GLUCOSE, occasions=True)
     if g.empty:
         return fr.empty_candidates()
     single_lim = pd.Series(limits.at("glucose_ketone_single", g["patient_id"]), index=g.index)
