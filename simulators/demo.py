@@ -20,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from simulators.probe import wait_until_ingest_subscribed
 from simulators.stack import Stack, StackError, start_stack, wait_until
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,11 @@ class Demo:
             self.services.append(
                 Service(gw, [_script("rpmflow-gateway"), "run"], gw_env, logs / f"{gw}.log")
             )
-        for svc in self.services:
+        ingest = self.services[0]
+        ingest.start()
+        # A new ingest session queues nothing until it has subscribed: wait before gateways publish.
+        wait_until_ingest_subscribed(broker.url_for(self.gateway_ids()[0]), self.stack.database_url)
+        for svc in self.services[1:]:
             svc.start()
         url = f"http://127.0.0.1:{self.port}"
         wait_until(lambda: _healthy(url + "/healthz") or self._died(), 60, f"the dashboard at {url}")

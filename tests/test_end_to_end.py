@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from dashboards.demo_seed import seed_demo
+from simulators.probe import wait_until_ingest_subscribed
 from simulators.stack import EmbeddedMosquitto, free_port
 from tests.dashboards.live import csrf_of
 from tests.waiting import wait_for
@@ -47,7 +48,7 @@ class Processes:
 
     def log_tail(self) -> str:
         return "\n".join(
-            f"--- {f.name}\n{f.read_text(errors='replace')[-1500:]}" for f in sorted(self.logs.glob("*.log"))
+            f"--- {f.name}\n{f.read_text(errors='replace')[-6000:]}" for f in sorted(self.logs.glob("*.log"))
         )
 
     def stop(self) -> None:
@@ -89,6 +90,7 @@ def test_crisis_reading_travels_from_cuff_to_nurse_queue(
         dict(base, RPMFLOW_MQTT_URL=broker.ingest_url, RPMFLOW_INGEST_CLIENT_ID=f"ingest-{group}",
              RPMFLOW_INGEST_GROUP=group),
     )
+    wait_until_ingest_subscribed(broker.url_for(gw), database_url)
     processes.start("triage", [_script("rpmflow-triage"), "run"], dict(base, RPMFLOW_TRIAGE_INTERVAL_S="1"))
     port = free_port()
     processes.start(
@@ -115,7 +117,13 @@ def test_crisis_reading_travels_from_cuff_to_nurse_queue(
                 (bp_device,),
             ).fetchone()
 
-    reading = wait_for(crisis_reading, 60, "the simulated crisis reading to be stored")
+    try:
+        reading = wait_for(crisis_reading, 60, "the simulated crisis reading to be stored")
+    except AssertionError:
+        with psycopg.connect(database_url) as conn:
+            stored = conn.execute("SELECT device_id, quality, systolic_mmhg FROM readings").fetchall()
+            dead = conn.execute("SELECT topic, reason FROM dead_letters").fetchall()
+        raise AssertionError(f"readings={stored} dead_letters={dead}\n{processes.log_tail()}") from None
     assert reading is not None
     assert reading[3] == patient.patient_id, "the reading maps to the patient the cuff is assigned to"
 
