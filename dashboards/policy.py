@@ -19,6 +19,7 @@ ROLES: Final = (NURSE, CLINICIAN, BILLING, ADMIN)
 ANY = frozenset(ROLES)
 CARE = frozenset({NURSE, CLINICIAN})
 CLIN = frozenset({CLINICIAN})
+CLIN_ADM = frozenset({CLINICIAN, ADMIN})  # access transparency: who viewed a patient's data
 BILL = frozenset({BILLING})
 ADM = frozenset({ADMIN})
 
@@ -51,6 +52,8 @@ POLICY: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/api/queue"): CARE,
     ("GET", "/api/flags/{flag_id}"): CARE,
     ("POST", "/api/flags/{flag_id}/events"): CARE,
+    ("POST", "/flags/{flag_id}/symptoms"): CARE,  # AHA crisis symptom check (triage.symptoms)
+    ("POST", "/api/flags/{flag_id}/symptoms"): CARE,
     ("GET", "/api/patients/{patient_id}"): CARE,
     ("GET", "/api/patients/{patient_id}/readings"): CARE,
     # clinician review and promotion
@@ -78,6 +81,11 @@ POLICY: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/admin/intake"): ADM,
     ("GET", "/api/admin/users"): ADM,
     ("GET", "/api/admin/intake"): ADM,
+    # access transparency (DOMAIN F, H11): no readings, only who touched the record
+    ("GET", "/patients/{patient_id}/access"): CLIN_ADM,
+    ("GET", "/api/patients/{patient_id}/access"): CLIN_ADM,
+    ("GET", "/admin/audit"): ADM,
+    ("GET", "/api/admin/audit"): ADM,
 }
 
 

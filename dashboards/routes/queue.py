@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from dashboards import queries
@@ -22,6 +24,7 @@ from dashboards.routes.deps import FlagId, User, domain_errors
 from dashboards.sessions import Principal, session_alive
 from dashboards.web import local_path, render, see_other
 from triage import lifecycle
+from triage import symptoms as symptom_check
 from triage.flags_store import apply_event
 from triage.review import log_time
 
@@ -222,7 +225,19 @@ def _flag_context(conn: Conn, me: Principal, flag_id: int, source_ip: str | None
     record_view(conn, me, what="flag", patient_id=f["patient_id"], detail={"flag_id": flag_id},
                 source_ip=source_ip)
     return {"flag": f, "events": events, "readings": readings,
-            "actions": lifecycle.allowed_events(f["state"], me.role)}
+            "actions": lifecycle.allowed_events(f["state"], me.role), "crisis": _crisis_context(conn, f)}
+
+
+def _crisis_context(conn: Conn, f: dict[str, Any]) -> dict[str, Any] | None:
+    """The AHA protocol panel of a BP-crisis flag: re-measure status, latest symptom check, history."""
+    if f["rule_id"] not in symptom_check.CRISIS_RULES:
+        return None
+    evidence = f["evidence"] or {}
+    crisis_at = f["first_reading_at"] or f["last_reading_at"] or f["opened_at"]
+    remeasure = symptom_check.remeasure_status(evidence, crisis_at=crisis_at, now=datetime.now(UTC))
+    return {"remeasure": asdict(remeasure), "latest": evidence.get("symptom_check"),
+            "checks": symptom_check.symptom_checks(conn, int(f["flag_id"])),
+            "labels": symptom_check.LABELS}
 
 
 @router.get("/flags/{flag_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -295,3 +310,58 @@ def api_flag_action(request: Request, me: User, flag_id: FlagId, body: FlagEvent
     state = _apply(request, me, flag_id, body.event, note=body.note, disposition=body.disposition,
                    minutes=body.minutes)
     return {"flag_id": flag_id, "state": state}
+
+
+SymptomName = Literal[
+    "chest_pain", "shortness_of_breath", "back_pain", "numbness_weakness", "vision_change",
+    "difficulty_speaking", "confusion", "none",
+]
+
+
+def _record_symptoms(
+    request: Request, me: Principal, flag_id: int, symptoms: list[str], *,
+    note: str | None, asked_at: datetime | None,
+) -> symptom_check.RecordedCheck:
+    """One symptom check; triage writes the history row, evidence, flag event and audit row."""
+    with ctx(request).pool.connection() as conn, domain_errors():
+        return symptom_check.record_symptom_check(
+            conn, flag_id, actor=me.username, role=me.role, symptoms=symptoms, note=note,
+            asked_at=asked_at, source_ip=client_ip(request),
+        )
+
+
+@router.post("/flags/{flag_id}/symptoms", include_in_schema=False)
+def flag_symptoms(
+    request: Request,
+    me: User,
+    flag_id: FlagId,
+    symptoms: Annotated[list[str] | None, Form()] = None,
+    note: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    _record_symptoms(request, me, flag_id, symptoms or [], note=note, asked_at=None)
+    return see_other(f"/flags/{flag_id}#symptom-check")
+
+
+class SymptomCheckIn(BaseModel):
+    symptoms: list[SymptomName] = Field(min_length=1, max_length=8)
+    note: str | None = Field(default=None, max_length=4000)
+    asked_at: AwareDatetime | None = None
+
+
+class SymptomCheckOut(BaseModel):
+    flag_id: int
+    symptom_check_id: int
+    outcome: Literal["hypertensive_emergency", "severe_asymptomatic_hypertension"]
+    call_911: bool
+    instruction: str
+    symptoms: list[str]
+    asked_at: datetime
+    recorded_at: datetime
+    state: str
+
+
+@router.post("/api/flags/{flag_id}/symptoms", response_model=SymptomCheckOut, tags=["triage"])
+def api_flag_symptoms(request: Request, me: User, flag_id: FlagId, body: SymptomCheckIn) -> dict[str, Any]:
+    """Record the AHA symptom check on a bp_crisis flag; any target-organ symptom means call 911 now."""
+    rec = _record_symptoms(request, me, flag_id, list(body.symptoms), note=body.note, asked_at=body.asked_at)
+    return {**asdict(rec), "call_911": rec.call_911, "symptoms": list(rec.symptoms)}
