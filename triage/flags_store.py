@@ -256,12 +256,15 @@ def apply_event(
     """Fire ``event`` on a flag under a row lock; the lifecycle module decides, this records.
 
     ``assign`` sets ``assigned_to`` to ``assignee`` (default: the actor). ``auto_clear`` records
-    the ``auto_cleared`` disposition and is refused on a confirmed crisis. Returns the new state.
+    the ``auto_cleared`` disposition and is refused on a confirmed crisis or once a symptom check
+    was recorded. Returns the new state.
     """
     lifecycle.check_payload(event, disposition=disposition, minutes=minutes)
     with conn.transaction():
         row = conn.execute(
-            "SELECT state, coalesce(evidence->>'confirmation', '') FROM flags WHERE flag_id = %s FOR UPDATE",
+            "SELECT state, coalesce(evidence->>'confirmation', ''),"
+            " coalesce(evidence->'symptom_check'->>'outcome', '')"
+            " FROM flags WHERE flag_id = %s FOR UPDATE",
             (flag_id,),
         ).fetchone()
         if row is None:
@@ -269,7 +272,7 @@ def apply_event(
         state = str(row[0])
         new_state = lifecycle.fire(state, event, role)
         if event == "auto_clear":
-            lifecycle.guard_auto_clear(state, str(row[1]))
+            lifecycle.guard_auto_clear(state, str(row[1]), str(row[2]) or None)
             disposition = lifecycle.AUTO_CLEARED
         finished = new_state in lifecycle.TERMINAL_STATES and state not in lifecycle.TERMINAL_STATES
         conn.execute(

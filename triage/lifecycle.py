@@ -110,9 +110,14 @@ def fire(state: str, event: str, role: str) -> str:
         raise IllegalTransition(state, event) from None
 
 
-def guard_auto_clear(state: str, confirmation: str | None) -> None:
-    """A confirmed crisis is never auto-cleared (DOMAIN H8): a person closes it."""
-    if confirmation == "confirmed":
+def guard_auto_clear(state: str, confirmation: str | None, symptom_outcome: str | None = None) -> None:
+    """A person, not a lower reading, closes a crisis that was confirmed or came with symptoms.
+
+    DOMAIN H8: a confirmed ≥ 180/120 is on the safety floor. C1: symptoms of target-organ damage
+    make it an emergency whatever the re-measurement says, so any recorded symptom check keeps
+    the flag open for a nurse or clinician to close.
+    """
+    if confirmation == "confirmed" or symptom_outcome:
         raise IllegalTransition(state, "auto_clear")
 
 

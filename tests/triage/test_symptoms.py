@@ -237,3 +237,16 @@ def test_bad_asked_at_writes_nothing(db: Conn, database_url: str) -> None:
         symptoms.record_symptom_check(db, flag_id, actor="rn", role="nurse", symptoms=["none"],
                                       asked_at=datetime.now(UTC) + timedelta(hours=1))
     _nothing_written(db)
+
+
+@pytest.mark.parametrize("reported", [["chest_pain"], ["none"]])
+def test_a_lower_remeasure_does_not_auto_close_a_crisis_after_a_symptom_check(
+    db: Conn, database_url: str, reported: list[str]
+) -> None:
+    flag_id, pid, job = _crisis_flag(db, database_url)
+    symptoms.record_symptom_check(db, flag_id, actor="rn", role="nurse", symptoms=reported)
+    reading(db, pid, datetime.now(UTC) - timedelta(minutes=1), sbp=142, dbp=88)  # the re-measure, lower
+    job.run(db)
+    row = db.execute("SELECT state FROM flags WHERE flag_id = %s", (flag_id,)).fetchone()
+    assert row is not None
+    assert row[0] == "open", "a person closes a crisis once symptoms were asked; the job must not"
