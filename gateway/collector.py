@@ -20,6 +20,15 @@ Collecting:
   last progress → Abort and :class:`ProcedureTimeout`. A dropped link resumes next session from the
   last committed record. Outbox full → Abort, the rest stays on the meter.
 
+- **Meter resets**: with a mark, the session first asks for the record at the mark (and, if it is
+  gone, the newest record); a different base time, or a newest record behind the mark on the
+  uint16 circle, means the numbering restarted: logged, stored (``sequence_resets``), shown in the
+  status (``sequence_reset``), mark cleared, everything downloaded; identities already queued are
+  not published twice (outbox ``remember``). 65535 → 0 is a wrap, not a reset. Never RACP Delete.
+- **Quirks** (:mod:`gateway.quirks`): one profile per device from its Device Information, logged
+  once; it normalises BP bytes, replaces unreliable glucose sequence numbers, picks the clock
+  characteristic, listens after the download, or asks to be polled (:meth:`Collector.poll_schedule`).
+
 Bytes from callbacks only go onto a queue; parsing happens here, and anything malformed becomes a
 ``rejected`` outbox row with its reason and hex (never lost, never a crash).
 """
@@ -32,7 +41,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,27 +56,35 @@ from gateway.errors import (
     MalformedMeasurement,
     OutboxFull,
     ProcedureTimeout,
+    RacpRefused,
     UnknownDevice,
 )
 from gateway.gatt import (
     ContextJoiner,
     DeviceInformation,
+    GlucoseMeasurement,
     GlucoseRecord,
     RacpOpCode,
     check_racp_response,
     encode_current_time,
+    encode_date_time,
     encode_racp_abort,
     encode_racp_report_all_records,
+    encode_racp_report_last_record,
     encode_racp_report_records_from,
+    encode_racp_report_records_in_range,
     parse_blood_pressure_measurement,
     parse_current_time,
+    parse_date_time,
     parse_glucose_context,
     parse_glucose_measurement,
     parse_intermediate_cuff_pressure,
     parse_racp,
 )
 from gateway.gatt.plausibility import check_blood_pressure, check_glucose
-from gateway.outbox import Outbox
+from gateway.outbox import HighWater, Outbox
+from gateway.quirks import SPEC, QuirkProfile
+from gateway.quirks import select as select_quirks
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +165,17 @@ class DeviceBoard:
             entry = self._devices.setdefault(device_id, {"last_contact": None, "last_error": None})
             entry["last_error"] = error
 
+    def sequence_reset(self, device_id: str, reset: dict[str, Any]) -> None:
+        """Kept in the status (``sequence_reset``) until the next reset replaces it."""
+        with self._lock:
+            entry = self._devices.setdefault(device_id, {"last_contact": None, "last_error": None})
+            entry["sequence_reset"] = reset
+
+    def quirks(self, device_id: str, names: tuple[str, ...]) -> None:
+        with self._lock:
+            entry = self._devices.setdefault(device_id, {"last_contact": None, "last_error": None})
+            entry["quirks"] = list(names)
+
     def snapshot(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             return {k: dict(v) for k, v in self._devices.items()}
@@ -163,6 +191,9 @@ class SessionResult:
     clock_offset_s: float | None = None
     clock_set: bool = False
     complete: bool = False
+    sequence_reset: str | None = None  # why the meter's numbering restarted, when it did
+    quirks: tuple[str, ...] = ()
+    poll_after_s: float | None = None  # the cuff never pushes: connect again after this long
     notes: list[str] = field(default_factory=list)
 
 
@@ -179,6 +210,7 @@ class Collector:
         self.config = config
         self.board = board or DeviceBoard()
         self.on_commit = on_commit or (lambda: None)
+        self._profiles: dict[str, QuirkProfile] = {}  # address → quirks, selected once per device
 
     # -- connect ---------------------------------------------------------------------------------
     async def connect(self, address: str, on_disconnect: Callable[[], None]) -> BleLink:
@@ -204,19 +236,20 @@ class Collector:
             with seam_errors(address, "session"):
                 device = await self._identify(link)
                 device_id = device.id
-                result = SessionResult(device.id)
+                profile = self._profile(device)
+                result = SessionResult(device.id, quirks=profile.names, poll_after_s=profile.poll_interval_s)
                 self.board.contact(device.id)
-                offset = await self._clock_offset(link, device)
+                offset = await self._clock_offset(link, device, profile)
                 result.clock_offset_s = offset
                 timing_offset = offset
                 if link.has_characteristic(BPM):
-                    await self._collect_bp(link, device, timing_offset, lost, result)
+                    await self._collect_bp(link, device, timing_offset, lost, result, profile)
                 elif link.has_characteristic(RACP):
-                    await self._collect_glucose(link, device, timing_offset, lost, result)
+                    await self._collect_glucose(link, device, timing_offset, lost, result, profile)
                 else:
                     result.notes.append("no blood pressure or glucose service")
                 if not lost.is_set():
-                    result.clock_set = await self._maybe_set_clock(link, device, offset)
+                    result.clock_set = await self._maybe_set_clock(link, device, offset, profile)
                 self.board.contact(device.id)
                 return result
         except GatewayError as exc:
@@ -253,26 +286,55 @@ class Collector:
                                    model=cached.get("model"), serial=serial,
                                    firmware=cached.get("firmware"), address=address)
 
+    def _profile(self, device: wire.DeviceIdentity) -> QuirkProfile:
+        """The device's quirk profile, selected once from its Device Information (and logged)."""
+        key = device.address or device.id
+        profile = self._profiles.get(key)
+        if profile is None:
+            profile = select_quirks(device.manufacturer, device.model, device.firmware)
+            self._profiles[key] = profile
+            if profile.names:
+                log.info("%s (%s / %s / fw %s): quirks applied: %s", device.id, device.manufacturer,
+                         device.model, device.firmware, ", ".join(profile.names))
+                self.board.quirks(device.id, profile.names)
+        return profile
+
+    def poll_schedule(self) -> dict[str, float]:
+        """Address → seconds between connections, for devices that never push on their own.
+
+        The service should connect to these even when they were not seen advertising
+        (a bonded cuff accepts a connection while "off"; eigger/hass-omron #189).
+        """
+        return {address: p.poll_interval_s for address, p in self._profiles.items()
+                if p.poll_interval_s is not None}
+
     def _gateway_local_now(self) -> datetime:
         return datetime.now(self.config.zone).replace(tzinfo=None)
 
-    async def _clock_offset(self, link: BleLink, device: wire.DeviceIdentity) -> float | None:
-        """``device clock − gateway clock`` (both local wall clock) through Current Time 0x2A2B."""
-        if not link.has_characteristic(CURRENT_TIME):
+    async def _clock_offset(self, link: BleLink, device: wire.DeviceIdentity,
+                            profile: QuirkProfile = SPEC) -> float | None:
+        """``device clock − gateway clock`` (both local wall clock) through Current Time 0x2A2B,
+        or Date Time 0x2A08 for devices whose quirk says so (Roche)."""
+        uuid = profile.clock_characteristic
+        if uuid is None or not link.has_characteristic(uuid):
             return None
         try:
-            data = await link.read(CURRENT_TIME)
+            data = await link.read(uuid)
         except LookupError:
             return None
         gateway_now = self._gateway_local_now()
         try:
-            current = parse_current_time(data)
+            if uuid == CURRENT_TIME:
+                current = parse_current_time(data)
+                timestamp, fraction = current.timestamp, current.seconds_fraction
+            else:
+                timestamp, fraction = parse_date_time(data).timestamp, 0.0
         except MalformedMeasurement as exc:
             self._reject(device, exc, datetime.now(UTC))
             return None
-        if current.timestamp is None:
+        if timestamp is None:
             return None
-        offset = round((current.timestamp - gateway_now).total_seconds() + current.seconds_fraction, 3)
+        offset = round((timestamp - gateway_now).total_seconds() + fraction, 3)
         info = self.outbox.load_device(device.address or device.id) or {}
         info["clock_offset_s"] = offset
         self.outbox.save_device(device.address or device.id, info)
@@ -282,17 +344,20 @@ class Collector:
         return offset
 
     async def _maybe_set_clock(self, link: BleLink, device: wire.DeviceIdentity,
-                               offset: float | None) -> bool:
-        if offset is None or abs(offset) <= self.config.clock_drift_max_s:
+                               offset: float | None, profile: QuirkProfile = SPEC) -> bool:
+        uuid = profile.clock_characteristic
+        if offset is None or uuid is None or abs(offset) <= self.config.clock_drift_max_s:
             return False
-        if not link.can_write(CURRENT_TIME):
-            log.warning("%s: clock drift %.1f s but Current Time is read-only; offsets correct it",
-                        device.id, offset)
+        if not link.can_write(uuid):
+            log.warning("%s: clock drift %.1f s but 0x%04X is read-only; offsets correct it",
+                        device.id, offset, uuid)
             return False
+        now = self._gateway_local_now()
         try:
-            await link.write(CURRENT_TIME, encode_current_time(self._gateway_local_now()))
+            value = encode_current_time(now) if uuid == CURRENT_TIME else encode_date_time(now)
+            await link.write(uuid, value)
         except (OSError, LookupError) as exc:  # e.g. ATT 0x80 "data field ignored" (eigger/hass-omron #11)
-            log.warning("%s: Current Time write refused: %s", device.id, exc)
+            log.warning("%s: clock write 0x%04X refused: %s", device.id, uuid, exc)
             return False
         log.info("%s: device clock set (was off by %.1f s)", device.id, offset)
         return True
@@ -328,7 +393,7 @@ class Collector:
 
     # -- blood pressure --------------------------------------------------------------------------
     async def _collect_bp(self, link: BleLink, device: wire.DeviceIdentity, offset: float | None,
-                          lost: asyncio.Event, result: SessionResult) -> None:
+                          lost: asyncio.Event, result: SessionResult, profile: QuirkProfile = SPEC) -> None:
         if self.outbox.full:
             result.notes.append("outbox full: indications not enabled, readings stay on the cuff")
             log.error("%s: outbox full, not enabling BP indications", device.id)
@@ -350,20 +415,23 @@ class Collector:
             uuid, data, received_at = frame
             idle_since = time.monotonic()
             if uuid == ICP:
-                self._drop_icp(device, data, received_at)
+                self._drop_icp(device, data, received_at, profile)
                 continue
-            self._commit_bp(device, data, received_at, offset, seen, result)
+            self._commit_bp(device, data, received_at, offset, seen, result, profile)
 
-    def _drop_icp(self, device: wire.DeviceIdentity, data: bytes, received_at: datetime) -> None:
+    def _drop_icp(self, device: wire.DeviceIdentity, data: bytes, received_at: datetime,
+                  profile: QuirkProfile = SPEC) -> None:
         try:
-            parse_intermediate_cuff_pressure(data)  # live cuff pressure: decoded, never stored
+            parse_intermediate_cuff_pressure(profile.normalise_bp(data))  # live cuff pressure: never stored
         except MalformedMeasurement as exc:
             self._reject(device, exc, received_at)
 
     def _commit_bp(self, device: wire.DeviceIdentity, data: bytes, received_at: datetime,
-                   offset: float | None, seen: dict[str, datetime], result: SessionResult) -> None:
+                   offset: float | None, seen: dict[str, datetime], result: SessionResult,
+                   profile: QuirkProfile = SPEC) -> None:
         try:
-            m = parse_blood_pressure_measurement(data)
+            # a quirk rewrites the device's bytes into the spec layout; ``raw`` stays what it sent
+            m = replace(parse_blood_pressure_measurement(profile.normalise_bp(data)), raw_hex=data.hex())
         except DecodeError as exc:
             if seen.setdefault("rejected:" + data.hex(), received_at) is received_at:
                 self._reject(device, exc, received_at, "2A35", data.hex())  # once per session
@@ -389,7 +457,8 @@ class Collector:
 
     # -- glucose ---------------------------------------------------------------------------------
     async def _collect_glucose(self, link: BleLink, device: wire.DeviceIdentity, offset: float | None,
-                               lost: asyncio.Event, result: SessionResult) -> None:
+                               lost: asyncio.Event, result: SessionResult, profile: QuirkProfile) -> None:
+        """Sequence check → download → (quirk) listen for readings taken while connected."""
         if self.outbox.full:
             result.notes.append("outbox full: no RACP download, records stay on the meter")
             log.error("%s: outbox full, not downloading", device.id)
@@ -399,18 +468,117 @@ class Collector:
         if link.has_characteristic(GLUCOSE_CONTEXT):
             await link.start_notify(GLUCOSE_CONTEXT, self._enqueue(frames, GLUCOSE_CONTEXT))
         await link.start_notify(RACP, self._enqueue(frames, RACP))
-        high_water = self.outbox.high_water(device.id)
-        if high_water is None or high_water >= 0xFFFF:
-            request = encode_racp_report_all_records()
+        mark = self.outbox.mark(device.id) if profile.sequence_reliable else None
+        if mark is not None:
+            reason, newest = await self._sequence_restarted(link, frames, device, mark, lost)
+            if reason is not None:
+                self._record_reset(device, mark, newest, reason, result)
+                mark = None
+        if mark is None:
+            request = encode_racp_report_all_records()  # first contact, after a reset, or unreliable seq
         else:
-            request = encode_racp_report_records_from(high_water + 1)
-        await link.write(RACP, request)
+            request = encode_racp_report_records_from(next_sequence(mark.seq))
+        tracker = _MarkTracker(mark if profile.sequence_reliable else None, profile.sequence_reliable)
+        if not await self._receive_records(link, frames, device, offset, lost, result, tracker, profile,
+                                           request):
+            return
+        if profile.listen_after_download and not lost.is_set():
+            log.info("%s: listening %.1f s for a reading taken while connected (%s)", device.id,
+                     self.config.session_idle_s, ", ".join(profile.names))
+            await self._receive_records(link, frames, device, offset, lost, result, tracker, profile, None)
 
+    def _record_reset(self, device: wire.DeviceIdentity, mark: HighWater, newest: int | None, reason: str,
+                      result: SessionResult) -> None:
+        reset = self.outbox.record_reset(device.id, newest, reason)
+        log.warning("%s: meter sequence restarted (%s): old high-water mark %d (base %s), meter's newest %s;"
+                    " re-downloading every record (nothing deleted on the meter, already-sent records"
+                    " keep their message_id)", device.id, reason, mark.seq, mark.base_time,
+                    reset.meter_last)
+        self.board.sequence_reset(device.id, {"detected_at": reset.detected_at, "old_high_water": mark.seq,
+                                              "meter_newest": reset.meter_last, "reason": reason})
+        result.sequence_reset = reason
+
+    async def _sequence_restarted(self, link: BleLink, frames: asyncio.Queue[Frame],
+                                  device: wire.DeviceIdentity, mark: HighWater,
+                                  lost: asyncio.Event) -> tuple[str | None, int | None]:
+        """Why the meter's numbering went backwards since ``mark`` (reset, battery swap), or None;
+        with the meter's newest sequence number when it was asked for.
+
+        Asks for the record at our mark (``within range mark..mark``): same base time → the meter
+        still holds what we sent. Otherwise, or when the meter refuses that operator, asks for its
+        newest record (operator 0x06) and compares on the 16-bit circle (65535 is followed by 0).
+        """
+        result = SessionResult(device.id)
+        at_mark = await self._racp_peek(link, frames, device,
+                                        encode_racp_report_records_in_range(mark.seq, mark.seq), lost, result)
+        if at_mark:
+            found = at_mark[-1]
+            reason = restart_reason(mark, found.sequence_number, _base_iso(found), same_record=True)
+            if reason is None:
+                return None, None
+        newest = await self._racp_peek(link, frames, device, encode_racp_report_last_record(), lost, result)
+        if newest is None:
+            log.warning("%s: meter answers neither 'range' nor 'last record': cannot check for a reset",
+                        device.id)
+            return None, None
+        if not newest:
+            return f"meter holds no records (our mark {mark.seq})", None
+        last = newest[-1]
+        if at_mark:
+            return reason, last.sequence_number
+        newest_seq = last.sequence_number
+        return restart_reason(mark, newest_seq, _base_iso(last), same_record=False), newest_seq
+
+    async def _racp_peek(self, link: BleLink, frames: asyncio.Queue[Frame], device: wire.DeviceIdentity,
+                         request: bytes, lost: asyncio.Event,
+                         result: SessionResult) -> list[GlucoseMeasurement] | None:
+        """Run one small report procedure and return its measurements without committing anything.
+
+        ``[]`` for "no records found", ``None`` when the meter refuses the request (op code or
+        operator not supported). Contexts are ignored: the records come again in the download.
+        """
+        await link.write(RACP, request)
+        found: list[GlucoseMeasurement] = []
+        deadline = time.monotonic() + self.config.racp_timeout_s
+        while True:
+            frame = await self._next_frame(frames)
+            if frame is None:
+                if lost.is_set():
+                    raise DeviceUnavailable(device.id, "link lost during the sequence check")
+                if time.monotonic() > deadline:
+                    await self._abort(link)
+                    raise ProcedureTimeout(device.id, "RACP sequence check", self.config.racp_timeout_s)
+                continue
+            uuid, data, _received_at = frame
+            if uuid == GLUCOSE:
+                with contextlib.suppress(MalformedMeasurement):  # rejected when downloaded for real
+                    found.append(parse_glucose_measurement(data))
+            elif uuid == RACP:
+                try:
+                    done = self._racp_answer(device, data, _received_at, result, request[0])
+                except RacpRefused as exc:
+                    log.info("%s: RACP %s refused (%s)", device.id, request.hex(), exc)
+                    return None
+                if done is None:
+                    continue
+                return found
+
+    async def _receive_records(self, link: BleLink, frames: asyncio.Queue[Frame], device: wire.DeviceIdentity,
+                               offset: float | None, lost: asyncio.Event, result: SessionResult,
+                               tracker: _MarkTracker, profile: QuirkProfile, request: bytes | None) -> bool:
+        """Commit the records of one RACP report (``request``), or, with ``request=None``, of readings
+        the meter notifies unasked until it has been quiet for ``session_idle_s``.
+
+        True when the procedure ended normally (so the session may go on).
+        """
+        if request is not None:
+            await link.write(RACP, request)
         joiner = ContextJoiner(self.config.context_timeout_s)
         order: list[int] = []  # sequence numbers in arrival order, not yet committed
         ready: dict[int, tuple[GlucoseRecord, datetime]] = {}
         received: dict[int, datetime] = {}
-        deadline = time.monotonic() + self.config.racp_timeout_s
+        patience = self.config.racp_timeout_s if request is not None else self.config.session_idle_s
+        deadline = time.monotonic() + patience
 
         def release(records: list[GlucoseRecord]) -> None:
             for record in records:
@@ -422,8 +590,19 @@ class Collector:
             while order and order[0] in ready:
                 seq = order.pop(0)
                 record, received_at = ready.pop(seq)
-                if not self._commit_glucose(device, record, received_at, offset, result):
+                if not self._commit_glucose(device, record, received_at, offset, result, tracker, profile):
                     return False
+            return True
+
+        def finish() -> bool:
+            flushed = joiner.flush()
+            release(flushed.records_without_context)
+            for context in flushed.orphan_contexts:
+                self._orphan_context(device, context.raw_hex, context.sequence_number, result)
+            if not commit_ready():
+                return False
+            for seq in order:  # measurements whose record never completed (cannot happen after flush)
+                log.error("%s: record %d left uncommitted at the end of the procedure", device.id, seq)
             return True
 
         while True:
@@ -436,7 +615,10 @@ class Collector:
                     self._orphan_context(device, context.raw_hex, context.sequence_number, result)
                 if not commit_ready():
                     await self._abort(link)
-                    return
+                    return False
+                if request is None and (lost.is_set() or now > deadline):
+                    finish()
+                    return True
                 if lost.is_set():
                     raise DeviceUnavailable(device.id, "link lost during RACP download; resuming next time")
                 if now > deadline:
@@ -445,7 +627,7 @@ class Collector:
                                            self.config.racp_timeout_s)
                 continue
             uuid, data, received_at = frame
-            deadline = time.monotonic() + self.config.racp_timeout_s  # progress extends the deadline
+            deadline = time.monotonic() + patience  # progress extends the deadline
             if uuid == GLUCOSE:
                 try:
                     m = parse_glucose_measurement(data)
@@ -464,34 +646,28 @@ class Collector:
                     result.rejected += 1
                     continue
                 release(joiner.add_context(context, time.monotonic()))
-            else:
-                done = self._racp_answer(device, data, received_at, result)
+            elif request is not None:
+                done = self._racp_answer(device, data, received_at, result, request[0])
                 if done is None:
                     continue
-                flushed = joiner.flush()
-                release(flushed.records_without_context)
-                for context in flushed.orphan_contexts:
-                    self._orphan_context(device, context.raw_hex, context.sequence_number, result)
-                if not commit_ready():
-                    return
-                for seq in order:  # measurements whose record never completed (cannot happen after flush)
-                    log.error("%s: record %d left uncommitted at the end of the procedure", device.id, seq)
+                if not finish():
+                    return False
                 result.complete = True
                 if not done:
-                    log.info("%s: no new glucose records (after %s)", device.id, high_water)
-                return
+                    log.info("%s: no new glucose records (after %s)", device.id, tracker.initial)
+                return True
             if not commit_ready():
                 await self._abort(link)
-                return
+                return False
 
     def _racp_answer(self, device: wire.DeviceIdentity, data: bytes, received_at: datetime,
-                     result: SessionResult) -> bool | None:
+                     result: SessionResult, request_opcode: int = 0x01) -> bool | None:
         """True/False at the end of the procedure (records / none); None for anything else."""
         try:
             frame = parse_racp(data, from_device=True)
             if frame.opcode is RacpOpCode.NUMBER_OF_STORED_RECORDS_RESPONSE:
                 return None
-            return check_racp_response(frame, 0x01)
+            return check_racp_response(frame, request_opcode)
         except MalformedMeasurement as exc:
             self._reject(device, exc, received_at)
             result.rejected += 1
@@ -504,13 +680,17 @@ class Collector:
         result.rejected += 1
 
     def _commit_glucose(self, device: wire.DeviceIdentity, record: GlucoseRecord, received_at: datetime,
-                        offset: float | None, result: SessionResult) -> bool:
+                        offset: float | None, result: SessionResult, tracker: _MarkTracker,
+                        profile: QuirkProfile) -> bool:
+        device_seq = record.measurement.sequence_number
+        record = profile.normalise_glucose(record)
         m = record.measurement
-        mark = (device.id, m.sequence_number)
+        mark = tracker.advance(device.id, m.sequence_number, _base_iso(m))
         if m.is_control_solution:
-            log.info("%s: control solution test seq=%d (%s) not published", device.id, m.sequence_number,
+            log.info("%s: control solution test seq=%d (%s) not published", device.id, device_seq,
                      record.raw_hex)
-            self.outbox.set_high_water(*mark)
+            if mark is not None:
+                self.outbox.set_high_water(*mark)
             result.not_published += 1
             return True
         _warn_implausible(device.id, record.raw_hex, lambda: check_glucose(m))
@@ -518,9 +698,10 @@ class Collector:
                                        timing=self._timing(received_at, offset))
         try:
             added = self.outbox.add(reading["message_id"], wire.KIND_GLUCOSE, device.id, wire.encode(reading),
-                                    high_water=mark)
+                                    high_water=mark, remember=True)
         except OutboxFull:
-            result.notes.append(f"outbox full at seq {m.sequence_number}: the rest stays on the meter")
+            tracker.undo()
+            result.notes.append(f"outbox full at seq {device_seq}: the rest stays on the meter")
             return False
         if added:
             result.committed += 1
@@ -532,6 +713,66 @@ class Collector:
     async def _abort(self, link: BleLink) -> None:
         with contextlib.suppress(OSError, TimeoutError, LookupError):
             await link.write(RACP, encode_racp_abort())
+
+
+# -- sequence numbers on the 16-bit circle (pure) ------------------------------------------------
+
+def next_sequence(seq: int) -> int:
+    """The sequence number after ``seq``: 65535 is followed by 0."""
+    return (seq + 1) & 0xFFFF
+
+
+def sequence_after(a: int, b: int) -> bool:
+    """Whether ``a`` comes after ``b`` on the uint16 circle (serial-number arithmetic, RFC 1982).
+
+    ``sequence_after(0, 65535)`` is True (a wrap); ``sequence_after(3, 500)`` is False (went back).
+    """
+    distance = (a - b) & 0xFFFF
+    return 0 < distance < 0x8000
+
+
+def restart_reason(mark: HighWater, meter_seq: int, meter_base: str | None, *,
+                   same_record: bool) -> str | None:
+    """Decide from one record of the meter whether its numbering restarted behind ``mark`` (pure).
+
+    ``same_record``: the meter's record *at* our mark (its base time must match what we sent);
+    otherwise the meter's newest record (it must not be behind our mark on the circle).
+    """
+    if same_record or meter_seq == mark.seq:
+        if mark.base_time is not None and meter_base is not None and meter_base != mark.base_time:
+            return f"record {meter_seq} now has base time {meter_base}, the one we sent had {mark.base_time}"
+        return None
+    if not sequence_after(meter_seq, mark.seq):
+        return f"meter's newest sequence {meter_seq} is behind our mark {mark.seq}"
+    return None
+
+
+def _base_iso(m: GlucoseMeasurement) -> str | None:
+    return m.base_time.isoformat() if m.base_time is not None else None
+
+
+class _MarkTracker:
+    """The newest sequence committed so far in this session (moves only forward on the circle)."""
+
+    def __init__(self, mark: HighWater | None, reliable: bool) -> None:
+        self.initial = mark.seq if mark else None
+        self._current = mark
+        self._previous = mark
+        self._reliable = reliable
+
+    def advance(self, device_id: str, seq: int, base_time: str | None) -> tuple[str, int, str | None] | None:
+        """The mark to store with this record, or None when it is not newer (or seq is unreliable)."""
+        self._previous = self._current
+        if not self._reliable:
+            return None
+        if self._current is not None and not sequence_after(seq, self._current.seq):
+            return None
+        self._current = HighWater(seq, base_time)
+        return (device_id, seq, base_time)
+
+    def undo(self) -> None:
+        """The record was refused (outbox full): its mark was not stored."""
+        self._current = self._previous
 
 
 def _warn_implausible(device_id: str, raw_hex: str, check: Callable[[], list[str]]) -> None:

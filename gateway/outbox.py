@@ -11,8 +11,11 @@
 
 Every move is one method and one transaction, so a crash leaves each row in exactly one state.
 The same file keeps what must survive a restart next to the readings: the per-device glucose
-high-water mark (written in the *same* transaction as the reading it covers, so the mark can
-never run ahead of what is durably queued) and the device information / clock offsets.
+high-water mark with the base time of the record it names (written in the *same* transaction as
+the reading it covers, so the mark can never run ahead of what is durably queued; the base time
+lets the collector notice a meter whose sequence numbers restarted), the identities already
+queued (``sent``: a re-download after a meter reset does not publish a record twice), the resets
+detected, and the device information / clock offsets.
 
 The outbox is bounded: when ``pending + in_flight`` reaches ``capacity`` it refuses new readings
 with :class:`~gateway.errors.OutboxFull` (logged once per episode, surfaced as ``outbox_full``
@@ -39,7 +42,8 @@ from gateway.errors import OutboxFull
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SENT_KEEP = 200_000  # identities remembered for re-download dedupe (oldest forgotten first)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -58,12 +62,47 @@ CREATE TABLE IF NOT EXISTS high_water (
     last_seq    INTEGER NOT NULL,
     updated_at  TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sent (
+    message_id  TEXT PRIMARY KEY,
+    device_id   TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sequence_resets (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id    TEXT NOT NULL,
+    old_seq      INTEGER,
+    old_base     TEXT,
+    meter_last   INTEGER,
+    reason       TEXT NOT NULL,
+    detected_at  TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS devices (
     device_key  TEXT PRIMARY KEY,
     info        TEXT NOT NULL,
     updated_at  TEXT NOT NULL
 );
 """
+
+
+@dataclass(frozen=True, slots=True)
+class HighWater:
+    """The newest glucose record durably queued for a device: its sequence number and base time."""
+
+    seq: int
+    base_time: str | None = None  # ISO device-local base time; None when unknown (or an old file)
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceReset:
+    device_id: str
+    old_seq: int | None
+    old_base: str | None
+    meter_last: int | None
+    reason: str
+    detected_at: str
+
+
+Mark = tuple[str, int] | tuple[str, int, str | None]  # (device_id, seq[, base_time])
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +135,9 @@ class Outbox:
         with self._tx():
             for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 self._db.execute(stmt)
+            columns = {str(r[1]) for r in self._db.execute("PRAGMA table_info(high_water)")}
+            if "base_time" not in columns:  # a version-1 file: the mark had no base time
+                self._db.execute("ALTER TABLE high_water ADD COLUMN base_time TEXT")
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._full_logged = False
         if recover:
@@ -159,26 +201,47 @@ class Outbox:
         payload: str,
         *,
         must_keep: bool = False,
-        high_water: tuple[str, int] | None = None,
+        high_water: Mark | None = None,
+        remember: bool = False,
     ) -> bool:
         """New reading → ``pending``; False when the same ``message_id`` is already queued.
 
-        ``high_water=(device_id, seq)`` advances the device's mark in the same transaction.
+        ``high_water=(device_id, seq[, base_time])`` moves the device's mark in the same
+        transaction. ``remember=True`` also refuses a ``message_id`` queued before and already
+        acknowledged (kept in ``sent``), so re-downloading a meter publishes nothing twice.
         Raises :class:`OutboxFull` (nothing written) when the bound is reached and not ``must_keep``.
         """
         with self._tx():
+            if remember and self._db.execute("SELECT 1 FROM sent WHERE message_id = ?",
+                                             (message_id,)).fetchone():
+                if high_water is not None:
+                    self._set_high_water(*high_water)
+                return False
             self._check_capacity(must_keep)
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO outbox (message_id, kind, device_id, payload, state, created_at)"
                 " VALUES (?, ?, ?, ?, 'pending', ?)",
                 (message_id, kind, device_id, payload, _now()),
             )
+            if remember:
+                self._remember(message_id, device_id)
             if high_water is not None:
                 self._set_high_water(*high_water)
             return cur.rowcount == 1
 
+    def _remember(self, message_id: str, device_id: str) -> None:
+        cur = self._db.execute("INSERT OR IGNORE INTO sent (message_id, device_id, created_at)"
+                               " VALUES (?, ?, ?)", (message_id, device_id, _now()))
+        if cur.lastrowid and cur.lastrowid % 1000 == 0:  # prune now and then, oldest first
+            self._db.execute("DELETE FROM sent WHERE rowid <= ?", (cur.lastrowid - SENT_KEEP,))
+
+    def was_sent(self, message_id: str) -> bool:
+        """Whether ``message_id`` was queued with ``remember=True`` (inspection, tests)."""
+        row = self._db.execute("SELECT 1 FROM sent WHERE message_id = ?", (message_id,)).fetchone()
+        return row is not None
+
     def add_rejected(self, device_id: str, characteristic: str, reason: str, payload_hex: str,
-                     received_at: str, *, high_water: tuple[str, int] | None = None) -> int:
+                     received_at: str, *, high_water: Mark | None = None) -> int:
         """A frame that cannot become a reading → ``rejected`` with its reason and bytes.
 
         ``high_water`` moves the device's mark past it in the same transaction (the record is kept
@@ -255,17 +318,47 @@ class Outbox:
         row = self._db.execute("SELECT last_seq FROM high_water WHERE device_id = ?", (device_id,)).fetchone()
         return None if row is None else int(row[0])
 
-    def _set_high_water(self, device_id: str, seq: int) -> None:
+    def mark(self, device_id: str) -> HighWater | None:
+        """The high-water mark with the base time of the record it names (reset detection)."""
+        row = self._db.execute("SELECT last_seq, base_time FROM high_water WHERE device_id = ?",
+                               (device_id,)).fetchone()
+        return None if row is None else HighWater(int(row[0]), row[1])
+
+    def _set_high_water(self, device_id: str, seq: int, base_time: str | None = None) -> None:
         self._db.execute(
-            "INSERT INTO high_water (device_id, last_seq, updated_at) VALUES (?, ?, ?)"
+            "INSERT INTO high_water (device_id, last_seq, base_time, updated_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (device_id) DO UPDATE SET last_seq = excluded.last_seq,"
-            " updated_at = excluded.updated_at",
-            (device_id, seq, _now()),
+            " base_time = excluded.base_time, updated_at = excluded.updated_at",
+            (device_id, seq, base_time, _now()),
         )
 
-    def set_high_water(self, device_id: str, seq: int) -> None:
+    def set_high_water(self, device_id: str, seq: int, base_time: str | None = None) -> None:
         with self._tx():
-            self._set_high_water(device_id, seq)
+            self._set_high_water(device_id, seq, base_time)
+
+    def record_reset(self, device_id: str, meter_last: int | None, reason: str) -> SequenceReset:
+        """The meter's sequence went backwards: keep what we knew, then forget the mark.
+
+        One transaction: the reset row (old mark, the meter's newest sequence, why) and the mark's
+        removal, so the next download asks for every record (identities already sent are
+        remembered and not published again).
+        """
+        with self._tx():
+            old = self.mark(device_id)
+            at = _now()
+            self._db.execute(
+                "INSERT INTO sequence_resets (device_id, old_seq, old_base, meter_last, reason, detected_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (device_id, old.seq if old else None, old.base_time if old else None, meter_last, reason, at),
+            )
+            self._db.execute("DELETE FROM high_water WHERE device_id = ?", (device_id,))
+        return SequenceReset(device_id, old.seq if old else None, old.base_time if old else None,
+                             meter_last, reason, at)
+
+    def resets(self, device_id: str) -> list[SequenceReset]:
+        return [SequenceReset(str(r[0]), r[1], r[2], r[3], str(r[4]), str(r[5])) for r in self._db.execute(
+            "SELECT device_id, old_seq, old_base, meter_last, reason, detected_at FROM sequence_resets"
+            " WHERE device_id = ? ORDER BY id", (device_id,))]
 
     def save_device(self, device_key: str, info: dict[str, Any]) -> None:
         """Device information and the last measured clock offset, keyed by address or serial."""

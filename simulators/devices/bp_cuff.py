@@ -12,6 +12,7 @@ import asyncio
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from simulators.devices.encoding import SFLOAT_NAN, date_time, sfloat, sfloat_word
 from simulators.devices.radio import SimDevice, SimLink, SimRecord
@@ -33,10 +34,16 @@ def encode_measurement(
     pulse: float | None = None,
     user_id: int | None = None,
     status: int | None = None,
+    beurer_bm85: bool = False,
 ) -> bytes:
-    """A 0x2A35 value; ``None`` pressures encode as SFLOAT NaN (a failed measurement)."""
+    """A 0x2A35 value; ``None`` pressures encode as SFLOAT NaN (a failed measurement).
+
+    ``beurer_bm85`` sends what that cuff sends: pulse and status big-endian, and the user ID byte
+    present without its flag bit.
+    """
     flags = (0x01 if kpa else 0) | (0x02 if timestamp else 0) | (0x04 if pulse is not None else 0)
-    flags |= (0x08 if user_id is not None else 0) | (0x10 if status is not None else 0)
+    flags |= (0x08 if user_id is not None and not beurer_bm85 else 0) | (0x10 if status is not None else 0)
+    order: Literal["little", "big"] = "big" if beurer_bm85 else "little"
 
     def pressure(v: float | None) -> bytes:
         if v is None:
@@ -47,11 +54,11 @@ def encode_measurement(
     if timestamp:
         out += date_time(timestamp)
     if pulse is not None:
-        out += sfloat(round(pulse))
+        out += sfloat(round(pulse))[::-1] if beurer_bm85 else sfloat(round(pulse))
     if user_id is not None:
         out += bytes((user_id,))
     if status is not None:
-        out += status.to_bytes(2, "little")
+        out += status.to_bytes(2, order)
     return out
 
 
@@ -61,6 +68,7 @@ class BpCuff(SimDevice):
     with_timestamp: bool = True
     with_optional: bool = True  # pulse, user id and status fields
     duplicate_indications: bool = False
+    beurer_bm85: bool = False  # big-endian pulse/status, user ID without its flag (a quirky cuff)
     interval_s: float = 0.0
     rng: random.Random = field(default_factory=random.Random)
     pending: list[SimRecord] = field(default_factory=list)
@@ -93,7 +101,7 @@ class BpCuff(SimDevice):
             timestamp=(when or self.local_now()) if self.with_timestamp else None,
             pulse=pulse if self.with_optional else None,
             user_id=user_id if self.with_optional else None,
-            status=status if self.with_optional else None,
+            status=status if self.with_optional else None, beurer_bm85=self.beurer_bm85,
         )
         record = SimRecord("blood_pressure", raw)
         self.produced.append(record)

@@ -84,6 +84,9 @@ class GlucoseMeter(SimDevice):
     rng: random.Random = field(default_factory=random.Random)
     next_seq: int = 1
     records: list[SimRecord] = field(default_factory=list)
+    reversed_sequence: bool = False  # TaiDoc: the newest record is reported as 0, older ones count up
+    live_push: bool = False  # Roche: a reading taken while connected is notified without a request
+    _link: SimLink | None = None
     _busy: bool = False
     _abort: bool = False
     _started: datetime | None = None
@@ -111,7 +114,36 @@ class GlucoseMeter(SimDevice):
         record = SimRecord(kind, raw, seq, context)
         self.produced.append(record)
         self.records.append(record)
+        link = self._link
+        if self.live_push and link is not None and link.subscribed(CHAR_MEASUREMENT):
+            self.spawn(self._push_live(link, record))
         return record
+
+    async def _push_live(self, link: SimLink, record: SimRecord) -> None:
+        await asyncio.sleep(0.001)
+        if link.notify(CHAR_MEASUREMENT, record.raw):
+            if record.context is not None:
+                link.notify(CHAR_CONTEXT, record.context)
+            record.delivered = True
+
+    def reset_memory(self, next_seq: int = 1) -> None:
+        """A memory reset or battery swap: stored records are gone and numbering restarts."""
+        self.records.clear()
+        self.next_seq = next_seq & 0xFFFF
+
+    def _as_sent(self, records: list[SimRecord]) -> list[tuple[bytes, bytes | None]]:
+        """The bytes of ``records`` as this meter numbers them (reversed on a TaiDoc-like meter)."""
+        if not self.reversed_sequence:
+            return [(r.raw, r.context) for r in records]
+        ordered = sorted((r for r in self.records if r.sequence_number is not None),
+                         key=lambda r: r.sequence_number or 0)
+        rank = {id(r): len(ordered) - 1 - i for i, r in enumerate(ordered)}
+        out: list[tuple[bytes, bytes | None]] = []
+        for r in records:
+            seq = u16(rank[id(r)])
+            context = r.context[:1] + seq + r.context[3:] if r.context is not None else None
+            out.append((r.raw[:1] + seq + r.raw[3:], context))
+        return out
 
     def store(self, mg_dl: float | None, *, when: datetime | None = None, meal: int | None = None,
               status: int | None = None, time_offset_min: int | None = 0,
@@ -134,7 +166,7 @@ class GlucoseMeter(SimDevice):
     def store_corrupt(self) -> SimRecord:
         """A truncated 0x2A18 (flags promise a concentration that is not there)."""
         seq = self.next_seq
-        self.next_seq += 1
+        self.next_seq = (self.next_seq + 1) & 0xFFFF
         return self._add("corrupt", bytes((0x02,)) + u16(seq) + date_time(self.local_now()), seq)
 
     def store_normal(self, when: datetime | None = None) -> SimRecord:
@@ -150,6 +182,7 @@ class GlucoseMeter(SimDevice):
             self.store_normal(self._started + timedelta(seconds=self._generated * self.interval_s))
 
     def on_connected(self, link: SimLink) -> None:
+        self._link = link
         self._catch_up()
 
     # -- RACP -------------------------------------------------------------------------------
@@ -188,8 +221,8 @@ class GlucoseMeter(SimDevice):
 
     def _select(self, operator: int, operand: bytes) -> list[SimRecord] | int:
         """Records matching the operator, or a RACP response code for a bad request."""
-        stored = sorted((r for r in self.records if r.sequence_number is not None),
-                        key=lambda r: r.sequence_number or 0)
+        # storage order is chronological (what "first"/"last" mean once numbers wrap past 65535)
+        stored = [r for r in self.records if r.sequence_number is not None]
         if operator == 0x00:
             return 0x03  # invalid operator
         if operator == 0x01:
@@ -228,14 +261,14 @@ class GlucoseMeter(SimDevice):
                 await asyncio.sleep(0.001)
                 link.notify(CHAR_RACP, racp_response(0x01, 0x06))
                 return
-            for record in records:
+            for record, (raw, context) in zip(records, self._as_sent(records), strict=True):
                 await asyncio.sleep(0.001)
                 if self._abort or not link.is_connected:
                     return
-                link.notify(CHAR_MEASUREMENT, record.raw)
-                if record.context is not None:
+                link.notify(CHAR_MEASUREMENT, raw)
+                if context is not None:
                     await asyncio.sleep(0.001)
-                    link.notify(CHAR_CONTEXT, record.context)
+                    link.notify(CHAR_CONTEXT, context)
                 record.delivered = True
                 link.sent_in_connection += 1
                 if (self.drop_after is not None and not self._dropped_once

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from simulators.devices.encoding import current_time, decode_current_time
+from simulators.devices.encoding import current_time, date_time, decode_current_time
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ CHAR_MODEL = 0x2A24
 CHAR_SERIAL = 0x2A25
 CHAR_FIRMWARE = 0x2A26
 CHAR_CURRENT_TIME = 0x2A2B
+CHAR_DATE_TIME = 0x2A08
 
 
 def address_for(serial: str) -> str:
@@ -69,6 +70,8 @@ class SimDevice:
     clock_drift_s: float = 0.0
     cts_writable: bool = True
     drop_after: int | None = None  # drop the link after this many records in one connection (once)
+    clock_char: int = CHAR_CURRENT_TIME  # 0x2A08 Date Time (Roche), or 0 for no clock access (TaiDoc)
+    advertises: bool = True  # False: connectable when bonded but silent in scans (a polled cuff)
     service_uuid: int = 0
     address: str = ""
     produced: list[SimRecord] = field(default_factory=list)
@@ -87,10 +90,11 @@ class SimDevice:
     # -- GATT -------------------------------------------------------------------------------
     def characteristics(self) -> dict[int, str]:
         """uuid16 → properties ("read", "write", "notify", "indicate")."""
-        chars = {CHAR_MANUFACTURER: "read", CHAR_MODEL: "read", CHAR_SERIAL: "read",
-                 CHAR_FIRMWARE: "read", CHAR_CURRENT_TIME: "read,notify"}
-        if self.cts_writable:
-            chars[CHAR_CURRENT_TIME] += ",write"
+        chars = {CHAR_MANUFACTURER: "read", CHAR_MODEL: "read", CHAR_SERIAL: "read", CHAR_FIRMWARE: "read"}
+        if self.clock_char:
+            chars[self.clock_char] = "read,notify" if self.clock_char == CHAR_CURRENT_TIME else "read"
+            if self.cts_writable:
+                chars[self.clock_char] += ",write"
         return chars
 
     def read(self, uuid16: int) -> bytes:
@@ -98,14 +102,16 @@ class SimDevice:
                  CHAR_FIRMWARE: self.firmware}
         if uuid16 in texts:
             return texts[uuid16].encode()
-        if uuid16 == CHAR_CURRENT_TIME:
+        if uuid16 == CHAR_CURRENT_TIME and self.clock_char == CHAR_CURRENT_TIME:
             return current_time(self.local_now())
+        if uuid16 == CHAR_DATE_TIME and self.clock_char == CHAR_DATE_TIME:
+            return date_time(self.local_now())
         raise LookupError(f"characteristic 0x{uuid16:04X} not readable on {self.serial}")
 
     async def write(self, link: SimLink, uuid16: int, data: bytes) -> None:
-        if uuid16 == CHAR_CURRENT_TIME:
+        if uuid16 == self.clock_char and uuid16 in (CHAR_CURRENT_TIME, CHAR_DATE_TIME):
             if not self.cts_writable:
-                raise OSError(f"ATT error 0x80 on 0x2A2B write ({self.serial}: data field ignored)")
+                raise OSError(f"ATT error 0x80 on 0x{uuid16:04X} write ({self.serial}: data field ignored)")
             wanted = decode_current_time(data)
             self.clock_drift_s = (wanted - datetime.now(self.zone).replace(tzinfo=None)).total_seconds()
             log.info("%s: clock set to %s", self.serial, wanted.isoformat())
@@ -221,7 +227,7 @@ class SimulatedRadio:
         return [
             SimAdvertisement(d.address, d.model, (d.service_uuid,))
             for d in self.devices
-            if not wanted or d.service_uuid in wanted
+            if d.advertises and (not wanted or d.service_uuid in wanted)
         ]
 
     async def connect(self, address: str, on_disconnect: Callable[[], None] | None = None,

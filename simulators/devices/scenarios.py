@@ -11,6 +11,11 @@ which measurements must reach the broker.
 - ``demo``: each cuff holds one normal reading and gives a new one every ``interval_s``; the
   gateway's first cuff also holds a hypertensive-crisis reading (186/124) taken at start-up, so it
   arrives within the first seconds. Meters give a reading every ``2 × interval_s``.
+- ``quirks``: models with known deviations (gateway/quirks.py): the first cuff is a Beurer BM85
+  (big-endian pulse/status, unflagged user ID), the second an OMRON HEM-7342T that never
+  advertises after pairing (it must be polled); the first meter is a Roche Accu-Chek Guide (clock
+  on Date Time 0x2A08, notifies a reading taken while connected), the second a TaiDoc whose
+  sequence numbers are reversed and which has no clock access.
 - ``faults``: everything a field gateway meets at once: kPa cuffs that indicate every reading
   twice and drop the link after two; mol/L meters that drop mid-RACP download, with a control
   solution test, a "HI" result, a truncated frame and a failed (NaN) cuff reading; clocks several
@@ -129,11 +134,38 @@ def _faults_glucose(b: Build) -> SimDevice:
     return meter
 
 
+def _quirks_bp(b: Build) -> SimDevice:
+    if b.index % 2 == 0:
+        cuff = BpCuff(serial=b.serial, manufacturer="Beurer", model="BM85", firmware="1.04", zone=b.zone,
+                      rng=b.rng, interval_s=b.interval_s, beurer_bm85=True)
+    else:
+        cuff = BpCuff(serial=b.serial, manufacturer="OMRON", model="HEM-7342T", firmware="2.1",
+                      zone=b.zone, rng=b.rng, interval_s=b.interval_s)
+    for i in range(3):
+        cuff.store_normal(when=b.epoch - timedelta(hours=3 * (3 - i), minutes=b.index))
+    return cuff
+
+
+def _quirks_glucose(b: Build) -> SimDevice:
+    if b.index % 2 == 0:
+        meter = GlucoseMeter(serial=b.serial, manufacturer="Roche", model="Accu-Chek Guide", firmware="3.0",
+                             zone=b.zone, rng=b.rng, interval_s=b.interval_s, clock_char=0x2A08,
+                             live_push=True, clock_drift_s=200.0, next_seq=40)
+    else:
+        meter = GlucoseMeter(serial=b.serial, manufacturer="TaiDoc", model="Diamond Mini DM30b",
+                             firmware="1.2.4", zone=b.zone, rng=b.rng, interval_s=b.interval_s, clock_char=0,
+                             reversed_sequence=True)
+    for i in range(4):
+        meter.store(b.rng.randint(85, 170), when=b.epoch - timedelta(hours=4 * (4 - i), minutes=b.index))
+    return meter
+
+
 Factory = Callable[[Build], SimDevice]
 SCENARIOS: dict[str, dict[str, Factory]] = {
     "normal": {"bp": _normal_bp, "glucose": _normal_glucose},
     "demo": {"bp": _demo_bp, "glucose": _demo_glucose},
     "faults": {"bp": _faults_bp, "glucose": _faults_glucose},
+    "quirks": {"bp": _quirks_bp, "glucose": _quirks_glucose},
 }
 
 

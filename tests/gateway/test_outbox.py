@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway.errors import OutboxFull
-from gateway.outbox import Outbox
+from gateway.outbox import HighWater, Outbox
 
 
 def _add(ob: Outbox, n: int, **kw: Any) -> bool:
@@ -104,3 +105,38 @@ def test_device_info_and_clock_offset_survive_restart(tmp_path: Path) -> None:
     with Outbox(path, 10) as ob:
         assert ob.load_device("AA:BB") == {"serial": "S1", "clock_offset_s": 12.5}
         assert ob.high_water("S1") == 41 and ob.high_water("nope") is None
+
+
+def test_mark_keeps_base_time_and_remembered_ids_are_not_queued_twice(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite3", 10) as ob:
+        assert _add(ob, 1, high_water=("DEV-1", 65535, "2026-03-01T08:00:00"), remember=True)
+        assert ob.mark("DEV-1") == HighWater(65535, "2026-03-01T08:00:00")
+        ob.ack([r.id for r in ob.claim(10)])  # the broker has it: the row is gone
+        assert ob.was_sent(f"{1:032x}")
+        # downloaded again after a reset: not queued again, but the mark still moves
+        assert not _add(ob, 1, high_water=("DEV-1", 0, "2026-03-01T09:00:00"), remember=True)
+        assert ob.depth() == 0 and ob.mark("DEV-1") == HighWater(0, "2026-03-01T09:00:00")
+        assert _add(ob, 1)  # without remember the old behaviour stays (dedupe only while queued)
+
+
+def test_record_reset_keeps_the_old_mark_and_clears_it(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    with Outbox(path, 10) as ob:
+        ob.set_high_water("DEV-1", 500, "2026-03-01T08:00:00")
+        reset = ob.record_reset("DEV-1", 3, "meter's newest sequence 3 is behind our mark 500")
+        assert (reset.old_seq, reset.old_base, reset.meter_last) == (500, "2026-03-01T08:00:00", 3)
+        assert ob.high_water("DEV-1") is None
+    with Outbox(path, 10) as ob:
+        assert [r.old_seq for r in ob.resets("DEV-1")] == [500] and ob.resets("DEV-2") == []
+
+
+def test_version_1_file_gains_the_base_time_column(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE high_water (device_id TEXT PRIMARY KEY, last_seq INTEGER NOT NULL,"
+               " updated_at TEXT NOT NULL)")
+    db.execute("INSERT INTO high_water VALUES ('DEV-1', 41, '2026-01-01')")
+    db.commit()
+    db.close()
+    with Outbox(path, 10) as ob:
+        assert ob.mark("DEV-1") == HighWater(41, None)

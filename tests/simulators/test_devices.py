@@ -7,7 +7,15 @@ from datetime import datetime
 
 import pytest
 
-from simulators.devices import GlucoseMeter, SimLink, build_devices, build_radio, parse_devices_spec
+from simulators.devices import (
+    BpCuff,
+    GlucoseMeter,
+    SimLink,
+    SimulatedRadio,
+    build_devices,
+    build_radio,
+    parse_devices_spec,
+)
 from simulators.devices.bp_cuff import encode_measurement as bp_bytes
 from simulators.devices.encoding import current_time, sfloat
 from simulators.devices.glucose_meter import encode_measurement as glucose_bytes
@@ -121,3 +129,52 @@ def test_disconnect_mid_transfer_and_abort() -> None:
 
     dropped, seen = asyncio.run(go())
     assert dropped and len(seen) == 3  # drop_after=3 in the faults scenario, no final indication
+
+
+def test_memory_reset_restarts_numbering_and_last_is_chronological_across_the_wrap() -> None:
+    meter = GlucoseMeter(serial="G", manufacturer="m", model="x", next_seq=65534)
+    for mg in (100, 110, 120, 130):
+        meter.store(mg, when=T)
+    assert [r.sequence_number for r in meter.records] == [65534, 65535, 0, 1]
+    got = asyncio.run(_racp(meter, bytes.fromhex("0106")))  # last record = the newest, seq 1
+    assert [d.hex()[:6] for u, d in got if u == 0x2A18] == ["030100"]
+    meter.reset_memory()
+    assert meter.records == [] and meter.store(90, when=T).sequence_number == 1
+    assert len(meter.produced) == 5  # what was produced stays countable for tests
+
+
+def test_reversed_sequence_meter_reports_newest_as_zero() -> None:
+    meter = GlucoseMeter(serial="G", manufacturer="TaiDoc", model="x", reversed_sequence=True, clock_char=0)
+    for mg in (100, 110, 120):
+        meter.store(mg, when=T)
+    got = asyncio.run(_racp(meter, bytes.fromhex("0101")))
+    assert [int.from_bytes(d[1:3], "little") for u, d in got if u == 0x2A18] == [2, 1, 0]
+    assert 0x2A2B not in meter.characteristics() and 0x2A08 not in meter.characteristics()
+
+
+def test_date_time_clock_live_push_and_silent_cuff() -> None:
+    meter = GlucoseMeter(serial="R", manufacturer="Roche", model="x", clock_char=0x2A08, live_push=True)
+    assert len(meter.read(0x2A08)) == 7 and 0x2A2B not in meter.characteristics()
+    silent = BpCuff(serial="B", manufacturer="OMRON", model="HEM-7342T", advertises=False)
+    radio = SimulatedRadio([meter, silent])
+
+    async def go() -> list[bytes]:
+        seen: list[bytes] = []
+        link = await radio.connect(meter.address)
+        await link.write(0x2A08, bytes.fromhex("e807030f0e1e2d"))  # set the clock through Date Time
+        await link.start_notify(0x2A18, seen.append)
+        meter.store(101, when=T)
+        await wait_for_async(lambda: seen, 2, "the live reading")
+        return seen
+
+    (live,) = asyncio.run(go())
+    assert live[1:3] == bytes.fromhex("0100")
+    assert abs(meter.local_now() - T).total_seconds() < 5
+    assert [a.address for a in asyncio.run(radio.scan((), 0))] == [meter.address]
+
+
+def test_beurer_cuff_bytes() -> None:
+    cuff = BpCuff(serial="B", manufacturer="Beurer", model="BM85", beurer_bm85=True)
+    record = cuff.store(120, 80, when=T, pulse=60, status=1, user_id=2)
+    # MAP 93 (5d 00); pulse 60 big-endian (00 3c), user 2 without flag b3, status 0x0001 big-endian
+    assert record.raw.hex() == "16780050005d00" + "e807030f0e1e2d" + "003c" + "02" + "0001"
