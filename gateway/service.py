@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,7 @@ class GatewayService:
         self.stop_event = asyncio.Event()
         self._sessions: dict[str, asyncio.Task[None]] = {}
         self._denied: set[str] = set()
+        self._last_poll: dict[str, float] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def request_stop(self) -> None:
@@ -86,6 +88,7 @@ class GatewayService:
         try:
             while not self.stop_event.is_set():
                 await self._scan_once(collector, scan_timeout)
+                self._poll_due(collector)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop_event.wait(), timeout=s.scan_interval_s)
         finally:
@@ -107,6 +110,21 @@ class GatewayService:
                 continue
             self._sessions[address] = asyncio.create_task(self._session(collector, address),
                                                           name=f"session-{address}")
+
+    def _poll_due(self, collector: Collector) -> None:
+        """Connect to devices that never push (quirk: polling) once their interval has passed,
+        even when they were not seen advertising: a bonded cuff accepts a connection while idle."""
+        now = time.monotonic()
+        for address, quirk_every_s in collector.poll_schedule().items():
+            every_s = self.settings.poll_interval_s or quirk_every_s
+            running = self._sessions.get(address)
+            if address in self._denied or (running is not None and not running.done()):
+                continue
+            if now - self._last_poll.get(address, float("-inf")) < every_s:
+                continue
+            self._last_poll[address] = now
+            self._sessions[address] = asyncio.create_task(self._session(collector, address),
+                                                          name=f"poll-{address}")
 
     async def _session(self, collector: Collector, address: str) -> None:
         try:

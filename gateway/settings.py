@@ -73,6 +73,7 @@ class Settings:
     context_timeout_s: float = 2.0
     status_interval_s: float = 30.0
     inflight_window: int = 100
+    poll_interval_s: float | None = None  # overrides the quirk poll period (cuffs that never push)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -121,6 +122,7 @@ class Settings:
             context_timeout_s=number("CONTEXT_TIMEOUT_S", cls.context_timeout_s),
             status_interval_s=number("STATUS_INTERVAL_S", cls.status_interval_s),
             inflight_window=int(number("INFLIGHT_WINDOW", cls.inflight_window)),
+            poll_interval_s=number("POLL_INTERVAL_S", 0.0) or None,
         )
         settings.validate()
         return settings

@@ -191,3 +191,31 @@ def test_cuff_that_never_pushes_is_polled(tmp_path: Path) -> None:
         cuff.store_normal()
         polled = asyncio.run(collector.session(cuff.address))
         assert polled.committed == 1
+
+
+def test_service_polls_a_cuff_that_stopped_advertising(
+    broker: Any, gateway_id: str, tmp_path: Path
+) -> None:
+    """OMRON HEM-7342T never pushes: after the first session the service connects on a schedule."""
+    from gateway.settings import Settings
+    from tests.gateway.observer import Observer
+    from tests.gateway.test_meter_reset import running
+    from tests.waiting import wait_for
+
+    cuff = BpCuff(serial="OMR-POLL-1", manufacturer="OMRON", model="HEM-7342T", firmware="2.1",
+                  zone=ZoneInfo("UTC"))
+    cuff.store_normal()
+    radio = SimulatedRadio([cuff])
+    settings = Settings(gateway_id=gateway_id, mqtt_url=broker.url_for(gateway_id),
+                        outbox_path=tmp_path / "o.sqlite3", backend="sim", tz="UTC", scan_interval_s=0.2,
+                        session_idle_s=0.2, status_interval_s=5, poll_interval_s=0.5)
+    observer = Observer(broker, gateway_id)
+    try:
+        wait_for(observer.subscribed.is_set, 10, "observer subscription")
+        with running(settings, radio):
+            wait_for(lambda: observer.count() == 1, 15, "the first reading, collected when it advertised")
+            cuff.advertises = False  # idle cuff: silent in scans, still accepts a bonded connection
+            cuff.store_normal()
+            wait_for(lambda: observer.count() == 2, 15, "the second reading, collected by polling")
+    finally:
+        observer.close()
