@@ -16,7 +16,7 @@ from dashboards import web
 from dashboards.context import AppContext
 from dashboards.db import make_pool
 from dashboards.policy import POLICY, PUBLIC
-from dashboards.routes import account, admin, billing, patient, queue, review
+from dashboards.routes import access, account, admin, billing, patient, queue, review
 from dashboards.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(review.router)
     app.include_router(billing.router)
     app.include_router(admin.router)
+    app.include_router(access.router)
     app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")
     check_policy(app)
     _declare_bearer(app)

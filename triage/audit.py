@@ -16,12 +16,15 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg import IsolationLevel
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 GENESIS_HASH = "0" * 64
@@ -235,3 +238,111 @@ def audit_verify_main(argv: Sequence[str] | None = None) -> int:
         for p in report.problems:
             print(f"  seq {p.seq} [{p.kind}] {p.message}", file=sys.stderr)
     return 0 if report.ok else 1
+
+
+# -- the "who viewed my data" report (DOMAIN F, H11) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccessEvent:
+    """One audited read or write of a patient's data, as the patient-facing report shows it."""
+
+    entry: AuditEntry
+    kind: str  # 'view' | 'export' | 'change'
+    direct: bool  # False: the patient was one of several listed (a queue page, a billing export)
+    intact: bool  # the row's own content still matches its hash, and no chain problem names it
+
+    @property
+    def role(self) -> str | None:
+        role = self.entry.detail.get("role")
+        return role if isinstance(role, str) else None
+
+    @property
+    def via(self) -> str | None:
+        via = self.entry.detail.get("via")
+        return via if isinstance(via, str) else None
+
+    def public_detail(self) -> dict[str, Any]:
+        """The detail without other patients' ids (minimum necessary): only how many were listed."""
+        detail = {k: v for k, v in self.entry.detail.items() if k not in ("patient_ids", "role", "via")}
+        ids = self.entry.detail.get("patient_ids")
+        if isinstance(ids, list):
+            detail["patients_listed"] = len(ids)
+        return detail
+
+
+@dataclass(frozen=True)
+class PatientAccessReport:
+    patient_id: int
+    events: list[AccessEvent]
+    chain: ChainReport
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and all(e.intact for e in self.events)
+
+
+def access_kind(action: str) -> str:
+    """'view' for reads, 'export' for disclosures (claims, FHIR), 'change' for every write."""
+    if action.startswith("view:"):
+        return "view"
+    if ".export" in action:
+        return "export"
+    return "change"
+
+
+@contextmanager
+def _snapshot(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """One REPEATABLE READ snapshot when the connection is idle, so a row appended while the chain
+    is walked cannot look like a truncated tail; inside a caller's transaction, use that one."""
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        yield
+        return
+    old = conn.isolation_level
+    conn.isolation_level = IsolationLevel.REPEATABLE_READ
+    try:
+        with conn.transaction():
+            yield
+    finally:
+        conn.isolation_level = old
+
+
+def chain_status(conn: psycopg.Connection[Any]) -> ChainReport:
+    """:func:`verify_chain` under one consistent snapshot (what a page that others write to needs)."""
+    with _snapshot(conn):
+        return verify_chain(conn)
+
+
+def patient_access(conn: psycopg.Connection[Any], patient_id: int) -> PatientAccessReport:
+    """Who viewed, exported or changed one patient's data, with the chain's verification status.
+
+    Besides the rows written about the patient (``patient_id``), it finds the rows that listed the
+    patient among others (``detail.patient_ids``: queue pages, billing views and exports). Each
+    event says whether its own row still matches its hash; ``chain`` is the whole chain's check,
+    because a deleted row about this patient only shows as a gap in the chain.
+    """
+    with _snapshot(conn):
+        rows = conn.execute(
+            _SELECT + " WHERE patient_id = %s"
+            " OR (patient_id IS NULL AND detail -> 'patient_ids' @> %s::jsonb) ORDER BY seq",
+            (patient_id, json.dumps([patient_id])),
+        ).fetchall()
+        chain = verify_chain(conn)
+    # 'broken_link' at seq n means row n-1 no longer hashes to what row n recorded (edited and re-hashed).
+    damaged = {p.seq for p in chain.problems if p.kind in ("edited", "reordered")}
+    damaged |= {p.seq - 1 for p in chain.problems if p.kind == "broken_link"}
+    events = []
+    for r in rows:
+        e = _entry(r)
+        own = link_hash(
+            e.prev_hash, canonical(e.seq, e.at, e.actor, e.action, e.patient_id, e.detail, e.source_ip)
+        )
+        events.append(
+            AccessEvent(
+                entry=e,
+                kind=access_kind(e.action),
+                direct=e.patient_id == patient_id,
+                intact=own == e.hash and e.seq not in damaged,
+            )
+        )
+    return PatientAccessReport(patient_id=patient_id, events=events, chain=chain)

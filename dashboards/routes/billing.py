@@ -82,7 +82,8 @@ def billing_fhir(request: Request, me: User, year: Year, month: Month) -> Respon
         results = _compute(conn, year, month)
         bundle = export_fhir(conn, results)
         _audit(conn, me, "export_fhir", year, month, results, client_ip(request))
-    return Response(json.dumps(bundle, default=str, indent=1), media_type="application/fhir+json", headers={
+    body = json.dumps(bundle, default=str, indent=1, allow_nan=False)  # strict JSON: FHIR has no NaN
+    return Response(body, media_type="application/fhir+json", headers={
         "Content-Disposition": f'attachment; filename="rpmflow-claims-{year:04d}-{month:02d}.fhir.json"'})
 
 

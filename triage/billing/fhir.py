@@ -1,0 +1,648 @@
+"""FHIR R4 export of a billing month: one ``collection`` Bundle, lossless and self-contained.
+
+What goes in (DOMAIN E1, H1, H12), per patient-month:
+
+* ``Patient``: the pseudonymous MRN (and the state, which the licensure gate needs); no name.
+* ``Observation``: every valid reading in the calendar month (patient's zone) plus the readings
+  that evidence a device code or a promoted flag; BP panel 85354-9 (8480-6 / 8462-4, ``mm[Hg]``),
+  heart rate 8867-4 (``/min``), glucose 2339-0 (``mg/dL``) and, when the meter sent mmol/L, the
+  device's own 15074-8 value it was derived from. Times keep the patient's offset and IANA zone;
+  zeros stay zeros; a non-finite value becomes ``dataAbsentReason``, never ``NaN``.
+* ``Device``, ``Flag`` (promoted), ``Provenance`` (the clinician review, NPI, licence check),
+  ``Communication`` (the interactive evidence), ``Consent``, ``Practitioner`` (NPI only).
+* ``ChargeItem`` per code considered (``billable`` / ``not-billable`` with the reason), and a
+  ``Claim`` (with its ``Coverage``) per patient-month that has billable codes.
+
+Ids are UUIDv5 of (resource type, database key), so the same month exports to the same ids; every
+reference is a ``urn:uuid:`` ``fullUrl`` inside the bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from triage.billing.compute import PatientMonth, month_bounds
+from triage.billing.rules import Decision
+
+UCUM = "http://unitsofmeasure.org"
+LOINC = "http://loinc.org"
+CPT = "http://www.ama-assn.org/go/cpt"
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+NPI = "http://hl7.org/fhir/sid/us-npi"
+POS = "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
+TZ_EXT = "http://hl7.org/fhir/StructureDefinition/tz-code"
+OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+PARTICIPATION_MODE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationMode"
+PROVENANCE_AGENT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
+CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
+PRIORITY = "http://terminology.hl7.org/CodeSystem/processpriority"
+MRN_SYSTEM = "urn:rpmflow:mrn"
+RPM = "urn:rpmflow:"  # prefix of our own extension urls and identifier systems
+
+BP_PROFILE = "http://hl7.org/fhir/StructureDefinition/bp"
+HR_PROFILE = "http://hl7.org/fhir/StructureDefinition/heartrate"
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:rpmflow:fhir")
+_MEDIUM = {
+    "phone": ("PHONE", "telephone"),
+    "video": ("VIDEOCONF", "videoconferencing"),
+    "portal_live_chat": ("ONLINEWRIT", "online written"),
+}
+
+
+def resource_uuid(resource_type: str, key: str) -> str:
+    """The stable id of a resource: UUIDv5 of its type and database key (no PHI in the key)."""
+    return str(uuid.uuid5(_NAMESPACE, f"{resource_type}/{key}"))
+
+
+def _ref(resource_type: str, key: str) -> dict[str, str]:
+    return {"reference": f"urn:uuid:{resource_uuid(resource_type, key)}"}
+
+
+def _coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    c = {"system": system, "code": code}
+    if display:
+        c["display"] = display
+    return {"coding": [c], "text": display or code}
+
+
+def _quantity(value: float, unit: str) -> dict[str, Any]:
+    return {"value": value, "unit": unit, "system": UCUM, "code": unit}
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _value(value: Any, unit: str) -> dict[str, Any]:
+    """``valueQuantity`` (a zero stays 0), or ``dataAbsentReason`` for a missing or non-finite value."""
+    if _finite(value):
+        return {"valueQuantity": _quantity(value, unit)}
+    code = "unknown" if value is None else "error"
+    return {"dataAbsentReason": _coding(DATA_ABSENT, code)}
+
+
+def _local(ts: datetime, tz: str) -> str:
+    return ts.astimezone(ZoneInfo(tz)).isoformat()
+
+
+def _ext(name: str, **value: Any) -> dict[str, Any]:
+    return {"url": RPM + name, **value}
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
+class _Bundle:
+    """Entries keyed by fullUrl: a resource reached from two patient-months is written once."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, dict[str, Any]] = {}
+
+    def add(self, resource_type: str, key: str, body: dict[str, Any]) -> dict[str, str]:
+        rid = resource_uuid(resource_type, key)
+        url = f"urn:uuid:{rid}"
+        if url not in self.entries:
+            self.entries[url] = {
+                "fullUrl": url,
+                "resource": {"resourceType": resource_type, "id": rid, **body},
+            }
+        return {"reference": url}
+
+    def has(self, resource_type: str, key: str) -> bool:
+        return f"urn:uuid:{resource_uuid(resource_type, key)}" in self.entries
+
+
+class _Month:
+    """Writes one patient-month into the bundle; each method reads what it needs with one query."""
+
+    def __init__(self, conn: psycopg.Connection[Any], bundle: _Bundle, pm: PatientMonth) -> None:
+        self.conn, self.b, self.pm = conn, bundle, pm
+        self.patient = _ref("Patient", str(pm.patient_id))
+        self.month_start, self.month_end = month_bounds(pm.year, pm.month)
+        self.key = f"{pm.patient_id}/{pm.year:04d}-{pm.month:02d}"
+
+    # -- people -----------------------------------------------------------------------------
+    def patient_resource(self) -> None:
+        self.b.add(
+            "Patient",
+            str(self.pm.patient_id),
+            {
+                "identifier": [{"system": MRN_SYSTEM, "value": self.pm.mrn}],
+                "address": [{"state": self.pm.state}],
+                "extension": [{"url": TZ_EXT, "valueCode": self.pm.timezone}],
+            },
+        )
+
+    def practitioner(self, user_id: int) -> dict[str, str]:
+        if self.b.has("Practitioner", str(user_id)):
+            return _ref("Practitioner", str(user_id))
+        row = self.conn.execute(
+            "SELECT npi, username, role, is_physician_or_qhp FROM users WHERE user_id = %s", (user_id,)
+        ).fetchone()
+        ident = []
+        if row is not None and row[0]:
+            ident.append({"system": NPI, "value": row[0]})
+        if row is not None:  # staff identifier, never a patient's
+            ident.append({"system": RPM + "username", "value": row[1]})
+        body: dict[str, Any] = {"identifier": ident, "active": True}
+        if row is not None:
+            body["extension"] = [
+                _ext("role", valueCode=row[2]),
+                _ext("physician-or-qhp", valueBoolean=bool(row[3])),
+            ]
+        return self.b.add("Practitioner", str(user_id), body)
+
+    # -- readings ---------------------------------------------------------------------------
+    def evidence_reading_ids(self) -> list[int]:
+        ids: list[int] = []
+        for d in self.pm.decisions:
+            if d.emitted:
+                ids.extend(self._decision_readings(d))
+        return ids
+
+    def _decision_readings(self, d: Decision) -> list[int]:
+        dates = d.evidence.get("qualifying_dates") or []
+        period = d.evidence.get("period")
+        out: list[int] = []
+        for p in self.pm.device_periods:
+            if period is None or period == f"{p.start.isoformat()}..{p.end.isoformat()}":
+                for day in dates:
+                    out.extend(p.readings_by_date.get(day, []))
+        return out
+
+    def observations(self, extra_ids: Iterable[int]) -> None:
+        tz = self.pm.timezone
+        rows = self.conn.execute(
+            "SELECT r.reading_id, r.message_id, r.kind, r.measured_at, r.systolic_mmhg, r.diastolic_mmhg,"
+            " r.pulse_bpm, r.glucose_mg_dl, r.device_id, r.transmission, r.original, r.meal, r.sample_type"
+            " FROM readings r WHERE r.patient_id = %(pid)s AND r.quality = 'valid'"
+            " AND (r.reading_id = ANY(%(ids)s)"
+            "      OR (r.measured_at >= (%(start)s::timestamp AT TIME ZONE %(tz)s)"
+            " AND r.measured_at < (%(end)s::timestamp AT TIME ZONE %(tz)s)))"
+            " ORDER BY r.measured_at, r.reading_id",
+            {
+                "pid": self.pm.patient_id,
+                "ids": sorted(set(extra_ids)),
+                "tz": tz,
+                "start": self.month_start,
+                "end": self.month_end + timedelta(days=1),
+            },
+        ).fetchall()
+        self.devices(sorted({r[8] for r in rows}))
+        for (
+            rid,
+            msg,
+            kind,
+            at,
+            sys_,
+            dia,
+            pulse,
+            glucose,
+            device,
+            transmission,
+            original,
+            meal,
+            sample,
+        ) in rows:
+            base: dict[str, Any] = {
+                "identifier": [
+                    {"system": RPM + "reading", "value": str(rid)},
+                    {"system": RPM + "message-id", "value": msg},
+                ],
+                "status": "final",
+                "subject": self.patient,
+                "effectiveDateTime": _local(at, tz),
+                "extension": [{"url": TZ_EXT, "valueCode": tz}, _ext("transmission", valueCode=transmission)],
+                "device": _ref("Device", device),
+                "category": [_coding(OBS_CATEGORY, "vital-signs", "Vital Signs")],
+            }
+            if kind == "blood_pressure":
+                self.b.add(
+                    "Observation",
+                    str(rid),
+                    {
+                        **base,
+                        "meta": {"profile": [BP_PROFILE]},
+                        "code": _coding(LOINC, "85354-9", "Blood pressure panel"),
+                        "component": [
+                            {
+                                "code": _coding(LOINC, "8480-6", "Systolic blood pressure"),
+                                **_value(sys_, "mm[Hg]"),
+                            },
+                            {
+                                "code": _coding(LOINC, "8462-4", "Diastolic blood pressure"),
+                                **_value(dia, "mm[Hg]"),
+                            },
+                        ],
+                    },
+                )
+                if pulse is not None:
+                    self.b.add(
+                        "Observation",
+                        f"{rid}/hr",
+                        {
+                            **base,
+                            "meta": {"profile": [HR_PROFILE]},
+                            "code": _coding(LOINC, "8867-4", "Heart rate"),
+                            **_value(pulse, "/min"),
+                            "derivedFrom": [_ref("Observation", str(rid))],
+                        },
+                    )
+            elif kind == "glucose":
+                glu = {
+                    **base,
+                    "category": [_coding(OBS_CATEGORY, "laboratory", "Laboratory")],  # US Core: laboratory
+                    "code": _coding(LOINC, "2339-0", "Glucose [Mass/volume] in Blood"),
+                    **_value(glucose, "mg/dL"),
+                }
+                glu["extension"] = [
+                    *base["extension"],
+                    *(_ext(k, valueString=v) for k, v in (("meal", meal), ("sample-type", sample)) if v),
+                ]
+                if isinstance(original, dict) and original.get("unit") == "mmol/L":
+                    self.b.add(
+                        "Observation",
+                        f"{rid}/mmol",
+                        {
+                            **glu,
+                            "code": _coding(LOINC, "15074-8", "Glucose [Moles/volume] in Blood"),
+                            **_value(original.get("concentration"), "mmol/L"),
+                        },
+                    )
+                    glu["derivedFrom"] = [_ref("Observation", f"{rid}/mmol")]
+                self.b.add("Observation", str(rid), glu)
+
+    def devices(self, device_ids: list[str]) -> None:
+        rows = self.conn.execute(
+            "SELECT device_id, kind, manufacturer, model, serial, firmware, fda_cleared FROM devices"
+            " WHERE device_id = ANY(%s) ORDER BY device_id",
+            (device_ids,),
+        ).fetchall()
+        known = {r[0] for r in rows}
+        rows += [(d, None, None, None, None, None, None) for d in device_ids if d not in known]
+        for device_id, kind, manufacturer, model, serial, firmware, fda in rows:
+            body: dict[str, Any] = {
+                "identifier": [{"system": RPM + "device", "value": device_id}],
+                "status": "active",
+            }
+            if kind:
+                body["type"] = {
+                    "text": {
+                        "blood_pressure": "Blood pressure monitor",
+                        "glucose": "Blood glucose meter",
+                    }.get(kind, kind)
+                }
+            if serial:
+                body["serialNumber"] = serial
+            if manufacturer:
+                body["manufacturer"] = manufacturer
+            if model:
+                body["deviceName"] = [{"name": model, "type": "model-name"}]
+                body["modelNumber"] = model
+            if firmware:
+                body["version"] = [{"value": firmware}]
+            if fda is not None:
+                body["extension"] = [_ext("fda-cleared", valueBoolean=bool(fda))]
+            self.b.add("Device", device_id, body)
+
+    # -- flags, reviews, communications -----------------------------------------------------
+    def flag_rows(self) -> list[tuple[Any, ...]]:
+        """Promoted flags behind the month's minutes/communications or dated within its periods."""
+        starts = [p.start for p in self.pm.device_periods] + [self.month_start]
+        flag_ids = {int(t["flag_id"]) for t in self.pm.time_logs}
+        return self.conn.execute(
+            "SELECT f.flag_id, f.rule_id, f.severity, f.state, f.reason, f.reading_ids, f.opened_at,"
+            " f.closed_at,"
+            " b.date_of_service, b.minutes, b.interactive, b.place_of_service, b.rendering_npi"
+            " FROM flags f JOIN billable_events b ON b.flag_id = f.flag_id WHERE f.patient_id = %(pid)s"
+            " AND (f.flag_id = ANY(%(ids)s) OR f.flag_id IN (SELECT flag_id FROM communications"
+            "      WHERE communication_id = ANY(%(comms)s))"
+            "      OR b.date_of_service BETWEEN %(start)s AND %(end)s)"
+            " ORDER BY f.flag_id",
+            {
+                "pid": self.pm.patient_id,
+                "ids": sorted(flag_ids),
+                "comms": list(self.pm.communication_ids),
+                "start": min(starts),
+                "end": self.month_end,
+            },
+        ).fetchall()
+
+    def flags(self, rows: list[tuple[Any, ...]]) -> list[int]:
+        out = []
+        for (
+            fid,
+            rule,
+            severity,
+            state,
+            reason,
+            reading_ids,
+            opened,
+            closed,
+            dos,
+            minutes,
+            inter,
+            pos,
+            npi,
+        ) in rows:
+            readings = [_ref("Observation", str(r)) for r in reading_ids if self.b.has("Observation", str(r))]
+            period = {"start": _local(opened, self.pm.timezone)}
+            if closed is not None:
+                period["end"] = _local(closed, self.pm.timezone)
+            self.b.add(
+                "Flag",
+                str(fid),
+                {
+                    "identifier": [{"system": RPM + "flag", "value": str(fid)}],
+                    "status": "active"
+                    if state in ("open", "acknowledged", "escalated", "reviewed")
+                    else "inactive",
+                    "category": [_coding(FLAG_CATEGORY, "clinical", "Clinical")],
+                    "code": {"coding": [{"system": RPM + "triage-rule", "code": rule}], "text": reason},
+                    "subject": self.patient,
+                    "period": period,
+                    "author": {"display": "rpmflow triage rules"},
+                    "extension": [
+                        _ext("severity", valueCode=severity),
+                        _ext("state", valueCode=state),
+                        _ext(
+                            "billable-event",
+                            valueString=_json(
+                                {
+                                    "date_of_service": dos,
+                                    "minutes": minutes,
+                                    "interactive": inter,
+                                    "place_of_service": pos,
+                                    "rendering_npi": npi,
+                                }
+                            ),
+                        ),
+                        *(_ext("flag-reading", valueReference=r) for r in readings),
+                    ],
+                },
+            )
+            out.append(int(fid))
+        return out
+
+    def provenances(self, flag_ids: list[int]) -> None:
+        rows = self.conn.execute(
+            "SELECT r.review_id, r.flag_id, r.reviewer_user_id, r.reviewed_at, r.date_of_service,"
+            " r.determination, r.icd10_codes, r.action_taken, r.minutes, r.interactive, r.interactive_mode,"
+            " r.place_of_service, l.license_number"
+            " FROM reviews r LEFT JOIN LATERAL (SELECT license_number FROM clinician_licenses l"
+            "   WHERE l.user_id = r.reviewer_user_id AND l.state = %s"
+            "   AND r.date_of_service BETWEEN l.valid_from AND l.valid_to"
+            "   ORDER BY l.valid_to DESC LIMIT 1) l ON true"
+            " WHERE r.flag_id = ANY(%s) ORDER BY r.reviewed_at, r.review_id",
+            (self.pm.state, flag_ids),
+        ).fetchall()
+        for rid, fid, uid, at, dos, determination, icd, action, minutes, inter, mode, pos, licence in rows:
+            who = self.practitioner(int(uid))
+            self.b.add(
+                "Provenance",
+                f"review/{rid}",
+                {
+                    "target": [_ref("Flag", str(fid))],
+                    "occurredDateTime": _local(at, self.pm.timezone),
+                    "recorded": at.astimezone(UTC).isoformat(),
+                    "activity": {
+                        "coding": [{"system": RPM + "activity", "code": "flag.review"}],
+                        "text": "clinician review of a triage flag",
+                    },
+                    "agent": [{"type": _coding(PROVENANCE_AGENT, "verifier", "Verifier"), "who": who}],
+                    "reason": [_coding(ICD10, c) for c in icd],
+                    "extension": [
+                        _ext(
+                            "review",
+                            valueString=_json(
+                                {
+                                    "review_id": rid,
+                                    "date_of_service": dos,
+                                    "determination": determination,
+                                    "action_taken": action,
+                                    "minutes": minutes,
+                                    "interactive": inter,
+                                    "interactive_mode": mode,
+                                    "place_of_service": pos,
+                                }
+                            ),
+                        ),
+                        _ext(
+                            "licensed-in-state",
+                            valueString=_json(
+                                {
+                                    "state": self.pm.state,
+                                    "on": dos,
+                                    "licensed": licence is not None,
+                                    "license_number": licence,
+                                }
+                            ),
+                        ),
+                    ],
+                },
+            )
+
+    def communications(self) -> None:
+        rows = self.conn.execute(
+            "SELECT communication_id, at, mode, two_way_realtime, by_user_id, flag_id FROM communications"
+            " WHERE communication_id = ANY(%s) ORDER BY at, communication_id",
+            (list(self.pm.communication_ids),),
+        ).fetchall()
+        for cid, at, mode, two_way, uid, fid in rows:
+            body: dict[str, Any] = {
+                "identifier": [{"system": RPM + "communication", "value": str(cid)}],
+                "status": "completed",
+                "subject": self.patient,
+                "sent": _local(at, self.pm.timezone),
+                "sender": self.practitioner(int(uid)),
+                "recipient": [self.patient],
+                "extension": [
+                    _ext("two-way-realtime", valueBoolean=bool(two_way)),
+                    _ext("mode", valueCode=mode),
+                ],
+            }
+            if mode in _MEDIUM:
+                body["medium"] = [_coding(PARTICIPATION_MODE, *_MEDIUM[mode])]
+            if fid is not None and self.b.has("Flag", str(fid)):
+                body["about"] = [_ref("Flag", str(fid))]
+            self.b.add("Communication", str(cid), body)
+
+    def consents(self) -> None:
+        rows = self.conn.execute(
+            "SELECT consent_id, consented_at, method, version, revoked_at FROM consents"
+            " WHERE patient_id = %s ORDER BY consented_at, consent_id",
+            (self.pm.patient_id,),
+        ).fetchall()
+        for cid, at, method, version, revoked in rows:
+            period = {"start": _local(at, self.pm.timezone)}
+            if revoked is not None:
+                period["end"] = _local(revoked, self.pm.timezone)
+            self.b.add(
+                "Consent",
+                str(cid),
+                {
+                    "status": "inactive" if revoked is not None else "active",
+                    "scope": _coding(CONSENT_SCOPE, "treatment", "Treatment"),
+                    "category": [_coding(LOINC, "59284-0", "Patient Consent")],
+                    "patient": self.patient,
+                    "dateTime": _local(at, self.pm.timezone),
+                    "performer": [self.patient],
+                    "policy": [{"uri": f"{RPM}rpm-consent:{version}"}],
+                    "policyRule": _coding(ACT_CODE, "OPTIN", "opt-in"),
+                    "provision": {"type": "permit", "period": period},
+                    "extension": [
+                        _ext("consent-method", valueCode=method),
+                        _ext("consent-version", valueString=version),
+                    ],
+                },
+            )
+
+    # -- billing ----------------------------------------------------------------------------
+    def charge_items(self, flag_ids: list[int]) -> list[tuple[Decision, dict[str, str]]]:
+        out: list[tuple[Decision, dict[str, str]]] = []
+        seen: dict[str, int] = {}
+        performer = None if self.pm.billing_user_id is None else self.practitioner(self.pm.billing_user_id)
+        for d in self.pm.decisions:
+            scope = f"{d.evidence.get('episode_id', '')}:{d.evidence.get('period', 'month')}"
+            key = f"{self.key}/{d.code}/{scope}"
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] > 1:
+                key = f"{key}/{seen[key]}"
+            support: list[dict[str, str]] = []
+            if d.emitted:
+                support += [
+                    _ref("Observation", str(i))
+                    for i in self._decision_readings(d)
+                    if self.b.has("Observation", str(i))
+                ]
+                if d.code in ("99470", "99457", "99458", "99091"):
+                    support += [_ref("Flag", str(f)) for f in flag_ids]
+                    support += [
+                        _ref("Communication", str(c))
+                        for c in d.evidence.get("communication_ids", [])
+                        if self.b.has("Communication", str(c))
+                    ]
+            charge: dict[str, Any] = {
+                "identifier": [{"system": RPM + "charge", "value": key}],
+                "status": "billable" if d.emitted else "not-billable",
+                "code": _coding(CPT, d.code),
+                "subject": self.patient,
+                "quantity": {"value": d.units},
+                "reason": [_coding(ICD10, c) for c in self.pm.icd10_codes],
+                "note": [{"text": f"{d.rule}: {d.reason}"}],
+                "extension": [
+                    _ext("billing-evidence", valueString=_json(d.evidence)),
+                    _ext("policy-version", valueString=self.pm.policy_version),
+                    _ext("rule", valueCode=d.rule),
+                ],
+            }
+            if support:
+                charge["supportingInformation"] = support
+            if d.date_of_service is not None:
+                charge["occurrenceDateTime"] = d.date_of_service.isoformat()
+            if performer is not None:
+                charge["performer"] = [{"actor": performer}]
+            out.append((d, self.b.add("ChargeItem", key, charge)))
+        return out
+
+    def claim(self, charges: list[tuple[Decision, dict[str, str]]], created: date) -> None:
+        emitted = [(d, ref) for d, ref in charges if d.emitted]
+        if not emitted or self.pm.billing_user_id is None:
+            return  # nothing to claim; the not-billable ChargeItems carry the reasons
+        coverage = self.b.add(
+            "Coverage",
+            f"{self.pm.patient_id}/{self.pm.payer}",
+            {
+                "status": "active",
+                "beneficiary": self.patient,
+                "payor": [
+                    {
+                        "identifier": {"system": RPM + "payer", "value": self.pm.payer},
+                        "display": self.pm.payer,
+                    }
+                ],
+            },
+        )
+        diagnosis = [
+            {"sequence": n, "diagnosisCodeableConcept": _coding(ICD10, c)}
+            for n, c in enumerate(self.pm.icd10_codes, 1)
+        ]
+        items = []
+        for n, (d, ref) in enumerate(emitted, 1):
+            item: dict[str, Any] = {
+                "sequence": n,
+                "productOrService": _coding(CPT, d.code),
+                "quantity": {"value": d.units},
+                "locationCodeableConcept": _coding(POS, self.pm.place_of_service),
+                "extension": [_ext("charge-item", valueReference=ref)],
+            }
+            if diagnosis:
+                item["diagnosisSequence"] = [x["sequence"] for x in diagnosis]
+            if d.date_of_service is not None:
+                item["servicedDate"] = d.date_of_service.isoformat()
+            items.append(item)
+        self.b.add(
+            "Claim",
+            self.key,
+            {
+                "identifier": [{"system": RPM + "claim", "value": self.key}],
+                "status": "active",
+                "type": _coding(CLAIM_TYPE, "professional", "Professional"),
+                "use": "claim",
+                "patient": self.patient,
+                "billablePeriod": {"start": self.month_start.isoformat(), "end": self.month_end.isoformat()},
+                "created": created.isoformat(),
+                "provider": self.practitioner(self.pm.billing_user_id),
+                "priority": _coding(PRIORITY, "normal", "Normal"),
+                "insurance": [{"sequence": 1, "focal": True, "coverage": coverage}],
+                "diagnosis": diagnosis,
+                "item": items,
+                "extension": [_ext("policy-version", valueString=self.pm.policy_version)],
+            },
+        )
+
+
+def export_fhir(
+    conn: psycopg.Connection[Any],
+    results: Sequence[PatientMonth],
+    *,
+    generated_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A FHIR R4 ``collection`` Bundle of the months in ``results`` (see the module docstring).
+
+    ``generated_at`` (default: now) is the Bundle timestamp and the Claims' ``created`` date; with
+    it fixed, the same data always exports to the same JSON.
+    """
+    when = generated_at or datetime.now(UTC)
+    b = _Bundle()
+    for pm in results:
+        m = _Month(conn, b, pm)
+        m.patient_resource()
+        flag_rows = m.flag_rows()
+        m.observations([*m.evidence_reading_ids(), *(int(r) for row in flag_rows for r in row[5])])
+        flags = m.flags(flag_rows)
+        m.provenances(flags)
+        m.communications()
+        m.consents()
+        m.claim(m.charge_items(flags), when.date())
+    keys = ",".join(sorted(f"{pm.patient_id}/{pm.year:04d}-{pm.month:02d}" for pm in results))
+    return {
+        "resourceType": "Bundle",
+        "id": resource_uuid("Bundle", keys),
+        "type": "collection",
+        "timestamp": when.astimezone(UTC).isoformat(),
+        "entry": list(b.entries.values()),
+    }
