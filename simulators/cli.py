@@ -49,6 +49,12 @@ def _fleet(rest: list[str]) -> int:
     return fleet_main(rest)
 
 
+def _chaos(rest: list[str]) -> int:
+    from simulators.chaos import chaos_main
+
+    return chaos_main(rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rpmflow-sim",
@@ -63,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stack", help="start an embedded PostgreSQL + Mosquitto and print their URLs")
     s.add_argument("--gateway", action="append", help="provision a gateway account (repeatable)")
     sub.add_parser("fleet", help="fleet load generator (see `rpmflow-sim fleet --help`)", add_help=False)
+    sub.add_parser("chaos", help="whole-pipeline chaos run (see `rpmflow-sim chaos --help`)", add_help=False)
     return p
 
 
@@ -71,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "fleet":
         return _fleet(argv[1:])
+    if argv and argv[0] == "chaos":
+        return _chaos(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "demo":
         return _demo(args)
