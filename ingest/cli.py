@@ -15,6 +15,8 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+import psycopg
+
 from ingest.consumer import Consumer
 from ingest.migrate import migrate
 from ingest.settings import Settings, SettingsError
@@ -90,8 +92,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"rpmflow-ingest: {exc}", file=sys.stderr)
         return 2
-    if not args.no_migrate:
-        migrate(settings.database_url)
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -100,11 +100,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    if not args.no_migrate and not _migrate_when_reachable(settings.database_url, stop):
+        return 0
     consumer = Consumer(settings)
     _tune_gc()
     consumer.run(stop)
     log.info("stopped")
     return 0
+
+
+def _migrate_when_reachable(url: str, stop: threading.Event, max_wait_s: float = 30.0) -> bool:
+    """Apply migrations, waiting with back-off while PostgreSQL is down (a restart must not kill
+    ingest); False when asked to stop first."""
+    wait = 0.5
+    while True:
+        try:
+            migrate(url)
+            return True
+        except psycopg.OperationalError as exc:
+            log.warning("database not reachable for migrations (%s); retrying in %.1f s", exc, wait)
+        if stop.wait(wait):
+            return False
+        wait = min(wait * 2, max_wait_s)
 
 
 if __name__ == "__main__":
