@@ -1,5 +1,5 @@
 # The two commands of the README, plus helpers. Every target sets itself up first.
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench chaos clean
 
 VENV := .venv/bin
 
@@ -20,10 +20,15 @@ test:
 	$(VENV)/python -m pytest -q
 
 bench: setup
+	$(VENV)/python bench/gatt_bench.py
 	$(VENV)/python bench/gateway_bench.py
 	$(VENV)/python bench/ingest_bench.py --quick
 	$(VENV)/python bench/triage_bench.py
+	$(VENV)/python bench/triage_quality.py
 	$(VENV)/python bench/dashboard_bench.py
+
+chaos: setup
+	$(VENV)/python bench/chaos_run.py --seed 1
 
 clean:
 	rm -rf .state test-artifacts .pytest_cache .mypy_cache .ruff_cache
