@@ -33,10 +33,7 @@ import logging
 import os
 import random
 import shutil
-import signal
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -49,6 +46,7 @@ from typing import Any
 
 import psycopg
 
+from simulators.processes import ServiceProcess, console_script, run_to_completion, service_env
 from simulators.stack import EmbeddedMosquitto, EmbeddedPostgres, StackError, free_port
 
 log = logging.getLogger(__name__)
@@ -166,55 +164,21 @@ class ChaosReport:
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def _script(name: str) -> str:
-    candidate = Path(sys.executable).parent / name
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which(name)
-    if not found:
-        raise StackError(f"{name} is not installed: run scripts/setup.sh")
-    return found
-
-
 @dataclass
-class Proc:
+class Proc(ServiceProcess):
     """One supervised service process; ``wanted`` says whether the supervisor keeps it running."""
 
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
     wanted: bool = False
     restart_at: float | None = None
 
     def start(self) -> None:
-        with self.log_path.open("ab") as out:
-            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+        super().start()
         self.wanted = True
         self.restart_at = None
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill9(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-
     def terminate(self, timeout: float = 20.0) -> None:
         self.wanted = False
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log.warning("%s ignored SIGTERM for %.0f s: killing it", self.name, timeout)
-            self.kill9()
+        self.stop(timeout)
 
 
 class AuditWriter(threading.Thread):
@@ -278,10 +242,7 @@ class Chaos:
             self.broker.add_gateway(gw)
         self.pg.start()
         self.broker.start()
-        out = subprocess.run([_script("rpmflow-ingest"), "migrate"], env=self._env(), capture_output=True,
-                             text=True, check=False)
-        if out.returncode != 0:
-            raise StackError(f"rpmflow-ingest migrate failed: {out.stderr.strip() or out.stdout.strip()}")
+        run_to_completion([console_script("rpmflow-ingest"), "migrate"], self._env())
         self._seed_people()
         for i in range(self.config.ingest_processes):
             name = f"ingest-{i}"
@@ -289,14 +250,12 @@ class Chaos:
                        RPMFLOW_INGEST_SHARED=str(self.config.shared).lower(), RPMFLOW_INGEST_GROUP="chaos",
                        RPMFLOW_INGEST_CLIENT_ID=f"chaos-ingest-{i}",
                        RPMFLOW_INGEST_BATCH_MS="100")
-            self.procs[name] = Proc(name, [_script("rpmflow-ingest"), "run"], env, self.logs / f"{name}.log")
+            self.procs[name] = Proc.run_command(name, "rpmflow-ingest", env, self.logs)
         env = dict(self._env(), RPMFLOW_TRIAGE_INTERVAL_S="1")
-        self.procs["triage"] = Proc("triage", [_script("rpmflow-triage"), "run"], env,
-                                    self.logs / "triage.log")
+        self.procs["triage"] = Proc.run_command("triage", "rpmflow-triage", env, self.logs)
         for n, gw in enumerate(self.gateway_ids):
             self._prepare_outbox(self._outbox(gw))
-            self.procs[gw] = Proc(gw, [_script("rpmflow-gateway"), "run"], self._gateway_env(n, gw),
-                                  self.logs / f"{gw}.log")
+            self.procs[gw] = Proc.run_command(gw, "rpmflow-gateway", self._gateway_env(n, gw), self.logs)
         # Ingest first, and only then the gateways: on a fresh broker nothing holds the readings
         # for a subscriber that has not subscribed yet (an operator starts ingest first too).
         for p in self.procs.values():
@@ -321,10 +280,7 @@ class Chaos:
 
     def _env(self) -> dict[str, str]:
         assert self.pg is not None
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RPMFLOW_")}
-        env["RPMFLOW_DATABASE_URL"] = self.pg.url
-        env["PYTHONUNBUFFERED"] = "1"
-        return env
+        return service_env(self.pg.url)
 
     def _outbox(self, gw: str) -> Path:
         return self.state / "outboxes" / f"{gw}.sqlite3"

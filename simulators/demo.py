@@ -7,12 +7,8 @@ ingest, triage, dashboard, then the servers) and leaves no process behind.
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -21,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulators.probe import wait_until_ingest_subscribed
+from simulators.processes import ServiceProcess, console_script, run_to_completion, service_env
 from simulators.stack import Stack, StackError, start_stack, wait_until
-
-log = logging.getLogger(__name__)
 
 DEMO_PASSWORD = "rpmflow-demo"  # noqa: S105 - printed to the user; local demo only
 DEMO_USERS = (
@@ -34,49 +29,6 @@ DEMO_USERS = (
 )
 
 
-def _script(name: str) -> str:
-    """The console script installed next to this interpreter (the project's venv)."""
-    candidate = Path(sys.executable).parent / name
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which(name)
-    if not found:
-        raise StackError(f"{name} is not installed: run scripts/setup.sh")
-    return found
-
-
-@dataclass
-class Service:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        out = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        out.close()
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout: float = 20.0) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log.warning("%s did not stop within %.0fs; killing it", self.name, timeout)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout)
-
-
 @dataclass
 class Demo:
     gateways: int = 3
@@ -84,22 +36,17 @@ class Demo:
     interval_s: float = 20.0
     state: Path = field(default_factory=lambda: Path(".state/demo"))
     stack: Stack | None = None
-    services: list[Service] = field(default_factory=list)
+    services: list[ServiceProcess] = field(default_factory=list)
 
     def gateway_ids(self) -> list[str]:
         return [f"gw-{i:04d}" for i in range(1, self.gateways + 1)]
 
     def base_env(self) -> dict[str, str]:
         assert self.stack is not None
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RPMFLOW_")}
-        env["RPMFLOW_DATABASE_URL"] = self.stack.database_url
-        env["PYTHONUNBUFFERED"] = "1"
-        return env
+        return service_env(self.stack.database_url)
 
     def run_once(self, argv: list[str]) -> None:
-        out = subprocess.run(argv, env=self.base_env(), capture_output=True, text=True, check=False)
-        if out.returncode != 0:
-            raise StackError(f"{' '.join(argv[:2])} failed: {out.stderr.strip() or out.stdout.strip()}")
+        run_to_completion(argv, self.base_env())
 
     def start(self) -> None:
         if self.state.exists():
@@ -110,7 +57,7 @@ class Demo:
         print("rpmflow demo: starting PostgreSQL and Mosquitto ...", flush=True)
         self.stack = start_stack(gateways=self.gateway_ids())
         broker = self.stack.mosquitto
-        self.run_once([_script("rpmflow-ingest"), "migrate"])
+        self.run_once([console_script("rpmflow-ingest"), "migrate"])
         seed = [sys.executable, "-m", "dashboards.demo_seed", "--password", DEMO_PASSWORD]
         for gw in self.gateway_ids():
             seed += ["--gateway", gw]
@@ -118,12 +65,8 @@ class Demo:
 
         env = self.base_env()
         ingest_env = dict(env, RPMFLOW_MQTT_URL=broker.ingest_url)
-        self.services.append(
-            Service("ingest", [_script("rpmflow-ingest"), "run"], ingest_env, logs / "ingest.log")
-        )
-        self.services.append(
-            Service("triage", [_script("rpmflow-triage"), "run"], env, logs / "triage.log")
-        )
+        self.services.append(ServiceProcess.run_command("ingest", "rpmflow-ingest", ingest_env, logs))
+        self.services.append(ServiceProcess.run_command("triage", "rpmflow-triage", env, logs))
         # Plain HTTP on loopback: cookies cannot carry the Secure attribute here.
         dash_env = dict(
             env,
@@ -131,9 +74,7 @@ class Demo:
             RPMFLOW_DASHBOARD_HOST="127.0.0.1",
             RPMFLOW_DASHBOARD_SECURE_COOKIES="false",
         )
-        self.services.append(
-            Service("dashboard", [_script("rpmflow-dashboard"), "run"], dash_env, logs / "dashboard.log")
-        )
+        self.services.append(ServiceProcess.run_command("dashboard", "rpmflow-dashboard", dash_env, logs))
         for n, gw in enumerate(self.gateway_ids(), start=1):
             gw_env = dict(
                 env,
@@ -146,9 +87,7 @@ class Demo:
                 RPMFLOW_GATEWAY_SIM_INTERVAL_S=str(self.interval_s),
                 RPMFLOW_GATEWAY_SIM_DEVICES=f"bp:SIM-BP-{n:04d},glucose:SIM-GL-{n:04d}",
             )
-            self.services.append(
-                Service(gw, [_script("rpmflow-gateway"), "run"], gw_env, logs / f"{gw}.log")
-            )
+            self.services.append(ServiceProcess.run_command(gw, "rpmflow-gateway", gw_env, logs))
         ingest = self.services[0]
         ingest.start()
         # A new ingest session queues nothing until it has subscribed: wait before gateways publish.

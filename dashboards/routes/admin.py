@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -12,7 +13,7 @@ from dashboards import queries
 from dashboards.audit_trail import record_action, record_view
 from dashboards.auth import authorize
 from dashboards.context import client_ip, ctx
-from dashboards.db import fetch_all, fetch_one
+from dashboards.db import Conn, fetch_all, fetch_one
 from dashboards.errors import BadInput, DashboardError, NotFound
 from dashboards.passwords import hash_password
 from dashboards.routes.deps import PatientId, User, UserId, domain_errors
@@ -24,6 +25,7 @@ router = APIRouter(dependencies=[Depends(authorize)])
 Role = Literal["nurse", "clinician", "billing", "admin"]
 Kind = Literal["blood_pressure", "glucose"]
 ConsentMethod = Literal["verbal", "written", "electronic"]
+Page = Literal["patients", "users"]  # /admin/<page>, rendered from admin_<page>.html
 StateCode = Annotated[str, Form(pattern=r"^[A-Za-z]{2}$")]
 
 
@@ -79,10 +81,24 @@ def admin_patients(request: Request, me: User) -> Response:
     return render(request, "admin_patients.html", _patients_context(request, me))
 
 
-def _fail(request: Request, me: User, template: str, exc: DashboardError) -> Response:
-    data = _patients_context(request, me) if template == "admin_patients.html" else _users_context(request)
-    data["error"] = exc.message
-    return render(request, template, data, status_code=exc.status_code)
+def _submit(
+    request: Request, me: User, page: Page, write: Callable[[Conn], None], *, id_in_path: bool = False
+) -> Response:
+    """One admin form: ``write`` in one transaction, then back to the page (POST/redirect/GET).
+
+    A domain error re-renders the page with its message and status. With ``id_in_path`` a 404
+    (the URL names no such record) stays an error page instead: there is no form to correct.
+    """
+    try:
+        with ctx(request).pool.connection() as conn, domain_errors():
+            write(conn)
+    except DashboardError as exc:
+        if id_in_path and exc.status_code == 404:
+            raise
+        data = _patients_context(request, me) if page == "patients" else _users_context(request)
+        data["error"] = exc.message
+        return render(request, f"admin_{page}.html", data, status_code=exc.status_code)
+    return see_other(f"/admin/{page}")
 
 
 @router.post("/admin/patients", include_in_schema=False)
@@ -95,20 +111,18 @@ def create_patient(
     timezone: Annotated[str, Form(max_length=64)] = "America/New_York",
     birth_year: Annotated[int | None, Form(ge=1900, le=2100)] = None,
 ) -> Response:
-    try:
-        with ctx(request).pool.connection() as conn, domain_errors():
-            if fetch_one(conn, "SELECT 1 AS x FROM patients WHERE mrn = %s", (mrn,)):
-                raise BadInput(f"MRN {mrn} already exists")
-            pid = people.create_patient(conn, mrn=mrn, display_name=display_name, state=state,
-                                        timezone=timezone, birth_year=birth_year)
-            record_action(conn, me, action="patient.create", patient_id=pid, detail={"mrn": mrn},
-                          source_ip=client_ip(request))
-    except DashboardError as exc:
-        return _fail(request, me, "admin_patients.html", exc)
-    return see_other("/admin/patients")
+    def write(conn: Conn) -> None:
+        if fetch_one(conn, "SELECT 1 AS x FROM patients WHERE mrn = %s", (mrn,)):
+            raise BadInput(f"MRN {mrn} already exists")
+        pid = people.create_patient(conn, mrn=mrn, display_name=display_name, state=state,
+                                    timezone=timezone, birth_year=birth_year)
+        record_action(conn, me, action="patient.create", patient_id=pid, detail={"mrn": mrn},
+                      source_ip=client_ip(request))
+
+    return _submit(request, me, "patients", write)
 
 
-def _patient_exists(conn: Any, patient_id: int) -> None:
+def _patient_exists(conn: Conn, patient_id: int) -> None:
     if queries.patient(conn, patient_id) is None:
         raise NotFound(f"no patient {patient_id}")
 
@@ -125,20 +139,17 @@ def enrol_patient(
     education_documented_on: Annotated[date | None, Form()] = None,
 ) -> Response:
     codes = [c.strip() for c in icd10_codes.replace(";", ",").split(",") if c.strip()]
-    try:
-        with ctx(request).pool.connection() as conn, domain_errors():
-            _patient_exists(conn, patient_id)
-            eid = people.enrol(conn, patient_id, ordering_user_id=ordering_user_id, icd10_codes=codes,
-                               start_date=start_date, established_visit_date=established_visit_date,
-                               education_documented_on=education_documented_on)
-            record_action(conn, me, action="patient.enrol", patient_id=patient_id,
-                          detail={"enrolment_id": eid, "icd10": codes, "start_date": start_date.isoformat()},
-                          source_ip=client_ip(request))
-    except DashboardError as exc:
-        if exc.status_code == 404:
-            raise
-        return _fail(request, me, "admin_patients.html", exc)
-    return see_other("/admin/patients")
+
+    def write(conn: Conn) -> None:
+        _patient_exists(conn, patient_id)
+        eid = people.enrol(conn, patient_id, ordering_user_id=ordering_user_id, icd10_codes=codes,
+                           start_date=start_date, established_visit_date=established_visit_date,
+                           education_documented_on=education_documented_on)
+        record_action(conn, me, action="patient.enrol", patient_id=patient_id,
+                      detail={"enrolment_id": eid, "icd10": codes, "start_date": start_date.isoformat()},
+                      source_ip=client_ip(request))
+
+    return _submit(request, me, "patients", write, id_in_path=True)
 
 
 @router.post("/admin/patients/{patient_id}/consent", include_in_schema=False)
@@ -151,19 +162,16 @@ def consent(
     consented_on: Annotated[date | None, Form()] = None,
 ) -> Response:
     at = (datetime.combine(consented_on, datetime.min.time(), UTC) if consented_on else datetime.now(UTC))
-    try:
-        with ctx(request).pool.connection() as conn, domain_errors():
-            _patient_exists(conn, patient_id)
-            cid = people.record_consent(conn, patient_id, consented_at=at, method=method,
-                                        recorded_by=me.user_id, version=version)
-            record_action(conn, me, action="patient.consent", patient_id=patient_id,
-                          detail={"consent_id": cid, "method": method, "version": version},
-                          source_ip=client_ip(request))
-    except DashboardError as exc:
-        if exc.status_code == 404:
-            raise
-        return _fail(request, me, "admin_patients.html", exc)
-    return see_other("/admin/patients")
+
+    def write(conn: Conn) -> None:
+        _patient_exists(conn, patient_id)
+        cid = people.record_consent(conn, patient_id, consented_at=at, method=method,
+                                    recorded_by=me.user_id, version=version)
+        record_action(conn, me, action="patient.consent", patient_id=patient_id,
+                      detail={"consent_id": cid, "method": method, "version": version},
+                      source_ip=client_ip(request))
+
+    return _submit(request, me, "patients", write, id_in_path=True)
 
 
 @router.post("/admin/devices/assign", include_in_schema=False)
@@ -174,16 +182,14 @@ def assign_device(
     patient_id: Annotated[int, Form(ge=1)],
     kind: Annotated[Kind, Form()] = "blood_pressure",
 ) -> Response:
-    try:
-        with ctx(request).pool.connection() as conn, domain_errors():
-            _patient_exists(conn, patient_id)
-            aid = people.assign_device(conn, device_id, patient_id, at=datetime.now(UTC),
-                                       assigned_by=me.username, kind=kind)
-            record_action(conn, me, action="device.assign", patient_id=patient_id,
-                          detail={"assignment_id": aid, "device_id": device_id}, source_ip=client_ip(request))
-    except DashboardError as exc:
-        return _fail(request, me, "admin_patients.html", exc)
-    return see_other("/admin/patients")
+    def write(conn: Conn) -> None:  # patient_id is a form field here: a wrong one is a form error
+        _patient_exists(conn, patient_id)
+        aid = people.assign_device(conn, device_id, patient_id, at=datetime.now(UTC),
+                                   assigned_by=me.username, kind=kind)
+        record_action(conn, me, action="device.assign", patient_id=patient_id,
+                      detail={"assignment_id": aid, "device_id": device_id}, source_ip=client_ip(request))
+
+    return _submit(request, me, "patients", write)
 
 
 def _users_context(request: Request) -> dict[str, Any]:
@@ -207,19 +213,17 @@ def create_user(
     npi: Annotated[str, Form(max_length=10)] = "",
     qhp: Annotated[bool, Form()] = False,
 ) -> Response:
-    try:
-        with ctx(request).pool.connection() as conn, domain_errors():
-            if fetch_one(conn, "SELECT 1 AS x FROM users WHERE username = %s", (username,)):
-                raise BadInput(f"user {username} already exists")
-            uid = people.create_user(conn, username=username, display_name=display_name, role=role,
-                                     password_hash=hash_password(password), npi=npi or None,
-                                     is_physician_or_qhp=qhp)
-            record_action(conn, me, action="user.create", patient_id=None,
-                          detail={"user_id": uid, "username": username, "role": role},
-                          source_ip=client_ip(request))
-    except DashboardError as exc:
-        return _fail(request, me, "admin_users.html", exc)
-    return see_other("/admin/users")
+    def write(conn: Conn) -> None:
+        if fetch_one(conn, "SELECT 1 AS x FROM users WHERE username = %s", (username,)):
+            raise BadInput(f"user {username} already exists")
+        uid = people.create_user(conn, username=username, display_name=display_name, role=role,
+                                 password_hash=hash_password(password), npi=npi or None,
+                                 is_physician_or_qhp=qhp)
+        record_action(conn, me, action="user.create", patient_id=None,
+                      detail={"user_id": uid, "username": username, "role": role},
+                      source_ip=client_ip(request))
+
+    return _submit(request, me, "users", write)
 
 
 @router.post("/admin/users/{user_id}/licenses", include_in_schema=False)
@@ -232,20 +236,16 @@ def add_licence(
     valid_from: Annotated[date, Form()],
     valid_to: Annotated[date, Form()],
 ) -> Response:
-    try:
-        with ctx(request).pool.connection() as conn, domain_errors():
-            if fetch_one(conn, "SELECT 1 AS x FROM users WHERE user_id = %s", (user_id,)) is None:
-                raise NotFound(f"no user {user_id}")
-            lid = people.add_licence(conn, user_id, state=state, license_number=license_number,
-                                     valid_from=valid_from, valid_to=valid_to)
-            record_action(conn, me, action="user.licence", patient_id=None,
-                          detail={"user_id": user_id, "license_id": lid, "state": state.upper()},
-                          source_ip=client_ip(request))
-    except DashboardError as exc:
-        if exc.status_code == 404:
-            raise
-        return _fail(request, me, "admin_users.html", exc)
-    return see_other("/admin/users")
+    def write(conn: Conn) -> None:
+        if fetch_one(conn, "SELECT 1 AS x FROM users WHERE user_id = %s", (user_id,)) is None:
+            raise NotFound(f"no user {user_id}")
+        lid = people.add_licence(conn, user_id, state=state, license_number=license_number,
+                                 valid_from=valid_from, valid_to=valid_to)
+        record_action(conn, me, action="user.licence", patient_id=None,
+                      detail={"user_id": user_id, "license_id": lid, "state": state.upper()},
+                      source_ip=client_ip(request))
+
+    return _submit(request, me, "users", write, id_in_path=True)
 
 
 @router.post("/admin/users/{user_id}/active", include_in_schema=False)

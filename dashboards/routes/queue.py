@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -39,27 +39,44 @@ Disposition = Literal["acted", "no_action_needed", "artefact", "duplicate"]
 RuleId = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
+@dataclass(frozen=True)
+class QueueFilters:
+    """The queue's filter query, read one way by every view of the queue.
+
+    The live fragment is re-fetched with the page's own query string, so both must accept the same.
+    """
+
+    severity: Severity | None
+    rule: str | None
+    status: StateFilter
+    mine: bool
+
+
+def _queue_filters(
+    severity: Severity | None = None,
+    rule: RuleId = None,
+    status: StateFilter = "active",
+    mine: bool = False,
+) -> QueueFilters:
+    return QueueFilters(severity=severity, rule=rule, status=status, mine=mine)
+
+
+Filters = Annotated[QueueFilters, Depends(_queue_filters)]
+
+
 def _states(status: StateFilter) -> tuple[str, ...]:
     return queries.ACTIVE_STATES if status == "active" else (status,)
 
 
 def _load_queue(
-    conn: Conn,
-    me: Principal,
-    *,
-    severity: str | None,
-    rule: str | None,
-    status: StateFilter,
-    mine: bool,
-    limit: int,
-    source_ip: str | None,
+    conn: Conn, me: Principal, filters: QueueFilters, *, limit: int, source_ip: str | None
 ) -> dict[str, Any]:
     rows = queries.queue(
         conn,
-        states=_states(status),
-        severity=severity,
-        rule_id=rule,
-        assigned_to=me.username if mine else None,
+        states=_states(filters.status),
+        severity=filters.severity,
+        rule_id=filters.rule,
+        assigned_to=me.username if filters.mine else None,
         limit=limit,
     )
     for r in rows:
@@ -74,45 +91,32 @@ def _load_queue(
     }
 
 
-def _filters(severity: str | None, rule: str | None, status: str, mine: bool) -> dict[str, Any]:
-    return {"severity": severity or "", "rule": rule or "", "status": status, "mine": mine}
+def _queue_view(conn: Conn, request: Request, me: Principal, filters: QueueFilters) -> dict[str, Any]:
+    """What the queue page and its live fragment render: rows, counts, the filters that chose them."""
+    data = _load_queue(conn, me, filters, limit=200, source_ip=client_ip(request))
+    f = filters
+    return {
+        **data,
+        "filters": {"severity": f.severity or "", "rule": f.rule or "", "status": f.status, "mine": f.mine},
+        "query": request.url.query,
+        "dispositions": lifecycle.DISPOSITIONS,
+    }
 
 
 @router.get("/queue", response_class=HTMLResponse, include_in_schema=False)
-def queue_page(
-    request: Request,
-    me: User,
-    severity: Severity | None = None,
-    rule: RuleId = None,
-    status: StateFilter = "active",
-    mine: bool = False,
-) -> Response:
+def queue_page(request: Request, me: User, filters: Filters) -> Response:
     with ctx(request).pool.connection() as conn:
-        data = _load_queue(conn, me, severity=severity, rule=rule, status=status, mine=mine, limit=200,
-                           source_ip=client_ip(request))
+        data = _queue_view(conn, request, me, filters)
         rules = queries.rule_ids(conn)
-    return render(request, "queue.html", {
-        **data, "rules": rules, "filters": _filters(severity, rule, status, mine),
-        "query": request.url.query, "dispositions": lifecycle.DISPOSITIONS,
-    })
+    return render(request, "queue.html", {**data, "rules": rules})
 
 
 @router.get("/queue/rows", response_class=HTMLResponse, include_in_schema=False)
-def queue_rows(
-    request: Request,
-    me: User,
-    severity: Severity | None = None,
-    rule: RuleId = None,
-    status: StateFilter = "active",
-    mine: bool = False,
-) -> Response:
+def queue_rows(request: Request, me: User, filters: Filters) -> Response:
     """The live part of the queue page, re-fetched by app.js when the event stream says so."""
     with ctx(request).pool.connection() as conn:
-        data = _load_queue(conn, me, severity=severity, rule=rule, status=status, mine=mine, limit=200,
-                           source_ip=client_ip(request))
-    return render(request, "_queue_live.html", {**data, "filters": _filters(severity, rule, status, mine),
-                                                "query": request.url.query,
-                                                "dispositions": lifecycle.DISPOSITIONS})
+        data = _queue_view(conn, request, me, filters)
+    return render(request, "_queue_live.html", data)
 
 
 class QueueItem(BaseModel):
@@ -152,9 +156,10 @@ def api_queue(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
     """Flags to work, most severe then oldest first, with the latest reading's values (units in names)."""
+    # Explicit query parameters (not ``Filters``) keep the documented parameter order, limit last.
+    filters = _queue_filters(severity=severity, rule=rule, status=status, mine=mine)
     with ctx(request).pool.connection() as conn:
-        data = _load_queue(conn, me, severity=severity, rule=rule, status=status, mine=mine, limit=limit,
-                           source_ip=client_ip(request))
+        data = _load_queue(conn, me, filters, limit=limit, source_ip=client_ip(request))
     return {"counts": data["counts"], "last_flag_id": data["last_flag_id"], "flags": data["rows"]}
 
 

@@ -12,6 +12,8 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
+from triage import frames as fr
+
 DUPLICATE_GAP = timedelta(seconds=30)  # closer than this: the same measurement seen twice, not a re-measure
 
 
@@ -86,3 +88,57 @@ def within(df: pd.DataFrame, k: int, span: timedelta) -> np.ndarray:
 
 def minutes_between(a: pd.Series, b: pd.Series) -> pd.Series:
     return ((b - a).dt.total_seconds() / 60.0).round(1)
+
+
+def one_reading_candidates(
+    sel: pd.DataFrame,
+    *,
+    rule_id: str,
+    severity: str | pd.Series,
+    reason: pd.Series,
+    value: pd.Series | float = np.nan,
+    baseline: pd.Series | float = np.nan,
+    unit: str = "",
+    episode_key: str = "",
+    subject_key: pd.Series | None = None,
+) -> pd.DataFrame:
+    """One candidate per selected reading, that reading alone its evidence (first = last = it)."""
+    return fr.candidates(
+        rule_id=rule_id,
+        patient_id=sel["patient_id"],
+        severity=severity,
+        reason=reason,
+        reading_ids=fr.single_ids(sel["reading_id"]),
+        first_at=sel["measured_at"],
+        last_at=sel["measured_at"],
+        value=value,
+        baseline=baseline,
+        unit=unit,
+        episode_key=episode_key,
+        subject_key=subject_key,
+    )
+
+
+def confirmed_pair_candidates(
+    df: pd.DataFrame,
+    hit: np.ndarray,
+    *,
+    rule_id: str,
+    severity: str,
+    reason: pd.Series,
+    value_col: str,
+    unit: str,
+) -> pd.DataFrame:
+    """One candidate per hit row confirmed by the row before it: both readings are the evidence."""
+    sel = df.loc[hit]
+    return fr.candidates(
+        rule_id=rule_id,
+        patient_id=sel["patient_id"],
+        severity=severity,
+        reason=reason,
+        reading_ids=fr.id_lists([df["reading_id"].shift(1).loc[hit], sel["reading_id"]]),
+        first_at=df["measured_at"].shift(1).loc[hit],
+        last_at=sel["measured_at"],
+        value=sel[value_col],
+        unit=unit,
+    )

@@ -15,7 +15,7 @@ from triage import frames as fr
 from triage import thresholds as th
 from triage.limits import DEFAULTS, Limits
 from triage.localtime import local_days, today_in
-from triage.rules._common import valid
+from triage.rules._common import one_reading_candidates, valid
 
 METRICS = {
     "systolic_mmhg": ("blood_pressure", "Systolic BP", th.Unit.MMHG.value),
@@ -79,14 +79,11 @@ def baseline_deviation(readings: pd.DataFrame, *, now: datetime, limits: Limits 
             + ")."
         )
         out.append(
-            fr.candidates(
+            one_reading_candidates(
+                sel,
                 rule_id="baseline_deviation",
-                patient_id=sel["patient_id"],
                 severity="moderate",
                 reason=reason,
-                reading_ids=fr.single_ids(sel["reading_id"]),
-                first_at=sel["measured_at"],
-                last_at=sel["measured_at"],
                 value=sel[metric],
                 baseline=sel["median"],
                 unit=unit,

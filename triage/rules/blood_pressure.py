@@ -15,7 +15,15 @@ import pandas as pd
 from triage import frames as fr
 from triage import thresholds as th
 from triage.limits import DEFAULTS, Limits
-from triage.rules._common import apart, minutes_between, neighbour, valid, within
+from triage.rules._common import (
+    apart,
+    confirmed_pair_candidates,
+    minutes_between,
+    neighbour,
+    one_reading_candidates,
+    valid,
+    within,
+)
 
 BP = "blood_pressure"
 _SYMPTOMS = (
@@ -190,14 +198,11 @@ def bp_hypotension(readings: pd.DataFrame, *, now: datetime, limits: Limits = DE
         "BP " + _bp_text(sel) + " below " + line + ": possible hypotension. Ask about dizziness or "
         "falls; review antihypertensives against this patient's usual values."
     )
-    return fr.candidates(
+    return one_reading_candidates(
+        sel,
         rule_id="bp_hypotension",
-        patient_id=sel["patient_id"],
         severity="high",
         reason=reason,
-        reading_ids=fr.single_ids(sel["reading_id"]),
-        first_at=sel["measured_at"],
-        last_at=sel["measured_at"],
         value=sel["systolic_mmhg"],
         unit=th.Unit.MMHG.value,
     )
@@ -228,14 +233,12 @@ def pulse_out_of_range(readings: pd.DataFrame, *, now: datetime, limits: Limits 
         + _line(hi, sel)
         + " on two readings."
     )
-    return fr.candidates(
+    return confirmed_pair_candidates(
+        bp,
+        hit,
         rule_id="pulse_out_of_range",
-        patient_id=sel["patient_id"],
         severity="moderate",
         reason=reason,
-        reading_ids=fr.id_lists([bp["reading_id"].shift(1).loc[hit], sel["reading_id"]]),
-        first_at=bp["measured_at"].shift(1).loc[hit],
-        last_at=sel["measured_at"],
-        value=sel["pulse_bpm"],
+        value_col="pulse_bpm",
         unit=th.Unit.BPM.value,
     )

@@ -14,7 +14,13 @@ import pandas as pd
 from triage import frames as fr
 from triage import thresholds as th
 from triage.limits import DEFAULTS, Limits
-from triage.rules._common import collapse_duplicates, valid, within
+from triage.rules._common import (
+    collapse_duplicates,
+    confirmed_pair_candidates,
+    one_reading_candidates,
+    valid,
+    within,
+)
 
 GLUCOSE = "glucose"
 MG = th.Unit.MG_DL.value
@@ -25,16 +31,17 @@ def _g(df: pd.DataFrame) -> pd.Series:
 
 
 def _single(
-    rule_id: str, sel: pd.DataFrame, severity: str, reason: pd.Series, baseline: pd.Series | float = np.nan
+    rule_id: str,
+    sel: pd.DataFrame,
+    severity: str | pd.Series,
+    reason: pd.Series,
+    baseline: pd.Series | float = np.nan,
 ) -> pd.DataFrame:
-    return fr.candidates(
+    return one_reading_candidates(
+        sel,
         rule_id=rule_id,
-        patient_id=sel["patient_id"],
         severity=severity,
         reason=reason,
-        reading_ids=fr.single_ids(sel["reading_id"]),
-        first_at=sel["measured_at"],
-        last_at=sel["measured_at"],
         value=sel["glucose_mg_dl"],
         baseline=baseline,
         unit=MG,
@@ -91,18 +98,7 @@ def glucose_hyper(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEF
         "patient now; ketone check, consider emergency care.",
     )
     severity = pd.Series(np.where(extreme, "critical", "moderate"), index=sel.index)
-    return fr.candidates(
-        rule_id="glucose_hyper_l2",
-        patient_id=sel["patient_id"],
-        severity=severity,
-        reason=reason,
-        reading_ids=fr.single_ids(sel["reading_id"]),
-        first_at=sel["measured_at"],
-        last_at=sel["measured_at"],
-        value=sel["glucose_mg_dl"],
-        baseline=lim.loc[hit],
-        unit=MG,
-    )
+    return _single("glucose_hyper_l2", sel, severity, reason, lim.loc[hit])
 
 
 def glucose_ketone_check(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS) -> pd.DataFrame:
@@ -131,15 +127,13 @@ def glucose_ketone_check(readings: pd.DataFrame, *, now: datetime, limits: Limit
         + "): ketone check now (ACP sick-day advice); call if ketones are moderate or high."
     )
     r_single = "Glucose " + _g(ss) + " above 240: advise a ketone check (ADA)."
-    pair_c = fr.candidates(
+    pair_c = confirmed_pair_candidates(
+        g,
+        pair,
         rule_id="glucose_ketone_check",
-        patient_id=ps["patient_id"],
         severity="high",
         reason=r_pair,
-        reading_ids=fr.id_lists([g["reading_id"].shift(1).loc[pair], ps["reading_id"]]),
-        first_at=g["measured_at"].shift(1).loc[pair],
-        last_at=ps["measured_at"],
-        value=ps["glucose_mg_dl"],
+        value_col="glucose_mg_dl",
         unit=MG,
     )
     return fr.concat([pair_c, _single("glucose_ketone_check", ss, "info", r_single)])

@@ -13,7 +13,7 @@ import pandas as pd
 from triage import frames as fr
 from triage import thresholds as th
 from triage.limits import DEFAULTS, Limits
-from triage.rules._common import ns, valid
+from triage.rules._common import ns, one_reading_candidates, valid
 
 
 def irregular_pulse(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS) -> pd.DataFrame:
@@ -25,14 +25,11 @@ def irregular_pulse(readings: pd.DataFrame, *, now: datetime, limits: Limits = D
         "(atrial fibrillation screening) if it recurs.",
         index=sel.index,
     )
-    return fr.candidates(
+    return one_reading_candidates(
+        sel,
         rule_id="irregular_pulse",
-        patient_id=sel["patient_id"],
         severity="moderate",
         reason=reason,
-        reading_ids=fr.single_ids(sel["reading_id"]),
-        first_at=sel["measured_at"],
-        last_at=sel["measured_at"],
         value=sel["pulse_bpm"],
         unit=th.Unit.BPM.value,
     )
@@ -52,9 +49,37 @@ def _kth_within(df: pd.DataFrame, key: str, k: int, span: timedelta) -> np.ndarr
     return hit
 
 
-def _window_ids(df: pd.DataFrame, hit: np.ndarray, k: int) -> tuple[pd.Series, pd.Series]:
-    ids = fr.id_lists([df["reading_id"].shift(j).loc[hit] for j in range(k - 1, -1, -1)])
-    return ids, df["measured_at"].shift(k - 1).loc[hit]
+def _device_key(sel: pd.DataFrame) -> pd.Series:
+    """Device findings are deduplicated per device, not per patient."""
+    return "device:" + sel["device_id"].astype(str)
+
+
+def _recurring(
+    df: pd.DataFrame,
+    *,
+    per_device: bool,
+    k: int,
+    span: timedelta,
+    rule_id: str,
+    severity: str,
+    message: str,
+) -> pd.DataFrame:
+    """One candidate where an event recurs k times within ``span``; the k readings are its evidence.
+
+    ``df`` holds only the events, sorted by device (``per_device``) or patient, then time.
+    """
+    hit = _kth_within(df, "device_id" if per_device else "patient_id", k, span)
+    sel = df.loc[hit]
+    return fr.candidates(
+        rule_id=rule_id,
+        patient_id=sel["patient_id"],
+        severity=severity,
+        reason=pd.Series(message, index=sel.index),
+        reading_ids=fr.id_lists([df["reading_id"].shift(j).loc[hit] for j in range(k - 1, -1, -1)]),
+        first_at=df["measured_at"].shift(k - 1).loc[hit],
+        last_at=sel["measured_at"],
+        subject_key=_device_key(sel) if per_device else None,
+    )
 
 
 def measurement_technique(
@@ -65,22 +90,15 @@ def measurement_technique(
     mask = (readings["kind"] == "blood_pressure") & readings[cols].any(axis=1)
     df = readings.loc[mask].reset_index(drop=True)
     k = th.TECHNIQUE_LIMIT
-    hit = _kth_within(df, "patient_id", k, th.TECHNIQUE_WINDOW)
-    sel = df.loc[hit]
-    ids, first_at = _window_ids(df, hit, k)
-    reason = pd.Series(
-        f"{k} readings within 7 days flagged body movement, a loose cuff or a bad position: these "
-        "are neither alertable nor billable. Coach the patient on cuff technique.",
-        index=sel.index,
-    )
-    return fr.candidates(
+    return _recurring(
+        df,
+        per_device=False,
+        k=k,
+        span=th.TECHNIQUE_WINDOW,
         rule_id="measurement_technique",
-        patient_id=sel["patient_id"],
         severity="info",
-        reason=reason,
-        reading_ids=ids,
-        first_at=first_at,
-        last_at=sel["measured_at"],
+        message=f"{k} readings within 7 days flagged body movement, a loose cuff or a bad position: these "
+        "are neither alertable nor billable. Coach the patient on cuff technique.",
     )
 
 
@@ -93,17 +111,14 @@ def clock_drift(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAU
         + fr.fmt(sel["clock_offset_s"] / 60.0, 1)
         + " min off the gateway clock (limit 10 min); times were corrected, set the device clock."
     )
-    return fr.candidates(
+    return one_reading_candidates(
+        sel,
         rule_id="device_clock_drift",
-        patient_id=sel["patient_id"],
         severity="info",
         reason=reason,
-        reading_ids=fr.single_ids(sel["reading_id"]),
-        first_at=sel["measured_at"],
-        last_at=sel["measured_at"],
         value=sel["clock_offset_s"],
         unit=th.Unit.SECONDS.value,
-        subject_key="device:" + sel["device_id"].astype(str),
+        subject_key=_device_key(sel),
     )
 
 
@@ -118,21 +133,13 @@ def repeated_failures(readings: pd.DataFrame, *, now: datetime, limits: Limits =
         .reset_index(drop=True)
     )
     k = th.FAILED_MEASUREMENTS_LIMIT
-    hit = _kth_within(df, "device_id", k, th.FAILED_MEASUREMENTS_WINDOW)
-    sel = df.loc[hit]
-    ids, first_at = _window_ids(df, hit, k)
-    reason = pd.Series(
-        f"{k} failed measurements within 24 h on this device: check the cuff/meter, batteries "
-        "and strips; replace if it keeps failing.",
-        index=sel.index,
-    )
-    return fr.candidates(
+    return _recurring(
+        df,
+        per_device=True,
+        k=k,
+        span=th.FAILED_MEASUREMENTS_WINDOW,
         rule_id="device_repeated_failures",
-        patient_id=sel["patient_id"],
         severity="moderate",
-        reason=reason,
-        reading_ids=ids,
-        first_at=first_at,
-        last_at=sel["measured_at"],
-        subject_key="device:" + sel["device_id"].astype(str),
+        message=f"{k} failed measurements within 24 h on this device: check the cuff/meter, batteries "
+        "and strips; replace if it keeps failing.",
     )
