@@ -5,15 +5,19 @@ Rows:
   writer alone        BatchWriter.write (COPY → staging → dedupe → readings, devices) without MQTT
   count-only          a paho v5 subscriber that only counts the QoS 1 stream (transport ceiling)
   naive               a subscriber doing INSERT + COMMIT per message (auto-ack)
-  rpmflow x1 / x2     ``rpmflow-ingest run`` subprocess(es), manual ack after commit
-  latency             publish → commit p50/p99 at half the rate rpmflow x1 sustained: a poller
+  rpmflow 1 proc      ``rpmflow-ingest run``, plain subscription, manual ack after commit, with
+                      WORKERS=0 (validate + write on the receiver's threads) and 1 / 2 worker
+                      processes behind the one MQTT receiver
+  rpmflow x2 shared   two processes (WORKERS=0) on a ``$share`` subscription (opt-in only)
+  latency             publish → commit p50/p99 (default WORKERS) at half the rate that
+                      configuration sustained: a poller
                       notes when each row becomes visible to another connection (i.e. committed)
 
 Consumers are measured the same way: N messages are queued in the broker for the consumer's
 persistent session while it is away, then it connects and we time first → last message stored
 (or counted). The publisher therefore never competes with the consumer for the 2 cores, and its
 own rate (printed) does not cap the consumer rates. rpmflow x2 uses ``--shared`` (opt-in, see
-docs/ingest.md); x1 is the default plain subscription.
+docs/ingest.md); the 1-process rows use the default plain subscription.
 
     .venv/bin/python bench/ingest_bench.py [--quick]
 """
@@ -44,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from ingest.migrate import migrate  # noqa: E402
 from ingest.pipeline import classify  # noqa: E402
+from ingest.settings import Settings  # noqa: E402
 from ingest.writer import READING_COLUMNS, Accepted, BatchWriter, staging_row  # noqa: E402
 from simulators.fleet import FleetConfig, build_reading, provision, run_fleet  # noqa: E402
 from simulators.fleet import make_devices as fleet_devices  # noqa: E402
@@ -211,12 +216,14 @@ def bench_naive(broker: EmbeddedMosquitto, creds: dict[str, str], config: FleetC
 
 
 class Ingest:
-    def __init__(self, broker: EmbeddedMosquitto, url: str, client_id: str, group: str, shared: bool) -> None:
+    def __init__(self, broker: EmbeddedMosquitto, url: str, client_id: str, group: str, shared: bool,
+                 workers: int) -> None:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("RPMFLOW_")}
         self.env.update({
             "RPMFLOW_DATABASE_URL": url, "RPMFLOW_INGEST_MQTT_URL": broker.ingest_url,
             "RPMFLOW_INGEST_CLIENT_ID": client_id, "RPMFLOW_INGEST_GROUP": group,
             "RPMFLOW_INGEST_SHARED": str(shared).lower(), "RPMFLOW_INGEST_SESSION_EXPIRY_S": "600",
+            "RPMFLOW_INGEST_WORKERS": str(workers),
         })
         self.client_id = client_id
         self.broker = broker
@@ -246,9 +253,10 @@ class Ingest:
         self.log.unlink(missing_ok=True)
 
 
-def bench_rpmflow(stack: Stack, creds: dict[str, str], config: FleetConfig, url: str, procs: int) -> float:
+def bench_rpmflow(stack: Stack, creds: dict[str, str], config: FleetConfig, url: str, procs: int,
+                  workers: int) -> float:
     group = f"bench{secrets.token_hex(2)}"
-    ingests = [Ingest(stack.mosquitto, url, f"bench-ingest-{group}-{i}", group, procs > 1)
+    ingests = [Ingest(stack.mosquitto, url, f"bench-ingest-{group}-{i}", group, procs > 1, workers)
                for i in range(procs)]
     topic = f"$share/{group}/rpm/v1/+/readings" if procs > 1 else "rpm/v1/+/readings"
     for ing in ingests:  # the sessions the processes will resume, holding the backlog
@@ -274,12 +282,13 @@ def bench_rpmflow(stack: Stack, creds: dict[str, str], config: FleetConfig, url:
     return (n - k_first) / (t_last - t_first)
 
 
-def bench_latency(stack: Stack, creds: dict[str, str], config: FleetConfig, url: str) -> tuple[float, float]:
+def bench_latency(stack: Stack, creds: dict[str, str], config: FleetConfig, url: str,
+                  workers: int) -> tuple[float, float]:
     """Publish at a steady rate; a second connection polls every 10 ms for newly committed rows and
     takes gateway ``received_at`` (stamped just before publishing) → first poll that sees the row.
     So this is publish → commit (+ up to one poll interval), not publish → insert."""
     group = f"lat{secrets.token_hex(2)}"
-    ing = Ingest(stack.mosquitto, url, f"bench-ingest-{group}", group, False)
+    ing = Ingest(stack.mosquitto, url, f"bench-ingest-{group}", group, False, workers)
     n = config.count or 0
     lags: list[float] = []
     done = threading.Event()
@@ -323,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     n_copy, n_writer, n_mqtt, n_naive = (30_000, 20_000, 10_000, 1_500) if args.quick else (
         150_000, 60_000, 30_000, 3_000)
     results: list[tuple[str, str, str]] = []
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     with running_stack() as stack:
         fleet = FleetConfig(gateways=8, devices_per_gateway=25, rate=0, window=500, prefix="bench", seed=3,
                             keep_ids=False)
@@ -342,23 +352,30 @@ def main(argv: list[str] | None = None) -> int:
         naive = bench_naive(stack.mosquitto, creds, FleetConfig(**{**fleet.__dict__, "count": n_naive}),
                             fresh_db(stack, "b_naive"))
         results.append(("naive (INSERT+COMMIT per msg)", f"{naive:,.0f} msg/s", f"{n_naive:,} msgs"))
-        print("rpmflow x1 ...", file=sys.stderr)
-        r1 = bench_rpmflow(stack, creds, mq, fresh_db(stack, "b_r1"), 1)
-        results.append(("rpmflow ingest, 1 process", f"{r1:,.0f} msg/s", f"{n_mqtt:,} msgs"))
-        print("rpmflow x2 ...", file=sys.stderr)
-        r2 = bench_rpmflow(stack, creds, mq, fresh_db(stack, "b_r2"), 2)
-        results.append(("rpmflow ingest, 2 processes (shared)", f"{r2:,.0f} msg/s", f"{n_mqtt:,} msgs"))
+        one: dict[int, float] = {}
+        for workers in (0, 1, 2):
+            print(f"rpmflow 1 process, WORKERS={workers} ...", file=sys.stderr)
+            one[workers] = bench_rpmflow(stack, creds, mq, fresh_db(stack, f"b_w{workers}"), 1, workers)
+            what = "in-process (WORKERS=0)" if workers == 0 else f"receiver + {workers} worker(s)"
+            results.append((f"rpmflow ingest, 1 process, {what}", f"{one[workers]:,.0f} msg/s",
+                            f"{n_mqtt:,} msgs"))
+        print("rpmflow x2 shared ...", file=sys.stderr)
+        r2 = bench_rpmflow(stack, creds, mq, fresh_db(stack, "b_r2"), 2, 0)
+        results.append(("rpmflow ingest, 2 processes (shared, W=0)", f"{r2:,.0f} msg/s", f"{n_mqtt:,} msgs"))
+        default = Settings.workers
+        r1 = one[default]
         half = r1 / 2
         seconds = 3 if args.quick else 6
         lat_cfg = FleetConfig(**{**fleet.__dict__, "rate": half, "count": int(half * seconds)})
         print("latency ...", file=sys.stderr)
-        p50, p99 = bench_latency(stack, creds, lat_cfg, fresh_db(stack, "b_lat"))
-        results.append((f"latency publish→commit @ {half:,.0f} msg/s", f"p50 {p50:,.0f} ms",
+        p50, p99 = bench_latency(stack, creds, lat_cfg, fresh_db(stack, "b_lat"), default)
+        results.append((f"latency publish→commit @ {half:,.0f} msg/s (W={default})", f"p50 {p50:,.0f} ms",
                         f"p99 {p99:,.0f} ms"))
-    best = max(r1, r2)
+    plain = "  ".join(f"W={w} {r / count_rate:.2f}" for w, r in one.items())
     results += [
-        ("ratio rpmflow / count-only (≥ 0.6)", f"{best / count_rate:.2f}", f"x1 {r1 / count_rate:.2f}"),
-        ("ratio rpmflow / naive (≥ 5)", f"{best / naive:.1f}", f"x1 {r1 / naive:.1f}"),
+        ("ratio rpmflow default / count-only (≥ 0.6)", f"{r1 / count_rate:.2f}",
+         f"{plain}  shared x2 {r2 / count_rate:.2f}"),
+        ("ratio rpmflow default / naive (≥ 5)", f"{r1 / naive:.1f}", f"W={default}"),
         ("ratio writer / raw COPY (≥ 0.5)", f"{wr / raw:.2f}", ""),
     ]
     w0 = max(len(a) for a, _, _ in results)
@@ -368,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     for a, b, c in results:
         print(f"{a:<{w0}}  {b:>{w1}}  {c}")
     print(f"({os.cpu_count()} cores; {'--quick' if args.quick else 'full'} volumes; "
-          f"a single run; compare ratios, not absolutes)")
+          f"a single run; compare ratios, not absolutes; load average before: {load_before})")
     print("(count-only, naive and rpmflow each drain the same kind of pre-published backlog held by the "
           "broker for their persistent session: the publisher rate does not limit them; x2 = --shared)")
     return 0

@@ -19,6 +19,7 @@ import psycopg
 
 from ingest.consumer import Consumer
 from ingest.migrate import migrate
+from ingest.receiver import Receiver
 from ingest.settings import Settings, SettingsError
 
 log = logging.getLogger("ingest")
@@ -44,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
         "--batch-ms", type=int, help="max wait of the oldest message before a commit (default 200)"
     )
     run.add_argument("--receive-maximum", type=int, help="MQTT v5 Receive Maximum (default 2000)")
+    run.add_argument("--workers", type=int,
+                     help="worker processes behind the MQTT receiver, 0 = in-process (default 1)")
     run.add_argument("--metrics-port", type=int, help="Prometheus port, 0 = off (default 0)")
     run.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations at start")
     mig = sub.add_parser("migrate", help="apply pending schema migrations and exit")
@@ -88,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch_ms=args.batch_ms,
             receive_maximum=args.receive_maximum,
             metrics_port=args.metrics_port,
+            workers=args.workers,
         )
     except SettingsError as exc:
         print(f"rpmflow-ingest: {exc}", file=sys.stderr)
@@ -102,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _stop)
     if not args.no_migrate and not _migrate_when_reachable(settings.database_url, stop):
         return 0
-    consumer = Consumer(settings)
+    consumer = Receiver(settings) if settings.workers else Consumer(settings)
     _tune_gc()
     consumer.run(stop)
     log.info("stopped")

@@ -3,12 +3,15 @@
     IngestError
      ├── TerminalError (mixin)          the message itself is bad: dead-letter it, never retry
      │    ├── ContractViolation(reason) bytes/topic break docs/wire-format.md
-     │    └── RowRefused(reason, sqlstate) the database refused one row (kept as a dead letter)
+     │    ├── RowRefused(reason, sqlstate) the database refused one row (kept as a dead letter)
+     │    └── WorkerFailed(reason)      a worker hit a bug, or workers keep dying: the receiver
+     │                                  exits non-zero without acking (the broker resends)
      ├── Implausible(reason)            valid wire shape, impossible value (quarantined, never raised
      │                                  past plausibility; exists for callers that want to raise)
      └── TransientError (mixin)         the world is briefly broken: keep the batch, retry later
           ├── DatabaseUnavailable       PostgreSQL down, restarting, connection lost, deadlock
-          └── BrokerUnavailable         Mosquitto unreachable or refused the connection
+          ├── BrokerUnavailable         Mosquitto unreachable or refused the connection
+          └── WorkerLost(worker, exitcode) a worker process died (its batches are resent)
 
 The consumer loop chooses what to do by class (``is_transient``), never by message text.
 """
@@ -59,6 +62,24 @@ class DatabaseUnavailable(IngestError, TransientError):
 
 class BrokerUnavailable(IngestError, TransientError):
     """The broker is unreachable or refused our connection."""
+
+
+class WorkerLost(IngestError, TransientError):
+    """A worker process died (kill -9, OOM): its uncommitted batches are resent to a new one."""
+
+    def __init__(self, worker: int, exitcode: int | None) -> None:
+        super().__init__(f"worker {worker} died (exit code {exitcode})")
+        self.worker = worker
+        self.exitcode = exitcode
+
+
+class WorkerFailed(IngestError, TerminalError):
+    """A worker raised something that is not bad input nor a database outage (a bug), or workers
+    keep dying: stop without acking rather than risk losing messages."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -12,6 +12,7 @@
 | ``RPMFLOW_INGEST_RECEIVE_MAXIMUM`` | 2000 | MQTT v5 Receive Maximum (un-acked in flight) |
 | ``RPMFLOW_INGEST_SESSION_EXPIRY_S`` | 604800 | broker keeps our session (and queue) this long |
 | ``RPMFLOW_INGEST_METRICS_PORT`` | 0 | Prometheus port (0 = off) |
+| ``RPMFLOW_INGEST_WORKERS`` | 1 | worker processes validating + writing (0 = all in the receiver process) |
 | ``RPMFLOW_INGEST_DRAIN_TIMEOUT_S`` | 15 | on SIGTERM, how long to try committing the last batch |
 """
 
@@ -78,6 +79,9 @@ class Settings:
     session_expiry_s: int = 7 * 24 * 3600
     metrics_port: int = 0
     drain_timeout_s: float = 15.0
+    # Worker processes behind the one MQTT receiver (ingest/receiver.py); 0 = validate and write
+    # on the receiver's own threads (ingest/consumer.py). Default chosen by bench/ingest_bench.py.
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= 50_000:
@@ -90,6 +94,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}SESSION_EXPIRY_S must be >= 1 (a persistent session)")
         if not 0 <= self.metrics_port <= 65535:
             raise SettingsError(f"{PREFIX}METRICS_PORT must be 0..65535, got {self.metrics_port}")
+        if not 0 <= self.workers <= 32:
+            raise SettingsError(f"{PREFIX}WORKERS must be 0..32, got {self.workers}")
         if not self.client_id or "/" in self.client_id:
             raise SettingsError(f"{PREFIX}CLIENT_ID must be a non-empty id without '/'")
         if not self.group or any(c in self.group for c in "/+#"):
@@ -112,7 +118,7 @@ class Settings:
         kwargs: dict[str, Any] = {}
         for name, conv in (("CLIENT_ID", str), ("GROUP", str), ("SHARED", _bool), ("BATCH_SIZE", int),
                            ("BATCH_MS", int), ("RECEIVE_MAXIMUM", int), ("SESSION_EXPIRY_S", int),
-                           ("METRICS_PORT", int), ("DRAIN_TIMEOUT_S", float)):
+                           ("METRICS_PORT", int), ("DRAIN_TIMEOUT_S", float), ("WORKERS", int)):
             raw = environ.get(PREFIX + name)
             if raw is None or raw == "":
                 continue

@@ -28,6 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ingest.consumer import Consumer
+from ingest.receiver import Receiver
 from ingest.settings import Settings, parse_mqtt_url
 from simulators.stack import EmbeddedMosquitto
 from tests.waiting import wait_for
@@ -192,8 +193,9 @@ def make_settings(database_url: str, mqtt_url: str, **changes: Any) -> Settings:
 
 @contextlib.contextmanager
 def running_consumer(settings: Settings, *, forget: bool = True) -> Iterator[Consumer]:
-    """A consumer on a thread of this process, subscribed before the body runs."""
-    consumer = Consumer(settings)
+    """A consumer on a thread of this process, subscribed before the body runs (with
+    ``settings.workers`` > 0: the receiver, its workers being processes)."""
+    consumer = Receiver(settings) if settings.workers else Consumer(settings)
     stop = threading.Event()
     thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
     thread.start()
@@ -235,6 +237,7 @@ class IngestProcess:
                 "RPMFLOW_INGEST_BATCH_SIZE": str(s.batch_size),
                 "RPMFLOW_INGEST_SESSION_EXPIRY_S": str(s.session_expiry_s),
                 "RPMFLOW_INGEST_SHARED": str(s.shared).lower(),
+                "RPMFLOW_INGEST_WORKERS": str(s.workers),
             }
         )
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0

@@ -26,15 +26,16 @@ from tests.waiting import wait_for
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "2-workers"])
 def test_malformed_messages_end_in_dead_letters_and_valid_ones_once(
-    broker: EmbeddedMosquitto, gateway_id: str, database_url: str, db: Conn
+    broker: EmbeddedMosquitto, gateway_id: str, database_url: str, db: Conn, workers: int
 ) -> None:
     odd_gateway = "gw!odd"  # the broker allows it, the contract's gateway id pattern does not
     broker.add_gateways([odd_gateway])
     cases = corpus(gateway_id)
     valid = reading(gateway_id=gateway_id)
     topic = f"rpm/v1/{gateway_id}/readings"
-    with running_consumer(make_settings(database_url, broker.ingest_url)):
+    with running_consumer(make_settings(database_url, broker.ingest_url, workers=workers)):
         pub, odd = Publisher(broker, gateway_id), Publisher(broker, odd_gateway)
         try:
             pub.publish_all([(topic, payload) for _, payload, _ in cases] + [(topic, dumps(valid))] * 3)
@@ -108,11 +109,12 @@ def test_messages_published_while_ingest_is_away_all_arrive(
     assert count(db, "SELECT count(*) FROM dead_letters") == 0
 
 
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "1-worker"])
 def test_example_is_stored_with_provenance(
-    broker: EmbeddedMosquitto, gateway_id: str, database_url: str, db: Conn
+    broker: EmbeddedMosquitto, gateway_id: str, database_url: str, db: Conn, workers: int
 ) -> None:
     msg = reading(gateway_id=gateway_id)
-    with running_consumer(make_settings(database_url, broker.ingest_url)):
+    with running_consumer(make_settings(database_url, broker.ingest_url, workers=workers)):
         pub = Publisher(broker, gateway_id)
         try:
             pub.publish_all([(f"rpm/v1/{gateway_id}/readings", dumps(msg))])

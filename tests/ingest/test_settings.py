@@ -14,6 +14,8 @@ def test_defaults_and_shared_mqtt_url() -> None:
     assert (s.batch_size, s.batch_ms, s.receive_maximum, s.metrics_port) == (500, 200, 2000, 0)
     assert s.client_id == "rpmflow-ingest-0" and s.group == "rpmflow-ingest" and s.shared is False
     assert Settings.from_env({**BASE, "RPMFLOW_INGEST_SHARED": "true"}).shared is True
+    assert s.workers == 1  # one worker process behind the receiver (bench/ingest_bench.py)
+    assert Settings.from_env({**BASE, "RPMFLOW_INGEST_WORKERS": "0"}).workers == 0  # in-process path
     assert s.mqtt.host == "h" and s.mqtt.username == "a" and s.mqtt.password == "b"
 
 
@@ -41,6 +43,8 @@ def test_prefixed_values_and_ingest_mqtt_url_win() -> None:
         ({**BASE, "RPMFLOW_INGEST_BATCH_SIZE": "0"}, "RPMFLOW_INGEST_BATCH_SIZE"),
         ({**BASE, "RPMFLOW_INGEST_RECEIVE_MAXIMUM": "70000"}, "RPMFLOW_INGEST_RECEIVE_MAXIMUM"),
         ({**BASE, "RPMFLOW_INGEST_GROUP": "a/b"}, "RPMFLOW_INGEST_GROUP"),
+        ({**BASE, "RPMFLOW_INGEST_WORKERS": "-1"}, "RPMFLOW_INGEST_WORKERS"),
+        ({**BASE, "RPMFLOW_INGEST_WORKERS": "two"}, "RPMFLOW_INGEST_WORKERS"),
     ],
 )
 def test_bad_or_missing_settings_name_the_variable(env: dict[str, str], names: str) -> None:

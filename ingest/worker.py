@@ -1,0 +1,136 @@
+"""The worker process: validate a batch of raw ``(topic, payload)``, write it, commit, report.
+
+Runs in a ``spawn``-ed process (a fresh interpreter: no paho threads or sockets inherited). The
+receiver (``ingest/receiver.py``) owns MQTT and every acknowledgement; a worker only ever says
+"batch ``seq`` is committed", so a worker that dies before saying so costs a resend, never a
+message. Database outages are retried here with back-off, indefinitely: the receiver decides when
+to give up (drain timeout on SIGTERM) and kills the worker.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from typing import NamedTuple
+
+from ingest.errors import DatabaseUnavailable
+from ingest.pipeline import classify
+from ingest.writer import Accepted, BatchWriter, DeadLetter
+
+log = logging.getLogger(__name__)
+
+_BACKOFF_MIN_S = 0.2
+_BACKOFF_MAX_S = 5.0
+
+Raw = tuple[str, bytes]
+Task = tuple[int, list[Raw]]  # (sequence number, messages in receive order)
+
+
+class Report(NamedTuple):
+    """Batch ``seq`` is committed; counts for the receiver's metrics."""
+
+    seq: int
+    inserted: int
+    duplicates: int
+    statuses: int
+    dead_letters: dict[str, int]  # by error class, contract and database refusals together
+    lags: list[float]  # gateway received_at → commit, per accepted reading (seconds)
+    seconds: float  # write + commit of the successful attempt
+    retries: int
+
+
+class Failed(NamedTuple):
+    """Batch ``seq`` hit an unexpected error (a bug): the receiver stops without acking it."""
+
+    seq: int
+    error: str
+
+
+class Orphaned(Exception):
+    """The receiver died while this worker was retrying: nobody can ack the batch any more."""
+
+
+def write_batch(writer: BatchWriter, seq: int, raw: list[Raw],
+                orphaned: Callable[[], bool] = lambda: False) -> Report:
+    """Classify and commit one batch, retrying while the database is unavailable."""
+    now = datetime.now(UTC)
+    items = [x for x in (classify(topic, payload, now=now) for topic, payload in raw) if x is not None]
+    backoff, retries = _BACKOFF_MIN_S, 0
+    while True:
+        started = time.monotonic()
+        try:
+            result = writer.write(items)
+            break
+        except DatabaseUnavailable as exc:
+            retries += 1
+            log.warning("batch of %d not committed, retrying in %.1fs: %s", len(items), backoff, exc)
+            if orphaned():
+                raise Orphaned from exc
+            time.sleep(backoff)
+            backoff = min(backoff * 2, _BACKOFF_MAX_S)
+    seconds = time.monotonic() - started
+    done = datetime.now(UTC)
+    letters: Counter[str] = Counter()
+    lags: list[float] = []
+    for item in items:
+        if isinstance(item, Accepted):
+            lags.append(max((done - item.reading.received_at).total_seconds(), 0.0))
+        elif isinstance(item, DeadLetter):
+            letters[item.error_class] += 1
+    for letter in result.refused:
+        letters[letter.error_class] += 1
+    return Report(seq, result.inserted, result.duplicates, result.statuses, dict(letters), lags, seconds,
+                  retries)
+
+
+def worker_main(tasks: Connection, reports: Connection, database_url: str, name: str,
+                log_level: int) -> None:
+    """Entry point of a worker process: ``None`` (or the receiver going away) ends it.
+
+    ``tasks`` and ``reports`` are one-way pipes of which this process holds only its own end, so
+    the receiver's death reads as EOF here, even in the middle of a message."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the receiver alone decides when workers stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=log_level, format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s")
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)  # same reasoning as ingest/cli.py:_tune_gc
+    writer = BatchWriter(database_url, application_name=f"rpmflow-ingest:{name}")
+    receiver = os.getppid()
+
+    def orphaned() -> bool:
+        return os.getppid() != receiver
+
+    try:
+        while True:
+            try:
+                task: Task | None = tasks.recv()
+            except (EOFError, OSError):
+                log.info("the receiver is gone; exiting")
+                return
+            if task is None:
+                return
+            seq, raw = task
+            try:
+                report: Report | Failed = write_batch(writer, seq, raw, orphaned)
+            except Orphaned:
+                log.warning("the receiver is gone while batch %d waited for the database; exiting", seq)
+                return
+            except Exception as exc:
+                log.exception("batch %d failed", seq)
+                report = Failed(seq, f"{type(exc).__name__}: {exc}"[:500])
+            try:
+                reports.send(report)
+            except OSError:
+                return
+            if isinstance(report, Failed):
+                return
+    finally:
+        writer.close()
