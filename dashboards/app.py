@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from dashboards import web
 from dashboards.context import AppContext
 from dashboards.db import make_pool
+from dashboards.limits import RequestLimits
 from dashboards.policy import POLICY, PUBLIC
 from dashboards.routes import access, account, admin, billing, patient, queue, review
 from dashboards.settings import Settings
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,  # the bundled docs pages load JS from a CDN; the schema is at /openapi.json
         redoc_url=None,
         lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,  # streamed bodies: 413 past the limit
     )
     app.state.ctx = AppContext(settings=settings, pool=pool, templates=web.make_templates())
     web.install(app)
@@ -81,6 +83,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(access.router)
     app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,  # outermost: before any read
+                       max_head_bytes=settings.max_head_bytes)
     check_policy(app)
     _declare_bearer(app)
     return app

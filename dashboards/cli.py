@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--session-idle-minutes", type=float, help="automatic logoff after this idle time")
     run.add_argument("--insecure-cookies", action="store_true",
                      help="drop the Secure cookie flag (plain-HTTP local demo only)")
+    run.add_argument("--max-body-bytes", type=int, help="413 above this (default 1 MiB)")
+    run.add_argument("--header-timeout", type=float, help="seconds a request head may take (default 10)")
+    run.add_argument("--keep-alive", type=float, help="seconds an idle connection stays open (default 5)")
     run.add_argument("--log-level", default="info")
 
     cu = sub.add_parser("create-user", help="create a dashboard user with a password")
@@ -64,6 +67,10 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
         overrides["port"] = args.port
     if getattr(args, "session_idle_minutes", None) is not None:
         overrides["session_idle_minutes"] = args.session_idle_minutes
+    for flag, key in (("max_body_bytes", "max_body_bytes"), ("header_timeout", "header_timeout_seconds"),
+                      ("keep_alive", "keep_alive_seconds")):
+        if getattr(args, flag, None) is not None:
+            overrides[key] = getattr(args, flag)
     if getattr(args, "insecure_cookies", False):
         overrides["secure_cookies"] = False
     return dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
@@ -77,8 +84,10 @@ def _run(settings: Settings, log_level: str) -> int:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if not settings.secure_cookies:
         logging.getLogger(__name__).warning("session cookies are not marked Secure: use only over localhost")
+    from dashboards.limits import server_options
+
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
-                timeout_graceful_shutdown=3, proxy_headers=False)
+                timeout_graceful_shutdown=3, proxy_headers=False, **server_options(settings))
     return 0
 
 

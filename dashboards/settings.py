@@ -62,6 +62,13 @@ class Settings:
     pool_max_size: int = 8
     # How often the server-sent-events stream looks for new flags.
     sse_poll_seconds: float = 1.0
+    # Hostile-input limits (dashboards/limits.py): larger bodies get 413; a request head (line and
+    # headers) larger than max_head_bytes gets 400 from h11, one not complete within
+    # header_timeout_seconds gets 408 and is closed (slow loris); idle kept-alive connections close.
+    max_body_bytes: int = 1024 * 1024
+    max_head_bytes: int = 16 * 1024
+    header_timeout_seconds: float = 10.0
+    keep_alive_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -78,4 +85,8 @@ class Settings:
             pool_min_size=int(_number(environ, PREFIX + "POOL_MIN_SIZE", 1, 0)),
             pool_max_size=int(_number(environ, PREFIX + "POOL_MAX_SIZE", 8, 1)),
             sse_poll_seconds=_number(environ, PREFIX + "SSE_POLL_SECONDS", 1.0, 0.05),
+            max_body_bytes=int(_number(environ, PREFIX + "MAX_BODY_BYTES", 1024 * 1024, 1024)),
+            max_head_bytes=int(_number(environ, PREFIX + "MAX_HEAD_BYTES", 16 * 1024, 4096)),
+            header_timeout_seconds=_number(environ, PREFIX + "HEADER_TIMEOUT_SECONDS", 10.0, 0.1),
+            keep_alive_seconds=_number(environ, PREFIX + "KEEP_ALIVE_SECONDS", 5.0, 0.1),
         )
