@@ -338,6 +338,7 @@ class EmbeddedMosquitto:
             "topic read rpm/v1/+/status",
             "topic read $share/+/rpm/v1/+/readings",
             "topic read $share/+/rpm/v1/+/status",
+            "topic write rpm/v1/+/acks",
             "",
             f"user {OBSERVER_USER}",
             "topic read rpm/v1/#",
@@ -348,6 +349,7 @@ class EmbeddedMosquitto:
                 f"user {gw}",
                 f"topic write rpm/v1/{gw}/readings",
                 f"topic readwrite rpm/v1/{gw}/status",
+                f"topic read rpm/v1/{gw}/acks",
                 "",
             ]
         return "\n".join(lines) + "\n"
