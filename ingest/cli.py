@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--receive-maximum", type=int, help="MQTT v5 Receive Maximum (default 2000)")
     run.add_argument("--workers", type=int,
                      help="worker processes behind the MQTT receiver, 0 = in-process (default 1)")
+    run.add_argument("--send-acks", action=argparse.BooleanOptionalAction, default=None,
+                     help="publish commit acks to rpm/v1/<gw>/acks (default on; RPMFLOW_INGEST_SEND_ACKS)")
     run.add_argument("--metrics-port", type=int, help="Prometheus port, 0 = off (default 0)")
     run.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations at start")
     mig = sub.add_parser("migrate", help="apply pending schema migrations and exit")
@@ -92,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             receive_maximum=args.receive_maximum,
             metrics_port=args.metrics_port,
             workers=args.workers,
+            send_acks=args.send_acks,
         )
     except SettingsError as exc:
         print(f"rpmflow-ingest: {exc}", file=sys.stderr)

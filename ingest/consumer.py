@@ -13,6 +13,8 @@ Delivery guarantees (DOMAIN.md Part I):
   sending at Receive Maximum and queues the rest. SIGTERM: commit what was received, ack, exit.
 - Acks only go to the connection a message arrived on: after a reconnect the broker resends
   un-acked messages anyway, and those copies are the ones we acknowledge.
+- After each commit, and before its PUBACKs, the committed readings are acknowledged end to end to
+  their gateways on ``rpm/v1/<gw>/acks`` (``ingest/acks.py``; ``send_acks=False`` turns it off).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from ingest.acks import AckSender, ack_groups
 from ingest.errors import BrokerUnavailable, DatabaseUnavailable
 from ingest.metrics import Metrics
 from ingest.pipeline import classify
@@ -111,6 +114,7 @@ class Consumer:
         self._client.on_message = self._on_message
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_subscribe = self._on_subscribe
+        self._acks = AckSender(self._client, self.metrics, enabled=settings.send_acks)
 
     @property
     def readings_filter(self) -> str:
@@ -256,6 +260,7 @@ class Consumer:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX_S)
         self.metrics.batch_seconds.observe(time.monotonic() - started)
+        self._acks.send(ack_groups(items))  # committed: tell the gateways, then PUBACK in order
         self._ack(batch)
         self._record(items, result)
         if self._on_commit is not None:

@@ -23,6 +23,11 @@ class Metrics:
                                     registry=r)
         self.batch_seconds = Histogram("rpmflow_ingest_batch_seconds", "Time to write and commit one batch",
                                        registry=r)
+        self.acks = Counter("rpmflow_ingest_acks", "Ack messages to gateways (rpm/v1/<gw>/acks), by result"
+                            " (sent: handed to the MQTT client; dropped: its queue was full)",
+                            ["result"], registry=r)
+        self.acked_ids = Counter("rpmflow_ingest_acked_message_ids", "Message ids acknowledged to gateways",
+                                 registry=r)
         self.waiting = Gauge("rpmflow_ingest_unacked", "Messages received and not yet acknowledged",
                              registry=r)
 

@@ -4,7 +4,8 @@ The receiver is :class:`~ingest.consumer.Consumer`'s MQTT half, unchanged: paho 
 client id, persistent session, ``manual_ack``, plain subscription. Instead of validating and
 writing on its own threads (which share one GIL), it hands batches of raw ``(topic, payload)``
 bytes to worker processes (``ingest/worker.py``) and acknowledges a batch only when its worker
-reported the commit, strictly in receive order (:class:`~ingest.ackorder.AckOrder`).
+reported the commit, strictly in receive order (:class:`~ingest.ackorder.AckOrder`). The
+gateway acks (``ingest/acks.py``) of a batch go out as soon as its worker reports the commit.
 
 Failure handling:
 
@@ -231,6 +232,7 @@ class Receiver(Consumer):
         if isinstance(report, Failed):
             raise WorkerFailed(f"worker {worker.slot} failed on a batch: {report.error}")
         worker.outstanding.pop(report.seq, None)
+        self._acks.send(report.acks)  # committed: tell the gateways now, PUBACKs wait for the order
         for batch in self._order.committed(report.seq):
             self._ack(batch)
         self._count(report)

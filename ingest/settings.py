@@ -14,6 +14,7 @@
 | ``RPMFLOW_INGEST_METRICS_PORT`` | 0 | Prometheus port (0 = off) |
 | ``RPMFLOW_INGEST_WORKERS`` | 1 | worker processes validating + writing (0 = all in the receiver process) |
 | ``RPMFLOW_INGEST_DRAIN_TIMEOUT_S`` | 15 | on SIGTERM, how long to try committing the last batch |
+| ``RPMFLOW_INGEST_SEND_ACKS`` | true | publish commit acks to ``rpm/v1/<gw>/acks`` (ingest/acks.py) |
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ class Settings:
     # Worker processes behind the one MQTT receiver (ingest/receiver.py); 0 = validate and write
     # on the receiver's own threads (ingest/consumer.py). Default chosen by bench/ingest_bench.py.
     workers: int = 1
+    # End-to-end acks to gateways after each commit (ingest/acks.py).
+    send_acks: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= 50_000:
@@ -118,7 +121,8 @@ class Settings:
         kwargs: dict[str, Any] = {}
         for name, conv in (("CLIENT_ID", str), ("GROUP", str), ("SHARED", _bool), ("BATCH_SIZE", int),
                            ("BATCH_MS", int), ("RECEIVE_MAXIMUM", int), ("SESSION_EXPIRY_S", int),
-                           ("METRICS_PORT", int), ("DRAIN_TIMEOUT_S", float), ("WORKERS", int)):
+                           ("METRICS_PORT", int), ("DRAIN_TIMEOUT_S", float), ("WORKERS", int),
+                           ("SEND_ACKS", _bool)):
             raw = environ.get(PREFIX + name)
             if raw is None or raw == "":
                 continue

@@ -2,9 +2,10 @@
 
 Runs in a ``spawn``-ed process (a fresh interpreter: no paho threads or sockets inherited). The
 receiver (``ingest/receiver.py``) owns MQTT and every acknowledgement; a worker only ever says
-"batch ``seq`` is committed", so a worker that dies before saying so costs a resend, never a
-message. Database outages are retried here with back-off, indefinitely: the receiver decides when
-to give up (drain timeout on SIGTERM) and kills the worker.
+"batch ``seq`` is committed" (and which message ids, per gateway, the receiver may ack to the
+gateways), so a worker that dies before saying so costs a resend, never a message. Database
+outages are retried here with back-off, indefinitely: the receiver decides when to give up (drain
+timeout on SIGTERM) and kills the worker.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import NamedTuple
 
+from ingest.acks import ack_groups
 from ingest.errors import DatabaseUnavailable
 from ingest.pipeline import classify
 from ingest.writer import Accepted, BatchWriter, DeadLetter
@@ -44,6 +46,7 @@ class Report(NamedTuple):
     lags: list[float]  # gateway received_at → commit, per accepted reading (seconds)
     seconds: float  # write + commit of the successful attempt
     retries: int
+    acks: dict[str, list[str]]  # gateway id (from the topic) → committed message ids (ingest/acks.py)
 
 
 class Failed(NamedTuple):
@@ -87,7 +90,7 @@ def write_batch(writer: BatchWriter, seq: int, raw: list[Raw],
     for letter in result.refused:
         letters[letter.error_class] += 1
     return Report(seq, result.inserted, result.duplicates, result.statuses, dict(letters), lags, seconds,
-                  retries)
+                  retries, ack_groups(items))
 
 
 def worker_main(tasks: Connection, reports: Connection, database_url: str, name: str,

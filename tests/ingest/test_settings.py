@@ -17,6 +17,8 @@ def test_defaults_and_shared_mqtt_url() -> None:
     assert s.workers == 1  # one worker process behind the receiver (bench/ingest_bench.py)
     assert Settings.from_env({**BASE, "RPMFLOW_INGEST_WORKERS": "0"}).workers == 0  # in-process path
     assert s.mqtt.host == "h" and s.mqtt.username == "a" and s.mqtt.password == "b"
+    assert s.send_acks is True  # end-to-end acks to gateways (ingest/acks.py)
+    assert Settings.from_env({**BASE, "RPMFLOW_INGEST_SEND_ACKS": "false"}).send_acks is False
 
 
 def test_prefixed_values_and_ingest_mqtt_url_win() -> None:
@@ -45,6 +47,7 @@ def test_prefixed_values_and_ingest_mqtt_url_win() -> None:
         ({**BASE, "RPMFLOW_INGEST_GROUP": "a/b"}, "RPMFLOW_INGEST_GROUP"),
         ({**BASE, "RPMFLOW_INGEST_WORKERS": "-1"}, "RPMFLOW_INGEST_WORKERS"),
         ({**BASE, "RPMFLOW_INGEST_WORKERS": "two"}, "RPMFLOW_INGEST_WORKERS"),
+        ({**BASE, "RPMFLOW_INGEST_SEND_ACKS": "maybe"}, "RPMFLOW_INGEST_SEND_ACKS"),
     ],
 )
 def test_bad_or_missing_settings_name_the_variable(env: dict[str, str], names: str) -> None:

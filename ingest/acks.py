@@ -1,0 +1,155 @@
+"""End-to-end acknowledgements to gateways: "these readings are committed, drop them from your outbox".
+
+Why: Mosquitto keeps queued messages in memory between autosaves, so a broker crash can lose a
+message it already PUBACKed to the gateway. The gateway therefore deletes a reading only when ingest
+confirms the commit on ``rpm/v1/<gateway_id>/acks`` (QoS 1, not retained) and re-sends otherwise;
+ingest storage is idempotent, so a re-send is a duplicate and is acked again.
+
+Which messages are acked (:func:`ack_groups`, pure): every reading message of a committed batch
+that was stored, found already stored, or dead-lettered (terminal). A dead letter is acked only if
+its payload is still a JSON object with a well-formed ``message_id``. Ids are grouped by the
+gateway id of the topic the message came on, never by what the payload claims. Statuses are not
+acked.
+
+Sending (:class:`AckSender`) never blocks and never retries on its own: it hands the message to
+paho's bounded out-queue and counts it; if the queue is full or the broker is gone the ack is
+dropped (logged, counted) and the gateway's re-send earns a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Final
+
+import paho.mqtt.client as mqtt
+
+from ingest.contract import ValidStatus
+from ingest.metrics import Metrics
+from ingest.writer import Accepted, DeadLetter, Item
+
+log = logging.getLogger(__name__)
+
+ACK_SCHEMA: Final = "rpmflow.ack.v1"
+MAX_IDS_PER_ACK: Final = 1000
+QUEUE_LIMIT: Final = 10_000  # ack messages paho may hold (in flight + waiting); beyond: dropped
+# Un-PUBACKed acks on the wire. Mosquitto's default Receive Maximum is 20 and exceeding the broker's
+# is a protocol error that drops the connection (and every PUBACK still to send); paho cannot change
+# this once connected, so stay at the smallest common value (~20k acks/s at a 1 ms round trip).
+INFLIGHT_LIMIT: Final = 20
+
+_MESSAGE_ID: Final = re.compile(r"[0-9a-f]{32}")
+
+AckGroups = dict[str, list[str]]  # gateway id (from the topic) → message ids, first-seen order
+
+
+def readings_gateway(topic: str) -> str | None:
+    """The ``<gw>`` of ``rpm/v1/<gw>/readings``, else None. Looser than the contract's topic rule on
+    purpose: a gateway whose id the contract refuses still gets its dead letters acked (the broker
+    ACL already proved the topic is its own)."""
+    parts = topic.split("/")
+    if len(parts) == 4 and parts[0] == "rpm" and parts[1] == "v1" and parts[3] == "readings" and parts[2]:
+        return parts[2]
+    return None
+
+
+def dead_letter_message_id(payload: bytes) -> str | None:
+    """The ``message_id`` of a payload that is still a JSON object, else None. Only a well-formed id
+    (32 lowercase hex, the only kind a gateway's outbox holds): the gateway refuses a whole ack
+    that lists anything else, which would cost the valid ids sharing it."""
+    try:
+        obj = json.loads(payload)
+    except (ValueError, RecursionError):  # not UTF-8 / not JSON / absurdly nested
+        return None
+    if isinstance(obj, dict):
+        mid = obj.get("message_id")
+        if isinstance(mid, str) and _MESSAGE_ID.fullmatch(mid):
+            return mid
+    return None
+
+
+def ack_groups(items: Iterable[Item]) -> AckGroups:
+    """What to acknowledge once the transaction that handled ``items`` has committed.
+
+    Every ``Accepted`` item is either stored, a duplicate, or (refused by PostgreSQL) a dead letter:
+    all three are terminal, so all are acked."""
+    groups: AckGroups = {}
+    seen: set[tuple[str, str]] = set()
+    for item in items:
+        if isinstance(item, ValidStatus):
+            continue
+        if isinstance(item, Accepted):
+            topic, mid = item.reading.topic, item.reading.message_id
+        else:
+            topic, mid = item.topic, None
+        gw = readings_gateway(topic)
+        if gw is None:
+            continue  # a status (or a topic that names no gateway): nothing to ack
+        if isinstance(item, DeadLetter):
+            mid = dead_letter_message_id(item.payload)
+            if mid is None:
+                log.info("dead letter on %s has no well-formed message_id: nothing to ack", topic)
+                continue
+        assert mid is not None
+        if (gw, mid) not in seen:
+            seen.add((gw, mid))
+            groups.setdefault(gw, []).append(mid)
+    return groups
+
+
+def merge(into: AckGroups, more: Mapping[str, Sequence[str]]) -> None:
+    for gw, ids in more.items():
+        into.setdefault(gw, []).extend(ids)
+
+
+def ack_topic(gateway_id: str) -> str:
+    return f"rpm/v1/{gateway_id}/acks"
+
+
+def ack_payloads(gateway_id: str, ids: Sequence[str], committed_at: datetime) -> list[tuple[int, bytes]]:
+    """The ack messages for ``ids`` as (number of ids, payload): at most ``MAX_IDS_PER_ACK`` ids each."""
+    stamp = committed_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    out: list[tuple[int, bytes]] = []
+    for i in range(0, len(ids), MAX_IDS_PER_ACK):
+        chunk = list(ids[i:i + MAX_IDS_PER_ACK])
+        out.append((len(chunk), json.dumps({"schema": ACK_SCHEMA, "gateway_id": gateway_id,
+                                            "message_ids": chunk, "committed_at": stamp},
+                                           separators=(",", ":")).encode()))
+    return out
+
+
+class AckSender:
+    """Publishes acks on the service's own paho client; ``enabled=False`` makes it a no-op."""
+
+    def __init__(self, client: mqtt.Client, metrics: Metrics, *, enabled: bool) -> None:
+        self._client = client
+        self._metrics = metrics
+        self.enabled = enabled
+        if enabled:
+            client.max_queued_messages_set(QUEUE_LIMIT)
+            client.max_inflight_messages_set(INFLIGHT_LIMIT)
+
+    def send(self, groups: Mapping[str, Sequence[str]], committed_at: datetime | None = None) -> None:
+        """Queue the acks of one commit; never blocks, never raises for a broker problem."""
+        if not self.enabled or not groups:
+            return
+        at = committed_at or datetime.now(UTC)
+        m = self._metrics
+        for gw, ids in groups.items():
+            for n, payload in ack_payloads(gw, ids, at):
+                try:
+                    rc = self._client.publish(ack_topic(gw), payload, qos=1).rc
+                except ValueError as exc:  # a topic paho refuses; cannot come from a received topic
+                    log.warning("ack for %s not sent: %s", gw, exc)
+                    rc = mqtt.MQTT_ERR_INVAL
+                if rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                    # NO_CONN: paho keeps it (bounded) and sends it after the reconnect
+                    m.acks.labels("sent").inc()
+                    m.acked_ids.inc(n)
+                else:
+                    m.acks.labels("dropped").inc()
+                    log.warning("ack for %s dropped (%s); the gateway re-sends and is acked then",
+                                gw, mqtt.error_string(rc))
