@@ -27,6 +27,8 @@ _RUN_FLAGS: dict[str, str] = {
     "sim_interval": "sim_interval_s",
     "sim_epoch": "sim_epoch",
     "scan_interval": "scan_interval_s",
+    "server_acks": "server_acks",
+    "confirm_timeout": "confirm_timeout_s",
 }
 
 
@@ -50,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sim-interval", type=float, help="seconds between simulated readings; 0 = none")
     run.add_argument("--sim-epoch", help="ISO local date-time anchoring simulated stored records")
     run.add_argument("--scan-interval", type=float, help="seconds between scans (..._SCAN_INTERVAL_S)")
+    run.add_argument("--server-acks", action=argparse.BooleanOptionalAction, default=None,
+                     help="delete readings on ingest's ack, not the broker's PUBACK (..._SERVER_ACKS)")
+    run.add_argument("--confirm-timeout", type=float,
+                     help="seconds to wait for ingest's ack before re-sending (..._CONFIRM_TIMEOUT_S)")
 
     decode = sub.add_parser("decode", help="decode GATT characteristic payloads to JSON (DOMAIN Part B)",
                             description="Decode hex payloads of a GATT characteristic, one JSON object each.")

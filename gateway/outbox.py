@@ -2,12 +2,25 @@
 
 ::
 
-    add() ──► pending ──claim()──► in_flight ──ack()──► (deleted: the broker has it)
-                 ▲  │                  │
+    add() ──► pending ──claim()──► in_flight ──published()──► published ──confirm()──► (deleted:
+                 ▲  │                  │                         │          ingest committed it)
+                 │  │                  ├──ack()──► (deleted)     └─expire_published()──► pending
+                 │  │                  │   SERVER_ACKS=false:       (no confirmation in time: re-send)
+                 │  │                  │   the PUBACK is enough
                  │  └─reject()──┐      ├──release()──► pending   (publish failed, retry)
                  │              ▼      └──reject()───► rejected(reason)  (kept, never published)
-                 └── on open: every in_flight goes back to pending (we crashed before PUBACK)
+                 └── on open: every in_flight goes back to pending (we crashed before PUBACK);
+                     published stays published and its confirmation timer restarts
+    confirm(message_ids) deletes pending / in_flight / published rows alike (ingest's
+    acknowledgement can overtake our PUBACK processing); unknown ids are ignored.
     add_rejected() ──► rejected(reason)   (malformed frames: kept with their hex, never lost)
+
+Why ``published`` exists: a PUBACK only means the broker holds the message in memory. Mosquitto
+saves its queue once a second, so a crash can lose messages it has already acknowledged, and a
+fresh broker drops messages published before ingest subscribes. A reading is therefore deleted
+only when ingest says it committed it (``rpm/v1/<id>/acks``); a published row that waits longer
+than its confirmation delay (the timeout, doubled per attempt, capped at
+:data:`CONFIRM_BACKOFF_CAP_S`) is sent again. Ingest is idempotent, so a re-send is harmless.
 
 Every move is one method and one transaction, so a crash leaves each row in exactly one state.
 The same file keeps what must survive a restart next to the readings: the per-device glucose
@@ -17,11 +30,11 @@ lets the collector notice a meter whose sequence numbers restarted), the identit
 queued (``sent``: a re-download after a meter reset does not publish a record twice), the resets
 detected, and the device information / clock offsets.
 
-The outbox is bounded: when ``pending + in_flight`` reaches ``capacity`` it refuses new readings
-with :class:`~gateway.errors.OutboxFull` (logged once per episode, surfaced as ``outbox_full``
-in the status message) so the collector leaves records on the device instead of dropping them.
-Readings the device has already handed over and cannot send again (BP indications) are stored
-past the bound (``must_keep=True``) rather than lost.
+The outbox is bounded: when ``pending + in_flight + published`` reaches ``capacity`` it refuses
+new readings with :class:`~gateway.errors.OutboxFull` (logged once per episode, surfaced as
+``outbox_full`` in the status message) so the collector leaves records on the device instead of
+dropping them. Readings the device has already handed over and cannot send again (BP indications)
+are stored past the bound (``must_keep=True``) rather than lost.
 
 One :class:`Outbox` object per thread (sqlite3 connections are not shared across threads);
 WAL mode lets the collector and the publisher use the same file at once.
@@ -32,6 +45,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,7 +56,9 @@ from gateway.errors import OutboxFull
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+CONFIRM_TIMEOUT_S = 60.0  # default wait for ingest's acknowledgement before a re-send
+CONFIRM_BACKOFF_CAP_S = 600.0  # the wait doubles per attempt up to this
 SENT_KEEP = 200_000  # identities remembered for re-download dedupe (oldest forgotten first)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -51,10 +67,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     kind        TEXT NOT NULL,
     device_id   TEXT NOT NULL,
     payload     TEXT NOT NULL,
-    state       TEXT NOT NULL CHECK (state IN ('pending', 'in_flight', 'rejected')),
+    state       TEXT NOT NULL CHECK (state IN ('pending', 'in_flight', 'published', 'rejected')),
     reason      TEXT,
     created_at  TEXT NOT NULL,
-    attempts    INTEGER NOT NULL DEFAULT 0
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    published_at TEXT,
+    confirm_due REAL
 );
 CREATE INDEX IF NOT EXISTS outbox_state_id ON outbox (state, id);
 CREATE TABLE IF NOT EXISTS high_water (
@@ -121,18 +139,34 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def confirm_delay(timeout_s: float, attempts: int, cap_s: float = CONFIRM_BACKOFF_CAP_S) -> float:
+    """Seconds to wait for ingest's acknowledgement after publish number ``attempts`` (1, 2, ...):
+    the timeout doubled per earlier attempt, capped (a long ingest outage must not turn into a
+    re-send storm, nor into hours of silence)."""
+    return min(cap_s, timeout_s * 2.0 ** min(max(attempts, 1) - 1, 30))
+
+
+_OUTBOX_COLUMNS = "id, message_id, kind, device_id, payload, state, reason, created_at, attempts"
+
+
 class Outbox:
     """The state machine above, on one SQLite connection owned by the calling thread."""
 
-    def __init__(self, path: Path | str, capacity: int, *, recover: bool = False) -> None:
+    def __init__(self, path: Path | str, capacity: int, *, recover: bool = False,
+                 confirm_timeout_s: float = CONFIRM_TIMEOUT_S) -> None:
         self.path = Path(path)
         self.capacity = capacity
+        self.confirm_timeout_s = confirm_timeout_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=30000")
+        # one definition of the back-off, callable from SQL
+        self._db.create_function("confirm_delay", 2, lambda t, a: confirm_delay(float(t), int(a)),
+                                 deterministic=True)
         with self._tx():
+            self._upgrade_outbox_table()
             for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 self._db.execute(stmt)
             columns = {str(r[1]) for r in self._db.execute("PRAGMA table_info(high_water)")}
@@ -145,6 +179,26 @@ class Outbox:
             if n:
                 log.warning("outbox %s: %d in-flight readings were not acknowledged before exit; "
                             "they go back to pending", self.path, n)
+            n = self.restart_confirm_timers()
+            if n:
+                log.info("outbox %s: %d published readings still await ingest's confirmation",
+                         self.path, n)
+
+    def _upgrade_outbox_table(self) -> None:
+        """A version-2 file: its CHECK does not allow ``published`` and it lacks the timer columns.
+
+        SQLite cannot alter a CHECK constraint, so the table is rebuilt (inside the caller's
+        transaction: a crash leaves the old table intact).
+        """
+        row = self._db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox'"
+                               ).fetchone()
+        if row is None or "'published'" in str(row[0]):
+            return
+        self._db.execute("ALTER TABLE outbox RENAME TO outbox_v2")
+        self._db.execute("DROP INDEX IF EXISTS outbox_state_id")
+        self._db.execute(_SCHEMA.split(";")[0])
+        self._db.execute(f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) SELECT {_OUTBOX_COLUMNS} FROM outbox_v2")
+        self._db.execute("DROP TABLE outbox_v2")
 
     # -- plumbing ---------------------------------------------------------------------------
     def _tx(self) -> _Transaction:
@@ -161,14 +215,14 @@ class Outbox:
 
     # -- counts -----------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        """Rows per state (``pending``, ``in_flight``, ``rejected``)."""
-        out = {"pending": 0, "in_flight": 0, "rejected": 0}
+        """Rows per state (``pending``, ``in_flight``, ``published``, ``rejected``)."""
+        out = {"pending": 0, "in_flight": 0, "published": 0, "rejected": 0}
         for state, n in self._db.execute("SELECT state, count(*) FROM outbox GROUP BY state"):
             out[str(state)] = int(n)
         return out
 
     def depth(self) -> int:
-        """Readings waiting for a PUBACK (pending + in flight)."""
+        """Readings not yet confirmed delivered (pending + in flight + published)."""
         row = self._db.execute("SELECT count(*) FROM outbox WHERE state != 'rejected'").fetchone()
         return int(row[0])
 
@@ -275,11 +329,65 @@ class Outbox:
                           r.attempts + 1) for r in rows]
 
     def ack(self, ids: Iterable[int]) -> int:
-        """``in_flight`` → gone: the broker acknowledged (PUBACK) these rows."""
+        """``in_flight`` → gone on PUBACK (``SERVER_ACKS=false``: the broker's word is enough)."""
         with self._tx():
             cur = self._db.executemany("DELETE FROM outbox WHERE id = ? AND state = 'in_flight'",
                                        [(i,) for i in ids])
             return cur.rowcount
+
+    def published(self, ids: Iterable[int]) -> int:
+        """``in_flight`` → ``published``: the broker has it (PUBACK); now wait for ingest.
+
+        Rows already deleted by an early confirmation are skipped. The confirmation deadline is
+        :func:`confirm_delay` after now, from each row's attempt count.
+        """
+        now, at = time.time(), _now()
+        with self._tx():
+            n = 0
+            for row_id in ids:
+                n += self._db.execute(
+                    "UPDATE outbox SET state = 'published', published_at = ?,"
+                    " confirm_due = ? + confirm_delay(?, attempts)"
+                    " WHERE id = ? AND state = 'in_flight'",
+                    (at, now, self.confirm_timeout_s, row_id),
+                ).rowcount
+            return n
+
+    def confirm(self, message_ids: Iterable[str]) -> int:
+        """Ingest committed these readings: delete them in whichever state they are.
+
+        Pending, in-flight and published rows alike (the acknowledgement may overtake the PUBACK,
+        or follow a re-send). Unknown ids are ignored (already confirmed, or a duplicate ack);
+        rejected rows are kept for a person. Returns the number of rows deleted.
+        """
+        with self._tx():
+            cur = self._db.executemany(
+                "DELETE FROM outbox WHERE message_id = ? AND state IN ('pending', 'in_flight', 'published')",
+                [(m,) for m in message_ids],
+            )
+            return cur.rowcount
+
+    def expire_published(self, now: float | None = None) -> int:
+        """``published`` → ``pending`` once a row's confirmation deadline has passed (re-send).
+
+        A deadline further ahead than the cap can only come from the wall clock going back (a
+        Pi without RTC syncing NTP): such rows are re-sent too rather than left waiting for hours.
+        """
+        now = time.time() if now is None else now
+        with self._tx():
+            return self._db.execute(
+                "UPDATE outbox SET state = 'pending' WHERE state = 'published'"
+                " AND (confirm_due IS NULL OR confirm_due <= ? OR confirm_due > ?)",
+                (now, now + CONFIRM_BACKOFF_CAP_S + 1.0),
+            ).rowcount
+
+    def restart_confirm_timers(self) -> int:
+        """Start-up: published rows stay published, their confirmation wait starts again now."""
+        with self._tx():
+            return self._db.execute(
+                "UPDATE outbox SET confirm_due = ? + confirm_delay(?, attempts) WHERE state = 'published'",
+                (time.time(), self.confirm_timeout_s),
+            ).rowcount
 
     def release(self, ids: Iterable[int]) -> None:
         """``in_flight`` → ``pending``: the publish failed in a way worth retrying."""

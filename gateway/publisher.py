@@ -1,4 +1,4 @@
-"""Drain the outbox to the broker: QoS 1, and a row is deleted only on its PUBACK.
+"""Drain the outbox to the broker at QoS 1; forget a reading only once ingest confirms it.
 
 The service creates the paho client (``make_client``) and hands it to :class:`Publisher`; there
 is no module-level client. One pump thread owns everything stateful: it claims rows from its own
@@ -10,6 +10,14 @@ messages, DOMAIN I2). While the link is down paho keeps the un-acked messages in
 resends them (DUP) after its automatic reconnect; if the process dies instead, the outbox moves
 them back to pending on the next start. Either way ingest sees at-least-once, deduplicated by
 ``message_id``.
+
+Two acknowledgements (``server_acks=True``, the default): the PUBACK moves a row to
+``published``; ingest's ``rpmflow.ack.v1`` on ``rpm/v1/<id>/acks`` (subscribed on every connect:
+sessions are clean) deletes it once the reading is committed in PostgreSQL. A PUBACK alone is not
+enough because Mosquitto keeps its queue in memory: a broker crash, or a fresh broker without
+ingest's subscription yet, drops messages it has acknowledged. Rows left unconfirmed past their
+deadline go back to pending and are sent again. ``server_acks=False`` deletes on PUBACK (ingest
+versions that send no acks).
 
 The retained status (``rpm/v1/<id>/status``) is published on every connect, every
 ``status_interval_s`` and when asked; its last will says ``online: false``.
@@ -35,8 +43,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway import wire
+from gateway.acks import MalformedAck, acks_topic, parse_ack
 from gateway.errors import BrokerUnavailable
-from gateway.outbox import Outbox
+from gateway.outbox import CONFIRM_TIMEOUT_S, Outbox
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +54,7 @@ log = logging.getLogger(__name__)
 TERMINAL_PUBACK_CODES = {0x90, 0x95, 0x99}  # topic name invalid, packet too large, payload format invalid
 
 DevicesSource = Callable[[], dict[str, dict[str, Any]]]
+EXPIRE_EVERY_S = 1.0  # how often published rows are checked against their confirmation deadline
 
 
 def software_version() -> str:
@@ -76,6 +86,7 @@ def make_client(settings: Settings) -> mqtt.Client:
         outbox_capacity=settings.outbox_capacity, outbox_full=False, devices={},
         software=software_version(),
     )
+    will["awaiting_confirmation"] = 0
     client.will_set(wire.status_topic(settings.gateway_id), wire.encode(will), qos=1, retain=True)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     client.max_inflight_messages_set(settings.inflight_window)
@@ -86,7 +97,10 @@ def make_client(settings: Settings) -> mqtt.Client:
 @dataclass
 class PublisherStats:
     published: int = 0
-    acked: int = 0
+    acked: int = 0  # PUBACKs (the broker has it)
+    confirmed: int = 0  # rows deleted on ingest's acknowledgement
+    resent: int = 0  # published rows sent again after their confirmation deadline
+    malformed_acks: int = 0
     released: int = 0
     rejected: int = 0
     connects: int = 0
@@ -109,6 +123,8 @@ class Publisher:
         status_interval_s: float = 30.0,
         devices: DevicesSource | None = None,
         software: str | None = None,
+        server_acks: bool = True,
+        confirm_timeout_s: float = CONFIRM_TIMEOUT_S,
     ) -> None:
         self.client = client
         self.gateway_id = gateway_id
@@ -120,8 +136,11 @@ class Publisher:
         self.status_interval_s = status_interval_s
         self.devices = devices or dict
         self.software = software or software_version()
+        self.server_acks = server_acks
+        self.confirm_timeout_s = confirm_timeout_s
         self.stats = PublisherStats()
         self.connected = threading.Event()
+        self.acks_subscribed = threading.Event()  # set once the broker granted the acks subscription
         self.ready = threading.Event()
         self._events: queue.SimpleQueue[tuple[str, Any, Any]] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -133,9 +152,13 @@ class Publisher:
         self._failures = 0
         self._readings_topic = wire.readings_topic(gateway_id)
         self._status_topic = wire.status_topic(gateway_id)
+        self._acks_topic = acks_topic(gateway_id)
+        self._acks_sub_mid: int | None = None
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
 
     @classmethod
     def from_settings(cls, client: mqtt.Client, settings: Settings,
@@ -144,16 +167,35 @@ class Publisher:
         return cls(client, gateway_id=settings.gateway_id, outbox_path=settings.outbox_path,
                    outbox_capacity=settings.outbox_capacity, host=target.host, port=target.port,
                    window=settings.inflight_window, status_interval_s=settings.status_interval_s,
-                   devices=devices)
+                   devices=devices, server_acks=settings.server_acks,
+                   confirm_timeout_s=settings.confirm_timeout_s)
 
     # -- paho callbacks (network thread): enqueue only ---------------------------------------
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: ReasonCode,
                     properties: Properties | None) -> None:
+        if self.server_acks and not reason_code.is_failure:
+            # Clean sessions: the subscription dies with every connection, so make it again here.
+            _rc, self._acks_sub_mid = client.subscribe(self._acks_topic, qos=1)
         self._events.put(("connect", reason_code, None))
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: ReasonCode,
                        properties: Properties | None) -> None:
+        self.acks_subscribed.clear()
         self._events.put(("disconnect", reason_code, None))
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: list[ReasonCode],
+                      properties: Properties | None) -> None:
+        if mid != self._acks_sub_mid:
+            return
+        if reason_codes and not reason_codes[0].is_failure:
+            self.acks_subscribed.set()
+        else:
+            log.error("broker refused the acks subscription %s (%s): readings will be re-sent every "
+                      "confirmation timeout; check the ACL or set RPMFLOW_GATEWAY_SERVER_ACKS=false",
+                      self._acks_topic, reason_codes)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._events.put(("ack", message.topic, bytes(message.payload)))
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason_code: ReasonCode,
                     properties: Properties | None) -> None:
@@ -192,13 +234,17 @@ class Publisher:
 
     # -- the pump --------------------------------------------------------------------------------
     def _run(self) -> None:
-        outbox = Outbox(self.outbox_path, self.outbox_capacity)
+        outbox = Outbox(self.outbox_path, self.outbox_capacity, confirm_timeout_s=self.confirm_timeout_s)
         self.ready.set()
         next_status = time.monotonic() + self.status_interval_s
+        next_expiry = time.monotonic()
         try:
             while not self._stop.is_set():
                 self._drain_events(outbox, timeout=0.2)
                 now = time.monotonic()
+                if self.server_acks and now >= next_expiry:
+                    self._expire(outbox)
+                    next_expiry = now + min(EXPIRE_EVERY_S, self.confirm_timeout_s / 2)
                 due = now >= next_status or (self._status_wanted and now - self._last_status >= 1.0)
                 if due and self.connected.is_set():
                     self._publish_status(outbox, online=True)
@@ -212,19 +258,33 @@ class Publisher:
             outbox.close()
 
     def _drain_events(self, outbox: Outbox, timeout: float) -> None:
+        """Apply every queued event; PUBACKs and ingest's confirmations are written in one
+        transaction each per drain (order between them does not matter: a confirmation deletes a
+        row in any state, and a PUBACK for a deleted row moves nothing)."""
         acked: list[int] = []
+        confirmed: list[str] = []
         try:
             event = self._events.get(timeout=timeout)
             while True:
-                self._handle(event, outbox, acked)
+                self._handle(event, outbox, acked, confirmed)
                 event = self._events.get_nowait()
         except queue.Empty:
             pass
         if acked:
-            outbox.ack(acked)
+            if self.server_acks:
+                outbox.published(acked)
+            else:
+                outbox.ack(acked)
             self.stats.acked += len(acked)
+        if confirmed:
+            deleted = outbox.confirm(confirmed)
+            self.stats.confirmed += deleted
+            if deleted < len(confirmed):
+                log.debug("acks named %d ids, %d were still queued (duplicates or already confirmed)",
+                          len(confirmed), deleted)
 
-    def _handle(self, event: tuple[str, Any, Any], outbox: Outbox, acked: list[int]) -> None:
+    def _handle(self, event: tuple[str, Any, Any], outbox: Outbox, acked: list[int],
+                confirmed: list[str]) -> None:
         kind, a, b = event
         if kind == "puback":
             row_id = self._inflight.pop(int(a), None)
@@ -259,6 +319,26 @@ class Publisher:
             self.connected.clear()
         elif kind == "status":
             self._status_wanted = True
+        elif kind == "ack":
+            confirmed.extend(self._parse_ack(str(a), b))
+
+    def _parse_ack(self, topic: str, payload: bytes) -> list[str]:
+        """The ids ingest confirmed; a bad ack is logged and ignored (its readings get re-sent)."""
+        if topic != self._acks_topic:
+            log.warning("ignoring a message on unexpected topic %s", topic)
+            return []
+        try:
+            return parse_ack(payload, self.gateway_id)
+        except MalformedAck as exc:
+            self.stats.malformed_acks += 1
+            log.warning("%s: ignored (the readings it names will be re-sent and acked again)", exc)
+            return []
+
+    def _expire(self, outbox: Outbox) -> None:
+        n = outbox.expire_published()
+        if n:
+            self.stats.resent += n
+            log.warning("%d published readings were not confirmed by ingest in time: sending them again", n)
 
     def _backoff(self, why: str) -> None:
         self._failures += 1
@@ -287,12 +367,13 @@ class Publisher:
     def _publish_status(self, outbox: Outbox, *, online: bool) -> mqtt.MQTTMessageInfo:
         self._last_status = time.monotonic()
         counts = outbox.counts()
-        depth = counts["pending"] + counts["in_flight"]
+        depth = counts["pending"] + counts["in_flight"] + counts["published"]
         msg = wire.status_message(
             gateway_id=self.gateway_id, online=online, at=datetime.now(UTC), outbox_depth=depth,
             outbox_capacity=self.outbox_capacity, outbox_full=depth >= self.outbox_capacity,
             devices=self.devices(), software=self.software,
         )
+        msg["awaiting_confirmation"] = counts["published"]
         return self.client.publish(self._status_topic, json.dumps(msg, separators=(",", ":")), qos=1,
                                    retain=True)
 

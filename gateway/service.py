@@ -79,11 +79,14 @@ class GatewayService:
     async def run(self) -> None:
         s = self.settings
         self._loop = asyncio.get_running_loop()
-        self.outbox = Outbox(s.outbox_path, s.outbox_capacity, recover=True)
+        self.outbox = Outbox(s.outbox_path, s.outbox_capacity, recover=True,
+                             confirm_timeout_s=s.confirm_timeout_s)
         collector = self._collector(self.outbox)
         self.publisher.start()
-        log.info("gateway %s up: backend %s, outbox %s (%d pending), broker %s:%d", s.gateway_id,
-                 s.backend, s.outbox_path, self.outbox.depth(), s.mqtt.host, s.mqtt.port)
+        log.info("gateway %s up: backend %s, outbox %s (%d not yet confirmed), broker %s:%d, %s",
+                 s.gateway_id, s.backend, s.outbox_path, self.outbox.depth(), s.mqtt.host, s.mqtt.port,
+                 f"server acks (confirm timeout {s.confirm_timeout_s:g} s)" if s.server_acks
+                 else "delete on PUBACK (server acks off)")
         scan_timeout = 0.0 if s.backend == "sim" else min(5.0, s.scan_interval_s)
         try:
             while not self.stop_event.is_set():

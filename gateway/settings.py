@@ -20,6 +20,8 @@ from gateway.errors import SettingsError
 PREFIX = "RPMFLOW_GATEWAY_"
 GATEWAY_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 Backend = Literal["bleak", "sim"]
+_BOOLS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False,
+          "off": False}
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class Settings:
     status_interval_s: float = 30.0
     inflight_window: int = 100
     poll_interval_s: float | None = None  # overrides the quirk poll period (cuffs that never push)
+    server_acks: bool = True  # delete a reading on ingest's ack (false: on the broker's PUBACK)
+    confirm_timeout_s: float = 60.0  # wait for ingest's ack before re-sending (doubles per attempt)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -89,6 +93,15 @@ class Settings:
                 return float(raw)
             except ValueError:
                 raise SettingsError(PREFIX + key, f"not a number: {raw!r}") from None
+
+        def flag(key: str, default: bool) -> bool:
+            raw = get(key)
+            if raw is None:
+                return default
+            value = _BOOLS.get(raw.strip().lower())
+            if value is None:
+                raise SettingsError(PREFIX + key, f"must be true or false, got {raw!r}")
+            return value
 
         gateway_id = get("ID")
         if gateway_id is None:
@@ -123,6 +136,8 @@ class Settings:
             status_interval_s=number("STATUS_INTERVAL_S", cls.status_interval_s),
             inflight_window=int(number("INFLIGHT_WINDOW", cls.inflight_window)),
             poll_interval_s=number("POLL_INTERVAL_S", 0.0) or None,
+            server_acks=flag("SERVER_ACKS", cls.server_acks),
+            confirm_timeout_s=number("CONFIRM_TIMEOUT_S", cls.confirm_timeout_s),
         )
         settings.validate()
         return settings
@@ -136,6 +151,8 @@ class Settings:
             raise SettingsError(PREFIX + "OUTBOX_CAPACITY", "must be at least 1")
         if self.inflight_window < 1:
             raise SettingsError(PREFIX + "INFLIGHT_WINDOW", "must be at least 1")
+        if not self.confirm_timeout_s > 0:
+            raise SettingsError(PREFIX + "CONFIRM_TIMEOUT_S", "must be more than 0 seconds")
         if self.backend not in ("bleak", "sim"):
             raise SettingsError(PREFIX + "BACKEND", f"must be 'bleak' or 'sim', got {self.backend!r}")
         try:

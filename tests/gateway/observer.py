@@ -1,4 +1,5 @@
-"""A counting MQTT subscriber (the ``rpmflow-observer`` account) for the gateway tests and bench."""
+"""Test helpers for the gateway tests and bench: a counting MQTT subscriber (``rpmflow-observer``)
+and a stand-in for ingest that acknowledges readings (``rpmflow-ingest``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from simulators.stack import OBSERVER_USER, EmbeddedMosquitto
+from simulators.stack import INGEST_USER, OBSERVER_USER, EmbeddedMosquitto
 
 
 class Observer:
@@ -24,6 +25,7 @@ class Observer:
         self.gateway_id = gateway_id
         self.readings: list[dict[str, Any]] = []
         self.statuses: list[dict[str, Any]] = []
+        self.acks: list[bytes] = []
         self.by_id: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.subscribed = threading.Event()
         self._lock = threading.Lock()
@@ -44,6 +46,10 @@ class Observer:
         client.subscribe(f"rpm/v1/{self.gateway_id}/#", qos=1)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic.endswith("/acks"):  # ingest's acknowledgements (tests may send malformed ones)
+            with self._lock:
+                self.acks.append(bytes(msg.payload))
+            return
         payload = json.loads(msg.payload)
         with self._lock:
             if msg.topic.endswith("/readings"):
@@ -60,6 +66,52 @@ class Observer:
     def count(self) -> int:
         with self._lock:
             return len(self.readings)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class Acker:
+    """Plays ingest for the gateway tests: the ``rpmflow-ingest`` account subscribes to one
+    gateway's readings and, with ``auto=True``, answers each with an ``rpmflow.ack.v1`` on
+    ``rpm/v1/<gateway>/acks``. ``received`` counts every delivery per message id."""
+
+    def __init__(self, broker: EmbeddedMosquitto, gateway_id: str, *, auto: bool = True) -> None:
+        self.gateway_id = gateway_id
+        self.auto = auto
+        self.received: dict[str, int] = defaultdict(int)
+        self.subscribed = threading.Event()
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"acker-{secrets.token_hex(4)}", protocol=mqtt.MQTTv5
+        )
+        self.client.username_pw_set(INGEST_USER, broker.accounts[INGEST_USER])
+        self.client.on_connect = lambda c, *a: c.subscribe(f"rpm/v1/{gateway_id}/readings", qos=1)
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(1, 2)
+        self.client.connect_async("127.0.0.1", broker.port, clean_start=True)
+        self.client.loop_start()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        message_id = json.loads(msg.payload)["message_id"]
+        with self._lock:
+            self.received[message_id] += 1
+        if self.auto:
+            self.ack([message_id])
+
+    def ack(self, message_ids: list[str]) -> None:
+        """Publish one ack naming ``message_ids`` (as ingest does after its commit)."""
+        self.send(json.dumps({"schema": "rpmflow.ack.v1", "gateway_id": self.gateway_id,
+                              "message_ids": message_ids, "committed_at": "2026-01-01T00:00:00Z"}).encode())
+
+    def send(self, payload: bytes) -> None:
+        self.client.publish(f"rpm/v1/{self.gateway_id}/acks", payload, qos=1)
+
+    def ids(self) -> set[str]:
+        with self._lock:
+            return set(self.received)
 
     def close(self) -> None:
         self.client.disconnect()

@@ -2,6 +2,8 @@
 
 Every test ends by checking, with an ``rpmflow-observer`` subscriber, that every measurement the
 simulators produced reached the broker and that one measurement always carried one message_id.
+Where a test checks that the outbox drains, an :class:`Acker` plays ingest and confirms readings
+(the gateway's default deletes a reading only on ingest's acknowledgement).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from gateway.service import GatewayService
 from gateway.settings import Settings
 from simulators.devices import SimDevice, SimulatedRadio, build_devices, build_radio
 from simulators.stack import EmbeddedMosquitto
-from tests.gateway.observer import Observer
+from tests.gateway.observer import Acker, Observer
 from tests.waiting import wait_for
 
 EPOCH = "2026-03-15T12:00:00"
@@ -105,8 +107,10 @@ def _assert_all_arrived_once_each(
 @pytest.fixture
 def observed(broker: EmbeddedMosquitto, gateway_id: str) -> Iterator[Observer]:
     obs = Observer(broker, gateway_id)
-    wait_for(obs.subscribed.is_set, 10, "observer subscription")
+    acker = Acker(broker, gateway_id)
+    wait_for(lambda: obs.subscribed.is_set() and acker.subscribed.is_set(), 10, "observer subscriptions")
     yield obs
+    acker.close()
     obs.close()
 
 
@@ -135,7 +139,8 @@ def test_broker_down_for_a_while(private_broker: EmbeddedMosquitto, tmp_path: Pa
     gw = "gw-outage"
     private_broker.add_gateways([gw])
     observer = Observer(private_broker, gw)
-    wait_for(observer.subscribed.is_set, 10, "observer subscription")
+    acker = Acker(private_broker, gw)  # confirms readings, so outbox depth means "not yet delivered"
+    wait_for(lambda: observer.subscribed.is_set() and acker.subscribed.is_set(), 10, "subscriptions")
     settings = _settings(private_broker, gw, tmp_path / "o.sqlite3")
     radio = build_radio(
         "bp:O-BP-1,glucose:O-GL-1",
@@ -163,6 +168,7 @@ def test_broker_down_for_a_while(private_broker: EmbeddedMosquitto, tmp_path: Pa
             observer, _expected(radio.devices, delivered_only=True), produced=_expected(radio.devices)
         )
     finally:
+        acker.close()
         observer.close()
 
 
@@ -201,6 +207,7 @@ def test_kill_9_between_decode_and_publish_then_restart(
         RPMFLOW_GATEWAY_SESSION_IDLE_S="0.3",
     )
     private_broker.stop()  # decoded and committed, but nothing can be published
+    acker: Acker | None = None
     proc = _gateway_process(env)
     try:
 
@@ -215,6 +222,8 @@ def test_kill_9_between_decode_and_publish_then_restart(
         proc.wait(10)
         assert observer.count() == 0
         private_broker.start()
+        acker = Acker(private_broker, gw)  # plays ingest: confirms what it receives
+        wait_for(acker.subscribed.is_set, 15, "acker subscription")
         proc = _gateway_process(env)
         _assert_all_arrived_once_each(observer, expected)
         wait_for(lambda: queued() == 0, 20, "outbox drained after restart")
@@ -224,4 +233,6 @@ def test_kill_9_between_decode_and_publish_then_restart(
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+        if acker is not None:
+            acker.close()
         observer.close()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway.errors import OutboxFull
-from gateway.outbox import HighWater, Outbox
+from gateway.outbox import HighWater, Outbox, confirm_delay
 
 
 def _add(ob: Outbox, n: int, **kw: Any) -> bool:
@@ -20,12 +21,12 @@ def _add(ob: Outbox, n: int, **kw: Any) -> bool:
 def test_pending_in_flight_acked(tmp_path: Path) -> None:
     with Outbox(tmp_path / "o.sqlite3", 10) as ob:
         assert _add(ob, 1) and _add(ob, 2)
-        assert ob.counts() == {"pending": 2, "in_flight": 0, "rejected": 0}
+        assert ob.counts() == {"pending": 2, "in_flight": 0, "published": 0, "rejected": 0}
         claimed = ob.claim(1)
         assert [r.message_id for r in claimed] == [f"{1:032x}"] and claimed[0].state == "in_flight"
-        assert ob.counts() == {"pending": 1, "in_flight": 1, "rejected": 0}
+        assert ob.counts() == {"pending": 1, "in_flight": 1, "published": 0, "rejected": 0}
         assert ob.ack([claimed[0].id]) == 1
-        assert ob.counts() == {"pending": 1, "in_flight": 0, "rejected": 0}
+        assert ob.counts() == {"pending": 1, "in_flight": 0, "published": 0, "rejected": 0}
         # ack only deletes in-flight rows: a pending row is not "acknowledged" by mistake
         pending = ob.rows("pending")[0]
         assert ob.ack([pending.id]) == 0
@@ -62,7 +63,7 @@ def test_restart_moves_in_flight_back_to_pending(tmp_path: Path) -> None:
     ob.claim(2)
     ob.close()  # "crash" before any PUBACK
     with Outbox(path, 10, recover=True) as again:
-        assert again.counts() == {"pending": 2, "in_flight": 0, "rejected": 0}
+        assert again.counts() == {"pending": 2, "in_flight": 0, "published": 0, "rejected": 0}
 
 
 def test_bound_refuses_with_a_log_line_and_high_water_does_not_move(
@@ -140,3 +141,101 @@ def test_version_1_file_gains_the_base_time_column(tmp_path: Path) -> None:
     db.close()
     with Outbox(path, 10) as ob:
         assert ob.mark("DEV-1") == HighWater(41, None)
+
+
+def _mid(n: int) -> str:
+    return f"{n:032x}"
+
+
+def test_published_waits_for_confirmation_then_is_deleted(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite3", 10, confirm_timeout_s=60) as ob:
+        _add(ob, 1)
+        _add(ob, 2)
+        a, b = ob.claim(2)
+        assert ob.published([a.id, b.id]) == 2
+        assert ob.counts() == {"pending": 0, "in_flight": 0, "published": 2, "rejected": 0}
+        assert ob.depth() == 2 and ob.claim(10) == []  # published rows are not sent again early
+        assert ob.ack([a.id]) == 0  # a second PUBACK-style delete does not touch published rows
+        assert ob.confirm([_mid(1), _mid(99)]) == 1  # unknown ids are ignored
+        assert [r.message_id for r in ob.rows()] == [_mid(2)]
+
+
+def test_confirmation_deletes_in_any_state_even_before_the_puback(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite3", 10) as ob:
+        for n in range(1, 5):
+            _add(ob, n)
+        in_flight, published = ob.claim(2)
+        ob.published([published.id])
+        ob.reject(ob.claim(1)[0].id, "broker refused: payload format invalid")
+        assert ob.counts() == {"pending": 1, "in_flight": 1, "published": 1, "rejected": 1}
+        # the ack overtakes the PUBACK of row 1; rows 2 (published) and 4 (pending) go too
+        assert ob.confirm([_mid(1), _mid(2), _mid(3), _mid(4)]) == 3
+        assert ob.published([in_flight.id]) == 0  # the late PUBACK finds nothing to move
+        assert ob.counts() == {"pending": 0, "in_flight": 0, "published": 0, "rejected": 1}
+
+
+def test_unconfirmed_rows_go_back_to_pending_with_a_growing_wait(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite3", 10, confirm_timeout_s=60) as ob:
+        _add(ob, 1)
+        ob.published([r.id for r in ob.claim(1)])
+        now = time.time()
+        assert ob.expire_published(now + 30) == 0
+        assert ob.expire_published(now + 61) == 1
+        (again,) = ob.claim(1)
+        assert again.attempts == 2
+        ob.published([again.id])
+        now = time.time()
+        assert ob.expire_published(now + 100) == 0  # second attempt waits 120 s
+        assert ob.expire_published(now + 121) == 1
+        # a deadline far beyond the cap means the wall clock went back: re-send rather than wait
+        ob.published([r.id for r in ob.claim(1)])
+        assert ob.expire_published(time.time() - 3600) == 1
+
+
+def test_confirm_delay_doubles_and_is_capped() -> None:
+    assert [confirm_delay(60, a) for a in (0, 1, 2, 3, 4, 5, 40)] == [60, 60, 120, 240, 480, 600, 600]
+    assert confirm_delay(0.5, 3) == 2.0
+
+
+def test_restart_keeps_published_and_restarts_its_timer(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    ob = Outbox(path, 10, confirm_timeout_s=60)
+    _add(ob, 1)
+    _add(ob, 2)
+    a, _b = ob.claim(2)
+    ob.published([a.id])
+    ob.close()  # "crash": row 1 has its PUBACK, row 2 does not
+    with Outbox(path, 10, recover=True, confirm_timeout_s=60) as again:
+        assert again.counts() == {"pending": 1, "in_flight": 0, "published": 1, "rejected": 0}
+        assert again.expire_published(time.time() + 30) == 0
+        assert again.expire_published(time.time() + 61) == 1
+
+
+def test_bound_counts_published_rows(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite3", 2) as ob:
+        _add(ob, 1)
+        _add(ob, 2)
+        ob.published([r.id for r in ob.claim(2)])
+        with pytest.raises(OutboxFull):
+            _add(ob, 3)
+        ob.confirm([_mid(1)])
+        assert _add(ob, 3)
+
+
+def test_version_2_file_gains_the_published_state(tmp_path: Path) -> None:
+    path = tmp_path / "v2.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT UNIQUE,"
+               " kind TEXT NOT NULL, device_id TEXT NOT NULL, payload TEXT NOT NULL, state TEXT NOT NULL"
+               " CHECK (state IN ('pending', 'in_flight', 'rejected')), reason TEXT,"
+               " created_at TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0)")
+    db.execute("CREATE INDEX outbox_state_id ON outbox (state, id)")
+    db.execute(f"INSERT INTO outbox (message_id, kind, device_id, payload, state, created_at, attempts)"
+               f" VALUES ('{_mid(7)}', 'glucose', 'DEV-1', '{{}}', 'in_flight', '2026-01-01', 1)")
+    db.commit()
+    db.close()
+    with Outbox(path, 10, recover=True) as ob:
+        (row,) = ob.claim(1)
+        assert (row.message_id, row.attempts) == (_mid(7), 2)
+        assert ob.published([row.id]) == 1 and ob.counts()["published"] == 1
+        assert _add(ob, 8) and ob.rows()[-1].id > row.id

@@ -1,4 +1,5 @@
-"""Publisher against a real Mosquitto: rows leave the outbox only on PUBACK."""
+"""Publisher against a real Mosquitto, outage and recovery: with ``server_acks=False`` rows leave
+the outbox only on PUBACK (the end-to-end acknowledgement is covered in test_server_ack.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def _settings(broker: EmbeddedMosquitto, gw: str, outbox: Path) -> Settings:
         outbox_capacity=1000,
         status_interval_s=60,
         inflight_window=20,
+        server_acks=False,  # this test is about the broker link: PUBACK is the delivery signal
     )
 
 

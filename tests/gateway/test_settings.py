@@ -17,6 +17,7 @@ def test_from_env_defaults_and_fallback_url() -> None:
     s = Settings.from_env(BASE)
     assert s.gateway_id == "gw-1" and s.mqtt.username == "gw-1" and s.mqtt.password == "pw"
     assert s.backend == "bleak" and not s.mqtt.tls
+    assert s.server_acks is True and s.confirm_timeout_s == 60.0
     own = Settings.from_env({**BASE, "RPMFLOW_GATEWAY_MQTT_URL": "mqtts://a:b@broker.example:8883"})
     assert own.mqtt.tls and own.mqtt.host == "broker.example"
 
@@ -58,6 +59,9 @@ def test_all_keys() -> None:
         ({**BASE, "RPMFLOW_GATEWAY_BACKEND": "usb"}, "RPMFLOW_GATEWAY_BACKEND"),
         ({**BASE, "RPMFLOW_GATEWAY_OUTBOX_CAPACITY": "many"}, "RPMFLOW_GATEWAY_OUTBOX_CAPACITY"),
         ({**BASE, "RPMFLOW_GATEWAY_ID": "gw/1"}, "RPMFLOW_GATEWAY_ID"),
+        ({**BASE, "RPMFLOW_GATEWAY_SERVER_ACKS": "maybe"}, "RPMFLOW_GATEWAY_SERVER_ACKS"),
+        ({**BASE, "RPMFLOW_GATEWAY_CONFIRM_TIMEOUT_S": "0"}, "RPMFLOW_GATEWAY_CONFIRM_TIMEOUT_S"),
+        ({**BASE, "RPMFLOW_GATEWAY_CONFIRM_TIMEOUT_S": "soon"}, "RPMFLOW_GATEWAY_CONFIRM_TIMEOUT_S"),
     ],
 )
 def test_bad_settings_name_the_key(env: dict[str, str], key: str) -> None:
@@ -94,6 +98,23 @@ def test_flags_override_env() -> None:
         build_parser().parse_args(["run", "--gateway-id", "g", "--mqtt-url", "mqtt://h"]), {}
     )
     assert only_flags.mqtt.host == "h"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("false", False), ("0", False), ("No", False),
+                                                 ("true", True), ("1", True), ("yes", True)])
+def test_server_acks_switch(raw: str, expected: bool) -> None:
+    s = Settings.from_env({**BASE, "RPMFLOW_GATEWAY_SERVER_ACKS": raw,
+                           "RPMFLOW_GATEWAY_CONFIRM_TIMEOUT_S": "2.5"})
+    assert (s.server_acks, s.confirm_timeout_s) == (expected, 2.5)
+
+
+def test_server_acks_flags_override_env() -> None:
+    env = {**BASE, "RPMFLOW_GATEWAY_SERVER_ACKS": "true"}
+    off = settings_from(build_parser().parse_args(["run", "--no-server-acks", "--confirm-timeout", "5"]), env)
+    assert (off.server_acks, off.confirm_timeout_s) == (False, 5.0)
+    env_off = {**BASE, "RPMFLOW_GATEWAY_SERVER_ACKS": "false"}
+    unset = settings_from(build_parser().parse_args(["run"]), env_off)
+    assert unset.server_acks is False  # no flag: the environment stands
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["decode", "--help"]])
