@@ -114,7 +114,7 @@ class ChaosReport:
     dead_letters: int = 0
     crisis_readings: int = 0
     crisis_flagged: int = 0
-    crisis_collapsed: int = 0  # taken < 30 s after another reading of the patient: triage collapses
+    crisis_collapsed: int = 0  # an identical repeat < 30 s after the previous reading: triage collapses
     crisis_missing: list[int] = field(default_factory=list)
     duplicate_flags: int = 0
     flags: int = 0
@@ -145,7 +145,7 @@ class ChaosReport:
             ("unexpected (stored, never produced)", self.unexpected),
             ("left in gateway outboxes", self.left_in_outboxes),
             ("dead letters", self.dead_letters),
-            ("crisis readings / flagged / collapsed by triage",
+            ("crisis readings / flagged / identical repeats < 30 s",
              f"{self.crisis_readings} / {self.crisis_flagged} / {self.crisis_collapsed}"),
             ("crisis readings without a flag", len(self.crisis_missing)),
             ("flags / duplicated flags", f"{self.flags} / {self.duplicate_flags}"),
@@ -527,16 +527,20 @@ class Chaos:
             """
             WITH bp AS (
                 SELECT reading_id, patient_id, measured_at, systolic_mmhg, diastolic_mmhg,
-                       lag(measured_at) OVER (PARTITION BY patient_id
-                                              ORDER BY measured_at, reading_id) AS prev_at
+                       lag(measured_at) OVER w AS prev_at,
+                       lag(systolic_mmhg) OVER w AS prev_sys,
+                       lag(diastolic_mmhg) OVER w AS prev_dia
                 FROM readings
                 WHERE kind = 'blood_pressure' AND quality = 'valid' AND patient_id IS NOT NULL
                   AND NOT device_status && ARRAY['body_movement', 'cuff_too_loose',
                                                  'improper_measurement_position']
+                WINDOW w AS (PARTITION BY patient_id ORDER BY measured_at, reading_id)
             ), flagged AS (
                 SELECT DISTINCT unnest(reading_ids) AS reading_id FROM flags WHERE rule_id = 'bp_crisis'
             )
-            SELECT bp.reading_id, bp.measured_at - bp.prev_at < interval '30 seconds' AS collapsed,
+            SELECT bp.reading_id,
+                   bp.measured_at - bp.prev_at < interval '30 seconds'
+                       AND bp.systolic_mmhg = bp.prev_sys AND bp.diastolic_mmhg = bp.prev_dia AS collapsed,
                    f.reading_id IS NOT NULL AS has_flag
             FROM bp LEFT JOIN flagged f USING (reading_id)
             WHERE bp.systolic_mmhg >= 180 OR bp.diastolic_mmhg >= 120
