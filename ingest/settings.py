@@ -12,7 +12,7 @@
 | ``RPMFLOW_INGEST_RECEIVE_MAXIMUM`` | 2000 | MQTT v5 Receive Maximum (un-acked in flight) |
 | ``RPMFLOW_INGEST_SESSION_EXPIRY_S`` | 604800 | broker keeps our session (and queue) this long |
 | ``RPMFLOW_INGEST_METRICS_PORT`` | 0 | Prometheus port (0 = off) |
-| ``RPMFLOW_INGEST_WORKERS`` | 1 | worker processes validating + writing (0 = all in the receiver process) |
+| ``RPMFLOW_INGEST_WORKERS`` | 2 | worker processes validating + writing (0 = all in the receiver process) |
 | ``RPMFLOW_INGEST_DRAIN_TIMEOUT_S`` | 15 | on SIGTERM, how long to try committing the last batch |
 | ``RPMFLOW_INGEST_SEND_ACKS`` | true | publish commit acks to ``rpm/v1/<gw>/acks`` (ingest/acks.py) |
 """
@@ -82,7 +82,7 @@ class Settings:
     drain_timeout_s: float = 15.0
     # Worker processes behind the one MQTT receiver (ingest/receiver.py); 0 = validate and write
     # on the receiver's own threads (ingest/consumer.py). Default chosen by bench/ingest_bench.py.
-    workers: int = 1
+    workers: int = 2
     # End-to-end acks to gateways after each commit (ingest/acks.py).
     send_acks: bool = True
 

@@ -14,7 +14,7 @@ def test_defaults_and_shared_mqtt_url() -> None:
     assert (s.batch_size, s.batch_ms, s.receive_maximum, s.metrics_port) == (500, 200, 2000, 0)
     assert s.client_id == "rpmflow-ingest-0" and s.group == "rpmflow-ingest" and s.shared is False
     assert Settings.from_env({**BASE, "RPMFLOW_INGEST_SHARED": "true"}).shared is True
-    assert s.workers == 1  # one worker process behind the receiver (bench/ingest_bench.py)
+    assert s.workers == 2  # two worker processes behind the receiver (bench/ingest_bench.py)
     assert Settings.from_env({**BASE, "RPMFLOW_INGEST_WORKERS": "0"}).workers == 0  # in-process path
     assert s.mqtt.host == "h" and s.mqtt.username == "a" and s.mqtt.password == "b"
     assert s.send_acks is True  # end-to-end acks to gateways (ingest/acks.py)
