@@ -8,14 +8,11 @@ Where a test checks that the outbox drains, an :class:`Acker` plays ingest and c
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,11 +20,11 @@ from typing import Any
 import pytest
 
 from gateway.outbox import Outbox
-from gateway.service import GatewayService
 from gateway.settings import Settings
-from simulators.devices import SimDevice, SimulatedRadio, build_devices, build_radio
+from simulators.devices import SimDevice, build_devices, build_radio
 from simulators.stack import EmbeddedMosquitto
 from tests.gateway.observer import Acker, Observer
+from tests.gateway.service_runner import running
 from tests.waiting import wait_for
 
 EPOCH = "2026-03-15T12:00:00"
@@ -49,33 +46,6 @@ def _settings(broker: EmbeddedMosquitto, gw: str, outbox: Path, **kw: Any) -> Se
         status_interval_s=5,
         **kw,
     )
-
-
-@contextmanager
-def running(settings: Settings, radio: SimulatedRadio) -> Iterator[GatewayService]:
-    """The gateway service on its own event-loop thread; stopped as SIGTERM would."""
-    holder: dict[str, GatewayService] = {}
-    started = threading.Event()
-
-    def main() -> None:
-        async def go() -> None:
-            holder["service"] = GatewayService(settings, radio=radio)
-            started.set()
-            await holder["service"].run()
-
-        asyncio.run(go())
-
-    thread = threading.Thread(target=main, daemon=True)
-    thread.start()
-    wait_for(started.is_set, 10, "service start")
-    service = holder["service"]
-    wait_for(lambda: service.outbox is not None, 10, "service running")
-    try:
-        yield service
-    finally:
-        service.request_stop()
-        thread.join(20)
-        assert not thread.is_alive(), "gateway did not stop"
 
 
 def _expected(devices: Sequence[SimDevice], delivered_only: bool = False) -> set[tuple[str, str]]:

@@ -8,9 +8,6 @@ gateway restart in between, while the meter is reset or keeps counting) and coun
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -20,11 +17,11 @@ import pytest
 
 from gateway.collector import Collector, CollectorConfig, next_sequence, restart_reason, sequence_after
 from gateway.outbox import HighWater, Outbox
-from gateway.service import GatewayService
 from gateway.settings import Settings
 from simulators.devices import GlucoseMeter, SimLink, SimulatedRadio
 from simulators.stack import EmbeddedMosquitto
 from tests.gateway.observer import Observer
+from tests.gateway.service_runner import running
 from tests.waiting import wait_for
 
 T0 = datetime(2026, 3, 1, 8, 0)
@@ -125,31 +122,6 @@ def _settings(broker: EmbeddedMosquitto, gw: str, outbox: Path) -> Settings:
     return Settings(gateway_id=gw, mqtt_url=broker.url_for(gw), outbox_path=outbox, backend="sim", tz=ZONE,
                     scan_interval_s=0.3, session_idle_s=0.3, context_timeout_s=0.3, racp_timeout_s=5,
                     status_interval_s=5)
-
-
-@contextmanager
-def running(settings: Settings, radio: SimulatedRadio) -> Iterator[GatewayService]:
-    """The gateway service on its own event-loop thread, stopped as SIGTERM would."""
-    holder: dict[str, GatewayService] = {}
-    started = threading.Event()
-
-    def main() -> None:
-        async def go() -> None:
-            holder["service"] = GatewayService(settings, radio=radio)
-            started.set()
-            await holder["service"].run()
-
-        asyncio.run(go())
-
-    thread = threading.Thread(target=main, daemon=True)
-    thread.start()
-    wait_for(started.is_set, 10, "service start")
-    try:
-        yield holder["service"]
-    finally:
-        holder["service"].request_stop()
-        thread.join(20)
-        assert not thread.is_alive(), "gateway did not stop"
 
 
 def _expected(meter: GlucoseMeter) -> set[tuple[str, str]]:

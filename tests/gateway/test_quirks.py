@@ -199,7 +199,7 @@ def test_service_polls_a_cuff_that_stopped_advertising(
     """OMRON HEM-7342T never pushes: after the first session the service connects on a schedule."""
     from gateway.settings import Settings
     from tests.gateway.observer import Observer
-    from tests.gateway.test_meter_reset import running
+    from tests.gateway.service_runner import running
     from tests.waiting import wait_for
 
     cuff = BpCuff(serial="OMR-POLL-1", manufacturer="OMRON", model="HEM-7342T", firmware="2.1",
