@@ -11,27 +11,13 @@ from __future__ import annotations
 import json
 import re
 
-from gateway.errors import GatewayError, TerminalError
+from gateway.errors import MalformedAck
+
+__all__ = ["MalformedAck", "acks_topic", "parse_ack"]
 
 ACK_SCHEMA = "rpmflow.ack.v1"
 MAX_IDS_PER_ACK = 1000
 _MESSAGE_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-
-
-class MalformedAck(GatewayError, TerminalError):
-    """An acknowledgement that does not follow ``rpmflow.ack.v1`` (terminal: the same bytes stay bad).
-
-    Lives here rather than in :mod:`gateway.errors` only because that module has another owner;
-    it belongs under ``GatewayError`` there.
-    """
-
-    def __init__(self, reason: str, payload_head: str) -> None:
-        super().__init__(reason, payload_head)
-        self.reason = reason
-        self.payload_head = payload_head
-
-    def __str__(self) -> str:
-        return f"malformed ack: {self.reason} (payload {self.payload_head!r})"
 
 
 def acks_topic(gateway_id: str) -> str:

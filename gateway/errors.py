@@ -20,6 +20,7 @@ type (``isinstance(exc, TransientError)`` or :func:`is_transient`), never by mes
     ├── DeviceUnavailable                  (device_id, reason) transient: out of range, link lost
     ├── ProcedureTimeout                   (device_id, procedure, timeout_s) transient
     ├── BrokerUnavailable                  (reason) transient: MQTT broker down or refusing
+    ├── MalformedAck                       (reason, payload_head) terminal: an ack not in rpmflow.ack.v1
     └── OutboxFull                         (capacity) transient: refuse new readings until drained
 
 ``TerminalError`` and ``TransientError`` are plain :class:`Exception` mixins (not ``BaseException``)
@@ -36,6 +37,7 @@ __all__ = [
     "DeviceUnavailable",
     "GatewayError",
     "ImpossibleValue",
+    "MalformedAck",
     "MalformedMeasurement",
     "OutboxFull",
     "ProcedureTimeout",
@@ -186,6 +188,18 @@ class BrokerUnavailable(GatewayError, TransientError):
 
     def __str__(self) -> str:
         return f"broker unavailable: {self.reason}"
+
+
+class MalformedAck(GatewayError, TerminalError):
+    """An acknowledgement that does not follow ``rpmflow.ack.v1`` (terminal: the same bytes stay bad)."""
+
+    def __init__(self, reason: str, payload_head: str) -> None:
+        super().__init__(reason, payload_head)
+        self.reason = reason
+        self.payload_head = payload_head
+
+    def __str__(self) -> str:
+        return f"malformed ack: {self.reason} (payload {self.payload_head!r})"
 
 
 class OutboxFull(GatewayError, TransientError):

@@ -13,6 +13,7 @@ from gateway.errors import (
     DeviceUnavailable,
     GatewayError,
     ImpossibleValue,
+    MalformedAck,
     MalformedMeasurement,
     OutboxFull,
     ProcedureTimeout,
@@ -36,6 +37,7 @@ INSTANCES: list[GatewayError] = [
     DeviceUnavailable("dev-1", "le-connection-abort-by-local"),
     ProcedureTimeout("dev-1", "racp", 30.0),
     BrokerUnavailable("connection refused"),
+    MalformedAck("message_ids must be a list", '{"schema": "x"}'),
     OutboxFull(10_000),
 ]
 TRANSIENT = (RacpIncomplete, DeviceUnavailable, ProcedureTimeout, BrokerUnavailable, OutboxFull)
