@@ -10,7 +10,7 @@ from typing import Any
 
 from dashboards.db import Conn
 from dashboards.sessions import Principal
-from triage.audit import record
+from triage.clinical.audit import record
 
 
 def record_view(

@@ -14,7 +14,7 @@ import psycopg
 from dashboards.passwords import hash_password
 from dashboards.sessions import create_token
 from dashboards.settings import Settings, SettingsError
-from triage import people
+from triage.clinical import people
 
 ROLES = ("nurse", "clinician", "billing", "admin")
 

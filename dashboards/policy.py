@@ -52,7 +52,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/api/queue"): CARE,
     ("GET", "/api/flags/{flag_id}"): CARE,
     ("POST", "/api/flags/{flag_id}/events"): CARE,
-    ("POST", "/flags/{flag_id}/symptoms"): CARE,  # AHA crisis symptom check (triage.symptoms)
+    ("POST", "/flags/{flag_id}/symptoms"): CARE,  # AHA crisis symptom check (triage.clinical.symptoms)
     ("POST", "/api/flags/{flag_id}/symptoms"): CARE,
     ("GET", "/api/patients/{patient_id}"): CARE,
     ("GET", "/api/patients/{patient_id}/readings"): CARE,

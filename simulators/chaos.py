@@ -182,7 +182,7 @@ class Proc(ServiceProcess):
 
 
 class AuditWriter(threading.Thread):
-    """Appends audit rows through ``triage.audit.record`` while PostgreSQL is being hurt."""
+    """Appends audit rows through ``triage.clinical.audit.record`` while PostgreSQL is being hurt."""
 
     def __init__(self, conninfo: str, name: str, stop: threading.Event) -> None:
         super().__init__(name=name, daemon=True)
@@ -191,7 +191,7 @@ class AuditWriter(threading.Thread):
         self.committed = 0
 
     def run(self) -> None:
-        from triage.audit import record  # orchestration only: simulators do not import triage at top
+        from triage.clinical.audit import record  # orchestration only: simulators do not import triage at top
 
         conn: psycopg.Connection[Any] | None = None
         while not self.stop_event.is_set():
@@ -553,7 +553,7 @@ class Chaos:
 
     def account(self) -> None:
         assert self.pg is not None
-        from triage.audit import verify_chain  # orchestration only
+        from triage.clinical.audit import verify_chain  # orchestration only
 
         r = self.report
         produced, r.left_in_outboxes = self._produced()

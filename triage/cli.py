@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "audit-verify":
-        from triage.audit import audit_verify_main
+        from triage.clinical.audit import audit_verify_main
 
         return audit_verify_main(argv[1:])
     args = build_parser().parse_args(argv)

@@ -2,7 +2,7 @@
 
 Everything that changes a flag's state lives in this module (the h11 ``_state.py`` idea). The SQL
 layer (``triage.flags_store.apply_event``) locks the row, asks :func:`fire` for the next state and
-records what it was told. ``promote`` is fired only by ``triage.promotion`` (helper-5), after the
+records what it was told. ``promote`` is fired only by ``triage.clinical.promotion`` (helper-5), after the
 clinical/licensure gate; the role table alone already keeps nurses away from review and promotion.
 
     open ──acknowledge──▶ acknowledged ──escalate──▶ escalated

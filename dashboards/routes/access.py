@@ -1,6 +1,6 @@
 """Access transparency: "who viewed my data" per patient, and the audit chain's status for admins.
 
-Both read the hash-chained audit trail through :mod:`triage.audit` (DOMAIN F, H11). Looking at
+Both read the hash-chained audit trail through :mod:`triage.clinical.audit` (DOMAIN F, H11). Looking at
 who accessed a patient is itself an access, so it is audited too (``view:access_report``), after
 the report is read under its own snapshot: the audit lock is then held only for the append.
 """
@@ -21,7 +21,7 @@ from dashboards.errors import NotFound
 from dashboards.routes.deps import PatientId, User
 from dashboards.sessions import Principal
 from dashboards.web import render
-from triage.audit import AccessEvent, ChainReport, chain_status, patient_access
+from triage.clinical.audit import AccessEvent, ChainReport, chain_status, patient_access
 
 router = APIRouter(dependencies=[Depends(authorize)])
 

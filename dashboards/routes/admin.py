@@ -18,7 +18,7 @@ from dashboards.errors import BadInput, DashboardError, NotFound
 from dashboards.passwords import hash_password
 from dashboards.routes.deps import PatientId, User, UserId, domain_errors
 from dashboards.web import render, see_other
-from triage import people
+from triage.clinical import people
 
 router = APIRouter(dependencies=[Depends(authorize)])
 

@@ -11,8 +11,8 @@ from fastapi import Depends, Path
 from dashboards.auth import authorize
 from dashboards.errors import BadInput, Conflict, Forbidden, NotFound
 from dashboards.sessions import Principal
+from triage.clinical.icd10 import InvalidICD10
 from triage.errors import FlagNotFound, IllegalTransition, RoleNotAllowed, TerminalTriageError, UnknownRole
-from triage.icd10 import InvalidICD10
 
 User = Annotated[Principal, Depends(authorize)]
 

@@ -24,9 +24,9 @@ from dashboards.routes.deps import FlagId, User, domain_errors
 from dashboards.sessions import Principal, session_alive
 from dashboards.web import local_path, render, see_other
 from triage import lifecycle
-from triage import symptoms as symptom_check
+from triage.clinical import symptoms as symptom_check
+from triage.clinical.review import log_time
 from triage.flags_store import apply_event
-from triage.review import log_time
 
 router = APIRouter(dependencies=[Depends(authorize)])
 

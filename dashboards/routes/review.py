@@ -20,9 +20,9 @@ from dashboards.routes.deps import FlagId, User, domain_errors
 from dashboards.sessions import Principal
 from dashboards.web import render, see_other
 from triage import lifecycle
-from triage.icd10 import COMMON_RPM_CODES
-from triage.promotion import PromotionRefused, promote
-from triage.review import INTERACTIVE_MODES, record_review
+from triage.clinical.icd10 import COMMON_RPM_CODES
+from triage.clinical.promotion import PromotionRefused, promote
+from triage.clinical.review import INTERACTIVE_MODES, record_review
 
 router = APIRouter(dependencies=[Depends(authorize)])
 

@@ -1,7 +1,7 @@
 -- The AHA crisis protocol's symptom check (DOMAIN C1, H8), recorded on a bp_crisis flag by a nurse
--- or clinician (triage/symptoms.py). Append-only history: a later check is a new row, never an
+-- or clinician (triage/clinical/symptoms.py). Append-only history: a later check is a new row, never an
 -- edit; the latest outcome is copied into flags.evidence->'symptom_check' for the queue and page.
--- The outcome is computed by triage.symptoms.assess; the CHECKs below make the table refuse an
+-- The outcome is computed by triage.clinical.symptoms.assess; the CHECKs below make the table refuse an
 -- outcome that contradicts its own symptom list, even against a bug in the application.
 
 CREATE TABLE flag_symptom_checks (

@@ -1,5 +1,5 @@
 -- Enrolment (the RPM order), consent and the episode of care: the facts every RPM code is gated on
--- (DOMAIN D2 G1 established patient, G2 consent, G3 order + ICD-10). Written by triage/people.py.
+-- (DOMAIN D2 G1 established patient, G2 consent, G3 order + ICD-10). Written by triage/clinical/people.py.
 
 CREATE SEQUENCE rpm_episode_seq;
 

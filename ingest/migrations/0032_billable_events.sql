@@ -1,6 +1,6 @@
 -- The clinician gate in the database (DOMAIN H10): no billable event, and no flag in state
 -- 'promoted', without a review by a clinician licensed in the patient's state on the date of
--- service, consent on file on/before that date and an active enrolment. triage/promotion.py
+-- service, consent on file on/before that date and an active enrolment. triage/clinical/promotion.py
 -- checks the same things first to give readable refusals; these triggers hold even against bugs
 -- and hand-written SQL.
 

@@ -1,5 +1,5 @@
 -- Tamper-evident audit trail (HIPAA §164.312(b)/(c), DOMAIN H11). Rows are hash-chained by
--- triage/audit.py: hash = sha256(prev_hash || canonical row content); inserts are serialised by a
+-- triage/clinical/audit.py: hash = sha256(prev_hash || canonical row content); inserts are serialised by a
 -- transaction-scoped advisory lock plus a row lock on the single chain-head row. The table is
 -- append-only: the application role may not UPDATE/DELETE/TRUNCATE, and a trigger refuses those
 -- for everyone (even the owner must first disable the trigger, which verify_chain then exposes).

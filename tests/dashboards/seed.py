@@ -1,4 +1,4 @@
-"""A small, realistic world for the dashboard tests, written through triage.people where it can be.
+"""A small, realistic world for the dashboard tests, written through triage.clinical.people where it can be.
 
 One user per role (same known password), a licensed clinician with an NPI, a consented, enrolled
 patient with a BP cuff and a glucose meter on a gateway, readings of every quality, and flags.
@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from dashboards.passwords import hash_password
-from triage import people
+from triage.clinical import people
 
 PASSWORD = "correct horse battery staple"
 _HASH = hash_password(PASSWORD)

@@ -1,5 +1,5 @@
 """Seed helpers for the review/promotion/billing tests: a patient, the people around them, flags
-and readings, written with the production helpers of triage.people where one exists."""
+and readings, written with the production helpers of triage.clinical.people where one exists."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from triage import people, promotion, review
+from triage.clinical import people, promotion, review
 
 _n = itertools.count(1)
 CONSENT_AT = datetime.fromisoformat("2025-12-15T10:00:00+00:00")

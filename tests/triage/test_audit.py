@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from triage import audit
+from triage.clinical import audit
 
 
 def _seed(db: psycopg.Connection[Any], n: int = 5) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 
-from triage import audit
+from triage.clinical import audit
 
 
 def _seed(db: psycopg.Connection[Any]) -> None:

@@ -12,9 +12,9 @@ import psycopg
 import pytest
 
 from tests.triage.rpm_seed import World, add_reading, make_world, new_flag, promoted_flag, reviewed_flag
-from triage import people, review
 from triage.billing import compute, export
 from triage.billing.forecast import forecast_current
+from triage.clinical import people, review
 
 NY = ZoneInfo("America/New_York")
 FIRST = date(2026, 1, 5)  # first monitoring day: period 0 is Jan 5 .. Feb 3, period 1 Feb 4 .. Mar 5
@@ -175,7 +175,7 @@ def test_minutes_on_unpromoted_or_dismissed_flags_never_count(db: psycopg.Connec
         place_of_service="11",
         date_of_service=date(2026, 2, 6),
     )
-    from triage import promotion
+    from triage.clinical import promotion
 
     promotion.promote(db, promoted, w.clinician)
     pm = _one(db, w)

@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from tests.triage.rpm_seed import World, add_reading, make_world, new_flag, promoted_flag
-from triage import review
 from triage.billing import compute, export
 from triage.billing.rules import Decision
+from triage.clinical import review
 
 UCUM = "http://unitsofmeasure.org"
 LOINC = "http://loinc.org"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from triage import icd10
+from triage.clinical import icd10
 
 
 @pytest.mark.parametrize(

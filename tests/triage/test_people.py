@@ -6,8 +6,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from triage import people
-from triage.icd10 import InvalidICD10
+from triage.clinical import people
+from triage.clinical.icd10 import InvalidICD10
 
 
 def test_device_assignment_keeps_history(db: psycopg.Connection[Any]) -> None:

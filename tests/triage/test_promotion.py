@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from tests.triage.rpm_seed import make_world, new_flag, reviewed_flag
-from triage import audit, people, promotion
+from triage.clinical import audit, people, promotion
 from triage.flags_store import apply_event
 
 DOS = date(2026, 2, 10)

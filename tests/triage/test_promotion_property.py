@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.triage.rpm_seed import World, make_world, new_flag
-from triage import lifecycle, promotion, review
+from triage import lifecycle
+from triage.clinical import promotion, review
 from triage.errors import TriageError
 from triage.flags_store import apply_event
 

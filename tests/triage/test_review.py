@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from tests.triage.rpm_seed import make_world, new_flag
-from triage import audit, review
+from triage.clinical import audit, review
 from triage.errors import RoleNotAllowed, UnknownRole
 
 DOS = date(2026, 2, 10)

@@ -9,11 +9,11 @@ import psycopg
 import pytest
 
 from tests.triage.dbseed import patient, reading
-from triage import audit, symptoms
+from triage.clinical import audit, symptoms
+from triage.clinical.symptoms import InvalidSymptomCheck, NotACrisisFlag
 from triage.errors import FlagNotFound, RoleNotAllowed
 from triage.jobs import IncrementalJob
 from triage.settings import Settings
-from triage.symptoms import InvalidSymptomCheck, NotACrisisFlag
 
 Conn = psycopg.Connection[Any]
 EMERGENCY = "hypertensive_emergency"

@@ -25,7 +25,6 @@ from typing import Any
 
 import psycopg
 
-from triage import icd10
 from triage.billing.rules import (
     Decision,
     GateFacts,
@@ -35,6 +34,7 @@ from triage.billing.rules import (
     management_codes,
     select_policy,
 )
+from triage.clinical import icd10
 
 INTERACTIVE_MODES = ("video", "phone", "portal_live_chat")
 

@@ -24,7 +24,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from triage import audit, flags_store
+from triage import flags_store
+from triage.clinical import audit
 from triage.errors import FlagNotFound, RoleNotAllowed, TerminalTriageError
 from triage.thresholds import CRISIS_REMEASURE_WINDOW
 

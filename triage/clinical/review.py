@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from triage import audit, flags_store, icd10
+from triage import flags_store
+from triage.clinical import audit, icd10
 from triage.errors import FlagNotFound, TerminalTriageError
 
 INTERACTIVE_MODES = ("video", "phone", "portal_live_chat")

@@ -15,9 +15,10 @@ from typing import Any
 
 import psycopg
 
-from triage import audit, flags_store, icd10
+from triage import flags_store
+from triage.clinical import audit, icd10
+from triage.clinical.review import load_actor
 from triage.errors import TerminalTriageError
-from triage.review import load_actor
 
 
 @dataclass(frozen=True)

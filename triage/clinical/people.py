@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
-from triage import icd10
+from triage.clinical import icd10
 from triage.errors import TerminalTriageError
 
 ROLES = ("nurse", "clinician", "billing", "admin")
