@@ -1,8 +1,9 @@
 """``rpmflow-gateway decode``: decode GATT payloads to DOMAIN.md Part B JSON, one object per line.
 
-``--characteristic`` takes ``2A35 2A36 2A49 2A18 2A34 2A51 2A52 2A08 2A2B sfloat float32``
-(case-insensitive, ``0x`` prefix allowed).  Payloads come from ``--hex`` (repeatable) or, without it,
-one per line on stdin: every input line gets exactly one output line, so a blank line between
+``--characteristic`` takes ``2A35 2A36 2A49 2A18 2A34 2A51 2A52 2A08 2A2B``, weight scale
+``2A9D 2A9E``, pulse oximeter ``2A5E 2A5F 2A60``, ``sfloat`` and ``float32`` (case-insensitive,
+``0x`` prefix allowed).  Payloads come from ``--hex`` (repeatable) or, without it, one per line on
+stdin: every input line gets exactly one output line, so a blank line between
 payloads is an empty payload and prints an error (callers pair outputs with inputs by position);
 blank lines after the last payload (a trailing newline or two) are ignored.  Hex may contain spaces,
 ``:`` or ``-`` and a leading ``0x``.  A payload that cannot be decoded prints
@@ -33,8 +34,13 @@ from gateway.gatt import (
     parse_glucose_feature,
     parse_glucose_measurement,
     parse_intermediate_cuff_pressure,
+    parse_plx_continuous_measurement,
+    parse_plx_features,
+    parse_plx_spot_check_measurement,
     parse_racp,
     parse_sfloat_bytes,
+    parse_weight_measurement,
+    parse_weight_scale_feature,
 )
 from gateway.gatt.jsonable import to_json_dict
 
@@ -52,6 +58,11 @@ DECODERS: dict[str, Callable[[bytes], object]] = {
     "2A52": parse_racp,
     "2A08": parse_date_time,
     "2A2B": parse_current_time,
+    "2A9D": parse_weight_measurement,
+    "2A9E": parse_weight_scale_feature,
+    "2A5E": parse_plx_spot_check_measurement,
+    "2A5F": parse_plx_continuous_measurement,
+    "2A60": parse_plx_features,
     "SFLOAT": parse_sfloat_bytes,
     "FLOAT32": parse_float32_bytes,
 }
@@ -104,7 +115,7 @@ def add_decode_arguments(parser: argparse.ArgumentParser) -> None:
         "-c",
         required=True,
         type=characteristic_name,
-        help="UUID16 (2A35 2A36 2A49 2A18 2A34 2A51 2A52 2A08 2A2B) or sfloat / float32",
+        help="UUID16 (2A35 2A36 2A49 2A18 2A34 2A51 2A52 2A08 2A2B 2A9D 2A9E 2A5E 2A5F 2A60), sfloat",
     )
     parser.add_argument(
         "--hex",

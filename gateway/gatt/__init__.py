@@ -12,6 +12,11 @@ Parsers — ``bytes -> frozen dataclass``; each result keeps ``raw_hex`` and ``w
     merge_glucose_context(measurement, context | None) -> GlucoseRecord     join by sequence number
     parse_glucose_feature(data) -> GlucoseFeature                           0x2A51
     parse_racp(data, *, from_device=False) -> RacpFrame                     0x2A52, either direction
+    parse_weight_measurement(data) -> WeightMeasurement                     0x2A9D
+    parse_weight_scale_feature(data) -> WeightScaleFeature                  0x2A9E
+    parse_plx_spot_check_measurement(data) -> PlxSpotCheckMeasurement       0x2A5E
+    parse_plx_continuous_measurement(data) -> PlxContinuousMeasurement      0x2A5F
+    parse_plx_features(data) -> PlxFeatures                                 0x2A60
     check_racp_response(frame, request_opcode) -> bool                      True success, False none
     parse_date_time(data) -> DateTimeValue                                  0x2A08
     parse_current_time(data) -> CurrentTime                                 0x2A2B
@@ -89,6 +94,17 @@ from gateway.gatt.glucose import (
 from gateway.gatt.ieee11073 import MedFloat, Special, decode_float32, decode_sfloat
 from gateway.gatt.jsonable import to_json_dict
 from gateway.gatt.outcome import MeasurementOutcome
+from gateway.gatt.pulse_oximeter import (
+    PlxContinuousFlags,
+    PlxContinuousMeasurement,
+    PlxFeatures,
+    PlxSpotCheckFlags,
+    PlxSpotCheckMeasurement,
+    PlxSupportedFeatures,
+    parse_plx_continuous_measurement,
+    parse_plx_features,
+    parse_plx_spot_check_measurement,
+)
 from gateway.gatt.racp import (
     RacpFilterType,
     RacpFrame,
@@ -110,6 +126,15 @@ from gateway.gatt.racp import (
     racp_error_for,
 )
 from gateway.gatt.raw_number import RawNumber, parse_float32_bytes, parse_sfloat_bytes
+from gateway.gatt.weight_scale import (
+    WeightFlags,
+    WeightMeasurement,
+    WeightScaleFeature,
+    WeightScaleFeatureBits,
+    WeightUnit,
+    parse_weight_measurement,
+    parse_weight_scale_feature,
+)
 
 __all__ = [
     "AdjustReason",
@@ -135,6 +160,12 @@ __all__ = [
     "MeasurementOutcome",
     "MeasurementStatus",
     "MedFloat",
+    "PlxContinuousFlags",
+    "PlxContinuousMeasurement",
+    "PlxFeatures",
+    "PlxSpotCheckFlags",
+    "PlxSpotCheckMeasurement",
+    "PlxSupportedFeatures",
     "PnpId",
     "PressureUnit",
     "PulseRateRange",
@@ -147,6 +178,11 @@ __all__ = [
     "SensorStatus",
     "Special",
     "SystemId",
+    "WeightFlags",
+    "WeightMeasurement",
+    "WeightScaleFeature",
+    "WeightScaleFeatureBits",
+    "WeightUnit",
     "check_racp_response",
     "decode_dis_string",
     "decode_float32",
@@ -174,10 +210,15 @@ __all__ = [
     "parse_glucose_measurement",
     "parse_intermediate_cuff_pressure",
     "parse_local_time_information",
+    "parse_plx_continuous_measurement",
+    "parse_plx_features",
+    "parse_plx_spot_check_measurement",
     "parse_pnp_id",
     "parse_racp",
     "parse_sfloat_bytes",
     "parse_system_id",
+    "parse_weight_measurement",
+    "parse_weight_scale_feature",
     "racp_error_for",
     "to_json_dict",
 ]

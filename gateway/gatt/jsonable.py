@@ -3,7 +3,8 @@
 Every Part B field is always present (``None`` when absent), so consumers can index without
 ``.get``.  IEEE-11073 specials print as ``"NaN"``, ``"NRes"``, ``"+INF"``, ``"-INF"``,
 ``"reserved"``; numbers are the exact decimal value as the nearest float (no rounding beyond that);
-date-times are ISO 8601 without a zone.  One field beyond Part B is added to every object:
+date-times are ISO 8601 without a zone.  Weight scale and pulse oximeter objects follow the
+pinned table B2 of DOMAIN-weight-plx.md.  One field beyond Part B is added to every object:
 ``warnings`` (a list of strings, empty when the frame decoded cleanly), which carries DOMAIN A7's
 ``decoded_with_warnings`` state.  For 2A18 both ``concentration_mg_dL`` and
 ``concentration_mmol_L`` are present; the one that does not match the unit is ``None``.
@@ -12,6 +13,7 @@ RACP operator 0x00 prints as the string ``"null"`` (its Part B name), not JSON n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -35,8 +37,10 @@ from gateway.gatt.glucose import (
     code_name,
 )
 from gateway.gatt.ieee11073 import MedFloat, Special
+from gateway.gatt.pulse_oximeter import PlxContinuousMeasurement, PlxFeatures, PlxSpotCheckMeasurement
 from gateway.gatt.racp import RacpFrame
 from gateway.gatt.raw_number import RawNumber
+from gateway.gatt.weight_scale import WeightMeasurement, WeightScaleFeature
 
 __all__ = ["JsonDict", "med_json", "to_json_dict"]
 
@@ -115,6 +119,82 @@ def _context(c: GlucoseContext) -> JsonDict:
     }
 
 
+def _weight(m: WeightMeasurement) -> JsonDict:
+    return {
+        "unit": m.unit.value,
+        "weight": m.weight,
+        "weight_kg": m.weight_kg,
+        "weight_raw": m.weight_raw,
+        "measurement_unsuccessful": m.measurement_unsuccessful,
+        "timestamp": _iso(m.timestamp),
+        "user_id": m.user_id,
+        "bmi": m.bmi,
+        "height": m.height,
+        "height_unit": m.height_unit,
+        "height_m": m.height_m,
+        "flags_raw": m.flags_raw,
+        "warnings": list(m.warnings),
+    }
+
+
+def _weight_feature(f: WeightScaleFeature) -> JsonDict:
+    return {
+        "features": f.feature_names,
+        "features_raw": f.features_raw,
+        "weight_resolution_code": f.weight_resolution_code,
+        "weight_resolution_kg": f.weight_resolution_kg,
+        "weight_resolution_lb": f.weight_resolution_lb,
+        "height_resolution_code": f.height_resolution_code,
+        "height_resolution_m": f.height_resolution_m,
+        "height_resolution_in": f.height_resolution_in,
+        "warnings": list(f.warnings),
+    }
+
+
+def _plx(m: PlxSpotCheckMeasurement | PlxContinuousMeasurement) -> JsonDict:
+    out: JsonDict = {"spo2": med_json(m.spo2), "pulse_rate": med_json(m.pulse_rate)}
+    if isinstance(m, PlxSpotCheckMeasurement):
+        out.update(timestamp=_iso(m.timestamp), device_clock_not_set=m.device_clock_not_set)
+    else:
+        out.update(
+            spo2_fast=med_json(m.spo2_fast),
+            pulse_rate_fast=med_json(m.pulse_rate_fast),
+            spo2_slow=med_json(m.spo2_slow),
+            pulse_rate_slow=med_json(m.pulse_rate_slow),
+        )
+    out.update(
+        measurement_status=m.measurement_status,
+        measurement_status_raw=m.measurement_status_raw,
+        device_and_sensor_status=m.device_and_sensor_status,
+        device_and_sensor_status_raw=m.device_and_sensor_status_raw,
+        pulse_amplitude_index=med_json(m.pulse_amplitude_index),
+        flags_raw=m.flags_raw,
+        warnings=list(m.warnings),
+    )
+    return out
+
+
+def _plx_features(f: PlxFeatures) -> JsonDict:
+    return {
+        "features": f.feature_names,
+        "features_raw": f.features_raw,
+        "measurement_status_support": f.measurement_status_support,
+        "measurement_status_support_raw": f.measurement_status_support_raw,
+        "device_and_sensor_status_support": f.device_and_sensor_status_support,
+        "device_and_sensor_status_support_raw": f.device_and_sensor_status_support_raw,
+        "warnings": list(f.warnings),
+    }
+
+
+_NEW_KINDS: dict[type, Callable[[Any], JsonDict]] = {
+    WeightMeasurement: _weight,
+    WeightScaleFeature: _weight_feature,
+    PlxSpotCheckMeasurement: _plx,
+    PlxContinuousMeasurement: _plx,
+    PlxFeatures: _plx_features,
+}
+
+
 def _operand(value: int | datetime | None) -> int | str | None:
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -173,4 +253,7 @@ def _to_json_dict(result: object) -> JsonDict:
         }
     if isinstance(result, RawNumber):
         return {"value": med_json(result.value), "warnings": list(result.warnings)}
+    converter = _NEW_KINDS.get(type(result))
+    if converter is not None:
+        return converter(result)
     raise TypeError(f"no JSON form for {type(result).__name__}")
