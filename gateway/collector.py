@@ -46,7 +46,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway import wire
+from gateway import collect_vitals, wire
 from gateway.ble_link import BleLink, BleRadio
 from gateway.errors import (
     DecodeError,
@@ -95,7 +95,7 @@ GLUCOSE_CONTEXT = 0x2A34
 RACP = 0x2A52
 CURRENT_TIME = 0x2A2B
 DIS_CHARACTERISTICS = (0x2A29, 0x2A24, 0x2A25, 0x2A27, 0x2A26, 0x2A28)
-SERVICE_UUIDS = (0x1810, 0x1808)
+SERVICE_UUIDS = (0x1810, 0x1808, *collect_vitals.VITALS_SERVICE_UUIDS)
 
 
 def backoff_for(exc: BaseException, attempt: int) -> float:
@@ -145,6 +145,7 @@ class CollectorConfig:
     connect_attempts: int = 5
     allow: frozenset[str] = frozenset()  # BLE addresses or serial numbers; empty = every device
     duplicate_window_s: float = 10.0
+    oximetry_window_s: int = 60  # continuous oximetry: one summary reading per window
 
 
 class DeviceBoard:
@@ -244,10 +245,14 @@ class Collector:
                 timing_offset = offset
                 if link.has_characteristic(BPM):
                     await self._collect_bp(link, device, timing_offset, lost, result, profile)
+                elif collect_vitals.is_scale(link):
+                    await collect_vitals.collect_weight(self, link, device, timing_offset, lost, result)
+                elif collect_vitals.is_oximeter(link):  # before glucose: an oximeter may have RACP too
+                    await collect_vitals.collect_plx(self, link, device, timing_offset, lost, result)
                 elif link.has_characteristic(RACP):
                     await self._collect_glucose(link, device, timing_offset, lost, result, profile)
                 else:
-                    result.notes.append("no blood pressure or glucose service")
+                    result.notes.append("no blood pressure, glucose, weight or pulse oximeter service")
                 if not lost.is_set():
                     result.clock_set = await self._maybe_set_clock(link, device, offset, profile)
                 self.board.contact(device.id)

@@ -51,11 +51,12 @@ class SimAdvertisement:
 class SimRecord:
     """One thing a device produced, for tests to count against what reached the broker."""
 
-    kind: str  # "blood_pressure" | "glucose" | "corrupt" | "control_solution"
+    kind: str  # "blood_pressure" | "glucose" | "weight" | "spo2" | "corrupt" | "control_solution" | ...
     raw: bytes
     sequence_number: int | None = None
     context: bytes | None = None
     delivered: bool = False
+    truth: dict[str, Any] | None = None  # what the simulated patient really had (the truth log)
 
 
 @dataclass

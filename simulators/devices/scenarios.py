@@ -16,6 +16,13 @@ which measurements must reach the broker.
   advertises after pairing (it must be polled); the first meter is a Roche Accu-Chek Guide (clock
   on Date Time 0x2A08, notifies a reading taken while connected), the second a TaiDoc whose
   sequence numbers are reversed and which has no clock access.
+- Scales (``scale:``) and oximeters (``oximeter:``): ``normal`` scales in kg with time stamp, user,
+  BMI and height; oximeters with stored spot-checks (RACP) and a short continuous recording.
+  ``demo``: the first scale gains 2.4 kg in a day, the first oximeter holds an 86 % spot-check and
+  a desaturation in its continuous data.  ``faults``: pound scales with an unsuccessful weighing
+  (0xFFFF) and a frame whose BMI comes without height; oximeters whose clock was never set, with
+  a finger-out reading, demonstration data, a 16-bit device status and finger-out samples.
+  ``quirks``: a Xiaomi-like scale with a vendor bit in an RFU position and no clock access.
 - ``faults``: everything a field gateway meets at once: kPa cuffs that indicate every reading
   twice and drop the link after two; mol/L meters that drop mid-RACP download, with a control
   solution test, a "HI" result, a truncated frame and a failed (NaN) cuff reading; clocks several
@@ -32,12 +39,16 @@ from zoneinfo import ZoneInfo
 
 from simulators.devices.bp_cuff import BpCuff
 from simulators.devices.glucose_meter import MEAL_POSTPRANDIAL, MEAL_PREPRANDIAL, GlucoseMeter
-from simulators.devices.radio import SimDevice, SimulatedRadio
+from simulators.devices.pulse_oximeter import STATUS_DEMONSTRATION, PulseOximeter
+from simulators.devices.radio import SimDevice, SimRecord, SimulatedRadio
+from simulators.devices.weight_scale import WeightScale
+
+DEVICE_KINDS = ("bp", "glucose", "scale", "oximeter")
 
 
 @dataclass(frozen=True)
 class DeviceSpec:
-    kind: str  # "bp" | "glucose"
+    kind: str  # "bp" | "glucose" | "scale" | "oximeter"
     serial: str
 
 
@@ -48,8 +59,9 @@ def parse_devices_spec(spec: str) -> list[DeviceSpec]:
         if not item:
             continue
         kind, sep, serial = item.partition(":")
-        if not sep or kind not in ("bp", "glucose") or not serial:
-            raise ValueError(f"bad simulated device {item!r}: expected bp:<serial> or glucose:<serial>")
+        if not sep or kind not in DEVICE_KINDS or not serial:
+            kinds = " or ".join(f"{k}:<serial>" for k in DEVICE_KINDS)
+            raise ValueError(f"bad simulated device {item!r}: expected {kinds}")
         out.append(DeviceSpec(kind, serial))
     return out
 
@@ -160,12 +172,101 @@ def _quirks_glucose(b: Build) -> SimDevice:
     return meter
 
 
+def _scale(b: Build, **kw: object) -> WeightScale:
+    return WeightScale(serial=b.serial, manufacturer="rpmflow-sim", model="SIM-WS-1", zone=b.zone, rng=b.rng,
+                       dry_weight_kg=round(b.rng.uniform(60, 110), 1), **kw)  # type: ignore[arg-type]
+
+
+def _oximeter(b: Build, **kw: object) -> PulseOximeter:
+    return PulseOximeter(serial=b.serial, manufacturer="rpmflow-sim", model="SIM-OX-1", zone=b.zone,
+                         rng=b.rng, **kw)  # type: ignore[arg-type]
+
+
+def _night(ox: PulseOximeter, samples: int, dip_at: int | None = None) -> None:
+    """``samples`` continuous samples around 95 %, with a desaturation to 84 % at ``dip_at``."""
+    for i in range(samples):
+        dip = dip_at is not None and dip_at <= i < dip_at + 5
+        ox.queue_continuous(84.0 if dip else float(ox.rng.randint(93, 97)), float(ox.rng.randint(55, 75)))
+
+
+def _normal_scale(b: Build) -> SimDevice:
+    scale = _scale(b, clock_drift_s=b.rng.uniform(-5, 5), interval_s=b.interval_s)
+    for i in range(3):
+        scale.store_normal(when=b.epoch - timedelta(days=2 - i, minutes=b.index))
+    return scale
+
+
+def _normal_oximeter(b: Build) -> SimDevice:
+    ox = _oximeter(b, clock_drift_s=b.rng.uniform(-5, 5), interval_s=b.interval_s)
+    for i in range(3):
+        ox.store_normal(when=b.epoch - timedelta(hours=8 * (3 - i), minutes=b.index))
+    _night(ox, 30)
+    return ox
+
+
+def _demo_scale(b: Build) -> SimDevice:
+    scale = _scale(b, interval_s=4 * b.interval_s)
+    now = scale.local_now()
+    scale.store(scale.dry_weight_kg, when=now - timedelta(days=1, hours=1))
+    if b.index == 0:
+        scale.store(scale.dry_weight_kg + 2.4, when=now)  # +2.4 kg in a day: heart-failure weight gain
+    return scale
+
+
+def _demo_oximeter(b: Build) -> SimDevice:
+    ox = _oximeter(b, interval_s=4 * b.interval_s)
+    now = ox.local_now()
+    ox.store(96.0, 68.0, when=now - timedelta(hours=3))
+    if b.index == 0:
+        ox.store(86.0, 104.0, when=now)  # desaturation with tachycardia
+    _night(ox, 40, dip_at=20)
+    return ox
+
+
+def _faults_scale(b: Build) -> SimDevice:
+    scale = _scale(b, imperial=True, clock_drift_s=300.0, cts_writable=b.index % 2 == 1,
+                   interval_s=b.interval_s)
+    scale.store_normal(when=b.epoch - timedelta(hours=5))
+    scale.store(None, when=b.epoch - timedelta(hours=4))  # 0xFFFF: measurement unsuccessful
+    scale.pending.append(SimRecord("corrupt", bytes.fromhex("0c983a01f500")))  # BMI without height
+    scale.produced.append(scale.pending[-1])
+    scale.store_normal(when=b.epoch - timedelta(hours=3))
+    return scale
+
+
+def _faults_oximeter(b: Build) -> SimDevice:
+    ox = _oximeter(b, clock_not_set=True, drop_after=None, interval_s=b.interval_s)
+    ox.store(95.0, 71.0, when=b.epoch - timedelta(hours=6))
+    ox.store(None, None, when=b.epoch - timedelta(hours=5))  # finger out: NaN/NaN
+    demo = ox.store(99.0, 60.0, when=b.epoch - timedelta(hours=4), extra_status=STATUS_DEMONSTRATION)
+    demo.kind = "demonstration"  # never patient data: must not reach the broker
+    ox.records.append(SimRecord("corrupt", bytes.fromhex("0462004800" + "0000")))  # 16-bit device status
+    ox.produced.append(ox.records[-1])
+    for i in range(20):
+        finger_out = i % 4 == 0
+        ox.queue_continuous(None if finger_out else 94.0, None if finger_out else 70.0)
+    return ox
+
+
+def _quirks_scale(b: Build) -> SimDevice:
+    """A Xiaomi-like scale: vendor bits 5 (stabilised) in an RFU position, clock at 1970 when unset."""
+    scale = WeightScale(serial=b.serial, manufacturer="Xiaomi", model="XMTZC04HM", zone=b.zone, rng=b.rng,
+                        interval_s=b.interval_s, user_id=None, height_m=None, clock_char=0)
+    for i in range(2):
+        when = b.epoch - timedelta(hours=6 * (2 - i))
+        scale.store(scale.dry_weight_kg + 0.2 * i, when=when, vendor_bits=0x20)
+    return scale
+
+
 Factory = Callable[[Build], SimDevice]
 SCENARIOS: dict[str, dict[str, Factory]] = {
-    "normal": {"bp": _normal_bp, "glucose": _normal_glucose},
-    "demo": {"bp": _demo_bp, "glucose": _demo_glucose},
-    "faults": {"bp": _faults_bp, "glucose": _faults_glucose},
-    "quirks": {"bp": _quirks_bp, "glucose": _quirks_glucose},
+    "normal": {"bp": _normal_bp, "glucose": _normal_glucose, "scale": _normal_scale,
+               "oximeter": _normal_oximeter},
+    "demo": {"bp": _demo_bp, "glucose": _demo_glucose, "scale": _demo_scale, "oximeter": _demo_oximeter},
+    "faults": {"bp": _faults_bp, "glucose": _faults_glucose, "scale": _faults_scale,
+               "oximeter": _faults_oximeter},
+    "quirks": {"bp": _quirks_bp, "glucose": _quirks_glucose, "scale": _quirks_scale,
+               "oximeter": _normal_oximeter},
 }
 
 

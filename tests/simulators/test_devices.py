@@ -56,7 +56,7 @@ def test_spec_parsing_and_determinism() -> None:
         ("glucose", "B"),
     ]
     with pytest.raises(ValueError, match="bad simulated device"):
-        parse_devices_spec("scale:X")
+        parse_devices_spec("thermometer:X")
     one = build_devices("bp:A,glucose:B", "faults", 4, 0, "UTC", T)
     two = build_devices("bp:A,glucose:B", "faults", 4, 0, "UTC", T)
     assert [[r.raw for r in d.produced] for d in one] == [[r.raw for r in d.produced] for d in two]
