@@ -3,43 +3,51 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
+import socket
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
 from dashboards.passwords import hash_password
 from dashboards.sessions import create_token
-from dashboards.settings import Settings, SettingsError
+from dashboards.settings import PREFIX, Settings
+from gateway.runtime import settings as rs
+from gateway.runtime.fatal import EXIT_LOCAL, Fatal, exit_on_fatal, one_line
+from gateway.runtime.settings import SettingError
+from ingest.dberrors import check_url, describe_target, wait_for_database
 from triage.clinical import people
 
 ROLES = ("nurse", "clinician", "billing", "admin")
 
 
+PROG = "rpmflow-dashboard"
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    """What the shell commands (create-user, create-token) need."""
+
+    database_url: str = rs.database_url_field(check_url)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="rpmflow-dashboard",
+        prog=PROG,
         description="rpmflow web dashboard. Configuration comes from RPMFLOW_DATABASE_URL and "
         "RPMFLOW_DASHBOARD_* variables; flags override them.",
     )
-    p.add_argument("--database-url", help="PostgreSQL URL (default: $RPMFLOW_DATABASE_URL)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="serve the dashboard with uvicorn")
-    run.add_argument("--host", help="bind address (default: $RPMFLOW_DASHBOARD_HOST or 127.0.0.1)")
-    run.add_argument("--port", type=int, help="port (default: $RPMFLOW_DASHBOARD_PORT or 8000)")
-    run.add_argument("--session-idle-minutes", type=float, help="automatic logoff after this idle time")
-    run.add_argument("--insecure-cookies", action="store_true",
-                     help="drop the Secure cookie flag (plain-HTTP local demo only)")
-    run.add_argument("--max-body-bytes", type=int, help="413 above this (default 1 MiB)")
-    run.add_argument("--header-timeout", type=float, help="seconds a request head may take (default 10)")
-    run.add_argument("--keep-alive", type=float, help="seconds an idle connection stays open (default 5)")
-    run.add_argument("--log-level", default="info")
+    run = sub.add_parser("run", help="serve the dashboard with uvicorn", description="Serve the dashboard.")
+    rs.add_flags(run, Settings)
 
     cu = sub.add_parser("create-user", help="create a dashboard user with a password")
+    rs.add_flags(cu, AdminSettings)
     cu.add_argument("--username", required=True)
     cu.add_argument("--role", required=True, choices=ROLES)
     pw = cu.add_mutually_exclusive_group(required=True)
@@ -50,53 +58,62 @@ def _parser() -> argparse.ArgumentParser:
     cu.add_argument("--qhp", action="store_true", help="physician or qualified health professional")
 
     ct = sub.add_parser("create-token", help="create an API token for a user and print it once")
+    rs.add_flags(ct, AdminSettings)
     ct.add_argument("--username", required=True)
     ct.add_argument("--name", default="cli", help="label shown on the account page")
     return p
 
 
-def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
-    env = dict(environ)
-    if args.database_url:
-        env["RPMFLOW_DATABASE_URL"] = args.database_url
-    settings = Settings.from_env(env)
-    overrides: dict[str, object] = {}
-    if getattr(args, "host", None):
-        overrides["host"] = args.host
-    if getattr(args, "port", None) is not None:
-        overrides["port"] = args.port
-    if getattr(args, "session_idle_minutes", None) is not None:
-        overrides["session_idle_minutes"] = args.session_idle_minutes
-    for flag, key in (("max_body_bytes", "max_body_bytes"), ("header_timeout", "header_timeout_seconds"),
-                      ("keep_alive", "keep_alive_seconds")):
-        if getattr(args, flag, None) is not None:
-            overrides[key] = getattr(args, flag)
-    if getattr(args, "insecure_cookies", False):
-        overrides["secure_cookies"] = False
-    return dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
+def _listen_check(host: str, port: int) -> None:
+    """Bind once before uvicorn does: a port already in use is one line and exit 4, not a
+    uvicorn error after start-up."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise SettingError("host", f"cannot resolve {host!r}: {exc.strerror}", env=PREFIX + "HOST",
+                           flag="--host") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise Fatal(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                        f"({PREFIX}PORT, flag --port)", exit_code=EXIT_LOCAL) from None
 
 
-def _run(settings: Settings, log_level: str) -> int:
+def _run(settings: Settings) -> int:
     import uvicorn
 
     from dashboards.app import create_app
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _listen_check(settings.host, settings.port)
+    wait_for_database(settings.database_url, application_name="rpmflow-dashboard",
+                      auth_timeout_s=settings.auth_timeout_s, startup_timeout_s=settings.startup_timeout_s)
     if not settings.secure_cookies:
         logging.getLogger(__name__).warning("session cookies are not marked Secure: use only over localhost")
     from dashboards.limits import server_options
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
-                timeout_graceful_shutdown=3, proxy_headers=False, **server_options(settings))
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level=settings.log_level.lower(), timeout_graceful_shutdown=3, proxy_headers=False,
+                **server_options(settings))
     return 0
 
 
-def _create_user(settings: Settings, args: argparse.Namespace) -> int:
+def _connect(url: str) -> psycopg.Connection[tuple[Any, ...]]:
+    try:
+        return psycopg.connect(url, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise Fatal(f"cannot connect to {describe_target(url)}: {one_line(str(exc))}") from None
+
+
+def _create_user(settings: AdminSettings, args: argparse.Namespace) -> int:
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else args.password
     if len(password) < 12:
         print("password must have at least 12 characters", file=sys.stderr)
         return 2
-    with psycopg.connect(settings.database_url) as conn:
+    with _connect(settings.database_url) as conn:
         try:
             uid = people.create_user(
                 conn, username=args.username, display_name=args.display_name or args.username,
@@ -110,8 +127,8 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _create_token(settings: Settings, args: argparse.Namespace) -> int:
-    with psycopg.connect(settings.database_url) as conn:
+def _create_token(settings: AdminSettings, args: argparse.Namespace) -> int:
+    with _connect(settings.database_url) as conn:
         row = conn.execute(
             "SELECT user_id FROM users WHERE username = %s AND active", (args.username,)
         ).fetchone()
@@ -123,18 +140,18 @@ def _create_token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+def _main(argv: Sequence[str] | None, environ: Mapping[str, str]) -> int:
     args = _parser().parse_args(argv)
-    try:
-        settings = _settings(args, os.environ if environ is None else environ)
-    except SettingsError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
     if args.command == "run":
-        return _run(settings, args.log_level)
+        return _run(rs.load(Settings, environ, args))
+    admin = rs.load(AdminSettings, environ, args)
     if args.command == "create-user":
-        return _create_user(settings, args)
-    return _create_token(settings, args)
+        return _create_user(admin, args)
+    return _create_token(admin, args)
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    return exit_on_fatal(PROG, lambda: _main(argv, os.environ if environ is None else environ))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Dashboard configuration: one frozen object read once from ``RPMFLOW_DASHBOARD_*`` at the entry point.
 
-The app never reads the environment itself; ``create_app(settings)`` receives this object, and tests
-build it from a plain dict.
+Declared with :func:`gateway.runtime.settings.setting`; the app never reads the environment
+itself: ``create_app(settings)`` receives this object, and tests build it from a plain dict.
 """
 
 from __future__ import annotations
@@ -9,84 +9,58 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gateway.runtime import settings as rs
+from gateway.runtime.settings import SettingError, setting
+from ingest.dberrors import check_url
+
 PREFIX = "RPMFLOW_DASHBOARD_"
 DATABASE_URL_KEY = "RPMFLOW_DATABASE_URL"
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-class SettingsError(ValueError):
-    """A configuration value is missing or malformed; the message names the variable."""
-
-
-def _bool(environ: Mapping[str, str], key: str, default: bool) -> bool:
-    raw = environ.get(key)
-    if raw is None or raw == "":
-        return default
-    low = raw.strip().lower()
-    if low in _TRUE:
-        return True
-    if low in _FALSE:
-        return False
-    raise SettingsError(f"{key} must be true or false, got {raw!r}")
-
-
-def _number(environ: Mapping[str, str], key: str, default: float, minimum: float) -> float:
-    raw = environ.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{key} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{key} must be >= {minimum}, got {raw!r}")
-    return value
+SettingsError = SettingError  # the name the dashboard code and tests have always used
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything the web app needs; defaults suit a dashboard behind a TLS-terminating proxy."""
 
-    database_url: str
-    host: str = "127.0.0.1"
-    port: int = 8000
+    database_url: str = rs.database_url_field(check_url)
+    host: str = setting("127.0.0.1", env=PREFIX + "HOST", help="bind address")
+    port: int = setting(8000, env=PREFIX + "PORT", check=rs.between(0, 65535), help="port")
     # HIPAA §164.312(a)(2)(iii) automatic logoff: a session unused this long is dead.
-    session_idle_minutes: float = 15.0
+    session_idle_minutes: float = setting(15.0, env=PREFIX + "SESSION_IDLE_MINUTES", check=rs.at_least(1),
+                                          help="automatic logoff after this many idle minutes")
     # Upper bound on any session, however active.
-    session_max_hours: float = 12.0
+    session_max_hours: float = setting(12.0, env=PREFIX + "SESSION_MAX_HOURS", check=rs.at_least(0.1),
+                                       help="longest session, however active, in hours")
     # Secure cookies need HTTPS; set false only for plain-HTTP local demos and tests.
-    secure_cookies: bool = True
-    pool_min_size: int = 1
-    pool_max_size: int = 8
+    secure_cookies: bool = setting(True, env=PREFIX + "SECURE_COOKIES",
+                                   help="mark session cookies Secure (false only for plain-HTTP local demos)")
+    pool_min_size: int = setting(1, env=PREFIX + "POOL_MIN_SIZE", flag=False, check=rs.at_least(0),
+                                 help="database connections kept open")
+    pool_max_size: int = setting(8, env=PREFIX + "POOL_MAX_SIZE", flag=False, check=rs.at_least(1),
+                                 help="most database connections")
     # How often the server-sent-events stream looks for new flags.
-    sse_poll_seconds: float = 1.0
+    sse_poll_seconds: float = setting(1.0, env=PREFIX + "SSE_POLL_SECONDS", flag=False,
+                                      check=rs.at_least(0.05), help="live queue refresh period in seconds")
     # Hostile-input limits (dashboards/limits.py): larger bodies get 413; a request head (line and
     # headers) larger than max_head_bytes gets 400 from h11, one not complete within
     # header_timeout_seconds gets 408 and is closed (slow loris); idle kept-alive connections close.
-    max_body_bytes: int = 1024 * 1024
-    max_head_bytes: int = 16 * 1024
-    header_timeout_seconds: float = 10.0
-    keep_alive_seconds: float = 5.0
+    max_body_bytes: int = setting(1024 * 1024, env=PREFIX + "MAX_BODY_BYTES", check=rs.at_least(1024),
+                                  help="413 above this request body size")
+    max_head_bytes: int = setting(16 * 1024, env=PREFIX + "MAX_HEAD_BYTES", flag=False,
+                                  check=rs.at_least(4096), help="400 above this request head size")
+    header_timeout_seconds: float = setting(10.0, env=PREFIX + "HEADER_TIMEOUT_SECONDS",
+                                            flag="--header-timeout", check=rs.at_least(0.1),
+                                            help="seconds a request head may take")
+    keep_alive_seconds: float = setting(5.0, env=PREFIX + "KEEP_ALIVE_SECONDS", flag="--keep-alive",
+                                        check=rs.at_least(0.1), help="seconds an idle connection stays open")
+    auth_timeout_s: float = rs.auth_timeout_field(PREFIX)
+    startup_timeout_s: float = rs.startup_timeout_field(PREFIX)
+    log_level: str = rs.log_level_field(PREFIX)
+
+    def validate(self) -> None:
+        if self.pool_min_size > self.pool_max_size:
+            raise SettingError("pool_min_size", f"must not exceed POOL_MAX_SIZE ({self.pool_max_size})")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        url = environ.get(DATABASE_URL_KEY, "")
-        if not url:
-            raise SettingsError(f"{DATABASE_URL_KEY} is required (postgresql://user:pw@host:port/db)")
-        return cls(
-            database_url=url,
-            host=environ.get(PREFIX + "HOST", "") or "127.0.0.1",
-            port=int(_number(environ, PREFIX + "PORT", 8000, 0)),
-            session_idle_minutes=_number(environ, PREFIX + "SESSION_IDLE_MINUTES", 15.0, 1.0),
-            session_max_hours=_number(environ, PREFIX + "SESSION_MAX_HOURS", 12.0, 0.1),
-            secure_cookies=_bool(environ, PREFIX + "SECURE_COOKIES", True),
-            pool_min_size=int(_number(environ, PREFIX + "POOL_MIN_SIZE", 1, 0)),
-            pool_max_size=int(_number(environ, PREFIX + "POOL_MAX_SIZE", 8, 1)),
-            sse_poll_seconds=_number(environ, PREFIX + "SSE_POLL_SECONDS", 1.0, 0.05),
-            max_body_bytes=int(_number(environ, PREFIX + "MAX_BODY_BYTES", 1024 * 1024, 1024)),
-            max_head_bytes=int(_number(environ, PREFIX + "MAX_HEAD_BYTES", 16 * 1024, 4096)),
-            header_timeout_seconds=_number(environ, PREFIX + "HEADER_TIMEOUT_SECONDS", 10.0, 0.1),
-            keep_alive_seconds=_number(environ, PREFIX + "KEEP_ALIVE_SECONDS", 5.0, 0.1),
-        )
+        return rs.load(cls, environ)

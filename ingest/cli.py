@@ -1,6 +1,9 @@
 """``rpmflow-ingest``: ``run`` the consumer, or ``migrate`` the database.
 
-The environment is read once here (``Settings.from_env``); flags override it.
+The environment is read once here (``gateway.runtime.settings.load``); the flags, generated from
+the same fields, override it. An operator's mistake (a bad setting, a database that refuses us or
+stays unreachable past the start-up bound, a port in use) ends in one line and a non-zero exit
+(``gateway/runtime/fatal.py``).
 """
 
 from __future__ import annotations
@@ -10,49 +13,44 @@ import gc
 import logging
 import os
 import signal
-import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import FrameType
 
-import psycopg
-
+from gateway.runtime import settings as rs
+from gateway.runtime.fatal import exit_on_fatal
+from gateway.runtime.retry import Stopped, retry_call, startup_policy
 from ingest.consumer import Consumer
+from ingest.dberrors import check_url, describe_target, kind_of
 from ingest.migrate import migrate
 from ingest.receiver import Receiver
-from ingest.settings import Settings, SettingsError
+from ingest.settings import PREFIX, Settings
 
 log = logging.getLogger("ingest")
+PROG = "rpmflow-ingest"
+
+
+@dataclass(frozen=True)
+class MigrateSettings:
+    """What ``rpmflow-ingest migrate`` needs: the database and how long to wait for it."""
+
+    database_url: str = rs.database_url_field(check_url)
+    auth_timeout_s: float = rs.auth_timeout_field(PREFIX)
+    startup_timeout_s: float = rs.startup_timeout_field(PREFIX)
+    log_level: str = rs.log_level_field(PREFIX)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rpmflow-ingest", description="rpmflow MQTT → PostgreSQL ingest service")
-    p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    p = argparse.ArgumentParser(prog=PROG, description="rpmflow MQTT → PostgreSQL ingest service")
     sub = p.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="consume readings and statuses until SIGTERM/SIGINT")
-    run.add_argument("--database-url", help="overrides RPMFLOW_DATABASE_URL")
-    run.add_argument("--mqtt-url", help="overrides RPMFLOW_INGEST_MQTT_URL / RPMFLOW_MQTT_URL")
-    run.add_argument("--client-id", help="fixed MQTT client id (one per process; reuse it on restart)")
-    run.add_argument("--group", help="shared-subscription group")
-    run.add_argument(
-        "--shared",
-        action="store_true",
-        default=None,
-        help="subscribe through $share/<group>/ (run several processes; see docs/ingest.md)",
-    )
-    run.add_argument("--batch-size", type=int, help="messages per commit (default 500)")
-    run.add_argument(
-        "--batch-ms", type=int, help="max wait of the oldest message before a commit (default 200)"
-    )
-    run.add_argument("--receive-maximum", type=int, help="MQTT v5 Receive Maximum (default 2000)")
-    run.add_argument("--workers", type=int,
-                     help="worker processes behind the MQTT receiver, 0 = in-process (default 1)")
-    run.add_argument("--send-acks", action=argparse.BooleanOptionalAction, default=None,
-                     help="publish commit acks to rpm/v1/<gw>/acks (default on; RPMFLOW_INGEST_SEND_ACKS)")
-    run.add_argument("--metrics-port", type=int, help="Prometheus port, 0 = off (default 0)")
+    run = sub.add_parser("run", help="consume readings and statuses until SIGTERM/SIGINT",
+                         description="Consume readings and statuses until SIGTERM/SIGINT.")
+    rs.add_flags(run, Settings)
     run.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations at start")
-    mig = sub.add_parser("migrate", help="apply pending schema migrations and exit")
-    mig.add_argument("--database-url", help="overrides RPMFLOW_DATABASE_URL")
+    mig = sub.add_parser("migrate", help="apply pending schema migrations and exit",
+                         description="Apply pending schema migrations and exit.")
+    rs.add_flags(mig, MigrateSettings)
     return p
 
 
@@ -66,39 +64,23 @@ def _tune_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    env = dict(os.environ)
-    if args.database_url:
-        env["RPMFLOW_DATABASE_URL"] = args.database_url
-    if args.command == "migrate":
-        url = env.get("RPMFLOW_DATABASE_URL")
-        if not url:
-            print("rpmflow-ingest: RPMFLOW_DATABASE_URL (or --database-url) is required", file=sys.stderr)
-            return 2
-        applied = migrate(url)
-        print(f"applied {len(applied)} migration(s): {applied}")
-        return 0
-    if args.mqtt_url:
-        env["RPMFLOW_INGEST_MQTT_URL"] = args.mqtt_url
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def migrate_when_reachable(s: Settings | MigrateSettings, stop: threading.Event) -> list[int] | None:
+    """Apply migrations, waiting with back-off while PostgreSQL is down (a restart must not kill
+    ingest), bounded by the start-up and authentication timeouts; ``None`` when asked to stop."""
     try:
-        settings = Settings.from_env(env).override(
-            client_id=args.client_id,
-            group=args.group,
-            shared=args.shared,
-            batch_size=args.batch_size,
-            batch_ms=args.batch_ms,
-            receive_maximum=args.receive_maximum,
-            metrics_port=args.metrics_port,
-            workers=args.workers,
-            send_acks=args.send_acks,
-        )
-    except SettingsError as exc:
-        print(f"rpmflow-ingest: {exc}", file=sys.stderr)
-        return 2
+        return retry_call(lambda: migrate(s.database_url),
+                          what=f"cannot migrate {describe_target(s.database_url)}",
+                          classify=kind_of, policy=startup_policy(s.auth_timeout_s, s.startup_timeout_s),
+                          stop=stop)
+    except Stopped:
+        return None
+
+
+def _stop_event() -> threading.Event:
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -107,7 +89,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    if not args.no_migrate and not _migrate_when_reachable(settings.database_url, stop):
+    return stop
+
+
+def _main(argv: Sequence[str] | None, environ: Mapping[str, str]) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "migrate":
+        ms = rs.load(MigrateSettings, environ, args)
+        _logging(ms.log_level)
+        applied = migrate_when_reachable(ms, _stop_event())
+        if applied is None:
+            return 0
+        print(f"applied {len(applied)} migration(s): {applied}")
+        return 0
+    settings = rs.load(Settings, environ, args)
+    _logging(settings.log_level)
+    stop = _stop_event()
+    if not args.no_migrate and migrate_when_reachable(settings, stop) is None:
         return 0
     consumer = Receiver(settings) if settings.workers else Consumer(settings)
     _tune_gc()
@@ -116,19 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _migrate_when_reachable(url: str, stop: threading.Event, max_wait_s: float = 30.0) -> bool:
-    """Apply migrations, waiting with back-off while PostgreSQL is down (a restart must not kill
-    ingest); False when asked to stop first."""
-    wait = 0.5
-    while True:
-        try:
-            migrate(url)
-            return True
-        except psycopg.OperationalError as exc:
-            log.warning("database not reachable for migrations (%s); retrying in %.1f s", exc, wait)
-        if stop.wait(wait):
-            return False
-        wait = min(wait * 2, max_wait_s)
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    return exit_on_fatal(PROG, lambda: _main(argv, os.environ if environ is None else environ))
 
 
 if __name__ == "__main__":

@@ -36,8 +36,11 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from gateway.runtime.fatal import Fatal
+from gateway.runtime.retry import ErrorKind, GaveUp, retry_call
 from ingest.acks import AckSender, ack_groups
-from ingest.errors import BrokerUnavailable, DatabaseUnavailable
+from ingest.db import commit_kind, commit_policy
+from ingest.errors import BrokerUnavailable
 from ingest.metrics import Metrics
 from ingest.pipeline import classify
 from ingest.settings import Settings
@@ -47,8 +50,6 @@ log = logging.getLogger(__name__)
 
 READINGS_FILTER = "rpm/v1/+/readings"
 STATUS_FILTER = "rpm/v1/+/status"
-_BACKOFF_MIN_S = 0.2
-_BACKOFF_MAX_S = 5.0
 _IDLE_POLL_S = 0.002  # how often the collector looks at an empty inbox
 
 
@@ -232,6 +233,12 @@ class Consumer:
             batch, items = job
             try:
                 committed = self._commit_and_ack(batch, items, stop)
+            except Fatal as exc:  # credentials refused past the bound, or the database is gone
+                log.error("%s; stopping without acking this batch (the broker resends it)", exc)
+                self._crash = exc
+                stop.set()
+                gave_up = True
+                continue
             except BaseException as exc:  # a bug, not bad input: stop rather than lose messages
                 log.exception("writer failed; stopping without acking this batch")
                 self._crash = exc
@@ -243,22 +250,31 @@ class Consumer:
                 gave_up = True
 
     def _commit_and_ack(self, batch: list[Received], items: list[Item], stop: threading.Event) -> bool:
-        deadline: float | None = None
-        backoff = _BACKOFF_MIN_S
-        while True:
+        """Commit (retrying while the database is unavailable; once a stop is requested, for at
+        most ``drain_timeout_s``), then tell the gateways, then PUBACK in receive order."""
+        drain_deadline: list[float] = []
+
+        def deadline() -> float | None:
+            if not drain_deadline and stop.is_set():
+                drain_deadline.append(time.monotonic() + self.settings.drain_timeout_s)
+            return drain_deadline[0] if drain_deadline else None
+
+        def attempt() -> tuple[BatchResult, float]:
             started = time.monotonic()
-            try:
-                result = self._writer.write(items)
-                break
-            except DatabaseUnavailable as exc:
-                self.metrics.retries.inc()
-                log.warning("batch of %d not committed, retrying in %.1fs: %s", len(batch), backoff, exc)
-                if deadline is None and stop.is_set():
-                    deadline = time.monotonic() + self.settings.drain_timeout_s
-                if deadline is not None and time.monotonic() + backoff > deadline:
-                    return False
-                time.sleep(backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX_S)
+            return self._writer.write(items), started
+
+        def on_retry(exc: BaseException, kind: ErrorKind, delay: float) -> None:
+            self.metrics.retries.inc()
+            log.warning("batch of %d not committed, retrying in %.1fs: %s", len(batch), delay, exc)
+
+        try:
+            result, started = retry_call(attempt, what="cannot commit to the database", classify=commit_kind,
+                                         policy=commit_policy(self.settings.auth_timeout_s),
+                                         deadline=deadline, on_retry=on_retry)
+        except GaveUp as exc:
+            if exc.kind is ErrorKind.TRANSIENT:
+                return False  # the drain deadline passed
+            raise
         self.metrics.batch_seconds.observe(time.monotonic() - started)
         self._acks.send(ack_groups(items))  # committed: tell the gateways, then PUBACK in order
         self._ack(batch)

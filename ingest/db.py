@@ -2,7 +2,8 @@
 
 Everything that talks to PostgreSQL maps driver errors here, in one place, onto the ingest error
 tree: connection-level trouble becomes :class:`~ingest.errors.DatabaseUnavailable` (transient),
-and a refused value becomes :class:`~ingest.errors.RowRefused` (terminal for that row only).
+and a refused value becomes :class:`~ingest.errors.RowRefused` (terminal for that row only). What
+each PostgreSQL error means for retrying is decided in ``ingest/dberrors.py`` alone.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from gateway.runtime.retry import Backoff, ErrorKind, RetryPolicy
+from ingest.dberrors import kind_of
 from ingest.errors import DatabaseUnavailable, RowRefused
-
-# SQLSTATE classes that mean "try again later": connection exception, insufficient resources,
-# operator intervention (shutdown, crash recovery), serialization failure / deadlock.
-_TRANSIENT_CLASSES = ("08", "53", "57", "40", "58")
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -48,11 +47,31 @@ def is_refusal(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.DataError | psycopg.IntegrityError)
 
 
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-        return True
-    state = getattr(exc, "sqlstate", None)
-    return isinstance(state, str) and state[:2] in _TRANSIENT_CLASSES
+def retry_kind(exc: psycopg.Error) -> ErrorKind:
+    """For a batch in hand: refused credentials and a missing database are bounded
+    (``ingest/dberrors.py``); anything else, even a missing table during a deployment, is retried
+    until it works, because the batch stays un-acked in the broker and nothing is lost."""
+    kind = kind_of(exc)
+    if kind is ErrorKind.AUTHENTICATION:
+        return kind
+    connecting = exc.sqlstate is None and not isinstance(exc, psycopg.DataError | psycopg.IntegrityError)
+    if kind is ErrorKind.PERMANENT and (exc.sqlstate == "3D000" or connecting):
+        return kind  # the database does not exist, or the connection string cannot work
+    return ErrorKind.TRANSIENT
+
+
+COMMIT_BACKOFF = Backoff(base_s=0.2, cap_s=5.0)
+
+
+def commit_kind(exc: BaseException) -> ErrorKind | None:
+    """``classify`` for retrying a batch commit: only :class:`DatabaseUnavailable` is retried."""
+    return exc.kind if isinstance(exc, DatabaseUnavailable) else None
+
+
+def commit_policy(auth_timeout_s: float) -> RetryPolicy:
+    """A batch in hand is retried for as long as the database is down (nothing is acked, the
+    broker holds the rest); refused credentials only for ``auth_timeout_s``."""
+    return RetryPolicy(COMMIT_BACKOFF, auth_timeout_s=auth_timeout_s)
 
 
 @contextlib.contextmanager
@@ -63,6 +82,5 @@ def map_errors() -> Iterator[None]:
     except psycopg.Error as exc:
         if is_refusal(exc):
             raise RowRefused(f"{exc.sqlstate or 'client'}: {str(exc).strip()[:500]}", exc.sqlstate) from exc
-        # Anything else (connection lost, shutdown, deadlock, even a missing table during a
-        # deployment) is retried: the batch stays un-acked in the broker, nothing is lost.
-        raise DatabaseUnavailable(f"{type(exc).__name__}: {str(exc).strip()[:500]}") from exc
+        reason = f"{type(exc).__name__}: {str(exc).strip()[:500]}"
+        raise DatabaseUnavailable(reason, retry_kind(exc)) from exc

@@ -18,6 +18,9 @@ The consumer loop chooses what to do by class (``is_transient``), never by messa
 
 from __future__ import annotations
 
+from gateway.runtime.fatal import Fatal
+from gateway.runtime.retry import ErrorKind
+
 
 class TransientError(Exception):
     """Marker: retrying the same work later can succeed."""
@@ -57,7 +60,15 @@ class Implausible(IngestError, TerminalError):
 
 
 class DatabaseUnavailable(IngestError, TransientError):
-    """The database cannot take the batch right now (down, restarting, connection lost, deadlock)."""
+    """The database cannot take the batch right now (down, restarting, connection lost, deadlock).
+
+    ``kind`` (``ingest/dberrors.py``) says how long retrying may go on: refused credentials and a
+    missing database are retried only for a bounded time, everything else until it works."""
+
+    def __init__(self, reason: str, kind: ErrorKind = ErrorKind.TRANSIENT) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind
 
 
 class BrokerUnavailable(IngestError, TransientError):
@@ -73,12 +84,13 @@ class WorkerLost(IngestError, TransientError):
         self.exitcode = exitcode
 
 
-class WorkerFailed(IngestError, TerminalError):
-    """A worker raised something that is not bad input nor a database outage (a bug), or workers
-    keep dying: stop without acking rather than risk losing messages."""
+class WorkerFailed(IngestError, TerminalError, Fatal):
+    """A worker raised something that is not bad input nor a database outage (a bug), workers
+    keep dying, or the database refused us past the bound: stop without acking rather than risk
+    losing messages. The console script prints the reason as one line and exits 3."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+        Fatal.__init__(self, reason)
         self.reason = reason
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from gateway.runtime.fatal import EXIT_LOCAL, Fatal
+
 _LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
 
 
@@ -32,6 +34,11 @@ class Metrics:
                              registry=r)
 
     def serve(self, port: int) -> None:
-        """Expose ``/metrics`` on ``port`` (0 = off)."""
-        if port:
+        """Expose ``/metrics`` on ``port`` (0 = off); a port already taken stops the service."""
+        if not port:
+            return
+        try:
             start_http_server(port, addr="127.0.0.1", registry=self.registry)
+        except OSError as exc:
+            raise Fatal(f"cannot serve metrics on 127.0.0.1:{port}: {exc.strerror or exc} "
+                        "(RPMFLOW_INGEST_METRICS_PORT, flag --metrics-port)", exit_code=EXIT_LOCAL) from None

@@ -125,7 +125,7 @@ class Receiver(Consumer):
         process = self._ctx.Process(
             target=worker_main, name=f"rpmflow-ingest-worker-{slot}", daemon=True,
             args=(task_out, report_out, self.settings.database_url, name,
-                  logging.getLogger().getEffectiveLevel()),
+                  logging.getLogger().getEffectiveLevel(), self.settings.auth_timeout_s),
         )
         process.start()
         task_out.close()  # each side keeps only its own ends: a death reads as EOF on the other
@@ -230,6 +230,8 @@ class Receiver(Consumer):
 
     def _handle(self, worker: _Worker, report: Report | Failed) -> None:
         if isinstance(report, Failed):
+            if report.fatal:
+                raise WorkerFailed(report.error)
             raise WorkerFailed(f"worker {worker.slot} failed on a batch: {report.error}")
         worker.outstanding.pop(report.seq, None)
         self._acks.send(report.acks)  # committed: tell the gateways now, PUBACKs wait for the order

@@ -1,109 +1,80 @@
 """Ingest configuration: one frozen object built from ``RPMFLOW_INGEST_*`` (+ shared) variables.
 
-| variable | default | meaning |
-|---|---|---|
-| ``RPMFLOW_DATABASE_URL`` | required | PostgreSQL URL |
-| ``RPMFLOW_INGEST_MQTT_URL`` / ``RPMFLOW_MQTT_URL`` | required | ``mqtt://user:pw@host:port`` |
-| ``RPMFLOW_INGEST_CLIENT_ID`` | ``rpmflow-ingest-0`` | fixed MQTT client id (the persistent session) |
-| ``RPMFLOW_INGEST_GROUP`` | ``rpmflow-ingest`` | shared-subscription group |
-| ``RPMFLOW_INGEST_SHARED`` | false | true: subscribe through ``$share/<group>/`` (several processes) |
-| ``RPMFLOW_INGEST_BATCH_SIZE`` | 500 | commit when this many messages are waiting |
-| ``RPMFLOW_INGEST_BATCH_MS`` | 200 | or when the oldest has waited this long |
-| ``RPMFLOW_INGEST_RECEIVE_MAXIMUM`` | 2000 | MQTT v5 Receive Maximum (un-acked in flight) |
-| ``RPMFLOW_INGEST_SESSION_EXPIRY_S`` | 604800 | broker keeps our session (and queue) this long |
-| ``RPMFLOW_INGEST_METRICS_PORT`` | 0 | Prometheus port (0 = off) |
-| ``RPMFLOW_INGEST_WORKERS`` | 2 | worker processes validating + writing (0 = all in the receiver process) |
-| ``RPMFLOW_INGEST_DRAIN_TIMEOUT_S`` | 15 | on SIGTERM, how long to try committing the last batch |
-| ``RPMFLOW_INGEST_SEND_ACKS`` | true | publish commit acks to ``rpm/v1/<gw>/acks`` (ingest/acks.py) |
+Declared once with :func:`gateway.runtime.settings.setting`: ``load(Settings, environ, args)``
+reads it, ``add_flags`` makes the ``rpmflow-ingest run`` flags from it, and ``rpmflow-ingest run
+--help`` shows every variable with its default. The table in docs/ingest.md is checked against
+these fields by tests/test_settings_docs.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+
+from gateway.runtime import settings as rs
+from gateway.runtime.settings import SettingError, setting
+from gateway.runtime.urls import MqttTarget
+from gateway.runtime.urls import parse_mqtt_url as _parse_url
+from ingest.dberrors import check_url
 
 PREFIX = "RPMFLOW_INGEST_"
+SettingsError = SettingError  # the name the ingest code and tests have always used
 
-
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names the variable."""
-
-
-@dataclass(frozen=True)
-class MqttTarget:
-    host: str
-    port: int
-    username: str | None
-    password: str | None
-    tls: bool
+__all__ = ["PREFIX", "MqttTarget", "Settings", "SettingsError", "parse_mqtt_url"]
 
 
 def parse_mqtt_url(url: str) -> MqttTarget:
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts"):
-        raise SettingsError(f"MQTT URL must start with mqtt:// or mqtts://, got {parts.scheme!r}")
-    if not parts.hostname:
-        raise SettingsError("MQTT URL has no host")
-    tls = parts.scheme == "mqtts"
-    return MqttTarget(
-        host=parts.hostname,
-        port=parts.port or (8883 if tls else 1883),
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        tls=tls,
-    )
+    try:
+        return _parse_url(url)
+    except ValueError as exc:
+        raise SettingError("mqtt_url", f"MQTT URL {exc}", env=PREFIX + "MQTT_URL",
+                           flag="--mqtt-url") from None
 
 
-def _bool(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(raw)
+def _client_id(value: str) -> str | None:
+    return None if value and "/" not in value else "must be a non-empty id without '/'"
+
+
+def _group(value: str) -> str | None:
+    return None if value and not any(c in value for c in "/+#") else "must not be empty or contain / + #"
 
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str
-    mqtt_url: str
-    client_id: str = "rpmflow-ingest-0"
-    group: str = "rpmflow-ingest"
+    database_url: str = rs.database_url_field(check_url)
+    mqtt_url: str = rs.mqtt_url_field(PREFIX)
+    client_id: str = setting("rpmflow-ingest-0", env=PREFIX + "CLIENT_ID", check=_client_id,
+                             help="fixed MQTT client id: the persistent session (one per process; reuse it "
+                                  "on restart)")
+    group: str = setting("rpmflow-ingest", env=PREFIX + "GROUP", check=_group,
+                         help="shared-subscription group")
     # Plain subscription by default: Mosquitto 2.0 does not restore shared subscriptions (nor
     # their queued/in-flight messages) across a broker restart; see docs/ingest.md.
-    shared: bool = False
-    batch_size: int = 500
-    batch_ms: int = 200
-    receive_maximum: int = 2000
-    session_expiry_s: int = 7 * 24 * 3600
-    metrics_port: int = 0
-    drain_timeout_s: float = 15.0
+    shared: bool = setting(False, env=PREFIX + "SHARED",
+                           help="subscribe through $share/<group>/ (several processes; docs/ingest.md)")
+    batch_size: int = setting(500, env=PREFIX + "BATCH_SIZE", check=rs.between(1, 50_000),
+                              help="commit when this many messages are waiting")
+    batch_ms: int = setting(200, env=PREFIX + "BATCH_MS", check=rs.at_least(1),
+                            help="or when the oldest has waited this many milliseconds")
+    receive_maximum: int = setting(2000, env=PREFIX + "RECEIVE_MAXIMUM", check=rs.between(1, 65535),
+                                   help="MQTT v5 Receive Maximum (un-acked messages in flight)")
+    session_expiry_s: int = setting(7 * 24 * 3600, env=PREFIX + "SESSION_EXPIRY_S", check=rs.at_least(1),
+                                    help="seconds the broker keeps our session and its queue")
+    metrics_port: int = setting(0, env=PREFIX + "METRICS_PORT", check=rs.between(0, 65535),
+                                help="Prometheus port (0 = off)")
+    drain_timeout_s: float = setting(15.0, env=PREFIX + "DRAIN_TIMEOUT_S", check=rs.at_least(0),
+                                     help="on SIGTERM, seconds to try committing what was received")
     # Worker processes behind the one MQTT receiver (ingest/receiver.py); 0 = validate and write
     # on the receiver's own threads (ingest/consumer.py). Default chosen by bench/ingest_bench.py.
-    workers: int = 2
+    workers: int = setting(2, env=PREFIX + "WORKERS", check=rs.between(0, 32),
+                           help="worker processes validating and writing (0 = in the receiver process)")
     # End-to-end acks to gateways after each commit (ingest/acks.py).
-    send_acks: bool = True
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.batch_size <= 50_000:
-            raise SettingsError(f"{PREFIX}BATCH_SIZE must be 1..50000, got {self.batch_size}")
-        if self.batch_ms < 1:
-            raise SettingsError(f"{PREFIX}BATCH_MS must be >= 1, got {self.batch_ms}")
-        if not 1 <= self.receive_maximum <= 65535:
-            raise SettingsError(f"{PREFIX}RECEIVE_MAXIMUM must be 1..65535, got {self.receive_maximum}")
-        if self.session_expiry_s < 1:
-            raise SettingsError(f"{PREFIX}SESSION_EXPIRY_S must be >= 1 (a persistent session)")
-        if not 0 <= self.metrics_port <= 65535:
-            raise SettingsError(f"{PREFIX}METRICS_PORT must be 0..65535, got {self.metrics_port}")
-        if not 0 <= self.workers <= 32:
-            raise SettingsError(f"{PREFIX}WORKERS must be 0..32, got {self.workers}")
-        if not self.client_id or "/" in self.client_id:
-            raise SettingsError(f"{PREFIX}CLIENT_ID must be a non-empty id without '/'")
-        if not self.group or any(c in self.group for c in "/+#"):
-            raise SettingsError(f"{PREFIX}GROUP must not be empty or contain / + #")
-        parse_mqtt_url(self.mqtt_url)
+    send_acks: bool = setting(True, env=PREFIX + "SEND_ACKS",
+                              help="publish commit acks to rpm/v1/<gw>/acks (ingest/acks.py)")
+    auth_timeout_s: float = rs.auth_timeout_field(PREFIX)
+    startup_timeout_s: float = rs.startup_timeout_field(PREFIX)
+    log_level: str = rs.log_level_field(PREFIX)
 
     @property
     def mqtt(self) -> MqttTarget:
@@ -112,27 +83,8 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Read once at the entry point; a missing required variable fails here, by name."""
-        database_url = environ.get("RPMFLOW_DATABASE_URL")
-        if not database_url:
-            raise SettingsError("RPMFLOW_DATABASE_URL is required")
-        mqtt_url = environ.get(PREFIX + "MQTT_URL") or environ.get("RPMFLOW_MQTT_URL")
-        if not mqtt_url:
-            raise SettingsError(f"{PREFIX}MQTT_URL (or RPMFLOW_MQTT_URL) is required")
-        kwargs: dict[str, Any] = {}
-        for name, conv in (("CLIENT_ID", str), ("GROUP", str), ("SHARED", _bool), ("BATCH_SIZE", int),
-                           ("BATCH_MS", int), ("RECEIVE_MAXIMUM", int), ("SESSION_EXPIRY_S", int),
-                           ("METRICS_PORT", int), ("DRAIN_TIMEOUT_S", float), ("WORKERS", int),
-                           ("SEND_ACKS", _bool)):
-            raw = environ.get(PREFIX + name)
-            if raw is None or raw == "":
-                continue
-            try:
-                kwargs[name.lower()] = conv(raw)
-            except ValueError:
-                kind = conv.__name__.strip("_")
-                raise SettingsError(f"{PREFIX}{name} must be a {kind}, got {raw!r}") from None
-        return cls(database_url=database_url, mqtt_url=mqtt_url, **kwargs)
+        return rs.load(cls, environ)
 
     def override(self, **changes: Any) -> Settings:
-        """CLI flags win over the environment; ``None`` means "flag not given"."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """Flags win over the environment; ``None`` means "flag not given"."""
+        return rs.replace(self, **changes)

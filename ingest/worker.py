@@ -5,7 +5,9 @@ receiver (``ingest/receiver.py``) owns MQTT and every acknowledgement; a worker 
 "batch ``seq`` is committed" (and which message ids, per gateway, the receiver may ack to the
 gateways), so a worker that dies before saying so costs a resend, never a message. Database
 outages are retried here with back-off, indefinitely: the receiver decides when to give up (drain
-timeout on SIGTERM) and kills the worker.
+timeout on SIGTERM) and kills the worker. Refused credentials (or a database that no longer
+exists) are retried only for ``auth_timeout_s``; then the worker reports :class:`Failed` with the
+one-line reason and the receiver stops, non-zero, without acking.
 """
 
 from __future__ import annotations
@@ -21,15 +23,13 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import NamedTuple
 
+from gateway.runtime.retry import ErrorKind, GaveUp, retry_call
 from ingest.acks import ack_groups
-from ingest.errors import DatabaseUnavailable
+from ingest.db import commit_kind, commit_policy
 from ingest.pipeline import classify
-from ingest.writer import Accepted, BatchWriter, DeadLetter
+from ingest.writer import Accepted, BatchResult, BatchWriter, DeadLetter
 
 log = logging.getLogger(__name__)
-
-_BACKOFF_MIN_S = 0.2
-_BACKOFF_MAX_S = 5.0
 
 Raw = tuple[str, bytes]
 Task = tuple[int, list[Raw]]  # (sequence number, messages in receive order)
@@ -50,10 +50,12 @@ class Report(NamedTuple):
 
 
 class Failed(NamedTuple):
-    """Batch ``seq`` hit an unexpected error (a bug): the receiver stops without acking it."""
+    """Batch ``seq`` hit an unexpected error (a bug), or the database refused us past the bound
+    (``fatal``: the error is the operator's one line): the receiver stops without acking it."""
 
     seq: int
     error: str
+    fatal: bool = False
 
 
 class Orphaned(Exception):
@@ -61,23 +63,25 @@ class Orphaned(Exception):
 
 
 def write_batch(writer: BatchWriter, seq: int, raw: list[Raw],
-                orphaned: Callable[[], bool] = lambda: False) -> Report:
+                orphaned: Callable[[], bool] = lambda: False, auth_timeout_s: float = 30.0) -> Report:
     """Classify and commit one batch, retrying while the database is unavailable."""
     now = datetime.now(UTC)
     items = [x for x in (classify(topic, payload, now=now) for topic, payload in raw) if x is not None]
-    backoff, retries = _BACKOFF_MIN_S, 0
-    while True:
+    retries = 0
+
+    def attempt() -> tuple[BatchResult, float]:
         started = time.monotonic()
-        try:
-            result = writer.write(items)
-            break
-        except DatabaseUnavailable as exc:
-            retries += 1
-            log.warning("batch of %d not committed, retrying in %.1fs: %s", len(items), backoff, exc)
-            if orphaned():
-                raise Orphaned from exc
-            time.sleep(backoff)
-            backoff = min(backoff * 2, _BACKOFF_MAX_S)
+        return writer.write(items), started
+
+    def on_retry(exc: BaseException, kind: ErrorKind, delay: float) -> None:
+        nonlocal retries
+        retries += 1
+        log.warning("batch of %d not committed, retrying in %.1fs: %s", len(items), delay, exc)
+        if orphaned():
+            raise Orphaned from exc
+
+    result, started = retry_call(attempt, what="cannot commit to the database", classify=commit_kind,
+                                 policy=commit_policy(auth_timeout_s), on_retry=on_retry)
     seconds = time.monotonic() - started
     done = datetime.now(UTC)
     letters: Counter[str] = Counter()
@@ -94,7 +98,7 @@ def write_batch(writer: BatchWriter, seq: int, raw: list[Raw],
 
 
 def worker_main(tasks: Connection, reports: Connection, database_url: str, name: str,
-                log_level: int) -> None:
+                log_level: int, auth_timeout_s: float = 30.0) -> None:
     """Entry point of a worker process: ``None`` (or the receiver going away) ends it.
 
     ``tasks`` and ``reports`` are one-way pipes of which this process holds only its own end, so
@@ -122,10 +126,13 @@ def worker_main(tasks: Connection, reports: Connection, database_url: str, name:
                 return
             seq, raw = task
             try:
-                report: Report | Failed = write_batch(writer, seq, raw, orphaned)
+                report: Report | Failed = write_batch(writer, seq, raw, orphaned, auth_timeout_s)
             except Orphaned:
                 log.warning("the receiver is gone while batch %d waited for the database; exiting", seq)
                 return
+            except GaveUp as exc:
+                log.error("batch %d: %s", seq, exc)
+                report = Failed(seq, str(exc), fatal=True)
             except Exception as exc:
                 log.exception("batch %d failed", seq)
                 report = Failed(seq, f"{type(exc).__name__}: {exc}"[:500])

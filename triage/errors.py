@@ -11,12 +11,15 @@
         │   └── MissingPayload(event, field, reason)
         ├── FlagNotFound(flag_id)
         ├── UnsafeOverride(key, value, unit, reason)
-        └── InvalidSetting(key, value, reason)
+    (settings: gateway.runtime.settings.SettingError, also named InvalidSetting here)
 
 Callers choose by class (``isinstance(exc, Transient)``), never by message text.
 """
 
 from __future__ import annotations
+
+from gateway.runtime.retry import ErrorKind
+from gateway.runtime.settings import SettingError
 
 
 class Transient(Exception):
@@ -40,9 +43,12 @@ class TerminalTriageError(TriageError, Terminal):
 
 
 class DatabaseUnavailable(TransientTriageError):
-    def __init__(self, detail: str) -> None:
+    """``kind`` (ingest/dberrors.py) tells refused credentials apart from an outage."""
+
+    def __init__(self, detail: str, kind: ErrorKind = ErrorKind.TRANSIENT) -> None:
         super().__init__(f"database unavailable: {detail}")
         self.detail = detail
+        self.kind = kind
 
 
 class LifecycleError(TerminalTriageError):
@@ -98,9 +104,5 @@ class UnsafeOverride(TerminalTriageError):
         self.reason = reason
 
 
-class InvalidSetting(TerminalTriageError):
-    def __init__(self, key: str, value: str, reason: str) -> None:
-        super().__init__(f"{key}={value!r}: {reason}")
-        self.key = key
-        self.value = value
-        self.reason = reason
+# Settings errors are the shared runtime's (one style for every service; gateway/runtime/settings.py).
+InvalidSetting = SettingError

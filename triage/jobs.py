@@ -25,6 +25,9 @@ from typing import Any
 import pandas as pd
 import psycopg
 
+from gateway.runtime.fatal import one_line
+from gateway.runtime.retry import ErrorKind
+from ingest.dberrors import kind_of
 from triage import flags_store, loader
 from triage.errors import DatabaseUnavailable, LifecycleError
 from triage.rules import evaluate_daily, evaluate_readings, evaluate_silences
@@ -76,11 +79,12 @@ class PassReport:
 
 @contextmanager
 def db_errors() -> Iterator[None]:
-    """psycopg's connection-level failures become our transient error; the scheduler retries."""
+    """psycopg's connection-level failures become our transient error, classified once
+    (ingest/dberrors.py); the scheduler retries, the service bounds refused credentials."""
     try:
         yield
     except psycopg.OperationalError as exc:
-        raise DatabaseUnavailable(str(exc).strip()) from exc
+        raise DatabaseUnavailable(one_line(str(exc)), kind_of(exc) or ErrorKind.TRANSIENT) from exc
 
 
 def _try_lock(conn: psycopg.Connection[Any], key: int) -> bool:

@@ -3,22 +3,29 @@
 Jobs: the incremental pass every ``interval_s`` (``max_instances=1``, ``coalesce=True``, a
 misfire grace), the silence pass every ``silence_interval_s``, the calendar pass daily (and once
 at start-up). Errors are logged by class and the next run retries; nothing here decides clinical
-logic.
+logic. At start-up the database is awaited for a bounded time (``ingest/dberrors.py``); while
+running, an outage is retried for ever but refused credentials only for ``auth_timeout_s``: then
+the service stops with one line and exit code 3 (``gateway/runtime/fatal.py``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
-from triage.errors import Transient, TriageError
+from gateway.runtime.fatal import Fatal, one_line
+from gateway.runtime.retry import ErrorKind, GaveUp
+from ingest.dberrors import describe_target, kind_of, wait_for_database
+from triage.errors import DatabaseUnavailable, Transient, TriageError
 from triage.jobs import Clock, IncrementalJob, PassReport, daily_pass, silence_pass, utc_now
 from triage.settings import Settings
 
@@ -43,6 +50,8 @@ class TriageService:
         self.scheduler: BaseScheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone=UTC)
         self.passes = 0
         self.last_report = PassReport()
+        self.fatal: Fatal | None = None
+        self._auth_since: float | None = None
         self._lock = threading.Lock()
 
     def _guard(self, name: str, fn: Any) -> None:
@@ -52,13 +61,39 @@ class TriageService:
             with self._lock:
                 self.passes += 1
                 self.last_report = report
+                self._auth_since = None
             if report.opened or report.attached or report.auto_cleared:
                 log.info("%s: %s", name, report)
+        except PoolTimeout as exc:  # the pool could not connect: ask the server why, once
+            self._database_refused(name, self._probe_kind(), exc)
+        except DatabaseUnavailable as exc:
+            self._database_refused(name, exc.kind, exc)
         except TriageError as exc:
             level = logging.WARNING if isinstance(exc, Transient) else logging.ERROR
             log.log(level, "%s failed (%s): %s", name, type(exc).__name__, exc)
         except Exception:  # a scheduler job must never die silently; the class is logged
             log.exception("%s failed unexpectedly", name)
+
+    def _probe_kind(self) -> ErrorKind:
+        try:
+            psycopg.connect(self.settings.database_url, connect_timeout=5).close()
+        except psycopg.Error as exc:
+            return kind_of(exc) or ErrorKind.TRANSIENT
+        return ErrorKind.TRANSIENT
+
+    def _database_refused(self, name: str, kind: ErrorKind, exc: BaseException) -> None:
+        """An outage is retried by the next run; refused credentials only for ``auth_timeout_s``."""
+        log.warning("%s failed (database %s): %s", name, kind.value, one_line(str(exc)))
+        if kind is ErrorKind.TRANSIENT:
+            return
+        now = time.monotonic()
+        with self._lock:
+            since = self._auth_since = self._auth_since or now
+        if kind is ErrorKind.PERMANENT or now - since >= self.settings.auth_timeout_s:
+            self.fatal = GaveUp(f"cannot use {describe_target(self.settings.database_url)}", kind, exc,
+                                attempts=1, elapsed_s=now - since)
+            log.error("%s: stopping", self.fatal)
+            self.scheduler.shutdown(wait=False)
 
     def run_incremental(self) -> None:
         self._guard("incremental", self.incremental.run)
@@ -98,7 +133,11 @@ class TriageService:
         )
 
     def start(self) -> None:
-        """Open the pool and start the jobs (returns at once unless ``blocking``)."""
+        """Wait (bounded) for the database, open the pool and start the jobs (returns at once
+        unless ``blocking``)."""
+        s = self.settings
+        wait_for_database(s.database_url, application_name="triage", auth_timeout_s=s.auth_timeout_s,
+                          startup_timeout_s=s.startup_timeout_s)
         self.pool.open(wait=True, timeout=30)
         self._add_jobs()
         self.scheduler.start()
@@ -110,7 +149,8 @@ class TriageService:
 
 
 def run(settings: Settings) -> None:
-    """Run until interrupted (the ``rpmflow-triage run`` command)."""
+    """Run until interrupted (the ``rpmflow-triage run`` command); a :class:`Fatal` (database
+    refused past the bound) propagates to the console script's one-line exit."""
     service = TriageService(settings, blocking=True)
     try:
         service.start()
@@ -118,3 +158,5 @@ def run(settings: Settings) -> None:
         pass
     finally:
         service.stop()
+    if service.fatal is not None:
+        raise service.fatal

@@ -67,6 +67,12 @@ class RetryPolicy:
     give_up_after_s: float | None = None  # transient failures: None = retry for ever
 
 
+def startup_policy(auth_timeout_s: float, startup_timeout_s: float) -> RetryPolicy:
+    """Reaching a server at start-up: bounded for every kind (a wrong host or port looks like a
+    server that is down; after ``startup_timeout_s`` the operator gets one line)."""
+    return RetryPolicy(Backoff(0.5, 10.0), auth_timeout_s=auth_timeout_s, give_up_after_s=startup_timeout_s)
+
+
 class GaveUp(Fatal):
     """Retrying stopped: a permanent error, credentials refused past the bound, or a deadline."""
 
@@ -128,13 +134,15 @@ def _earliest(a: float | None, b: float) -> float:
 
 def retry_call(fn: Callable[[], T], *, what: str, classify: Callable[[BaseException], ErrorKind | None],
                policy: RetryPolicy = RetryPolicy(), stop: threading.Event | None = None,
-               deadline: float | None = None, clock: Callable[[], float] = time.monotonic,
+               deadline: float | Callable[[], float | None] | None = None,
+               clock: Callable[[], float] = time.monotonic,
                rand: Callable[[], float] = random.random,
                on_retry: Callable[[BaseException, ErrorKind, float], None] | None = None) -> T:
     """Call ``fn`` until it returns. An exception ``classify`` maps to ``None`` propagates as is;
     otherwise wait and retry as :class:`RetryState` decides, or raise :class:`GaveUp`. A set
-    ``stop`` ends the wait with :class:`Stopped` (``deadline`` is on ``clock``'s scale)."""
-    state = RetryState(policy, clock(), deadline)
+    ``stop`` ends the wait with :class:`Stopped`. ``deadline`` is on ``clock``'s scale; a callable
+    is asked after each failure (a drain that starts a deadline only once a stop is requested)."""
+    state = RetryState(policy, clock())
     stop = stop or threading.Event()
     while True:
         try:
@@ -143,6 +151,7 @@ def retry_call(fn: Callable[[], T], *, what: str, classify: Callable[[BaseExcept
             kind = classify(exc)
             if kind is None:
                 raise
+            state.deadline = deadline() if callable(deadline) else deadline
             delay = state.after_failure(kind, clock(), rand)
             if delay is None:
                 elapsed = clock() - state.started

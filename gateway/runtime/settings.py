@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from gateway.runtime.fatal import EXIT_CONFIG, Fatal
+from gateway.runtime.urls import mqtt_url_problem
 
 T = TypeVar("T")
 _META = "rpmflow.setting"
@@ -69,16 +70,19 @@ class Spec:
     parse: Callable[[str], Any] | None
     check: Callable[[Any], str | None] | None
     choices: tuple[str, ...] | None
+    secret: bool  # a URL with a password: errors never echo the value
 
 
 def setting(default: Any = dataclasses.MISSING, *, env: str | tuple[str, ...], help: str,
             flag: str | Literal[False] | None = None, parse: Callable[[str], Any] | None = None,
             check: Callable[[Any], str | None] | None = None,
-            choices: tuple[str, ...] | None = None) -> Any:
+            choices: tuple[str, ...] | None = None, secret: bool = False) -> Any:
     """A settings field. ``flag=None`` derives ``--field-name``; ``flag=False`` means no flag;
-    ``check`` returns a reason when a value is not acceptable (``None`` when it is)."""
+    ``check`` returns a reason when a value is not acceptable (``None`` when it is); ``secret``
+    values (URLs with passwords) are never echoed in an error."""
     spec = Spec(env=(env,) if isinstance(env, str) else env, help=help,
-                flag=None if flag is False else (flag or ""), parse=parse, check=check, choices=choices)
+                flag=None if flag is False else (flag or ""), parse=parse, check=check, choices=choices,
+                secret=secret)
     return dataclasses.field(default=default, metadata={_META: spec})
 
 
@@ -93,7 +97,8 @@ def flag_of(f: dataclasses.Field[Any]) -> str | None:
     spec = _spec(f)
     if spec.flag is None:
         return None
-    return spec.flag or "--" + f.name.replace("_", "-")
+    name = f.name.removesuffix("_s")  # seconds are said in the help, not in every flag
+    return spec.flag or "--" + name.replace("_", "-")
 
 
 def specs(cls: type[Any]) -> list[tuple[dataclasses.Field[Any], Spec]]:
@@ -168,7 +173,7 @@ def _convert(f: dataclasses.Field[Any], spec: Spec, kind: Any, raw: str) -> Any:
         value = (spec.parse or parse)(raw)
     except ValueError as exc:
         reason = str(exc) or "invalid value"
-        if repr(raw) not in reason:
+        if repr(raw) not in reason and not spec.secret:
             reason += f" (got {raw!r})"
         raise SettingError(f.name, reason) from None
     if choices is not None and str(value) not in choices:
@@ -201,8 +206,6 @@ def load(cls: type[T], environ: Mapping[str, str],
                         raise SettingError(f.name, f"required{hint}: {spec.help}")
                     continue
                 value = _convert(f, spec, hints[f.name], raw)
-            if spec.check is not None and (reason := spec.check(value)) is not None:
-                raise SettingError(f.name, f"{reason}, got {value!r}")
         except SettingError as exc:
             raise exc.located(env_name, flag) from None
         values[f.name] = value
@@ -210,8 +213,13 @@ def load(cls: type[T], environ: Mapping[str, str],
 
 
 def construct(cls: type[T], values: Mapping[str, Any]) -> T:
-    """``cls(**values)`` with any :class:`SettingError` from its own validation located."""
+    """``cls(**values)``, each value checked, with any :class:`SettingError` located."""
     try:
+        for f, spec in specs(cls):
+            if f.name in values and spec.check is not None:
+                value = values[f.name]
+                if (reason := spec.check(value)) is not None:
+                    raise SettingError(f.name, reason if spec.secret else f"{reason}, got {value!r}")
         obj = cls(**values)
         validate = getattr(obj, "validate", None)
         if callable(validate):
@@ -278,6 +286,16 @@ def table(cls: type[Any]) -> list[tuple[str, str, str, str]]:
     return [(" or ".join(spec.env), flag_of(f) or "", default_text(f), spec.help) for f, spec in specs(cls)]
 
 
+def markdown_table(cls: type[Any]) -> str:
+    """The docs' settings table of ``cls`` (tests/test_settings_docs.py keeps the docs equal to it)."""
+    lines = ["| variable | flag | default | meaning |", "|---|---|---|---|"]
+    for env, flag, default, meaning in table(cls):
+        flag_cell = f"`{flag}`" if flag else "(none)"
+        lines.append(f"| `{env.replace(' or ', '` or `')}` | {flag_cell} | `{default}` | "
+                     f"{meaning.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
 # -- common checks ---------------------------------------------------------------------------------
 
 def at_least(minimum: float) -> Callable[[Any], str | None]:
@@ -297,3 +315,30 @@ def log_level(raw: str) -> str:
     if value not in LOG_LEVELS:
         raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
     return value
+
+
+# -- the fields every service spells the same way (same variable suffix, same flag) ----------------
+
+def database_url_field(check: Callable[[Any], str | None] | None = None) -> Any:
+    return setting(env="RPMFLOW_DATABASE_URL", check=check, secret=True,
+                   help="PostgreSQL URL postgresql://user:password@host:port/database")
+
+
+def mqtt_url_field(prefix: str) -> Any:
+    return setting(env=(prefix + "MQTT_URL", "RPMFLOW_MQTT_URL"), check=mqtt_url_problem, secret=True,
+                   help="broker URL mqtt://user:password@host:port (mqtts:// for TLS)")
+
+
+def log_level_field(prefix: str, default: str = "INFO") -> Any:
+    return setting(default, env=prefix + "LOG_LEVEL", parse=log_level, help="logging level")
+
+
+def auth_timeout_field(prefix: str, default: float = 30.0) -> Any:
+    return setting(default, env=prefix + "AUTH_TIMEOUT_S", check=at_least(0),
+                   help="seconds to keep retrying when a server refuses our credentials, then exit 3")
+
+
+def startup_timeout_field(prefix: str, default: float = 60.0) -> Any:
+    return setting(default, env=prefix + "STARTUP_TIMEOUT_S", check=at_least(0),
+                   help="seconds to wait at start-up for a server never reached (down, wrong host or "
+                        "port), then exit 3")

@@ -34,7 +34,8 @@ def test_settings_from_env_defaults_and_errors() -> None:
     with pytest.raises(SettingsError, match="RPMFLOW_DATABASE_URL"):
         Settings.from_env({})
     with pytest.raises(SettingsError, match="RPMFLOW_DASHBOARD_SECURE_COOKIES"):
-        Settings.from_env({"RPMFLOW_DATABASE_URL": "x", "RPMFLOW_DASHBOARD_SECURE_COOKIES": "maybe"})
+        Settings.from_env({"RPMFLOW_DATABASE_URL": "postgresql://h/db",
+                           "RPMFLOW_DASHBOARD_SECURE_COOKIES": "maybe"})
 
 
 def test_chart_marks_thresholds_flagged_and_quarantined_and_escapes() -> None:

@@ -229,9 +229,9 @@ def test_settings_from_env() -> None:
     assert s.with_overrides(shards=2, interval_s=None).shards == 2
     with pytest.raises(InvalidSetting) as exc:
         Settings.from_env({})
-    assert exc.value.key == "RPMFLOW_DATABASE_URL"
-    with pytest.raises(InvalidSetting):
-        Settings.from_env({"RPMFLOW_DATABASE_URL": "x", "RPMFLOW_TRIAGE_SHARDS": "many"})
+    assert exc.value.env == "RPMFLOW_DATABASE_URL"
+    with pytest.raises(InvalidSetting, match="RPMFLOW_TRIAGE_SHARDS"):
+        Settings.from_env({"RPMFLOW_DATABASE_URL": "postgresql://x", "RPMFLOW_TRIAGE_SHARDS": "many"})
 
 
 def test_cli_help_and_once(db: Conn, database_url: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -116,3 +116,16 @@ def test_a_stop_request_ends_the_wait() -> None:
     with pytest.raises(Stopped):
         retry_call(Flaky([ConnectionError("down")]), what="db", classify=_kind, stop=stop,
                    policy=RetryPolicy(Backoff(60.0, 60.0)))
+
+
+def test_a_deadline_callable_is_asked_after_each_failure() -> None:
+    asked: list[int] = []
+
+    def deadline() -> float | None:
+        asked.append(1)
+        return None if len(asked) < 3 else 0.0  # a drain deadline that starts on the third failure
+
+    fn = Flaky([ConnectionError("down")] * 10)
+    with pytest.raises(GaveUp) as info:
+        retry_call(fn, what="commit", classify=_kind, policy=FAST, deadline=deadline)
+    assert fn.calls == 3 and info.value.kind is ErrorKind.TRANSIENT
