@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway import wire
+from gateway import contract, wire
 from gateway.gatt import (
     merge_glucose_context,
     parse_blood_pressure_measurement,
@@ -60,7 +60,7 @@ def test_ingest(port: int, password: str, gateway_id: str, ready: Any, stop: Any
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-ingest", protocol=mqtt.MQTTv5)
     client.username_pw_set(INGEST_USER, password)
-    client.on_connect = lambda c, *a: c.subscribe(f"rpm/v1/{gateway_id}/readings", qos=1)
+    client.on_connect = lambda c, *a: c.subscribe(contract.readings_topic(gateway_id), qos=1)
     client.on_subscribe = lambda *a: ready.set()
     client.on_message = on_message
     client.connect("127.0.0.1", port)
@@ -69,8 +69,8 @@ def test_ingest(port: int, password: str, gateway_id: str, ready: Any, stop: Any
         with lock:
             batch, ids[:ACK_BATCH] = ids[:ACK_BATCH], []
         if batch:
-            client.publish(f"rpm/v1/{gateway_id}/acks", json.dumps({
-                "schema": "rpmflow.ack.v1", "gateway_id": gateway_id, "message_ids": batch,
+            client.publish(contract.acks_topic(gateway_id), json.dumps({
+                "schema": contract.ACK_SCHEMA, "gateway_id": gateway_id, "message_ids": batch,
                 "committed_at": datetime.now(UTC).isoformat()}), qos=1)
     client.disconnect()
     client.loop_stop()

@@ -46,6 +46,7 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gateway import contract  # noqa: E402
 from ingest.migrate import migrate  # noqa: E402
 from ingest.pipeline import classify  # noqa: E402
 from ingest.settings import Settings  # noqa: E402
@@ -78,7 +79,7 @@ def accepted_items(n: int) -> list[Accepted]:
     for i in range(n):
         gw, dev = devices[i % len(devices)]
         _, payload = build_reading(gw, dev, dev.next_time(now), now)
-        item = classify(f"rpm/v1/{gw}/readings", payload, now=now)
+        item = classify(contract.readings_topic(gw), payload, now=now)
         assert isinstance(item, Accepted)
         out.append(item)
     return out
@@ -127,7 +128,7 @@ def _v5_client(broker: EmbeddedMosquitto, client_id: str) -> tuple[mqtt.Client, 
 
 
 def _session(broker: EmbeddedMosquitto, client_id: str, expiry: int = 600,
-             topic: str = "rpm/v1/+/readings") -> None:
+             topic: str = contract.READINGS_FILTER) -> None:
     """Create (expiry > 0) or delete (expiry 0) a persistent session subscribed to the readings."""
     c, props = _v5_client(broker, client_id)
     props.SessionExpiryInterval = expiry
@@ -258,7 +259,7 @@ def bench_rpmflow(stack: Stack, creds: dict[str, str], config: FleetConfig, url:
     group = f"bench{secrets.token_hex(2)}"
     ingests = [Ingest(stack.mosquitto, url, f"bench-ingest-{group}-{i}", group, procs > 1, workers)
                for i in range(procs)]
-    topic = f"$share/{group}/rpm/v1/+/readings" if procs > 1 else "rpm/v1/+/readings"
+    topic = f"$share/{group}/{contract.READINGS_FILTER}" if procs > 1 else contract.READINGS_FILTER
     for ing in ingests:  # the sessions the processes will resume, holding the backlog
         _session(stack.mosquitto, ing.client_id, topic=topic)
     publish_backlog(stack.mosquitto, creds, config)

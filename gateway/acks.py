@@ -9,19 +9,11 @@ publisher and ignored: the readings it might have named are simply re-sent later
 from __future__ import annotations
 
 import json
-import re
 
+from gateway.contract import ACK_SCHEMA, MAX_IDS_PER_ACK, MESSAGE_ID_RE, acks_topic
 from gateway.errors import MalformedAck
 
-__all__ = ["MalformedAck", "acks_topic", "parse_ack"]
-
-ACK_SCHEMA = "rpmflow.ack.v1"
-MAX_IDS_PER_ACK = 1000
-_MESSAGE_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-
-
-def acks_topic(gateway_id: str) -> str:
-    return f"rpm/v1/{gateway_id}/acks"
+__all__ = ["ACK_SCHEMA", "MAX_IDS_PER_ACK", "MalformedAck", "acks_topic", "parse_ack"]
 
 
 def parse_ack(payload: bytes, gateway_id: str) -> list[str]:
@@ -42,7 +34,7 @@ def parse_ack(payload: bytes, gateway_id: str) -> list[str]:
         raise MalformedAck("message_ids must be a list", head)
     if len(ids) > MAX_IDS_PER_ACK:
         raise MalformedAck(f"{len(ids)} message ids (at most {MAX_IDS_PER_ACK})", head)
-    bad = [i for i in ids if not isinstance(i, str) or not _MESSAGE_ID_RE.match(i)]
+    bad = [i for i in ids if not isinstance(i, str) or not MESSAGE_ID_RE.match(i)]
     if bad:
         raise MalformedAck(f"{len(bad)} message ids are not 32 lowercase hex digits, e.g. {bad[0]!r:.60}",
                            head)

@@ -4,21 +4,35 @@ Pure functions: decoded GATT results + device identity + times in, JSON-ready di
 ``message_id`` is computed here exactly as the contract says, once, when the reading enters the
 outbox; the outbox stores the finished JSON so a re-send carries the very same bytes.
 
-Units: kPa → mmHg × 7.50062, kg/L → mg/dL × 100 000 (exact decimal shift), mol/L → mg/dL via
-mmol/L × 18.0156; the device's own unit and numbers travel in ``original``. A measurement whose
+Every constant and the message-id recipe come from :mod:`gateway.contract` (the one owner of wire
+contract v1); this module only assembles messages. Units: kPa → mmHg, kg/L → mg/dL (exact decimal
+shift), mol/L → mg/dL via mmol/L, with the contract's factors; the device's own unit and numbers
+travel in ``original``. A measurement whose
 systolic/diastolic is NaN/NRes (or a glucose record without a concentration) goes out as
 ``measurement: "failed"`` with null values; ±INF goes out as ``out_of_range_high/low``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway import contract
+from gateway.contract import (
+    KIND_BLOOD_PRESSURE,
+    KIND_GLUCOSE,
+    MAX_MESSAGE_BYTES,
+    READING_SCHEMA,
+    STATUS_SCHEMA,
+    bp_identity,
+    glucose_identity,
+    message_id,
+    readings_topic,
+    status_topic,
+)
 from gateway.gatt import (
     BloodPressureMeasurement,
     ConcentrationUnit,
@@ -30,44 +44,36 @@ from gateway.gatt import (
     to_json_dict,
 )
 
-READING_SCHEMA = "rpmflow.reading.v1"
-STATUS_SCHEMA = "rpmflow.status.v1"
-KPA_TO_MMHG = 7.50062
-MMOL_TO_MG_DL = 18.0156
-MAX_MESSAGE_BYTES = 64 * 1024
+__all__ = [
+    "KIND_BLOOD_PRESSURE",
+    "KIND_GLUCOSE",
+    "MAX_MESSAGE_BYTES",
+    "READING_SCHEMA",
+    "STATUS_SCHEMA",
+    "DeviceIdentity",
+    "Timing",
+    "blood_pressure_reading",
+    "bp_identity",
+    "encode",
+    "glucose_identity",
+    "glucose_reading",
+    "iso_utc",
+    "measured_at",
+    "message_id",
+    "readings_topic",
+    "status_message",
+    "status_topic",
+]
 
-KIND_BLOOD_PRESSURE = "blood_pressure"
-KIND_GLUCOSE = "glucose"
+KPA_TO_MMHG = float(contract.KPA_TO_MMHG)
+MMOL_TO_MG_DL = float(contract.MMOL_L_TO_MG_DL)
 
 JsonDict = dict[str, Any]
-
-
-
-def readings_topic(gateway_id: str) -> str:
-    return f"rpm/v1/{gateway_id}/readings"
-
-
-def status_topic(gateway_id: str) -> str:
-    return f"rpm/v1/{gateway_id}/status"
 
 
 def iso_utc(moment: datetime) -> str:
     """UTC ISO 8601 with ``Z`` (microseconds only when present)."""
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
-
-
-def message_id(device_id: str, kind: str, identity: str) -> str:
-    """``sha256("v1|" + device.id + "|" + kind + "|" + identity)``, first 32 hex characters."""
-    return hashlib.sha256(f"v1|{device_id}|{kind}|{identity}".encode()).hexdigest()[:32]
-
-
-def bp_identity(raw_hex: str, has_timestamp: bool, received_at: str) -> str:
-    """A cuff without a clock cannot tell two identical readings apart: the receive time joins in."""
-    return f"raw={raw_hex}" if has_timestamp else f"raw={raw_hex}|rx={received_at}"
-
-
-def glucose_identity(sequence_number: int, base_time: datetime | None) -> str:
-    return f"seq={sequence_number}|base={base_time.isoformat() if base_time else 'unknown'}"
 
 
 @dataclass(frozen=True)
@@ -152,7 +158,7 @@ def blood_pressure_reading(m: BloodPressureMeasurement, *, gateway_id: str, devi
     }
     original = None
     if m.unit is PressureUnit.KPA:
-        original = {"unit": "kPa", "systolic": m.systolic.value, "diastolic": m.diastolic.value,
+        original = {"unit": contract.UNIT_KPA, "systolic": m.systolic.value, "diastolic": m.diastolic.value,
                     "mean_arterial": m.mean_arterial_pressure.value}
     status = list(m.status_names or [])
     if m.pulse_rate_range in _PULSE_RANGE_STATUS:
@@ -184,11 +190,11 @@ def glucose_reading(record: GlucoseRecord, *, gateway_id: str, device: DeviceIde
     original: JsonDict | None = None
     if m.concentration is not None and m.concentration.value is not None:
         if m.unit is ConcentrationUnit.MOL_PER_L:
-            mg_dl = m.concentration.scaled(3) * MMOL_TO_MG_DL  # type: ignore[operator]  # a number here
-            original = {"unit": "mol/L", "concentration": m.concentration.value}
+            mg_dl = m.concentration.scaled(contract.MOL_L_TO_MMOL_L_EXP) * MMOL_TO_MG_DL  # type: ignore[operator]
+            original = {"unit": contract.UNIT_MOL_PER_L, "concentration": m.concentration.value}
         else:
-            mg_dl = float(m.concentration.scaled(5))  # type: ignore[arg-type]  # a number here
-            original = {"unit": "kg/L", "concentration": m.concentration.value}
+            mg_dl = float(m.concentration.scaled(contract.KG_L_TO_MG_DL_EXP))  # type: ignore[arg-type]
+            original = {"unit": contract.UNIT_KG_PER_L, "concentration": m.concentration.value}
     context = to_json_dict(record.context) if record.context is not None else None
     msg.update({
         "sequence_number": m.sequence_number,

@@ -20,28 +20,25 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
 import paho.mqtt.client as mqtt
 
+from gateway.contract import ACK_SCHEMA, MAX_IDS_PER_ACK, MESSAGE_ID_RE, READINGS_LEAF, TOPIC_ROOT, acks_topic
 from ingest.contract import ValidStatus
+from ingest.items import Accepted, DeadLetter, Item
 from ingest.metrics import Metrics
-from ingest.writer import Accepted, DeadLetter, Item
 
 log = logging.getLogger(__name__)
 
-ACK_SCHEMA: Final = "rpmflow.ack.v1"
-MAX_IDS_PER_ACK: Final = 1000
 QUEUE_LIMIT: Final = 10_000  # ack messages paho may hold (in flight + waiting); beyond: dropped
 # Un-PUBACKed acks on the wire. Mosquitto's default Receive Maximum is 20 and exceeding the broker's
 # is a protocol error that drops the connection (and every PUBACK still to send); paho cannot change
 # this once connected, so stay at the smallest common value (~20k acks/s at a 1 ms round trip).
 INFLIGHT_LIMIT: Final = 20
 
-_MESSAGE_ID: Final = re.compile(r"[0-9a-f]{32}")
 
 AckGroups = dict[str, list[str]]  # gateway id (from the topic) → message ids, first-seen order
 
@@ -50,9 +47,10 @@ def readings_gateway(topic: str) -> str | None:
     """The ``<gw>`` of ``rpm/v1/<gw>/readings``, else None. Looser than the contract's topic rule on
     purpose: a gateway whose id the contract refuses still gets its dead letters acked (the broker
     ACL already proved the topic is its own)."""
-    parts = topic.split("/")
-    if len(parts) == 4 and parts[0] == "rpm" and parts[1] == "v1" and parts[3] == "readings" and parts[2]:
-        return parts[2]
+    root, sep, rest = topic.partition(TOPIC_ROOT + "/")
+    gateway_id, sep2, leaf = rest.partition("/")
+    if not root and sep and sep2 and gateway_id and leaf == READINGS_LEAF:
+        return gateway_id
     return None
 
 
@@ -66,7 +64,7 @@ def dead_letter_message_id(payload: bytes) -> str | None:
         return None
     if isinstance(obj, dict):
         mid = obj.get("message_id")
-        if isinstance(mid, str) and _MESSAGE_ID.fullmatch(mid):
+        if isinstance(mid, str) and MESSAGE_ID_RE.match(mid):
             return mid
     return None
 
@@ -105,10 +103,6 @@ def merge(into: AckGroups, more: Mapping[str, Sequence[str]]) -> None:
         into.setdefault(gw, []).extend(ids)
 
 
-def ack_topic(gateway_id: str) -> str:
-    return f"rpm/v1/{gateway_id}/acks"
-
-
 def ack_payloads(gateway_id: str, ids: Sequence[str], committed_at: datetime) -> list[tuple[int, bytes]]:
     """The ack messages for ``ids`` as (number of ids, payload): at most ``MAX_IDS_PER_ACK`` ids each."""
     stamp = committed_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -141,7 +135,7 @@ class AckSender:
         for gw, ids in groups.items():
             for n, payload in ack_payloads(gw, ids, at):
                 try:
-                    rc = self._client.publish(ack_topic(gw), payload, qos=1).rc
+                    rc = self._client.publish(acks_topic(gw), payload, qos=1).rc
                 except ValueError as exc:  # a topic paho refuses; cannot come from a received topic
                     log.warning("ack for %s not sent: %s", gw, exc)
                     rc = mqtt.MQTT_ERR_INVAL

@@ -36,6 +36,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from gateway.contract import READINGS_FILTER, STATUS_FILTER
 from gateway.runtime.fatal import Fatal
 from gateway.runtime.retry import ErrorKind, GaveUp, retry_call
 from ingest.acks import AckSender, ack_groups
@@ -48,8 +49,6 @@ from ingest.writer import Accepted, BatchResult, BatchWriter, DeadLetter, Item
 
 log = logging.getLogger(__name__)
 
-READINGS_FILTER = "rpm/v1/+/readings"
-STATUS_FILTER = "rpm/v1/+/status"
 _IDLE_POLL_S = 0.002  # how often the collector looks at an empty inbox
 
 

@@ -2,21 +2,40 @@
 
 ``decode(topic, payload)`` returns a typed :class:`ValidReading` or :class:`ValidStatus`, or raises
 :class:`~ingest.errors.ContractViolation` whose ``reason`` names the first broken rule precisely
-(field path and what was wrong). No clock, no I/O: plausibility (which needs ``now``) is a separate
-step in ``ingest.plausibility``.
+(field path and what was wrong). Every rule's constants come from :mod:`gateway.contract`, which
+owns wire contract v1; this module restates none of them. A reading's ``message_id`` must be the
+contract's recipe applied to the reading's own contents (:class:`~ingest.errors.MessageIdMismatch`
+otherwise), so no gateway can pre-claim another's reading. No clock, no I/O: plausibility (which
+needs ``now``) is a separate step in ``ingest.plausibility``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from ingest.errors import ContractViolation
+from gateway import contract
+from gateway.contract import (
+    BP_REQUIRED,
+    BP_VALUES,
+    GLUCOSE_LABELS,
+    GLUCOSE_NUMBERS,
+    KIND_BLOOD_PRESSURE,
+    KIND_GLUCOSE,
+    KINDS,
+    MAX_MESSAGE_BYTES,
+    MEASUREMENT_OK,
+    MEASUREMENTS,
+    READING_SCHEMA,
+    STATUS_SCHEMA,
+    TRANSMISSION_AUTOMATIC,
+    TRANSMISSIONS,
+)
+from ingest.errors import ContractViolation, MessageIdMismatch
 
 _fast_loads: Callable[[bytes], Any]
 try:  # the C parser on the server (the ``server`` extra); the stdlib is the reference and fallback
@@ -26,33 +45,11 @@ try:  # the C parser on the server (the ``server`` extra); the stdlib is the ref
 except ImportError:  # pragma: no cover - exercised only without the extra
     _fast_loads = json.loads
 
-READING_SCHEMA: Final = "rpmflow.reading.v1"
-STATUS_SCHEMA: Final = "rpmflow.status.v1"
-MAX_PAYLOAD_BYTES: Final = 64 * 1024
-
-KINDS: Final = frozenset({"blood_pressure", "glucose"})
-MEASUREMENTS: Final = frozenset({"ok", "failed", "out_of_range_high", "out_of_range_low"})
-TRANSMISSIONS: Final = frozenset({"automatic", "manual"})
-
-_GATEWAY_ID = r"[A-Za-z0-9._-]{1,64}"
-_TOPIC = re.compile(rf"^rpm/v1/({_GATEWAY_ID})/(readings|status)$")
-_MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
-_RAW_HEX = re.compile(r"^(?:[0-9a-fA-F]{2})+(?:\+(?:[0-9a-fA-F]{2})+)*$")
-_MAX_DEVICE_ID = 128
-
-BP_VALUES: Final = ("systolic_mmhg", "diastolic_mmhg", "mean_arterial_mmhg", "pulse_bpm")
-GLUCOSE_NUMBERS: Final = ("glucose_mg_dl",)
-GLUCOSE_LABELS: Final = ("sample_type", "sample_location", "meal")
-
-# Original unit -> (factor to canonical, {original field: canonical values field}).
-_CONVERSIONS: Final[dict[str, tuple[str, float, dict[str, str]]]] = {
-    "kPa": ("blood_pressure", 7.50062,
-            {"systolic": "systolic_mmhg", "diastolic": "diastolic_mmhg",
-             "mean_arterial": "mean_arterial_mmhg"}),
-    "kg/L": ("glucose", 100_000.0, {"concentration": "glucose_mg_dl"}),
-    "mol/L": ("glucose", 18_015.6, {"concentration": "glucose_mg_dl"}),
-    "mmol/L": ("glucose", 18.0156, {"concentration": "glucose_mg_dl"}),
-}
+_TOPIC = contract.INBOUND_TOPIC_RE
+_MESSAGE_ID = contract.MESSAGE_ID_RE
+_RAW_HEX = contract.RAW_HEX_RE
+_MAX_DEVICE_ID = contract.MAX_DEVICE_ID_CHARS
+_CONVERSIONS = contract.ORIGINAL_UNITS
 
 
 @dataclass(frozen=True)
@@ -176,7 +173,7 @@ def _fast_reading(topic: str, topic_gw: str, payload: bytes) -> ValidReading | N
     both on the corpus and on generated variations), so the reasons of refused messages stay those
     of the reference validator.
     """
-    if len(payload) > MAX_PAYLOAD_BYTES:
+    if len(payload) > MAX_MESSAGE_BYTES:
         return None
     try:
         obj = _fast_loads(payload)
@@ -197,7 +194,7 @@ def _fast_reading(topic: str, topic_gw: str, payload: bytes) -> ValidReading | N
                             _fast_text(dev, "serial"), _fast_text(dev, "firmware"),
                             _fast_text(dev, "address"))
         kind = obj["kind"]
-        if kind != "blood_pressure" and kind != "glucose":
+        if kind not in KINDS:
             return None
         measured_at = _fast_utc(obj["measured_at"])
         received_at = _fast_utc(obj["received_at"])
@@ -208,7 +205,7 @@ def _fast_reading(topic: str, topic_gw: str, payload: bytes) -> ValidReading | N
             if datetime.fromisoformat(device_time).tzinfo is not None:
                 return None
         sequence_number = obj["sequence_number"]
-        if kind == "blood_pressure":
+        if kind == KIND_BLOOD_PRESSURE:
             if sequence_number is not None:
                 return None
         elif type(sequence_number) is not int or not 0 <= sequence_number <= 65535:
@@ -225,9 +222,9 @@ def _fast_reading(topic: str, topic_gw: str, payload: bytes) -> ValidReading | N
         sample_type = _fast_text(values, "sample_type")
         sample_location = _fast_text(values, "sample_location")
         meal = _fast_text(values, "meal")
-        measurement = obj.get("measurement", "ok")
-        if measurement == "ok":
-            if kind == "blood_pressure":
+        measurement = obj.get("measurement", MEASUREMENT_OK)
+        if measurement == MEASUREMENT_OK:
+            if kind == KIND_BLOOD_PRESSURE:
                 if systolic is None or diastolic is None:
                     return None
             elif glucose is None:
@@ -246,8 +243,8 @@ def _fast_reading(topic: str, topic_gw: str, payload: bytes) -> ValidReading | N
         for s in status:
             if type(s) is not str:
                 return None
-        transmission = obj.get("transmission", "automatic")
-        if transmission != "automatic" and transmission != "manual":
+        transmission = obj.get("transmission", TRANSMISSION_AUTOMATIC)
+        if transmission not in TRANSMISSIONS:
             return None
         user_id = obj.get("user_id")
         if user_id is not None and (type(user_id) is not int or not 0 <= user_id <= 255):
@@ -257,6 +254,8 @@ def _fast_reading(topic: str, topic_gw: str, payload: bytes) -> ValidReading | N
             return None
         raw = obj["raw"]
         if type(raw) is not str or not _RAW_HEX.match(raw):
+            return None
+        if _expected_id(device_id, kind, raw, device_time, obj["received_at"], sequence_number) != message_id:
             return None
         text = payload.decode("utf-8")
     except (KeyError, TypeError, ValueError, ContractViolation):
@@ -274,8 +273,8 @@ def _reject_constant(name: str) -> float:
 
 
 def _load_object(payload: bytes) -> tuple[str, dict[str, Any]]:
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise ContractViolation(f"payload is {len(payload)} bytes, over the {MAX_PAYLOAD_BYTES} byte limit")
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise ContractViolation(f"payload is {len(payload)} bytes, over the {MAX_MESSAGE_BYTES} byte limit")
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -425,6 +424,17 @@ def _check_original(kind: str, original: dict[str, Any], values: dict[str, float
             )
 
 
+def _expected_id(device_id: str, kind: str, raw: str, device_time: str | None, received_at: str,
+                 sequence_number: int | None) -> str:
+    """The contract's message id of these contents (``ContractViolation`` when they cannot say)."""
+    try:
+        return contract.message_id_from_contents(
+            device_id=device_id, kind=kind, raw=raw, device_time=device_time, received_at=received_at,
+            sequence_number=sequence_number)
+    except contract.IdentityUnknown as exc:
+        raise ContractViolation(f"message_id cannot be checked: {exc.reason}") from None
+
+
 def _reading(topic: str, topic_gw: str, obj: dict[str, Any], text: str) -> ValidReading:
     schema = _str(obj, "schema")
     if schema != READING_SCHEMA:
@@ -445,17 +455,17 @@ def _reading(topic: str, topic_gw: str, obj: dict[str, Any], text: str) -> Valid
     received_at = _utc(obj, "received_at")
     _get(obj, "sequence_number", "", required=True)
     sequence_number = _int(obj, "sequence_number", 0, 65535, required=True)
-    if kind == "blood_pressure" and sequence_number is not None:
+    if kind == KIND_BLOOD_PRESSURE and sequence_number is not None:
         raise ContractViolation("sequence_number must be null for blood_pressure")
-    if kind == "glucose" and sequence_number is None:
+    if kind == KIND_GLUCOSE and sequence_number is None:
         raise ContractViolation("sequence_number is required for glucose")
     values = _object(obj, "values", required=True, nullable=False)
     assert values is not None
     numbers = {k: _number(values, k, "values.") for k in (*BP_VALUES, *GLUCOSE_NUMBERS)}
     labels = {k: _str(values, k, "values.", required=False, nullable=True) for k in GLUCOSE_LABELS}
-    measurement = _choice(obj, "measurement", MEASUREMENTS, "ok")
-    if measurement == "ok":
-        needed = ("systolic_mmhg", "diastolic_mmhg") if kind == "blood_pressure" else GLUCOSE_NUMBERS
+    measurement = _choice(obj, "measurement", MEASUREMENTS, MEASUREMENT_OK)
+    if measurement == MEASUREMENT_OK:
+        needed = BP_REQUIRED if kind == KIND_BLOOD_PRESSURE else GLUCOSE_NUMBERS
         for key in needed:
             if numbers[key] is None:
                 raise ContractViolation(f"values.{key} is required for a {kind} reading with measurement ok")
@@ -465,13 +475,17 @@ def _reading(topic: str, topic_gw: str, obj: dict[str, Any], text: str) -> Valid
     status = _get(obj, "status", "", required=True)
     if not isinstance(status, list) or not all(isinstance(s, str) for s in status):
         raise ContractViolation(f"status must be a list of strings, got {_type_name(status)}")
-    transmission = _choice(obj, "transmission", TRANSMISSIONS, "automatic")
+    transmission = _choice(obj, "transmission", TRANSMISSIONS, TRANSMISSION_AUTOMATIC)
     user_id = _int(obj, "user_id", 0, 255, required=False)
     context = _object(obj, "context", required=False, nullable=True)
     raw = _str(obj, "raw")
     assert raw is not None
     if not _RAW_HEX.match(raw):
         raise ContractViolation("raw must be hex bytes ('+'-joined when merged)")
+    received_text = obj["received_at"]
+    expected = _expected_id(device.device_id, kind, raw, device_time, received_text, sequence_number)
+    if expected != message_id:
+        raise MessageIdMismatch(message_id, expected, contract.identity_fields(kind, device_time))
     return ValidReading(
         topic=topic, message_id=message_id, gateway_id=topic_gw, device=device, kind=kind,
         measured_at=measured_at, device_time=device_time, clock_offset_s=clock_offset_s,

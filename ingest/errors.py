@@ -3,6 +3,9 @@
     IngestError
      ├── TerminalError (mixin)          the message itself is bad: dead-letter it, never retry
      │    ├── ContractViolation(reason) bytes/topic break docs/wire-format.md
+     │    │    └── MessageIdMismatch(message_id, expected, covers) the id is not the recipe
+     │    │                             applied to the message's own contents (a forged or
+     │    │                             pre-claimed id)
      │    ├── RowRefused(reason, sqlstate) the database refused one row (kept as a dead letter)
      │    └── WorkerFailed(reason)      a worker hit a bug, or workers keep dying: the receiver
      │                                  exits non-zero without acking (the broker resends)
@@ -40,6 +43,21 @@ class ContractViolation(IngestError, TerminalError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class MessageIdMismatch(ContractViolation):
+    """A reading whose ``message_id`` is not what its own contents hash to (issue 14: a gateway
+    must not be able to pre-claim the id of another gateway's reading)."""
+
+    def __init__(self, message_id: str, expected: str, covers: tuple[str, ...]) -> None:
+        super().__init__(f"message_id {message_id} does not match its contents ({', '.join(covers)}):"
+                         f" expected {expected}")
+        self.message_id = message_id
+        self.expected = expected
+        self.covers = covers
+
+    def __reduce__(self) -> tuple[type[MessageIdMismatch], tuple[str, str, tuple[str, ...]]]:
+        return (MessageIdMismatch, (self.message_id, self.expected, self.covers))
 
 
 class RowRefused(IngestError, TerminalError):

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from ingest.contract import ValidStatus, decode, topic_gateway
 from ingest.errors import ContractViolation
+from ingest.items import Accepted, DeadLetter, Item
 from ingest.plausibility import grade
-from ingest.writer import Accepted, DeadLetter, Item
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """Physiological and device plausibility (DOMAIN.md C5): quarantine, never clamp, never drop.
 
-A reading that passed the wire contract is graded, as a pure function of the reading and ``now``:
+The bounds are the contract's (gateway/contract.py), the same the gateway logs against. A
+reading that passed the wire contract is graded, as a pure function of the reading and ``now``:
 
 - ``failed``: the device itself reported a failed or out-of-range measurement;
 - ``quarantined``: the numbers are impossible or implausible (kept and shown, but never alerting
@@ -11,27 +12,22 @@ A reading that passed the wire contract is graded, as a pure function of the rea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final, Literal
 
+from gateway import contract
 from ingest.contract import ValidReading
 
 Quality = Literal["valid", "quarantined", "failed"]
 
-FUTURE_TOLERANCE: Final = timedelta(minutes=10)
-EARLIEST: Final = datetime(2015, 1, 1, tzinfo=UTC)
-BP_RANGE_MMHG: Final = (20.0, 280.0)  # typical home monitor span; per-model ranges below win
-PULSE_RANGE_BPM: Final = (25.0, 250.0)
-PULSE_PRESSURE_MMHG: Final = (10.0, 120.0)
-GLUCOSE_RANGE_MG_DL: Final = (10.0, 1000.0)
-GLUCOSE_UNIT_FLOOR_MG_DL: Final = 15.0  # below: probably mmol/L sent as mg/dL
-GLUCOSE_MMOL_CEILING: Final = 35.0  # above, in mmol/L: probably mg/dL sent as mmol/L
-
-# Declared measurement ranges of models we know (mmHg), keyed by DIS model number.
-DEVICE_BP_RANGES: Final[dict[str, tuple[float, float]]] = {
-    "HEM-7361T": (0.0, 299.0),
-    "BP7250": (0.0, 299.0),
-}
+# One set of bounds for gateway and ingest: gateway/contract.py (DOMAIN C5).
+FUTURE_TOLERANCE: Final = timedelta(seconds=contract.FUTURE_TOLERANCE_S)
+EARLIEST: Final = contract.EARLIEST_MEASUREMENT
+PULSE_RANGE_BPM: Final = contract.PULSE_RANGE_BPM
+PULSE_PRESSURE_MMHG: Final = contract.PULSE_PRESSURE_MMHG
+GLUCOSE_RANGE_MG_DL: Final = contract.GLUCOSE_RANGE_MG_DL
+_MMOL_L_TO_MG_DL: Final = float(contract.MMOL_L_TO_MG_DL)
+_MOLAR_UNITS: Final = frozenset({contract.UNIT_MOL_PER_L})
 
 
 @dataclass(frozen=True)
@@ -48,7 +44,7 @@ def grade(reading: ValidReading, *, now: datetime) -> Grade:
     if reading.measurement != "ok":
         return Grade("failed", f"device reported measurement {reading.measurement}")
     reason = _time_problem(reading, now) or (
-        _bp_problem(reading) if reading.kind == "blood_pressure" else _glucose_problem(reading)
+        _bp_problem(reading) if reading.kind == contract.KIND_BLOOD_PRESSURE else _glucose_problem(reading)
     )
     return Grade("quarantined", reason) if reason else VALID
 
@@ -76,7 +72,7 @@ def _bp_problem(r: ValidReading) -> str | None:
     pp = sbp - dbp
     if _outside(pp, PULSE_PRESSURE_MMHG):
         return f"pulse pressure {pp:g} mmHg outside {PULSE_PRESSURE_MMHG[0]:g}..{PULSE_PRESSURE_MMHG[1]:g}"
-    bounds = DEVICE_BP_RANGES.get(r.device.model or "", BP_RANGE_MMHG)
+    bounds = contract.device_bp_range(r.device.model)
     for name, value in (("systolic", sbp), ("diastolic", dbp), ("mean arterial", mean)):
         if _outside(value, bounds):
             return f"{name} {value:g} mmHg outside the device range {bounds[0]:g}..{bounds[1]:g}"
@@ -89,11 +85,14 @@ def _glucose_problem(r: ValidReading) -> str | None:
     g = r.glucose_mg_dl
     if g is None:
         return "glucose without a concentration"
-    unit = r.original.get("unit") if r.original else None
-    if unit == "mmol/L" and g / 18.0156 > GLUCOSE_MMOL_CEILING:
-        return f"unit error suspected: {g / 18.0156:.1f} mmol/L is above {GLUCOSE_MMOL_CEILING:g}"
+    # the device's unit exactly as the contract writes it ("mol/L"; "kg/L" or absent for mass units)
+    molar = r.original is not None and r.original.get("unit") in _MOLAR_UNITS
+    ceiling = contract.GLUCOSE_MOLAR_CEILING_MMOL_L
+    if molar and g / _MMOL_L_TO_MG_DL > ceiling:
+        return f"unit error suspected: {g / _MMOL_L_TO_MG_DL:.1f} mmol/L is above {ceiling:g}"
     if _outside(g, GLUCOSE_RANGE_MG_DL):
         return f"glucose {g:g} mg/dL outside {GLUCOSE_RANGE_MG_DL[0]:g}..{GLUCOSE_RANGE_MG_DL[1]:g}"
-    if g < GLUCOSE_UNIT_FLOOR_MG_DL:
-        return f"unit error suspected: glucose {g:g} mg/dL is below {GLUCOSE_UNIT_FLOOR_MG_DL:g}"
+    floor = contract.GLUCOSE_MASS_FLOOR_MG_DL
+    if not molar and g < floor:
+        return f"unit error suspected: glucose {g:g} mg/dL is below {floor:g}"
     return None

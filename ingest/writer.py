@@ -16,7 +16,6 @@ row under savepoints and only the refused rows become dead letters with the serv
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -27,37 +26,18 @@ import psycopg
 from psycopg import sql
 
 from ingest import db
-from ingest.contract import ValidReading, ValidStatus
+from ingest.contract import ValidStatus
 from ingest.errors import RowRefused
-from ingest.plausibility import Grade
+from ingest.items import Accepted, DeadLetter, Item
+
+__all__ = ["READING_COLUMNS", "Accepted", "BatchResult", "BatchWriter", "DeadLetter", "Item",
+           "attach_unassigned", "staging_row"]
 
 log = logging.getLogger(__name__)
 
 STAGING: Final = sql.Identifier("ingest_staging")
 
 
-@dataclass(frozen=True)
-class Accepted:
-    """A reading that passed the contract, with its plausibility grade."""
-
-    reading: ValidReading
-    grade: Grade
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    topic: str
-    gateway_id: str | None
-    error_class: str
-    reason: str
-    payload: bytes
-
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.topic.encode("utf-8", "replace") + b"\0" + self.payload).hexdigest()
-
-
-Item = Accepted | DeadLetter | ValidStatus
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Fleet load generator: many virtual gateways publishing valid readings at a target rate.
 
 Each virtual gateway is its own MQTT v5 client with its own credentials (the broker ACL lets it
-write only ``rpm/v1/<id>/readings``). Messages are built here from docs/wire-format.md (the
-simulator must not import gateway/ or ingest/), published at QoS 1, and counted as delivered only on
+write only ``rpm/v1/<id>/readings``). Messages are built here with the wire contract's
+constants and message-id recipe (``gateway.contract``, stdlib only; nothing else of the gateway or
+ingest), published at QoS 1, and counted as delivered only on
 PUBACK. Each gateway keeps at most ``window`` publishes un-acked (paho overwrites/refuses past ~65k
 queued; DOMAIN.md I2), so publishing blocks instead of queueing without bound.
 
@@ -22,7 +23,6 @@ CLI (``rpmflow-sim fleet`` or ``python -m simulators.fleet``)::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import random
@@ -41,9 +41,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-log = logging.getLogger(__name__)
+from gateway.contract import (
+    KIND_BLOOD_PRESSURE,
+    READING_SCHEMA,
+    bp_identity,
+    glucose_identity,
+    message_id,
+    readings_topic,
+)
 
-READING_SCHEMA = "rpmflow.reading.v1"
+log = logging.getLogger(__name__)
 
 
 # -- message construction (pure) --------------------------------------------------------------------
@@ -59,10 +66,6 @@ def _date_time(t: datetime) -> bytes:
 
 def _iso_z(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def message_id(device_id: str, kind: str, identity: str) -> str:
-    return hashlib.sha256(f"v1|{device_id}|{kind}|{identity}".encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -108,14 +111,14 @@ def build_reading(gateway_id: str, dev: VirtualDevice, measured_at: datetime,
         "transmission": "automatic",
         "context": None,
     }
-    if dev.kind == "blood_pressure":
+    if dev.kind == KIND_BLOOD_PRESSURE:
         dia = rng.randint(60, 100)
         sys_ = dia + rng.randint(25, 70)
         mean = round(dia + (sys_ - dia) / 3)
         pulse = rng.randint(55, 95)
         raw = (bytes([0x1E]) + _sfloat(sys_) + _sfloat(dia) + _sfloat(mean) + _date_time(measured_at)
                + _sfloat(pulse) + bytes([1]) + (0).to_bytes(2, "little")).hex()
-        mid = message_id(dev.device_id, dev.kind, f"raw={raw}")
+        mid = message_id(dev.device_id, dev.kind, bp_identity(raw, True, _iso_z(received_at)))
         base.update(sequence_number=None, user_id=1, raw=raw, values={
             "systolic_mmhg": float(sys_), "diastolic_mmhg": float(dia),
             "mean_arterial_mmhg": float(mean), "pulse_bpm": float(pulse)})
@@ -124,7 +127,7 @@ def build_reading(gateway_id: str, dev: VirtualDevice, measured_at: datetime,
         mg = rng.randint(70, 250)
         raw = (bytes([0x02]) + dev.seq.to_bytes(2, "little") + _date_time(measured_at)
                + _sfloat(mg, -5) + bytes([0x11])).hex()
-        mid = message_id(dev.device_id, dev.kind, f"seq={dev.seq}|base={device_time}")
+        mid = message_id(dev.device_id, dev.kind, glucose_identity(dev.seq, measured_at.replace(tzinfo=None)))
         base.update(sequence_number=dev.seq, user_id=None, raw=raw, values={
             "glucose_mg_dl": float(mg), "sample_type": "capillary_whole_blood",
             "sample_location": "finger", "meal": None})
@@ -199,7 +202,7 @@ class VirtualGateway:
 
     def __init__(self, gateway_id: str, password: str, broker: BrokerAddress, window: int) -> None:
         self.gateway_id = gateway_id
-        self.topic = f"rpm/v1/{gateway_id}/readings"
+        self.topic = readings_topic(gateway_id)
         self._window = window
         self._cond = threading.Condition()
         self._outstanding = 0

@@ -1,9 +1,10 @@
 """A deterministic synthetic patient population with injected, ground-truthed clinical events.
 
-Standard library only (``random``, ``zoneinfo``): it feeds the database, the demo, the fleet
-generator and the triage quality bench. The same seed always gives the same patients, readings
-and events. Readings are dicts shaped like rows of the ``readings`` table (plus ``reading_id``),
-with ``raw_hex`` a real GATT encoding (0x2A35 blood pressure, 0x2A18 glucose) of the values.
+Standard library only (``random``, ``zoneinfo``; ids and schema from ``gateway.contract``): it
+feeds the database, the demo, the fleet generator and the triage quality bench. The same seed
+always gives the same patients, readings and events. Readings are dicts shaped like rows of the
+``readings`` table (plus ``reading_id``), with ``raw_hex`` a real GATT encoding (0x2A35 blood
+pressure, 0x2A18 glucose) of the values.
 
 Patients: hypertensive, diabetic (type 1 / type 2) or both; baselines per patient; a morning
 surge in blood pressure; meal effects on glucose; measurement noise; adherence that varies by
@@ -15,7 +16,6 @@ measurements, clock drift, irregular pulse) and drop-outs.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import struct
 from collections.abc import Iterator
@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from gateway.contract import READING_SCHEMA, message_id
 
 ZONES = (
     "America/New_York",
@@ -350,7 +352,7 @@ def _row(
         special = {"out_of_range_low": 0x0802, "out_of_range_high": 0x07FE}.get(measurement)  # -INF, +INF
         raw = _glucose_raw(seq or 0, values.get("glucose_mg_dl"), local, special)
     received = t + timedelta(seconds=rng.uniform(5, 600))
-    mid = hashlib.sha256(f"v1|{device}|{kind}|raw={raw}".encode()).hexdigest()[:32]
+    mid = message_id(device, kind, f"raw={raw}")  # raw carries the time: unique per reading
     row: dict[str, Any] = {
         "message_id": mid,
         "gateway_id": prof.gateway_id,
@@ -381,7 +383,7 @@ def _row(
         "raw_hex": raw,
     }
     row.update(values)
-    row["payload"] = {"schema": "rpmflow.reading.v1", "message_id": mid, "simulated": True}
+    row["payload"] = {"schema": READING_SCHEMA, "message_id": mid, "simulated": True}
     return row
 
 

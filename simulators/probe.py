@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway.contract import STATUS_SCHEMA, status_topic
 from simulators.stack import StackError
 
 
@@ -26,7 +27,7 @@ def _status_payload(gateway_id: str) -> bytes:
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     return json.dumps(
         {
-            "schema": "rpmflow.status.v1",
+            "schema": STATUS_SCHEMA,
             "gateway_id": gateway_id,
             "online": False,
             "at": now,
@@ -58,7 +59,7 @@ def wait_until_ingest_subscribed(gateway_url: str, database_url: str, timeout: f
                     return
                 if time.monotonic() > deadline:
                     raise StackError(f"ingest stored no probe status of {gateway_id} in {timeout:.0f}s")
-                info = client.publish(f"rpm/v1/{gateway_id}/status", _status_payload(gateway_id), qos=1)
+                info = client.publish(status_topic(gateway_id), _status_payload(gateway_id), qos=1)
                 info.wait_for_publish(timeout=5)
                 time.sleep(0.2)  # pace the probe; the deadline above bounds the wait
     finally:

@@ -43,6 +43,7 @@ from ingest.errors import ContractViolation
 from ingest.pipeline import classify
 from ingest.writer import Accepted, DeadLetter
 from simulators.stack import EmbeddedMosquitto
+from tests.ingest.helpers import with_contract_id
 from tests.waiting import wait_for
 
 EXAMPLES = int(os.environ.get("RPMFLOW_TEST_HOSTILE_EXAMPLES", "2000"))
@@ -53,7 +54,7 @@ GW = "gw-hostile"
 TOPIC = f"rpm/v1/{GW}/readings"
 
 VALID: dict[str, Any] = {
-    "schema": "rpmflow.reading.v1", "message_id": "5b0c3f0a9d3e4e7f8a1b2c3d4e5f6071", "gateway_id": GW,
+    "schema": "rpmflow.reading.v1", "message_id": "3bc07ada3f581d70639fbccb04f74623", "gateway_id": GW,
     "device": {"id": "OMR-7361-000123", "manufacturer": "OMRON", "model": "HEM-7361T",
                "serial": "OMR-7361-000123", "firmware": "1.2", "address": "C8:4F:86:00:01:23"},
     "kind": "blood_pressure", "measured_at": "2026-11-23T14:30:33Z", "device_time": "2026-11-23T09:30:45",
@@ -254,7 +255,7 @@ def test_a_garbage_stream_ends_in_dead_letters_and_ingest_keeps_storing(
         wait_for(lambda: "subscribed to" in log_path.read_text(), 30, "ingest to subscribe")
         garbage = _garbage(gateway_id)
         _publish_all(broker, gateway_id, garbage)
-        valid = dict(VALID, gateway_id=gateway_id, message_id=secrets.token_hex(16))
+        valid = with_contract_id(dict(VALID, gateway_id=gateway_id, raw=VALID["raw"] + secrets.token_hex(4)))
         _publish_all(broker, gateway_id, [(f"rpm/v1/{gateway_id}/readings", json.dumps(valid).encode())])
         wait_for(lambda: db.execute("SELECT count(*) FROM readings WHERE message_id = %s",
                                     (valid["message_id"],)).fetchone() == (1,),

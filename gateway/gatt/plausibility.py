@@ -3,13 +3,14 @@
 A parser says what the bytes mean; this layer says whether the meaning can be true.  Two grades:
 
 * **impossible** (raise :class:`~gateway.errors.ImpossibleValue`, terminal → dead-letter/quarantine):
-  systolic outside 40–300 mmHg, diastolic ≥ systolic, MAP outside [diastolic, systolic], pulse
-  outside 20–300 /min, glucose outside 10–1000 mg/dL.  These catch encoder bugs (exponent 0 in
+  systolic outside 20–280 mmHg, diastolic ≥ systolic, MAP outside [diastolic, systolic], pulse
+  outside 25–250 /min, glucose outside 10–1000 mg/dL.  These catch encoder bugs (exponent 0 in
   kg/L) and byte-order quirks (Beurer big-endian pulse).
 * **suspicious** (returned as reasons to quarantine, the reading is kept): pulse pressure outside
   10–120 mmHg, glucose unit sanity (mmol/L > 35, mg/dL < 15), device time in the future or before
   provisioning, clock offset too large.
 
+The bounds are the wire contract's (:mod:`gateway.contract`), the one set ingest grades with too.
 Only numbers are checked: IEEE-11073 specials are the measurement outcome (failed / HI / LO, see
 ``outcome``), not implausible values.  Nothing is ever clamped.
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from gateway import contract
 from gateway.errors import ImpossibleValue
 from gateway.gatt.blood_pressure import BloodPressureMeasurement, PressureUnit
 from gateway.gatt.glucose import ConcentrationUnit, GlucoseMeasurement
@@ -38,23 +40,20 @@ __all__ = [
     "pressure_mmhg",
 ]
 
-KPA_TO_MMHG = Decimal("7.50062")
-"""DOMAIN A5 (eigger/hass-omron); physics gives 7.500617."""
-
-MMOL_L_TO_MG_DL = Decimal("18.0156")
-"""The one glucose molar factor of the wire contract (molar mass 180.156 g/mol ÷ 10)."""
+KPA_TO_MMHG = contract.KPA_TO_MMHG
+MMOL_L_TO_MG_DL = contract.MMOL_L_TO_MG_DL
 
 
 @dataclass(frozen=True, slots=True)
 class PlausibilityBounds:
-    """Inclusive bounds; defaults are DOMAIN C5.  Per-model specs may narrow them."""
+    """Inclusive bounds; defaults are the contract's (DOMAIN C5).  Per-model specs may narrow them."""
 
-    systolic_mmhg: tuple[float, float] = (40, 300)
-    pulse_bpm: tuple[float, float] = (20, 300)
-    pulse_pressure_mmhg: tuple[float, float] = (10, 120)
-    glucose_mg_dl: tuple[float, float] = (10, 1000)
-    max_mmol_l: float = 35
-    min_mg_dl: float = 15
+    systolic_mmhg: tuple[float, float] = contract.BP_RANGE_MMHG
+    pulse_bpm: tuple[float, float] = contract.PULSE_RANGE_BPM
+    pulse_pressure_mmhg: tuple[float, float] = contract.PULSE_PRESSURE_MMHG
+    glucose_mg_dl: tuple[float, float] = contract.GLUCOSE_RANGE_MG_DL
+    max_mmol_l: float = contract.GLUCOSE_MOLAR_CEILING_MMOL_L
+    min_mg_dl: float = contract.GLUCOSE_MASS_FLOOR_MG_DL
 
 
 DEFAULT_BOUNDS = PlausibilityBounds()
@@ -74,8 +73,8 @@ def glucose_mg_dl(m: GlucoseMeasurement) -> Decimal | None:
         return None
     exact = m.concentration.decimal
     if m.unit is ConcentrationUnit.MOL_PER_L:
-        return exact.scaleb(3) * MMOL_L_TO_MG_DL
-    return exact.scaleb(5)
+        return exact.scaleb(contract.MOL_L_TO_MMOL_L_EXP) * MMOL_L_TO_MG_DL
+    return exact.scaleb(contract.KG_L_TO_MG_DL_EXP)
 
 
 def _require_between(field: str, value: Decimal, bounds: tuple[float, float], unit: str) -> None:
@@ -125,9 +124,10 @@ def check_glucose(m: GlucoseMeasurement, bounds: PlausibilityBounds = DEFAULT_BO
     if (
         exact is not None
         and m.unit is ConcentrationUnit.MOL_PER_L
-        and exact.scaleb(3) > Decimal(str(bounds.max_mmol_l))
+        and exact.scaleb(contract.MOL_L_TO_MMOL_L_EXP) > Decimal(str(bounds.max_mmol_l))
     ):
-        reasons.append(f"{float(exact.scaleb(3)):g} mmol/L above {bounds.max_mmol_l:g}: unit error?")
+        mmol_l = float(exact.scaleb(contract.MOL_L_TO_MMOL_L_EXP))
+        reasons.append(f"{mmol_l:g} mmol/L above {bounds.max_mmol_l:g}: unit error?")
     if m.unit is ConcentrationUnit.KG_PER_L and mg_dl < Decimal(str(bounds.min_mg_dl)):
         reasons.append(f"{float(mg_dl):g} mg/dL below {bounds.min_mg_dl:g}: unit error?")
     _require_between("glucose", mg_dl, bounds.glucose_mg_dl, "mg/dL")
@@ -143,7 +143,7 @@ def check_device_time(
     device_time: datetime | None,
     *,
     gateway_now: datetime,
-    tolerance: timedelta = timedelta(minutes=10),
+    tolerance: timedelta = timedelta(seconds=contract.FUTURE_TOLERANCE_S),
     not_before: datetime | None = None,
 ) -> list[str]:
     """Quarantine reasons for a device wall-clock time (compare in the same zone-less local time)."""
@@ -159,7 +159,8 @@ def check_device_time(
     return reasons
 
 
-def check_clock_offset(offset_s: float | None, *, max_offset_s: float = 600) -> list[str]:
+def check_clock_offset(offset_s: float | None, *,
+                       max_offset_s: float = contract.MAX_CLOCK_OFFSET_S) -> list[str]:
     """Quarantine reason when ``device_clock − gateway_clock`` exceeds the allowed drift."""
     if offset_s is None or abs(offset_s) <= max_offset_s:
         return []

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from gateway.contract import KPA_TO_MMHG
 from simulators.devices.encoding import SFLOAT_NAN, date_time, sfloat, sfloat_word
 from simulators.devices.radio import SimDevice, SimLink, SimRecord
 
@@ -21,7 +22,7 @@ SERVICE = 0x1810
 CHAR_MEASUREMENT = 0x2A35
 CHAR_ICP = 0x2A36
 CHAR_FEATURE = 0x2A49
-KPA_PER_MMHG = 1 / 7.50062
+KPA_PER_MMHG = 1 / float(KPA_TO_MMHG)
 
 
 def encode_measurement(

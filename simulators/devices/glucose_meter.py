@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from gateway.contract import MMOL_L_TO_MG_DL
 from simulators.devices.encoding import (
     SFLOAT_POS_INF,
     date_time,
@@ -24,6 +25,8 @@ from simulators.devices.encoding import (
     u16,
 )
 from simulators.devices.radio import SimDevice, SimLink, SimRecord
+
+_MMOL_L_TO_MG_DL = float(MMOL_L_TO_MG_DL)
 
 SERVICE = 0x1808
 CHAR_MEASUREMENT = 0x2A18
@@ -63,7 +66,7 @@ def encode_measurement(
         if concentration_word is not None:
             out += sfloat_word(concentration_word)
         elif mol:
-            out += sfloat(round(mg_dl / 18.0156 * 10), -4)  # type: ignore[operator]  # has_conc
+            out += sfloat(round(mg_dl / _MMOL_L_TO_MG_DL * 10), -4)  # type: ignore[operator]  # has_conc
         else:
             out += sfloat(round(mg_dl), -5)  # type: ignore[arg-type]  # kg/L: mg/dL × 1e-5
         out += bytes(((location << 4) | sample_type,))

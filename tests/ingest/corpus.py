@@ -86,6 +86,12 @@ def corpus(gw: str) -> list[tuple[str, bytes, str]]:
         ("raw_not_hex", m(raw="zz"), "raw must be hex"),
         ("unit_mismatch_kpa", m(original={"unit": "kPa", "systolic": 10.0}), "unit sanity"),
         ("unit_unknown", m(original={"unit": "furlongs"}), "not a known unit"),
-        ("unit_wrong_kind", m(original={"unit": "mmol/L", "concentration": 5.5}), "glucose unit"),
+        ("unit_wrong_kind", m(original={"unit": "mol/L", "concentration": 0.0055}), "glucose unit"),
+        ("message_id_forged", m(message_id="0" * 32), "does not match its contents"),
+        ("message_id_of_other_device", d(dict(reading(), device={**EXAMPLE["device"], "id": "OTHER-1"})),
+         "does not match its contents"),
+        ("glucose_raw_without_base_time", d(reading(GLUCOSE, raw="021100")), "cannot be checked"),
+        ("unit_not_as_gateway_writes", m(original={"unit": "mmol/L", "concentration": 5.5}),
+         "not a known unit"),
         ("huge_payload", json.dumps(huge).encode(), "over the 65536 byte limit"),
     ]

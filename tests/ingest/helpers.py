@@ -1,7 +1,8 @@
 """Shared helpers of the ingest tests: message builders, a PUBACK-confirmed publisher, consumers.
 
 Messages are written out here as literals (not imported from production code), so a test fails
-when the contract implementation drifts from docs/wire-format.md.
+when the contract implementation drifts from docs/wire-format.md. :func:`contract_id` is the
+message-id recipe of docs/wire-format.md written out again, on purpose, as an independent oracle.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 EXAMPLE: dict[str, Any] = {
     "schema": "rpmflow.reading.v1",
-    "message_id": "5b0c3f0a9d3e4e7f8a1b2c3d4e5f6071",
+    "message_id": "3bc07ada3f581d70639fbccb04f74623",  # the recipe of its device, kind and raw
     "gateway_id": "gw-0001",
     "device": {
         "id": "OMR-7361-000123",
@@ -70,7 +72,7 @@ EXAMPLE: dict[str, Any] = {
 
 GLUCOSE: dict[str, Any] = {
     "schema": "rpmflow.reading.v1",
-    "message_id": "0123456789abcdef0123456789abcdef",
+    "message_id": "ce93ce24a0f3c1072b565d46ffc72eef",  # seq=17, base time unknown
     "gateway_id": "gw-0001",
     "device": {
         "id": "GLU-1",
@@ -91,9 +93,9 @@ GLUCOSE: dict[str, Any] = {
         "sample_location": "finger",
         "meal": "preprandial",
     },
-    "original": {"unit": "mmol/L", "concentration": 5.5},
+    "original": {"unit": "mol/L", "concentration": 0.0055},
     "status": [],
-    "raw": "0211000b",
+    "raw": "061100" + "00" * 7 + "37c011",  # seq 17, base time unknown, 0.0055 mol/L
 }
 
 
@@ -104,10 +106,37 @@ def reading(base: dict[str, Any] | None = None, **changes: Any) -> dict[str, Any
     return out
 
 
+def contract_id(msg: dict[str, Any]) -> str:
+    """The message id docs/wire-format.md prescribes for ``msg``'s own contents (independent oracle)."""
+    raw, kind = msg["raw"], msg["kind"]
+    if kind == "glucose":
+        b = bytes.fromhex(raw.split("+")[0])[3:10]
+        year, month, day = int.from_bytes(b[:2], "little"), b[2], b[3]
+        base = "unknown" if 0 in (year, month, day) else datetime(year, month, day, *b[4:7]).isoformat()
+        identity = f"seq={msg['sequence_number']}|base={base}"
+    elif msg["device_time"] is None:
+        identity = f"raw={raw}|rx={msg['received_at']}"
+    else:
+        identity = f"raw={raw}"
+    recipe_input = "|".join(("v1", msg["device"]["id"], kind, identity))
+    return hashlib.sha256(recipe_input.encode()).hexdigest()[:32]
+
+
+def with_contract_id(msg: dict[str, Any]) -> dict[str, Any]:
+    """``msg`` carrying the id its contents call for (after a test changed what the id covers)."""
+    return {**msg, "message_id": contract_id(msg)}
+
+
 def unique_reading(gateway_id: str, n: int, **changes: Any) -> dict[str, Any]:
-    """The n-th distinct valid blood-pressure reading of ``gateway_id``."""
-    mid = hashlib.sha256(f"{gateway_id}|{n}".encode()).hexdigest()[:32]
-    return reading(message_id=mid, gateway_id=gateway_id, **changes)
+    """The n-th distinct valid blood-pressure reading of ``gateway_id``: its raw bytes end in a tag
+    of (gateway, n), and its message id is the contract's recipe of its contents."""
+    tag = hashlib.sha256(f"{gateway_id}|{n}".encode()).hexdigest()[:8]
+    msg = reading(gateway_id=gateway_id, raw=EXAMPLE["raw"] + tag)
+    msg = with_contract_id(msg)
+    msg.update(changes)
+    if msg["kind"] in ("blood_pressure", "glucose") and "message_id" not in changes:
+        msg = with_contract_id(msg)
+    return msg
 
 
 def dumps(obj: Any) -> bytes:

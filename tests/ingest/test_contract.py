@@ -21,7 +21,7 @@ TOPIC = "rpm/v1/gw-0001/readings"
 def test_documented_example_is_valid() -> None:
     r = decode(TOPIC, dumps(EXAMPLE))
     assert isinstance(r, ValidReading)
-    assert r.message_id == "5b0c3f0a9d3e4e7f8a1b2c3d4e5f6071"
+    assert r.message_id == "3bc07ada3f581d70639fbccb04f74623"
     assert r.device.device_id == "OMR-7361-000123" and r.device.model == "HEM-7361T"
     assert r.measured_at == datetime(2025, 11, 23, 14, 30, 33, tzinfo=UTC)
     assert (r.systolic_mmhg, r.diastolic_mmhg, r.mean_arterial_mmhg, r.pulse_bpm) == (

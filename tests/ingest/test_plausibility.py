@@ -57,18 +57,20 @@ def test_implausible_blood_pressure_is_quarantined(values: dict[str, Any], reaso
 @pytest.mark.parametrize(
     ("mg_dl", "original", "quality", "reason"),
     [
-        (99.09, {"unit": "mmol/L", "concentration": 5.5}, "valid", None),
+        (99.09, {"unit": "mol/L", "concentration": 0.0055}, "valid", None),
         (40.0, None, "valid", None),
         (600.0, None, "valid", None),
         (5.0, None, "quarantined", "glucose 5 mg/dL outside"),
         (12.0, None, "quarantined", "unit error suspected"),
         (1500.0, None, "quarantined", "glucose 1500 mg/dL outside"),
-        (
-            720.56,
-            {"unit": "mmol/L", "concentration": 40.0},
+        (  # the unit exactly as the gateway writes it (the bound never ran while ingest compared "mmol/L")
+            720.62,
+            {"unit": "mol/L", "concentration": 0.040},
             "quarantined",
             "unit error suspected: 40.0 mmol/L",
         ),
+        (14.41, {"unit": "mol/L", "concentration": 0.0008}, "valid", None),  # mass-unit floor: not molar
+        (12.0, {"unit": "kg/L", "concentration": 0.00012}, "quarantined", "below 15"),
     ],
 )
 def test_glucose_grades(

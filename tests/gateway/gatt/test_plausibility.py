@@ -36,12 +36,14 @@ def test_kpa_is_converted_before_checking() -> None:
     ("values", "tail", "flags", "field"),
     [
         ("5E01 5000 5D00", "", "00", "systolic"),  # 350 mmHg
-        ("2300 1400 1900", "", "00", "systolic"),  # 35 mmHg
+        ("0F00 0A00 0C00", "", "00", "systolic"),  # 15 mmHg: below the contract's 20
+        ("1A01 5000 5D00", "", "00", "systolic"),  # 282 mmHg: above the contract's 280
         ("7800 8200 7D00", "", "00", "diastolic"),  # diastolic 130 ≥ systolic 120
         ("7800 7800 7800", "", "00", "diastolic"),  # equal
         ("7800 5000 8200", "", "00", "mean_arterial_pressure"),  # MAP 130 above systolic
         ("7800 5000 4600", "", "00", "mean_arterial_pressure"),  # MAP 70 below diastolic
         ("7800 5000 5D00", "0A00", "04", "pulse_rate"),  # pulse 10
+        ("7800 5000 5D00", "FB00", "04", "pulse_rate"),  # pulse 251: above the contract's 250
         ("7800 5000 5D00", "4800", "04", None),  # pulse 72 fine
         ("7800 5000 5D00", "0048", "04", "pulse_rate"),  # Beurer big-endian 72 → 0x4800 = 2048e4
     ],
