@@ -12,11 +12,13 @@ demo: setup
 lint:
 	$(VENV)/ruff check .
 	$(VENV)/mypy
+	$(VENV)/lint-imports
 
 test:
 	RPMFLOW_SETUP_BROWSER=1 bash scripts/setup.sh
 	$(VENV)/ruff check .
 	$(VENV)/mypy
+	$(VENV)/lint-imports
 	$(VENV)/python -m pytest -q
 
 bench: setup

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gateway import backends
 from gateway.decode_cli import add_decode_arguments, run_decode
 from gateway.errors import SettingsError
 from gateway.settings import Settings
@@ -21,11 +22,6 @@ _RUN_FLAGS: dict[str, str] = {
     "mqtt_url": "mqtt_url",
     "outbox": "outbox_path",
     "backend": "backend",
-    "sim_devices": "sim_devices",
-    "sim_scenario": "sim_scenario",
-    "sim_seed": "sim_seed",
-    "sim_interval": "sim_interval_s",
-    "sim_epoch": "sim_epoch",
     "scan_interval": "scan_interval_s",
     "server_acks": "server_acks",
     "confirm_timeout": "confirm_timeout_s",
@@ -45,12 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gateway-id", help="gateway id = MQTT username (RPMFLOW_GATEWAY_ID)")
     run.add_argument("--mqtt-url", help="mqtt[s]://user:pw@host:port (..._MQTT_URL or RPMFLOW_MQTT_URL)")
     run.add_argument("--outbox", type=Path, help="SQLite outbox file (RPMFLOW_GATEWAY_OUTBOX)")
-    run.add_argument("--backend", choices=("bleak", "sim"), help="radio backend (RPMFLOW_GATEWAY_BACKEND)")
-    run.add_argument("--sim-devices", help="e.g. bp:SIM-BP-0001,glucose:SIM-GL-0001 (..._SIM_DEVICES)")
-    run.add_argument("--sim-scenario", help="normal | demo | faults (RPMFLOW_GATEWAY_SIM_SCENARIO)")
-    run.add_argument("--sim-seed", type=int, help="simulator seed (RPMFLOW_GATEWAY_SIM_SEED)")
-    run.add_argument("--sim-interval", type=float, help="seconds between simulated readings; 0 = none")
-    run.add_argument("--sim-epoch", help="ISO local date-time anchoring simulated stored records")
+    run.add_argument("--backend", help="BLE backend: bleak (the real radio, default) or an installed plug-in "
+                                        "such as sim, the simulators, configured by RPMFLOW_GATEWAY_SIM_* "
+                                        "(RPMFLOW_GATEWAY_BACKEND)")
     run.add_argument("--scan-interval", type=float, help="seconds between scans (..._SCAN_INTERVAL_S)")
     run.add_argument("--server-acks", action=argparse.BooleanOptionalAction, default=None,
                      help="delete readings on ingest's ack, not the broker's PUBACK (..._SERVER_ACKS)")
@@ -87,12 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_decode(args)
     try:
         settings = settings_from(args, os.environ)
+        radio = backends.make_radio(settings.backend, os.environ, settings.zone)
     except SettingsError as exc:
         print(f"rpmflow-gateway: configuration error: {exc}", file=sys.stderr)
         return 2
     from gateway.service import run
 
-    return run(settings)
+    return run(settings, radio)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ import contextlib
 import logging
 import signal
 import time
-from datetime import datetime
 from typing import TYPE_CHECKING
 
+from gateway import backends
 from gateway.ble_link import BleRadio
 from gateway.collector import SERVICE_UUIDS, Collector, CollectorConfig, DeviceBoard
 from gateway.errors import TerminalError, TransientError, UnknownDevice
@@ -32,26 +32,13 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 
-def make_radio(settings: Settings) -> BleRadio:
-    """The radio the settings ask for; the simulators are imported only when asked for."""
-    if settings.backend == "sim":
-        from simulators.devices import build_radio
-
-        epoch = datetime.fromisoformat(settings.sim_epoch) if settings.sim_epoch else None
-        return build_radio(settings.sim_devices, settings.sim_scenario, settings.sim_seed,
-                           settings.sim_interval_s, settings.tz, epoch)
-    from gateway.ble_link import BleakRadio
-
-    return BleakRadio()
-
-
 class GatewayService:
     """Scan → sessions → outbox; the publisher thread drains the outbox to the broker."""
 
     def __init__(self, settings: Settings, *, radio: BleRadio | None = None,
                  client: mqtt.Client | None = None) -> None:
         self.settings = settings
-        self.radio = radio or make_radio(settings)
+        self.radio = radio or backends.make_radio(settings.backend, {}, settings.zone)
         self.client = client or make_client(settings)
         self.board = DeviceBoard()
         self.outbox: Outbox | None = None
@@ -87,7 +74,8 @@ class GatewayService:
                  s.gateway_id, s.backend, s.outbox_path, self.outbox.depth(), s.mqtt.host, s.mqtt.port,
                  f"server acks (confirm timeout {s.confirm_timeout_s:g} s)" if s.server_acks
                  else "delete on PUBACK (server acks off)")
-        scan_timeout = 0.0 if s.backend == "sim" else min(5.0, s.scan_interval_s)
+        # a plug-in backend (the simulator) answers a scan at once; a real radio listens a while
+        scan_timeout = min(5.0, s.scan_interval_s) if s.backend == backends.BUILT_IN else 0.0
         try:
             while not self.stop_event.is_set():
                 await self._scan_once(collector, scan_timeout)
@@ -160,11 +148,11 @@ class GatewayService:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
-def run(settings: Settings) -> int:
-    """Blocking entry point of ``rpmflow-gateway run``."""
+def run(settings: Settings, radio: BleRadio | None = None) -> int:
+    """Blocking entry point of ``rpmflow-gateway run`` (the CLI builds the radio of the backend)."""
 
     async def main() -> None:
-        service = GatewayService(settings)
+        service = GatewayService(settings, radio=radio)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, service.stop_event.set)

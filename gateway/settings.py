@@ -11,15 +11,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gateway import backends
 from gateway.errors import SettingsError
 
 PREFIX = "RPMFLOW_GATEWAY_"
 GATEWAY_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-Backend = Literal["bleak", "sim"]
 _BOOLS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False,
           "off": False}
 
@@ -60,12 +59,7 @@ class Settings:
     outbox_path: Path = Path("/var/lib/rpmflow-gateway/outbox.sqlite3")
     outbox_capacity: int = 50_000
     devices: tuple[str, ...] = ()  # allow-list of BLE addresses or DIS serial numbers; empty = any
-    backend: Backend = "bleak"
-    sim_devices: str = "bp:SIM-BP-0001,glucose:SIM-GL-0001"
-    sim_scenario: str = "normal"
-    sim_seed: int = 1
-    sim_interval_s: float = 20.0
-    sim_epoch: str | None = None  # ISO local date-time anchoring the simulators' stored records
+    backend: str = "bleak"  # or a plug-in (gateway/backends.py); "sim" reads RPMFLOW_GATEWAY_SIM_*
     tz: str = "UTC"
     clock_drift_max_s: float = 60.0
     mqtt_ca_file: Path | None = None
@@ -109,9 +103,7 @@ class Settings:
         mqtt_url = get("MQTT_URL") or environ.get("RPMFLOW_MQTT_URL") or None
         if mqtt_url is None:
             raise SettingsError(PREFIX + "MQTT_URL", "required (or RPMFLOW_MQTT_URL)")
-        backend = get("BACKEND") or "bleak"
-        if backend not in ("bleak", "sim"):
-            raise SettingsError(PREFIX + "BACKEND", f"must be 'bleak' or 'sim', got {backend!r}")
+        backend = get("BACKEND") or cls.backend
         ca = get("MQTT_CA_FILE")
         devices = tuple(d.strip() for d in (get("DEVICES") or "").split(",") if d.strip())
         settings = cls(
@@ -120,12 +112,7 @@ class Settings:
             outbox_path=Path(get("OUTBOX") or cls.outbox_path),
             outbox_capacity=int(number("OUTBOX_CAPACITY", cls.outbox_capacity)),
             devices=devices,
-            backend=backend,  # type: ignore[arg-type]  # checked above
-            sim_devices=get("SIM_DEVICES") or cls.sim_devices,
-            sim_scenario=get("SIM_SCENARIO") or cls.sim_scenario,
-            sim_seed=int(number("SIM_SEED", cls.sim_seed)),
-            sim_interval_s=number("SIM_INTERVAL_S", cls.sim_interval_s),
-            sim_epoch=get("SIM_EPOCH"),
+            backend=backend,
             tz=get("TZ") or cls.tz,
             clock_drift_max_s=number("CLOCK_DRIFT_MAX_S", cls.clock_drift_max_s),
             mqtt_ca_file=Path(ca) if ca else None,
@@ -153,8 +140,7 @@ class Settings:
             raise SettingsError(PREFIX + "INFLIGHT_WINDOW", "must be at least 1")
         if not self.confirm_timeout_s > 0:
             raise SettingsError(PREFIX + "CONFIRM_TIMEOUT_S", "must be more than 0 seconds")
-        if self.backend not in ("bleak", "sim"):
-            raise SettingsError(PREFIX + "BACKEND", f"must be 'bleak' or 'sim', got {self.backend!r}")
+        backends.check(self.backend)
         try:
             ZoneInfo(self.tz)
         except (ZoneInfoNotFoundError, ValueError):

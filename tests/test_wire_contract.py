@@ -160,6 +160,7 @@ def test_topics() -> None:
 
 def test_contract_loads_only_the_standard_library_and_the_gateway() -> None:
     code = ("import sys; before = set(sys.modules); import gateway.contract; "
-            "print(sorted({m.split('.')[0] for m in set(sys.modules) - before} - set(sys.stdlib_module_names)))")
+            "new = {m.split('.')[0] for m in set(sys.modules) - before}; "
+            "print(sorted(new - set(sys.stdlib_module_names)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out.replace("'", '"')) == ["gateway"]
