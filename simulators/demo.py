@@ -58,7 +58,7 @@ class Demo:
         self.stack = start_stack(gateways=self.gateway_ids())
         broker = self.stack.mosquitto
         self.run_once([console_script("rpmflow-ingest"), "migrate"])
-        seed = [sys.executable, "-m", "dashboards.demo_seed", "--password", DEMO_PASSWORD]
+        seed = [sys.executable, "-m", "simulators.demo_seed", "--password", DEMO_PASSWORD]
         for gw in self.gateway_ids():
             seed += ["--gateway", gw]
         self.run_once(seed)

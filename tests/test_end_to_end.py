@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from dashboards.demo_seed import seed_demo
+from simulators.demo_seed import seed_demo
 from simulators.probe import wait_until_ingest_subscribed
 from simulators.stack import EmbeddedMosquitto, free_port
 from tests.dashboards.live import csrf_of

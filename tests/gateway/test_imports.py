@@ -38,10 +38,11 @@ def test_rpmflow_gateway_run_with_the_real_radio_loads_no_simulator_or_server_co
         "settings = settings_from(build_parser().parse_args(['run']), env)\n"
         "radio = backends.make_radio(settings.backend, env, settings.zone)\n"
         "GatewayService(settings, radio=radio)\n"
-        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+        "print(json.dumps([type(radio).__name__, sorted({m.split('.')[0] for m in sys.modules})]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
-    loaded = set(json.loads(out.stdout))
-    assert "bleak" in loaded and "gateway" in loaded  # the real radio was built
+    radio, modules = json.loads(out.stdout)
+    loaded = set(modules)
+    assert radio == "BleakRadio" and "gateway" in loaded  # the real radio was built
     assert not loaded & {"simulators", "ingest", "triage", "dashboards", "pandas", "psycopg", "numpy"}

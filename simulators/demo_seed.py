@@ -1,0 +1,112 @@
+"""Demo data: staff logins, and one enrolled, consented patient per simulated gateway.
+
+Used by ``rpmflow-sim demo`` (as ``python -m simulators.demo_seed``) and the end-to-end test so that
+the simulated devices' readings land on identified (pseudonymous) patients that a nurse can
+triage and a licensed clinician can review. People, licences, enrolments, consents and device
+assignments are created through triage's own functions (``triage.clinical.people``), so the demo
+goes through the same validation as the admin pages. Idempotent: running it twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from dashboards.passwords import hash_password
+from triage.clinical import people
+
+DEMO_STATES = ("NY", "NJ", "PA", "MA", "CT")
+CLINICIAN_NPI = "1234567893"
+DEMO_ICD10 = ("I10", "E11.9")
+
+
+@dataclass(frozen=True)
+class SeededPatient:
+    patient_id: int
+    mrn: str
+    devices: tuple[str, ...]
+
+
+def _existing(conn: psycopg.Connection[Any], sql: str, key: object) -> int | None:
+    row = conn.execute(sql, (key,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _user(conn: psycopg.Connection[Any], username: str, role: str, password: str, display: str,
+          npi: str | None = None, qhp: bool = False) -> int:
+    found = _existing(conn, "SELECT user_id FROM users WHERE username = %s", username)
+    if found is not None:
+        return found
+    return people.create_user(conn, username=username, display_name=display, role=role,
+                              password_hash=hash_password(password), npi=npi, is_physician_or_qhp=qhp)
+
+
+def _licences(conn: psycopg.Connection[Any], clinician: int, today: date) -> None:
+    held = {r[0] for r in conn.execute("SELECT state FROM clinician_licenses WHERE user_id = %s",
+                                       (clinician,)).fetchall()}
+    for state in DEMO_STATES:
+        if state not in held:
+            people.add_licence(conn, clinician, state=state, license_number=f"{state}-MD-{clinician:05d}",
+                               valid_from=date(today.year - 1, 1, 1), valid_to=date(today.year + 2, 12, 31))
+
+
+def _patient(conn: psycopg.Connection[Any], n: int, start: date, clinician: int, admin: int) -> int:
+    mrn = f"DEMO-{n:04d}"
+    found = _existing(conn, "SELECT patient_id FROM patients WHERE mrn = %s", mrn)
+    if found is not None:
+        return found
+    pid = people.create_patient(conn, mrn=mrn, display_name=f"Patient {mrn}",
+                                state=DEMO_STATES[(n - 1) % len(DEMO_STATES)], birth_year=1950 + n)
+    people.enrol(conn, pid, ordering_user_id=clinician, icd10_codes=DEMO_ICD10, start_date=start,
+                 established_visit_date=start - timedelta(days=40), education_documented_on=start)
+    people.record_consent(conn, pid, consented_at=datetime.combine(start, datetime.min.time(), UTC),
+                          method="verbal", recorded_by=admin, version="rpm-consent-v1")
+    return pid
+
+
+def seed_demo(
+    conninfo: str, gateways: list[str], password: str, today: date | None = None
+) -> list[SeededPatient]:
+    today = today or datetime.now(UTC).date()
+    start = today - timedelta(days=20)
+    out: list[SeededPatient] = []
+    with psycopg.connect(conninfo) as conn, conn.transaction():
+        _user(conn, "nurse", "nurse", password, "Nora Nurse, RN")
+        clinician = _user(conn, "clinician", "clinician", password, "Dr. Cal Clinician, MD",
+                          npi=CLINICIAN_NPI, qhp=True)
+        _user(conn, "billing", "billing", password, "Bill Ing")
+        admin = _user(conn, "admin", "admin", password, "Ada Admin")
+        _licences(conn, clinician, today)
+        for n, _gateway in enumerate(gateways, start=1):
+            pid = _patient(conn, n, start, clinician, admin)
+            devices = (f"SIM-BP-{n:04d}", f"SIM-GL-{n:04d}")
+            for dev, kind in zip(devices, ("blood_pressure", "glucose"), strict=True):
+                if not any(valid_to is None for _, _, valid_to in people.device_history(conn, dev)):
+                    people.assign_device(conn, dev, pid, kind=kind, assigned_by="demo-seed",
+                                         at=datetime.combine(start, datetime.min.time(), UTC))
+            out.append(SeededPatient(pid, f"DEMO-{n:04d}", devices))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m simulators.demo_seed", description=__doc__)
+    p.add_argument("--database-url", default=os.environ.get("RPMFLOW_DATABASE_URL"))
+    p.add_argument("--gateway", action="append", default=[], help="simulated gateway id (repeatable)")
+    p.add_argument("--password", required=True, help="password for the demo logins")
+    args = p.parse_args(argv)
+    if not args.database_url:
+        print("RPMFLOW_DATABASE_URL (or --database-url) is required", file=sys.stderr)
+        return 2
+    seeded = seed_demo(args.database_url, args.gateway, args.password)
+    print(f"seeded {len(seeded)} demo patients")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

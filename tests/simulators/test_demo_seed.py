@@ -1,0 +1,31 @@
+"""The demo seed creates its people through triage's functions and can run twice."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import psycopg
+
+from simulators.demo_seed import DEMO_STATES, seed_demo
+
+TABLES = ("users", "clinician_licenses", "patients", "enrolments", "consents", "device_assignments")
+
+
+def _counts(db: psycopg.Connection[Any]) -> dict[str, int]:
+    return {t: int(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in TABLES}  # type: ignore[index]
+
+
+def test_seed_is_complete_and_idempotent(database_url: str, db: psycopg.Connection[Any]) -> None:
+    first = seed_demo(database_url, ["gw-a", "gw-b"], "demo-password", today=date(2026, 11, 23))
+    counts = _counts(db)
+    again = seed_demo(database_url, ["gw-a", "gw-b"], "demo-password", today=date(2026, 11, 23))
+    assert again == first and _counts(db) == counts
+    assert counts == {"users": 4, "clinician_licenses": len(DEMO_STATES), "patients": 2, "enrolments": 2,
+                      "consents": 2, "device_assignments": 4}
+    assert [p.devices for p in first] == [("SIM-BP-0001", "SIM-GL-0001"), ("SIM-BP-0002", "SIM-GL-0002")]
+    kinds = dict(db.execute("SELECT device_id, kind FROM devices").fetchall())
+    assert kinds == {"SIM-BP-0001": "blood_pressure", "SIM-GL-0001": "glucose",
+                     "SIM-BP-0002": "blood_pressure", "SIM-GL-0002": "glucose"}
+    icd = db.execute("SELECT DISTINCT order_icd10 FROM enrolments").fetchall()
+    assert icd == [(["I10", "E11.9"],)]
