@@ -10,6 +10,13 @@ Two pieces, both needed because neither Starlette nor uvicorn bounds them on its
   hold its connection forever. The request head must now be complete within ``header_timeout``
   seconds of the connection opening or the previous response ending; otherwise 408 and close.
 
+The body/target/header limits use public interfaces only (ASGI middleware, FastAPI's body limit,
+uvicorn's ``h11_max_incomplete_event_size`` and ``timeout_keep_alive``). The head deadline cannot:
+no public uvicorn option bounds how long a request head may take, and an ASGI middleware runs only
+once the head is complete. So ``guarded_h11`` subclasses uvicorn's h11 protocol, and uvicorn and h11
+are pinned to the tested range in pyproject.toml (tests/dashboards/test_uvicorn_conformance.py
+names what the subclass relies on).
+
 ``server_options(settings)`` gives the uvicorn keyword arguments that apply these (and the h11
 head-size limit) so ``rpmflow-dashboard run`` and the tests serve the app the same way.
 """
