@@ -14,6 +14,7 @@ from typing import Any
 from gateway import backends
 from gateway.decode_cli import add_decode_arguments, run_decode
 from gateway.errors import SettingsError
+from gateway.runtime.fatal import exit_on_fatal
 from gateway.settings import Settings
 
 # flag → Settings field
@@ -73,6 +74,10 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return exit_on_fatal("rpmflow-gateway", lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

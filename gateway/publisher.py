@@ -21,6 +21,13 @@ versions that send no acks).
 
 The retained status (``rpm/v1/<id>/status``) is published on every connect, every
 ``status_interval_s`` and when asked; its last will says ``online: false``.
+
+Errors are classified by :mod:`gateway.runtime.broker`. A PUBACK refusing the topic (0x87, the
+ACL) is logged as such and the row goes back to pending, never counted as delivered. A refused
+connection is logged once per reason; refused credentials for ``auth_timeout_s`` make the
+publisher ``fatal`` and stop the service (one line, exit 3). A connection that fails before any
+CONNACK (refused, unreachable, TLS) is diagnosed (:mod:`gateway.runtime.reach`) and logged once
+per reason instead of paho's silent retry. Publish back-off is exponential with full jitter.
 """
 
 from __future__ import annotations
@@ -44,14 +51,19 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway import wire
 from gateway.acks import MalformedAck, acks_topic, parse_ack
-from gateway.errors import BrokerUnavailable
+from gateway.link_watch import LinkWatch
 from gateway.outbox import CONFIRM_TIMEOUT_S, Outbox
+from gateway.runtime import broker
+from gateway.runtime.fatal import Fatal
+from gateway.runtime.retry import AUTH_TIMEOUT_S, Backoff
+from gateway.runtime.settings import SettingError
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # PUBACK reason codes that will not change on a retry: keep the row as rejected with the reason.
-TERMINAL_PUBACK_CODES = {0x90, 0x95, 0x99}  # topic name invalid, packet too large, payload format invalid
+TERMINAL_PUBACK_CODES = broker.PUBACK_TERMINAL  # topic name invalid, packet too large, payload format invalid
+PUBLISH_BACKOFF = Backoff(base_s=0.5, cap_s=30.0)
 
 DevicesSource = Callable[[], dict[str, dict[str, Any]]]
 EXPIRE_EVERY_S = 1.0  # how often published rows are checked against their confirmation deadline
@@ -77,10 +89,15 @@ def make_client(settings: Settings) -> mqtt.Client:
     if target.username is not None:
         client.username_pw_set(target.username, target.password)
     if target.tls:
-        client.tls_set(
-            ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
-            cert_reqs=ssl.CERT_REQUIRED,
-        )
+        try:
+            client.tls_set(
+                ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+            raise SettingError("mqtt_ca_file", f"cannot use CA file {settings.mqtt_ca_file}: {reason}",
+                               env="RPMFLOW_GATEWAY_MQTT_CA_FILE") from None
     will = wire.status_message(
         gateway_id=settings.gateway_id, online=False, at=datetime.now(UTC), outbox_depth=0,
         outbox_capacity=settings.outbox_capacity, outbox_full=False, devices={},
@@ -104,6 +121,7 @@ class PublisherStats:
     released: int = 0
     rejected: int = 0
     connects: int = 0
+    refused_topic: int = 0  # PUBACKs 0x87: the ACL refuses our readings topic
     last_error: str | None = None
 
 
@@ -125,6 +143,9 @@ class Publisher:
         software: str | None = None,
         server_acks: bool = True,
         confirm_timeout_s: float = CONFIRM_TIMEOUT_S,
+        tls: bool = False,
+        ca_file: Path | None = None,
+        auth_timeout_s: float = AUTH_TIMEOUT_S,
     ) -> None:
         self.client = client
         self.gateway_id = gateway_id
@@ -138,6 +159,9 @@ class Publisher:
         self.software = software or software_version()
         self.server_acks = server_acks
         self.confirm_timeout_s = confirm_timeout_s
+        self.link = LinkWatch(host, port, gateway_id, tls=tls, ca_file=ca_file, auth_timeout_s=auth_timeout_s)
+        self.fatal: Fatal | None = None  # set when the broker refused us past the bound
+        self.on_fatal: Callable[[], None] = lambda: None  # the service stops when it is set
         self.stats = PublisherStats()
         self.connected = threading.Event()
         self.acks_subscribed = threading.Event()  # set once the broker granted the acks subscription
@@ -159,6 +183,7 @@ class Publisher:
         client.on_publish = self._on_publish
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        client.on_connect_fail = self._on_connect_fail
 
     @classmethod
     def from_settings(cls, client: mqtt.Client, settings: Settings,
@@ -168,7 +193,8 @@ class Publisher:
                    outbox_capacity=settings.outbox_capacity, host=target.host, port=target.port,
                    window=settings.inflight_window, status_interval_s=settings.status_interval_s,
                    devices=devices, server_acks=settings.server_acks,
-                   confirm_timeout_s=settings.confirm_timeout_s)
+                   confirm_timeout_s=settings.confirm_timeout_s, tls=target.tls,
+                   ca_file=settings.mqtt_ca_file, auth_timeout_s=settings.auth_timeout_s)
 
     # -- paho callbacks (network thread): enqueue only ---------------------------------------
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: ReasonCode,
@@ -193,6 +219,9 @@ class Publisher:
             log.error("broker refused the acks subscription %s (%s): readings will be re-sent every "
                       "confirmation timeout; check the ACL or set RPMFLOW_GATEWAY_SERVER_ACKS=false",
                       self._acks_topic, reason_codes)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._events.put(("connect_fail", None, None))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._events.put(("ack", message.topic, bytes(message.payload)))
@@ -242,6 +271,11 @@ class Publisher:
             while not self._stop.is_set():
                 self._drain_events(outbox, timeout=0.2)
                 now = time.monotonic()
+                if not self.connected.is_set() and (fatal := self.link.gave_up(now)) is not None:
+                    self.fatal = fatal
+                    log.error("%s", fatal)
+                    self.on_fatal()
+                    break
                 if self.server_acks and now >= next_expiry:
                     self._expire(outbox)
                     next_expiry = now + min(EXPIRE_EVERY_S, self.confirm_timeout_s / 2)
@@ -290,24 +324,14 @@ class Publisher:
             row_id = self._inflight.pop(int(a), None)
             if row_id is None:
                 return  # a status message, or an ack for a mid we no longer track
-            code: ReasonCode = b
-            if not code.is_failure:
-                acked.append(row_id)
-                self._failures = 0
-            elif code.value in TERMINAL_PUBACK_CODES:
-                outbox.reject(row_id, f"broker refused: {code} (0x{code.value:02X})")
-                self.stats.rejected += 1
-            else:
-                outbox.release([row_id])
-                self.stats.released += 1
-                self._backoff(f"broker answered {code} (0x{code.value:02X})")
+            self._puback(outbox, row_id, b, acked)
         elif kind == "connect":
             code = a
             if code.is_failure:
-                err = BrokerUnavailable(f"connection refused: {code}")
-                self.stats.last_error = str(err)
-                log.error("%s", err)
+                self.link.refused(code.value, time.monotonic())
+                self.stats.last_error = self.link.last_error
                 return
+            self.link.connected()
             self.stats.connects += 1
             self.connected.set()
             log.info("connected to %s:%d as %s", self.host, self.port, self.gateway_id)
@@ -317,6 +341,9 @@ class Publisher:
                 log.warning("broker connection lost (%s); %d messages in flight wait for the reconnect",
                             a, len(self._inflight))
             self.connected.clear()
+        elif kind == "connect_fail":
+            self.link.unreachable()
+            self.stats.last_error = self.link.last_error
         elif kind == "status":
             self._status_wanted = True
         elif kind == "ack":
@@ -340,12 +367,32 @@ class Publisher:
             self.stats.resent += n
             log.warning("%d published readings were not confirmed by ingest in time: sending them again", n)
 
-    def _backoff(self, why: str) -> None:
+    def _puback(self, outbox: Outbox, row_id: int, code: ReasonCode, acked: list[int]) -> None:
+        kind = broker.puback_kind(code.value)
+        if kind is None:
+            acked.append(row_id)
+            self._failures = 0
+        elif code.value in TERMINAL_PUBACK_CODES:
+            outbox.reject(row_id, f"broker refused: {broker.describe(code.value)}")
+            self.stats.rejected += 1
+        else:
+            outbox.release([row_id])  # back to pending: never counted as delivered
+            self.stats.released += 1
+            if code.value == broker.NOT_AUTHORIZED:
+                self.stats.refused_topic += 1
+                why = (f"broker refused topic {self._readings_topic}: {broker.describe(code.value)}; "
+                       f"check the ACL of {self.gateway_id} (readings stay in the outbox)")
+            else:
+                why = f"broker answered {broker.describe(code.value)}"
+            self._backoff(why, error=code.value == broker.NOT_AUTHORIZED)
+
+    def _backoff(self, why: str, *, error: bool = False) -> None:
         self._failures += 1
-        delay = min(30.0, 0.5 * 2 ** min(self._failures, 6))
+        delay = PUBLISH_BACKOFF.delay(self._failures)
         self._pause_until = time.monotonic() + delay
         self.stats.last_error = why
-        log.warning("publish failed (%s); pausing %.1f s", why, delay)
+        level = logging.ERROR if error else logging.WARNING
+        log.log(level, "publish failed (%s); pausing %.1f s", why, delay)
 
     def _fill_window(self, outbox: Outbox) -> None:
         if not self.connected.is_set() or time.monotonic() < self._pause_until:

@@ -43,6 +43,7 @@ class GatewayService:
         self.board = DeviceBoard()
         self.outbox: Outbox | None = None
         self.publisher = Publisher.from_settings(self.client, settings, devices=self.board.snapshot)
+        self.publisher.on_fatal = self.request_stop  # the broker refused us past the bound
         self.stop_event = asyncio.Event()
         self._sessions: dict[str, asyncio.Task[None]] = {}
         self._denied: set[str] = set()
@@ -87,6 +88,8 @@ class GatewayService:
             await asyncio.to_thread(self.publisher.stop)
             self.outbox.close()
             log.info("gateway %s stopped", s.gateway_id)
+        if self.publisher.fatal is not None:
+            raise self.publisher.fatal  # the console script prints it as one line, exit 3
 
     async def _scan_once(self, collector: Collector, timeout: float) -> None:
         try:

@@ -72,6 +72,7 @@ class Settings:
     poll_interval_s: float | None = None  # overrides the quirk poll period (cuffs that never push)
     server_acks: bool = True  # delete a reading on ingest's ack (false: on the broker's PUBACK)
     confirm_timeout_s: float = 60.0  # wait for ingest's ack before re-sending (doubles per attempt)
+    auth_timeout_s: float = 30.0  # broker refusing our credentials this long: exit 3
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -125,6 +126,7 @@ class Settings:
             poll_interval_s=number("POLL_INTERVAL_S", 0.0) or None,
             server_acks=flag("SERVER_ACKS", cls.server_acks),
             confirm_timeout_s=number("CONFIRM_TIMEOUT_S", cls.confirm_timeout_s),
+            auth_timeout_s=number("AUTH_TIMEOUT_S", cls.auth_timeout_s),
         )
         settings.validate()
         return settings

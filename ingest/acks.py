@@ -12,21 +12,28 @@ gateway id of the topic the message came on, never by what the payload claims. S
 acked.
 
 Sending (:class:`AckSender`) never blocks and never retries on its own: it hands the message to
-paho's bounded out-queue and counts it; if the queue is full or the broker is gone the ack is
-dropped (logged, counted) and the gateway's re-send earns a new one.
+paho's bounded out-queue and counts it ``sent``; if the queue is full or the broker is gone the ack
+is dropped (logged, counted) and the gateway's re-send earns a new one. The broker's PUBACK then
+counts it ``delivered``, or ``refused`` (reason code ≥ 0x80, e.g. 0x87 when the ACL does not let
+the ingest account write ``rpm/v1/+/acks``): a refused ack is logged with the topic, once per
+gateway until one is delivered again, and never counted as delivered.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.contract import ACK_SCHEMA, MAX_IDS_PER_ACK, MESSAGE_ID_RE, READINGS_LEAF, TOPIC_ROOT, acks_topic
+from gateway.runtime import broker
 from ingest.contract import ValidStatus
 from ingest.items import Accepted, DeadLetter, Item
 from ingest.metrics import Metrics
@@ -122,6 +129,12 @@ class AckSender:
         self._client = client
         self._metrics = metrics
         self.enabled = enabled
+        # mid → gateway id until the broker's PUBACK; a PUBACK may arrive before publish() returns,
+        # so one for an unknown mid waits in _early. Both guarded by _lock (never held in paho).
+        self._in_flight: dict[int, str] = {}
+        self._early: dict[int, ReasonCode] = {}
+        self._lock = threading.Lock()
+        self._refused: set[str] = set()  # gateways whose last ack the broker refused (logged)
         if enabled:
             client.max_queued_messages_set(QUEUE_LIMIT)
             client.max_inflight_messages_set(INFLIGHT_LIMIT)
@@ -135,7 +148,14 @@ class AckSender:
         for gw, ids in groups.items():
             for n, payload in ack_payloads(gw, ids, at):
                 try:
-                    rc = self._client.publish(acks_topic(gw), payload, qos=1).rc
+                    info = self._client.publish(acks_topic(gw), payload, qos=1)
+                    rc = info.rc
+                    with self._lock:
+                        early = self._early.pop(info.mid, None)
+                        if early is None:
+                            self._in_flight[info.mid] = gw
+                    if early is not None:
+                        self._answered(gw, early)
                 except ValueError as exc:  # a topic paho refuses; cannot come from a received topic
                     log.warning("ack for %s not sent: %s", gw, exc)
                     rc = mqtt.MQTT_ERR_INVAL
@@ -147,3 +167,25 @@ class AckSender:
                     m.acks.labels("dropped").inc()
                     log.warning("ack for %s dropped (%s); the gateway re-sends and is acked then",
                                 gw, mqtt.error_string(rc))
+
+    def on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason_code: ReasonCode,
+                   properties: Properties | None) -> None:
+        """paho's ``on_publish`` (network thread): the broker's answer to one ack."""
+        with self._lock:
+            gw = self._in_flight.pop(mid, None)
+            if gw is None:
+                self._early[mid] = reason_code
+                return
+        self._answered(gw, reason_code)
+
+    def _answered(self, gw: str, reason_code: ReasonCode) -> None:
+        if not reason_code.is_failure:
+            self._metrics.acks.labels("delivered").inc()
+            self._refused.discard(gw)
+            return
+        self._metrics.acks.labels("refused").inc()
+        if gw not in self._refused:
+            self._refused.add(gw)
+            log.error("broker refused the ack on %s: %s; check the ingest account's ACL (write "
+                      "rpm/v1/+/acks); gateway %s keeps re-sending its readings until an ack gets through",
+                      acks_topic(gw), broker.describe(reason_code.value), gw)

@@ -115,6 +115,7 @@ class Consumer:
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_subscribe = self._on_subscribe
         self._acks = AckSender(self._client, self.metrics, enabled=settings.send_acks)
+        self._client.on_publish = self._acks.on_publish
 
     @property
     def readings_filter(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,7 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from simulators.stack import EmbeddedMosquitto, free_port
+from simulators.stack import EmbeddedMosquitto, free_port, make_local_ca
+from tests.waiting import wait_for
 
 BIN = Path(sys.executable).parent
 # The commands that use the database, each with the arguments it needs to start.
@@ -142,3 +144,79 @@ def test_ingest_metrics_port_already_in_use(env: dict[str, str], taken_port: int
     assert code == 4, out
     assert_one_line("rpmflow-ingest", out, f"cannot serve metrics on 127.0.0.1:{taken_port}",
                     "--metrics-port")
+
+
+# -- the gateway and the broker -------------------------------------------------------------------
+
+
+def _gateway_env(gateway: str, url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {"RPMFLOW_GATEWAY_ID": gateway, "RPMFLOW_GATEWAY_MQTT_URL": url,
+            "RPMFLOW_GATEWAY_OUTBOX": str(tmp_path / "outbox.sqlite3"), "RPMFLOW_GATEWAY_BACKEND": "sim",
+            "RPMFLOW_GATEWAY_SIM_DEVICES": "bp:OP-BP-1", "RPMFLOW_GATEWAY_SIM_INTERVAL_S": "0",
+            "RPMFLOW_GATEWAY_SIM_EPOCH": "2026-03-01T08:00:00", "RPMFLOW_GATEWAY_SCAN_INTERVAL_S": "0.5",
+            **extra}
+
+
+def test_gateway_broker_refusing_credentials_exits_after_the_bound(
+        broker: EmbeddedMosquitto, gateway_id: str, tmp_path: Path) -> None:
+    url = f"mqtt://{gateway_id}:wrong-password@127.0.0.1:{broker.port}"
+    code, out, took = run_script(["rpmflow-gateway", "run"], _gateway_env(
+        gateway_id, url, tmp_path, RPMFLOW_GATEWAY_AUTH_TIMEOUT_S="1"))
+    assert code == 3, out
+    assert_one_line("rpmflow-gateway", out, f"refused gateway {gateway_id}", "gave up after",
+                    secret="wrong-password")
+    assert took < 40
+
+
+def test_gateway_bad_ca_file(broker: EmbeddedMosquitto, gateway_id: str, tmp_path: Path) -> None:
+    url = f"mqtts://{gateway_id}:pw@127.0.0.1:{broker.port}"
+    code, out, _ = run_script(["rpmflow-gateway", "run"], _gateway_env(
+        gateway_id, url, tmp_path, RPMFLOW_GATEWAY_MQTT_CA_FILE=str(tmp_path / "missing-ca.pem")))
+    assert code == 2, out
+    assert_one_line("rpmflow-gateway", out, "RPMFLOW_GATEWAY_MQTT_CA_FILE", "missing-ca.pem")
+
+
+def _run_until(argv: list[str], env: dict[str, str], log_path: Path, needle: str, timeout: float) -> str:
+    """Start a service, wait until its log shows ``needle``, stop it with SIGTERM; its log."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RPMFLOW_")}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([str(BIN / argv[0]), *argv[1:]], env={**clean, **env}, stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: needle in log_path.read_text() or proc.poll() is not None, timeout, needle)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return log_path.read_text()
+
+
+def test_gateway_tls_with_a_certificate_for_another_host_says_why(tmp_path: Path) -> None:
+    b = EmbeddedMosquitto.create(tls=True)
+    make_local_ca(b.state_dir / "tls", "192.0.2.1")
+    b.start()
+    try:
+        gw = "gw-tls-host"
+        b.add_gateways([gw])
+        env = _gateway_env(gw, b.tls_url_for(gw), tmp_path, RPMFLOW_GATEWAY_MQTT_CA_FILE=str(b.ca_file))
+        out = _run_until(["rpmflow-gateway", "run"], env, tmp_path / "gw.log",
+                         "TLS certificate not accepted", 30)
+    finally:
+        b.destroy()
+    assert "Traceback" not in out
+    line = next(x for x in out.splitlines() if "TLS certificate not accepted" in x)
+    assert f"cannot connect to broker 127.0.0.1:{b.tls_port} (TLS)" in line and "127.0.0.1" in line
+
+
+def test_gateway_topic_refused_by_the_acl_is_logged_and_never_counted_delivered(
+        broker: EmbeddedMosquitto, tmp_path: Path) -> None:
+    own, other = f"gw-own-{os.getpid()}", f"gw-other-{os.getpid()}"
+    broker.add_gateways([own, other])
+    # the credentials of one gateway, the id (and so the topics) of another: the ACL refuses them
+    env = _gateway_env(other, broker.url_for(own), tmp_path)
+    out = _run_until(["rpmflow-gateway", "run"], env, tmp_path / "gw.log", "broker refused topic", 30)
+    assert "Traceback" not in out
+    assert f"broker refused topic rpm/v1/{other}/readings: not authorized (0x87)" in out, out
+    with sqlite3.connect(tmp_path / "outbox.sqlite3") as db:
+        states = dict(db.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
+    assert states.get("pending", 0) + states.get("in_flight", 0) > 0, states
+    assert "published" not in states, states
