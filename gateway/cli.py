@@ -89,9 +89,10 @@ def _main(argv: Sequence[str] | None) -> int:
     except SettingsError as exc:
         print(f"rpmflow-gateway: configuration error: {exc}", file=sys.stderr)
         return 2
+    from gateway.runtime.fatal import exit_on_fatal
     from gateway.service import run
 
-    return run(settings, radio)
+    return exit_on_fatal("rpmflow-gateway", lambda: run(settings, radio))
 
 
 if __name__ == "__main__":

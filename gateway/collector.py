@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from gateway.ble_link import BleLink, BleRadio
 from gateway.board import DeviceBoard
-from gateway.errors import DeviceUnavailable, GatewayError, OutboxFull, ProcedureTimeout
+from gateway.errors import DeviceUnavailable, GatewayError, OutboxFull, PairingNeeded, ProcedureTimeout
 from gateway.outbox import Outbox
 from gateway.quirks import QuirkProfile
 from gateway.sequence import next_sequence, restart_reason, sequence_after
@@ -88,7 +88,7 @@ def seam_errors(device_id: str, what: str) -> Iterator[None]:
     except TimeoutError as exc:
         raise ProcedureTimeout(device_id, what, 0.0) from exc
     except PermissionError as exc:
-        raise DeviceUnavailable(device_id, f"{what}: pairing/encryption needed ({exc})") from exc
+        raise PairingNeeded(device_id, f"{what}: {exc}") from exc
     except ConnectionError as exc:
         raise DeviceUnavailable(device_id, f"{what}: {exc}") from exc
     except OSError as exc:
@@ -221,7 +221,7 @@ class _Shell:
             return p.Subscribed(command.uuid)
         try:
             await link.write(command.uuid, command.data)
-        except (OSError, LookupError) as exc:  # TimeoutError is an OSError
+        except (OSError, LookupError, DeviceUnavailable) as exc:  # TimeoutError is an OSError
             if not command.tolerate:
                 raise
             return p.WriteDone(command.uuid, str(exc))

@@ -17,7 +17,15 @@ type (``isinstance(exc, TransientError)`` or :func:`is_transient`), never by mes
     │   └── RacpIncomplete                 transient: abort unsuccessful / procedure not completed
     ├── UnknownDevice                      (device_id)   terminal
     ├── SettingsError                      (key, reason) terminal: bad configuration at start-up
+    ├── StateDirUnusable                   (directory, reason, fix) terminal: outbox directory unusable
     ├── DeviceUnavailable                  (device_id, reason) transient: out of range, link lost
+    │   └── PairingNeeded                  the device wants an encrypted, bonded link (pair it once)
+    ├── BluetoothUnavailable               (detail) the host's Bluetooth stack, not one device
+    │   ├── NoSystemBus                    terminal: no D-Bus system bus to talk to
+    │   ├── BlueZNotRunning                terminal: nobody owns org.bluez on the bus
+    │   ├── NoAdapter                      terminal: no Bluetooth LE adapter
+    │   ├── BluetoothPermissionDenied      terminal: D-Bus policy / group refuses this user
+    │   └── AdapterOff                     transient: powered off or blocked by rfkill
     ├── ProcedureTimeout                   (device_id, procedure, timeout_s) transient
     ├── BrokerUnavailable                  (reason) transient: MQTT broker down or refusing
     ├── MalformedAck                       (reason, payload_head) terminal: an ack not in rpmflow.ack.v1
@@ -31,6 +39,10 @@ so ``except Exception`` still sees them.  Every constructor passes its fields on
 from __future__ import annotations
 
 __all__ = [
+    "AdapterOff",
+    "BlueZNotRunning",
+    "BluetoothPermissionDenied",
+    "BluetoothUnavailable",
     "BrokerUnavailable",
     "ContextMismatch",
     "DecodeError",
@@ -39,12 +51,16 @@ __all__ = [
     "ImpossibleValue",
     "MalformedAck",
     "MalformedMeasurement",
+    "NoAdapter",
+    "NoSystemBus",
     "OutboxFull",
+    "PairingNeeded",
     "ProcedureTimeout",
     "RacpError",
     "RacpIncomplete",
     "RacpRefused",
     "SettingsError",
+    "StateDirUnusable",
     "TerminalError",
     "TransientError",
     "UnknownDevice",
@@ -164,6 +180,70 @@ class DeviceUnavailable(GatewayError, TransientError):
 
     def __str__(self) -> str:
         return f"device {self.device_id!r} unavailable: {self.reason}"
+
+
+class PairingNeeded(DeviceUnavailable):
+    """The device refused an operation until it is paired and bonded (AuthenticationFailed,
+    NotPermitted, ATT insufficient authentication/encryption): retrying will not change that."""
+
+    def __str__(self) -> str:
+        return (f"device {self.device_id!r} needs pairing ({self.reason}): pair it once with bluetoothctl"
+                " (docs/gateway.md, Pairing) and close the vendor app that may hold its bond")
+
+
+class BluetoothUnavailable(GatewayError):
+    """The host's Bluetooth stack cannot be used (not one device): the message names the fix."""
+
+    fix: str = "check the Bluetooth stack"
+    what: str = "Bluetooth unavailable"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.what} ({self.detail}): {self.fix}"
+
+
+class NoSystemBus(BluetoothUnavailable, TerminalError):
+    what = "no D-Bus system bus"
+    fix = ("install and start D-Bus (apt-get install dbus; systemctl start dbus), or point"
+           " DBUS_SYSTEM_BUS_ADDRESS at the system bus")
+
+
+class BlueZNotRunning(BluetoothUnavailable, TerminalError):
+    what = "BlueZ is not running on the D-Bus system bus"
+    fix = "install and start it: apt-get install bluez; systemctl enable --now bluetooth"
+
+
+class NoAdapter(BluetoothUnavailable, TerminalError):
+    what = "no Bluetooth LE adapter"
+    fix = ("plug in or enable the adapter and check that BlueZ lists it (bluetoothctl list);"
+           " on a Raspberry Pi check dtoverlay=disable-bt is not set in config.txt")
+
+
+class BluetoothPermissionDenied(BluetoothUnavailable, TerminalError):
+    what = "not allowed to use Bluetooth over D-Bus"
+    fix = ("add the service user to the bluetooth group (usermod -aG bluetooth rpmflow) and restart"
+           " the service, or run it with the shipped systemd unit (SupplementaryGroups=bluetooth)")
+
+
+class AdapterOff(BluetoothUnavailable, TransientError):
+    what = "the Bluetooth adapter is off"
+    fix = "turn it on: rfkill unblock bluetooth; bluetoothctl power on (retrying meanwhile)"
+
+
+class StateDirUnusable(GatewayError, TerminalError):
+    """The outbox's directory cannot be created or written by this user (one line with the fix)."""
+
+    def __init__(self, directory: str, reason: str, fix: str) -> None:
+        super().__init__(directory, reason, fix)
+        self.directory = directory
+        self.reason = reason
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"outbox directory {self.directory}: {self.reason}: {self.fix}"
 
 
 class ProcedureTimeout(GatewayError, TransientError):

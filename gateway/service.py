@@ -21,15 +21,28 @@ from typing import TYPE_CHECKING
 from gateway import backends
 from gateway.ble_link import BleRadio
 from gateway.collector import SERVICE_UUIDS, Collector, CollectorConfig, DeviceBoard
-from gateway.errors import TerminalError, TransientError, UnknownDevice
+from gateway.errors import (
+    BluetoothUnavailable,
+    StateDirUnusable,
+    TerminalError,
+    TransientError,
+    UnknownDevice,
+    is_transient,
+)
 from gateway.outbox import Outbox
 from gateway.publisher import Publisher, make_client
+from gateway.runtime.fatal import EXIT_LOCAL, Fatal
+from gateway.runtime.retry import Backoff
 from gateway.settings import Settings
+from gateway.state_dir import prepare_state_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     import paho.mqtt.client as mqtt
 
 log = logging.getLogger(__name__)
+
+#: adapter off / rfkill-blocked: scan again after this (jittered) back-off, up to 5 minutes
+RADIO_BACKOFF = Backoff(base_s=5.0, cap_s=300.0)
 
 
 class GatewayService:
@@ -48,6 +61,7 @@ class GatewayService:
         self._sessions: dict[str, asyncio.Task[None]] = {}
         self._denied: set[str] = set()
         self._last_poll: dict[str, float] = {}
+        self._radio_failures = 0  # consecutive scans refused by a transient Bluetooth failure
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def request_stop(self) -> None:
@@ -67,6 +81,7 @@ class GatewayService:
     async def run(self) -> None:
         s = self.settings
         self._loop = asyncio.get_running_loop()
+        prepare_state_dir(s.outbox_path)
         self.outbox = Outbox(s.outbox_path, s.outbox_capacity, recover=True,
                              confirm_timeout_s=s.confirm_timeout_s)
         collector = self._collector(self.outbox)
@@ -79,10 +94,10 @@ class GatewayService:
         scan_timeout = min(5.0, s.scan_interval_s) if s.backend == backends.BUILT_IN else 0.0
         try:
             while not self.stop_event.is_set():
-                await self._scan_once(collector, scan_timeout)
+                pause = await self._scan_once(collector, scan_timeout)
                 self._poll_due(collector)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop_event.wait(), timeout=s.scan_interval_s)
+                    await asyncio.wait_for(self.stop_event.wait(), timeout=max(pause, s.scan_interval_s))
         finally:
             await self._finish_sessions()
             await asyncio.to_thread(self.publisher.stop)
@@ -91,12 +106,25 @@ class GatewayService:
         if self.publisher.fatal is not None:
             raise self.publisher.fatal  # the console script prints it as one line, exit 3
 
-    async def _scan_once(self, collector: Collector, timeout: float) -> None:
+    async def _scan_once(self, collector: Collector, timeout: float) -> float:
+        """Scan and start sessions; seconds to wait before the next scan at least (back-off).
+
+        A terminal :class:`BluetoothUnavailable` (no bus, no BlueZ, no adapter, no permission)
+        stops the service; a transient one (adapter off, rfkill) is logged and retried later.
+        """
         try:
             adverts = await self.radio.scan(SERVICE_UUIDS, timeout)
+        except BluetoothUnavailable as exc:
+            if not is_transient(exc):
+                raise
+            delay = RADIO_BACKOFF.delay(self._radio_failures)
+            self._radio_failures += 1
+            log.warning("%s; scanning again in %.0f s", exc, delay)
+            return delay
         except (OSError, TimeoutError) as exc:
             log.warning("scan failed: %s", exc)
-            return
+            return 0.0
+        self._radio_failures = 0
         for advert in adverts:
             address = advert.address
             running = self._sessions.get(address)
@@ -104,6 +132,7 @@ class GatewayService:
                 continue
             self._sessions[address] = asyncio.create_task(self._session(collector, address),
                                                           name=f"session-{address}")
+        return 0.0
 
     def _poll_due(self, collector: Collector) -> None:
         """Connect to devices that never push (quirk: polling) once their interval has passed,
@@ -161,5 +190,8 @@ def run(settings: Settings, radio: BleRadio | None = None) -> int:
             loop.add_signal_handler(sig, service.stop_event.set)
         await service.run()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except (BluetoothUnavailable, StateDirUnusable) as exc:  # only terminal ones get here
+        raise Fatal(str(exc), exit_code=EXIT_LOCAL) from exc
     return 0

@@ -10,6 +10,7 @@ command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/n
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || pkgs+=(mosquitto)
 command -v mosquitto_passwd >/dev/null 2>&1 || pkgs+=(mosquitto-clients)
 command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
+command -v dbus-daemon >/dev/null 2>&1 || pkgs+=(dbus)  # a private bus for the Bluetooth-failure tests
 if [ "$want_browser" = 1 ] && ! command -v chromium >/dev/null 2>&1; then pkgs+=(chromium); fi
 command -v python3 >/dev/null 2>&1 || pkgs+=(python3 python3-venv)
 

@@ -8,6 +8,9 @@ import pytest
 
 from gateway import errors
 from gateway.errors import (
+    AdapterOff,
+    BluetoothPermissionDenied,
+    BlueZNotRunning,
     BrokerUnavailable,
     ContextMismatch,
     DeviceUnavailable,
@@ -15,11 +18,15 @@ from gateway.errors import (
     ImpossibleValue,
     MalformedAck,
     MalformedMeasurement,
+    NoAdapter,
+    NoSystemBus,
     OutboxFull,
+    PairingNeeded,
     ProcedureTimeout,
     RacpIncomplete,
     RacpRefused,
     SettingsError,
+    StateDirUnusable,
     TerminalError,
     TransientError,
     UnknownDevice,
@@ -39,8 +46,15 @@ INSTANCES: list[GatewayError] = [
     BrokerUnavailable("connection refused"),
     MalformedAck("message_ids must be a list", '{"schema": "x"}'),
     OutboxFull(10_000),
+    PairingNeeded("dev-1", "read 0x2A18: org.bluez.Error.AuthenticationFailed"),
+    NoSystemBus("unix:path=/run/dbus/system_bus_socket: No such file or directory"),
+    BlueZNotRunning("scan: org.freedesktop.DBus.Error.ServiceUnknown"),
+    NoAdapter("scan: No Bluetooth adapters found."),
+    BluetoothPermissionDenied("scan: org.freedesktop.DBus.Error.AccessDenied"),
+    AdapterOff("scan: org.bluez.Error.NotReady"),
+    StateDirUnusable("/var/lib/rpmflow-gateway", "Permission denied", "chown it"),
 ]
-TRANSIENT = (RacpIncomplete, DeviceUnavailable, ProcedureTimeout, BrokerUnavailable, OutboxFull)
+TRANSIENT = (RacpIncomplete, DeviceUnavailable, ProcedureTimeout, BrokerUnavailable, OutboxFull, AdapterOff)
 
 
 @pytest.mark.parametrize("exc", INSTANCES, ids=lambda e: type(e).__name__)
@@ -57,7 +71,8 @@ def test_every_public_class_is_covered() -> None:
         name
         for name in errors.__all__
         if isinstance(getattr(errors, name), type)
-        and name not in {"GatewayError", "TerminalError", "TransientError", "DecodeError", "RacpError"}
+        and name not in {"GatewayError", "TerminalError", "TransientError", "DecodeError", "RacpError",
+                         "BluetoothUnavailable"}
     }
     assert concrete == {type(e).__name__ for e in INSTANCES}
 
