@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from dashboards.db import Conn, fetch_all, fetch_one
+from triage import lifecycle
 
 SEVERITIES = ("critical", "high", "moderate", "info")
-# Flags still needing someone: the queue's default view.
-ACTIVE_STATES = ("open", "acknowledged", "escalated", "reviewed")
-ALL_STATES = ("open", "acknowledged", "escalated", "reviewed", "promoted", "dismissed", "closed")
+# Flags still needing someone: the queue's default view (the lifecycle's own definition).
+ACTIVE_STATES = lifecycle.ACTIVE_STATES
 
 _SEVERITY_RANK = (
     "CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'moderate' THEN 2 ELSE 3 END"

@@ -7,18 +7,17 @@ overrides fields with ``dataclasses.replace``. A missing or malformed key fails 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway import backends
+from gateway import backends, contract
 from gateway.errors import SettingsError
 
 PREFIX = "RPMFLOW_GATEWAY_"
-GATEWAY_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+GATEWAY_ID_RE = contract.GATEWAY_ID_RE
 _BOOLS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False,
           "off": False}
 
@@ -134,7 +133,8 @@ class Settings:
     def validate(self) -> None:
         """Fail at start-up, naming the key, rather than deep inside a session."""
         if not GATEWAY_ID_RE.match(self.gateway_id):
-            raise SettingsError(PREFIX + "ID", f"must match {GATEWAY_ID_RE.pattern}, got {self.gateway_id!r}")
+            raise SettingsError(PREFIX + "ID",
+                                f"must match {contract.GATEWAY_ID_PATTERN}, got {self.gateway_id!r}")
         MqttTarget.parse(self.mqtt_url)
         if self.outbox_capacity < 1:
             raise SettingsError(PREFIX + "OUTBOX_CAPACITY", "must be at least 1")

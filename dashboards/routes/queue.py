@@ -1,13 +1,19 @@
-"""The triage queue (page, live fragment, JSON), flag detail and the one-click flag actions."""
+"""The triage queue (page, live fragment, JSON), flag detail and the one-click flag actions.
+
+The flag lifecycle is not restated here: the states a queue can filter on, the one-click events
+and the dispositions are read from ``triage.lifecycle`` (the one transition table), and the
+buttons a user sees come from ``lifecycle.allowed_events``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
@@ -31,11 +37,22 @@ from triage.flags_store import apply_event
 router = APIRouter(dependencies=[Depends(authorize)])
 
 Severity = Literal["critical", "high", "moderate", "info"]
-StateFilter = Literal[
-    "active", "open", "acknowledged", "escalated", "reviewed", "promoted", "dismissed", "closed"
-]
-EventName = Literal["acknowledge", "assign", "annotate", "log_time", "escalate", "close"]
-Disposition = Literal["acted", "no_action_needed", "artefact", "duplicate"]
+
+
+def _one_of(choices: Sequence[str], *, blank: bool = False) -> str:
+    """A pattern accepting exactly ``choices`` (and "" when ``blank``): a 422 for anything else."""
+    return "^(?:" + "|".join([*map(re.escape, choices), *([""] if blank else [])]) + ")$"
+
+
+# "active" (every state that still needs someone), or one lifecycle state.
+STATUS_CHOICES: Final = ("active", *lifecycle.STATES)
+# The one-click events of the queue and flag pages: those a nurse may fire (review, promote and
+# dismiss have their own pages), in the lifecycle's order.
+QUEUE_EVENTS: Final = tuple(e for e in lifecycle.EVENTS if e in lifecycle.ROLE_EVENTS["nurse"])
+
+StateFilter = Annotated[str, Query(pattern=_one_of(STATUS_CHOICES))]
+EventName = Annotated[str, Field(pattern=_one_of(QUEUE_EVENTS))]
+Disposition = Annotated[str, Field(pattern=_one_of(lifecycle.DISPOSITIONS))]
 RuleId = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
@@ -64,8 +81,8 @@ def _queue_filters(
 Filters = Annotated[QueueFilters, Depends(_queue_filters)]
 
 
-def _states(status: StateFilter) -> tuple[str, ...]:
-    return queries.ACTIVE_STATES if status == "active" else (status,)
+def _states(status: str) -> tuple[str, ...]:
+    return lifecycle.ACTIVE_STATES if status == "active" else (status,)
 
 
 def _load_queue(
@@ -100,6 +117,7 @@ def _queue_view(conn: Conn, request: Request, me: Principal, filters: QueueFilte
         "filters": {"severity": f.severity or "", "rule": f.rule or "", "status": f.status, "mine": f.mine},
         "query": request.url.query,
         "dispositions": lifecycle.DISPOSITIONS,
+        "status_choices": STATUS_CHOICES,
     }
 
 
@@ -286,9 +304,9 @@ def flag_action(
     request: Request,
     me: User,
     flag_id: FlagId,
-    event: Annotated[EventName, Form()],
+    event: Annotated[str, Form(pattern=_one_of(QUEUE_EVENTS))],
     note: Annotated[str, Form(max_length=4000)] = "",
-    disposition: Annotated[Disposition | Literal[""], Form()] = "",
+    disposition: Annotated[str, Form(pattern=_one_of(lifecycle.DISPOSITIONS, blank=True))] = "",
     minutes: Annotated[int | None, Form(ge=1, le=1440)] = None,
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:

@@ -56,6 +56,7 @@ def _form_context(conn: Conn, me: Principal, flag_id: int, source_ip: str | None
         "events": queries.flag_events(conn, [flag_id]),
         "readings": queries.flag_readings(conn, list(f["reading_ids"])),
         "can_review": "review" in lifecycle.allowed_events(f["state"], me.role),
+        "can_promote": "promote" in lifecycle.TRANSITIONS.get(f["state"], {}),
         "modes": INTERACTIVE_MODES,
         "pos_choices": POS_CHOICES,
         "common_codes": COMMON_RPM_CODES,
