@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from triage.valid_reading import problem_status_names
+
 STATUS_NAMES = (
     "irregular_pulse",
     "body_movement",
@@ -20,6 +22,9 @@ STATUS_NAMES = (
     "improper_measurement_position",
 )
 STATUS_COLUMNS = tuple(f"st_{n}" for n in STATUS_NAMES)
+# One boolean per reading: the device reported a measurement problem for its kind (the shared
+# definition in triage.valid_reading: not a measuring day, not a billing day).
+PROBLEM_COLUMN = "st_problem"
 
 READING_COLUMNS = (
     "reading_id",
@@ -83,10 +88,19 @@ def prepare_readings(raw: pd.DataFrame) -> pd.DataFrame:
         status = df["device_status"].map(lambda s: frozenset(s) if s is not None else frozenset())
         for name, col in zip(STATUS_NAMES, STATUS_COLUMNS, strict=True):
             df[col] = status.map(lambda s, n=name: n in s).astype(bool)
+        kinds = df["kind"] if "kind" in df.columns else pd.Series([None] * len(df), index=df.index)
+        df[PROBLEM_COLUMN] = [
+            bool(s & problem_status_names(k)) if isinstance(k, str) else False
+            for s, k in zip(status, kinds, strict=True)
+        ]
         df = df.drop(columns=["device_status"])
     for col in STATUS_COLUMNS:
         if col not in df.columns:
             df[col] = False
+    if PROBLEM_COLUMN not in df.columns:  # frames built from st_* columns: the blood-pressure bits
+        bp = [f"st_{n}" for n in sorted(problem_status_names("blood_pressure")) if f"st_{n}" in df.columns]
+        df[PROBLEM_COLUMN] = df[bp].any(axis=1) if bp else False
+    df[PROBLEM_COLUMN] = df[PROBLEM_COLUMN].fillna(False).astype(bool)
     for col, default in (("quality", "valid"), ("measurement", "ok"), ("transmission", "automatic")):
         if col not in df.columns:
             df[col] = default

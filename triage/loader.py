@@ -14,12 +14,24 @@ import psycopg
 
 from triage import frames as fr
 from triage.limits import Limits
+from triage.valid_reading import PROBLEM_STATUS
 
 _STATUS_SQL = ", ".join(f"('{n}' = ANY(device_status)) AS st_{n}" for n in fr.STATUS_NAMES)
+# The shared validity definition's problem bits, per kind (triage.valid_reading.PROBLEM_STATUS).
+_PROBLEM_SQL = (
+    "(CASE kind "
+    + " ".join(
+        f"WHEN '{kind}' THEN device_status && ARRAY[{', '.join(repr(n) for n in sorted(names))}]::text[]"
+        for kind, names in sorted(PROBLEM_STATUS.items())
+    )
+    + f" ELSE false END) AS {fr.PROBLEM_COLUMN}"
+)
 _READING_SQL = (
     "SELECT reading_id, patient_id, device_id, gateway_id, kind, measured_at, ingested_at, quality,"
     " measurement, transmission, systolic_mmhg, diastolic_mmhg, pulse_bpm, glucose_mg_dl, clock_offset_s, "
     + _STATUS_SQL
+    + ", "
+    + _PROBLEM_SQL
     + " FROM readings"
 )
 

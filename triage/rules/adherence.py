@@ -18,7 +18,6 @@ import pandas as pd
 from triage import frames as fr
 from triage import thresholds as th
 from triage.localtime import local_days, today_in
-from triage.rules._common import TECHNIQUE_COLUMNS
 
 
 def adherence_period(readings: pd.DataFrame, *, now: datetime, patients: pd.DataFrame) -> pd.DataFrame:
@@ -40,12 +39,13 @@ def adherence_period(readings: pd.DataFrame, *, now: datetime, patients: pd.Data
         {"patient_id": pts["patient_id"].astype("int64"), "start": start, "today": today, "tz": zones}
     ).set_index("patient_id")
     pinfo = pinfo[(idx >= 0).to_numpy()]
-    # A reading the cuff marked as movement / loose cuff / bad position is neither alertable nor a
-    # measuring day (DOMAIN C5); failed and quarantined readings never count either (H13).
+    # One definition with billing (triage.valid_reading): a reading whose device reported a
+    # measurement problem (movement, cuff fit, position, strip/sensor faults) is not a measuring
+    # day (DOMAIN C5); failed, quarantined and typed-in readings never count either (H13).
     ok = (
         (readings["quality"] == "valid")
         & (readings["transmission"] == "automatic")
-        & ~readings[TECHNIQUE_COLUMNS].any(axis=1)
+        & ~readings[fr.PROBLEM_COLUMN]
         & readings["patient_id"].isin(pinfo.index)
     )
     r = readings.loc[ok, ["patient_id", "measured_at"]]
