@@ -62,6 +62,8 @@ def _build() -> dict[str, dict[str, str]]:
         table[s].update(moves)
     for s in TERMINAL_STATES:  # late documentation is allowed; nothing else moves a finished flag
         table[s]["annotate"] = s
+    # D0: minutes spent managing a promoted flag count toward the month they were spent in.
+    table[PROMOTED]["log_time"] = PROMOTED
     table[OPEN].update(
         acknowledge=ACKNOWLEDGED,
         escalate=ESCALATED,

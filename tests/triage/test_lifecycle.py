@@ -31,6 +31,7 @@ EXPECTED_MOVES: dict[tuple[str, str], str] = {
     **{(s, "annotate"): s for s in ALL},
     **{(s, "assign"): s for s in ACTIVE},
     **{(s, "log_time"): s for s in ACTIVE},
+    ("promoted", "log_time"): "promoted",  # D0: minutes on a promoted flag count
     ("open", "acknowledge"): "acknowledged",
     ("open", "escalate"): "escalated",
     ("acknowledged", "escalate"): "escalated",

@@ -12,7 +12,8 @@ from typing import Any
 
 import psycopg
 
-from triage.billing.compute import _Facts, _Patient, load_policies
+from triage.billing.engine import enrolment_for, payer_for
+from triage.billing.load import load_patient_facts, load_policies
 from triage.billing.rules import Policy, select_policy
 
 
@@ -70,21 +71,18 @@ def forecast_period(*, days_with_data: int, period_start: date, as_of: date, pol
 
 def forecast_current(conn: psycopg.Connection[Any], patient_id: int, as_of: date) -> Forecast | None:
     """The forecast for the device period containing ``as_of`` (None: not monitoring)."""
-    row = conn.execute(
-        "SELECT patient_id, mrn, state, timezone FROM patients WHERE patient_id = %s", (patient_id,)
-    ).fetchone()
-    if row is None:
+    facts = load_patient_facts(conn, patient_id, as_of)
+    if facts is None:
         return None
-    facts = _Facts(conn, _Patient(int(row[0]), row[1], row[2], row[3]))
-    enr = facts.enrolment_for(as_of, as_of)
+    enr = enrolment_for(facts, as_of, as_of)
     if enr is None:
         return None
-    policy = select_policy(load_policies(conn), enr.payer, as_of)
+    policy = select_policy(load_policies(conn), payer_for(facts, enr, as_of), as_of)
     episode = [e for e in facts.enrolments if e.episode_id == enr.episode_id]
-    first = facts.first_monitoring_day(min(e.start for e in episode), None)
+    first = facts.first_valid_day(min(e.start for e in episode), None)
     if first is None or first > as_of:
         return None
     k = (as_of - first).days // policy.device_period_days
     start = first + timedelta(days=k * policy.device_period_days)
-    days, _ = facts.readings(start, as_of)
+    days, _ = facts.valid_days(start, as_of)
     return forecast_period(days_with_data=len(days), period_start=start, as_of=as_of, policy=policy)

@@ -49,9 +49,13 @@ class Policy:
     default_pos: str
     has_99445: bool
     has_99470: bool
+    requires_prior_auth: bool = False  # a payer gate (e.g. Maryland Medicaid, DOMAIN D4)
+    waived_gates: frozenset[str] = frozenset()  # D2 gates this payer does not impose
+    label: str = ""
 
     @property
     def version(self) -> str:
+        """The profile that decided: payer and the date its rules took effect."""
         return f"{self.payer}@{self.effective_from.isoformat()}"
 
     def in_force(self, on: date) -> bool:
@@ -69,8 +73,8 @@ class Policy:
             except ValueError:
                 raise InvalidPolicy(payer, f"{key}={values[key]!r} is not an integer") from None
 
-        def flag(key: str) -> bool:
-            v = values.get(key, "true").strip().lower()
+        def flag(key: str, default: str = "true") -> bool:
+            v = values.get(key, default).strip().lower()
             if v not in ("true", "false"):
                 raise InvalidPolicy(payer, f"{key}={v!r} is not true/false")
             return v == "true"
@@ -91,7 +95,21 @@ class Policy:
             default_pos=values.get("DEFAULT_POS", "11"),
             has_99445=flag("HAS_99445"),
             has_99470=flag("HAS_99470"),
+            requires_prior_auth=flag("REQUIRES_PRIOR_AUTH", "false"),
+            waived_gates=_gate_list(payer, values.get("WAIVED_GATES", "")),
+            label=values.get("LABEL", ""),
         )
+
+
+WAIVABLE_GATES = ("G1", "G2", "G3", "G7", "G14")
+
+
+def _gate_list(payer: str, text: str) -> frozenset[str]:
+    gates = frozenset(g.strip().upper() for g in text.split(",") if g.strip())
+    unknown = sorted(gates - set(WAIVABLE_GATES))
+    if unknown:
+        raise InvalidPolicy(payer, f"WAIVED_GATES names {', '.join(unknown)}; waivable: {WAIVABLE_GATES}")
+    return gates
 
 
 MEDICARE_CY2026 = Policy(
@@ -110,6 +128,7 @@ MEDICARE_CY2026 = Policy(
     default_pos="11",
     has_99445=True,
     has_99470=True,
+    label="Medicare FFS CY2026",
 )
 MEDICARE_CY2025 = replace(
     MEDICARE_CY2026,
@@ -120,6 +139,7 @@ MEDICARE_CY2025 = replace(
     min_99470=20,
     has_99445=False,
     has_99470=False,
+    label="Medicare FFS CY2025",
 )
 
 
@@ -167,6 +187,7 @@ class GateFacts:
     other_practitioner_billed: bool = False  # G7 another NPI billed RPM in this period
     rtm_billed: bool = False  # G8 RTM billed in this period
     licensed: bool = True  # G14 billing practitioner licensed in the patient's state on the date
+    prior_auth: bool = True  # PA: payer-required prior authorisation covers the date of service
     notes: Mapping[str, str] = field(default_factory=dict)  # gate id -> evidence text
 
 
@@ -189,6 +210,7 @@ _GATE_TEXT = (
         True,
         "billing practitioner not licensed in the patient's state on the date of service",
     ),
+    ("PA", "prior_auth", True, "the payer requires a prior authorisation covering the date of service"),
 )
 
 

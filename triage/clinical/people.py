@@ -124,9 +124,11 @@ def enrol(
     episode_id: int | None = None,
     payer: str = "medicare",
 ) -> int:
-    """Record an RPM order. A new episode of care starts unless ``episode_id`` continues one
-    (e.g. a device swap or re-enrolment within the same episode: no second 99453)."""
-    codes = icd10.validate_codes(icd10_codes)
+    """Record an RPM enrolment and, when ``icd10_codes`` are given, its order (an ``rpm_orders``
+    row dated ``start_date``, written by the database). A new episode of care starts unless
+    ``episode_id`` continues one (a device swap or re-enrolment in the same episode: no second
+    99453). Without codes there is no order until ``triage.billing.records.record_order``."""
+    codes = icd10.validate_codes(icd10_codes) if icd10_codes else []
     if end_date is not None and end_date < start_date:
         raise InvalidPerson("end_date", end_date, "is before start_date")
     if episode_id is None:
@@ -182,15 +184,20 @@ def record_consent(
     method: str,
     recorded_by: int,
     version: str,
+    scope: Sequence[str] = ("rpm",),
 ) -> int:
+    """Consent from ``consented_at`` for ``scope`` (RPM billing needs ``"rpm"``, DOMAIN G2)."""
     _need_aware("consented_at", consented_at)
     if method not in CONSENT_METHODS:
         raise InvalidPerson("method", method, f"must be one of {', '.join(CONSENT_METHODS)}")
+    scopes = [s.strip().lower() for s in scope if s.strip()]
+    if not scopes:
+        raise InvalidPerson("scope", list(scope), "name at least one scope, e.g. 'rpm'")
     return _one_id(
         conn,
-        "INSERT INTO consents (patient_id, consented_at, method, recorded_by, version)"
-        " VALUES (%s, %s, %s, %s, %s) RETURNING consent_id",
-        (patient_id, consented_at, method, recorded_by, version),
+        "INSERT INTO consents (patient_id, consented_at, method, recorded_by, version, scope)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING consent_id",
+        (patient_id, consented_at, method, recorded_by, version, scopes),
     )
 
 

@@ -210,6 +210,9 @@ def gather_facts(conn: psycopg.Connection[Any], flag_id: int, actor_user_id: int
     if rv is None:
         return base
     review_id, reviewer_id, rname, rrole, rnpi, dos, codes, pos, minutes, interactive = rv
+    # G14: licensure against where the patient was on the date of service (patient_locations).
+    located = conn.execute("SELECT rpm_patient_state_on(%s, %s)", (patient_id, dos)).fetchone()
+    pstate = located[0] if located is not None and located[0] is not None else pstate
     licences = conn.execute(
         "SELECT state, valid_from, valid_to FROM clinician_licenses WHERE user_id = %s", (reviewer_id,)
     ).fetchall()

@@ -23,7 +23,19 @@ from triage.clinical import audit, icd10
 from triage.errors import FlagNotFound, TerminalTriageError
 
 INTERACTIVE_MODES = ("video", "phone", "portal_live_chat")
-COMMUNICATION_MODES = (*INTERACTIVE_MODES, "voicemail", "sms", "one_way_alert", "staff_only")
+# How each kind of contact is held: (real-time possible, two-way possible). Only real-time AND
+# two-way counts as the interactive communication of 99470/99457 (DOMAIN G12).
+COMMUNICATION_KINDS: dict[str, tuple[bool, bool]] = {
+    "phone": (True, True),
+    "video": (True, True),
+    "portal_live_chat": (True, True),
+    "portal_message": (False, True),  # asynchronous portal message
+    "voicemail": (False, False),
+    "sms": (False, True),
+    "one_way_alert": (False, False),
+    "staff_only": (False, False),
+}
+COMMUNICATION_MODES = tuple(COMMUNICATION_KINDS)
 _POS = re.compile(r"^[0-9]{2}$")
 
 
@@ -238,18 +250,23 @@ def record_communication(
     *,
     at: datetime,
     mode: str,
-    two_way_realtime: bool,
+    two_way_realtime: bool | None = None,
     note: str | None = None,
     source_ip: str | None = None,
+    realtime: bool | None = None,
+    two_way: bool | None = None,
 ) -> int:
-    """A contact with the patient about a flag. Only real-time two-way phone/video/live chat on a
-    promoted flag counts as the interactive communication of 99470/99457 (G12)."""
+    """A contact with the patient about a flag, with whether it was real-time and two-way.
+
+    Unstated, both follow the mode (:data:`COMMUNICATION_KINDS`); ``two_way_realtime`` states both
+    at once. A mode that cannot be real-time or two-way (voicemail, an asynchronous portal
+    message) is refused if claimed so. Only real-time two-way contact on a promoted flag counts
+    as the interactive communication of 99470/99457 (G12).
+    """
     if at.tzinfo is None:
         raise ReviewRejected("at", "must be timezone-aware")
-    if mode not in COMMUNICATION_MODES:
-        raise ReviewRejected("mode", f"{mode!r} is not one of {COMMUNICATION_MODES}")
-    if two_way_realtime and mode not in INTERACTIVE_MODES:
-        raise ReviewRejected("two_way_realtime", f"{mode} cannot be a real-time two-way exchange")
+    realtime, two_way = communication_kind(mode, two_way_realtime, realtime, two_way)
+    two_way_realtime = realtime and two_way
     with conn.transaction():
         actor = load_actor(conn, user_id)
         flags_store.apply_event(
@@ -264,9 +281,10 @@ def record_communication(
         if patient_id is None:
             raise ReviewRejected("flag_id", f"flag {flag_id} has no patient")
         row = conn.execute(
-            "INSERT INTO communications (patient_id, at, mode, two_way_realtime, by_user_id, flag_id, note)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING communication_id",
-            (patient_id, at, mode, two_way_realtime, actor.user_id, flag_id, note),
+            "INSERT INTO communications (patient_id, at, mode, two_way_realtime, realtime, two_way,"
+            " by_user_id, flag_id, note) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " RETURNING communication_id",
+            (patient_id, at, mode, two_way_realtime, realtime, two_way, actor.user_id, flag_id, note),
         ).fetchone()
         assert row is not None
         audit.record(
@@ -278,8 +296,28 @@ def record_communication(
                 "flag_id": flag_id,
                 "communication_id": int(row[0]),
                 "mode": mode,
-                "two_way_realtime": two_way_realtime,
+                "realtime": realtime,
+                "two_way": two_way,
             },
             source_ip=source_ip,
         )
     return int(row[0])
+
+
+def communication_kind(
+    mode: str, two_way_realtime: bool | None, realtime: bool | None, two_way: bool | None
+) -> tuple[bool, bool]:
+    """(realtime, two_way) of a contact: stated values checked against what the mode allows."""
+    if mode not in COMMUNICATION_KINDS:
+        raise ReviewRejected("mode", f"{mode!r} is not one of {COMMUNICATION_MODES}")
+    can_rt, can_2w = COMMUNICATION_KINDS[mode]
+    if two_way_realtime is not None:
+        realtime = two_way_realtime if realtime is None else realtime
+        two_way = two_way_realtime if two_way is None else two_way
+    rt = can_rt if realtime is None else realtime
+    tw = can_2w if two_way is None else two_way
+    if rt and not can_rt:
+        raise ReviewRejected("realtime", f"a {mode} is not a real-time exchange")
+    if tw and not can_2w:
+        raise ReviewRejected("two_way", f"a {mode} is not a two-way exchange")
+    return rt, tw
