@@ -1,4 +1,4 @@
-"""``rpmflow-triage``: ``run`` (scheduled service), ``once`` (one pass: tests, demo), ``quality``."""
+"""``rpmflow-triage``: ``run`` (scheduled service), ``once`` (one pass: tests, demo), ``quality``, ``billing``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from gateway.runtime import settings as rs
 from gateway.runtime.fatal import Fatal, exit_on_fatal, one_line
 from ingest.dberrors import describe_target
 from triage import flags_store
+from triage.billing import cli as billing_cli
 from triage.jobs import IncrementalJob, PassReport, daily_pass, silence_pass, utc_now
 from triage.service import run
 from triage.settings import Settings
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--all", action="store_true", help="also run the silence and daily (calendar) passes")
     q = sub.add_parser("quality", help="print each rule's flags, dispositions and PPV")
     rs.add_flags(q, Settings)
+    rs.add_flags(billing_cli.add_parser(sub), Settings)
     sub.add_parser("audit-verify", help="verify the audit trail's hash chain (exit 1 if tampered)",
                    add_help=False)
     return p
@@ -61,6 +63,8 @@ def _main(argv: list[str], environ: Mapping[str, str]) -> int:
         target = describe_target(settings.database_url)
         raise Fatal(f"cannot connect to {target}: {one_line(str(exc))}") from None
     with conn:
+        if args.command == "billing":
+            return billing_cli.billing_main(conn, args)
         if args.command == "quality":
             for row in flags_store.rule_quality(conn):
                 print(json.dumps(row, default=str))

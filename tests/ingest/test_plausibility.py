@@ -71,6 +71,11 @@ def test_implausible_blood_pressure_is_quarantined(values: dict[str, Any], reaso
         ),
         (14.41, {"unit": "mol/L", "concentration": 0.0008}, "valid", None),  # mass-unit floor: not molar
         (12.0, {"unit": "kg/L", "concentration": 0.00012}, "quarantined", "below 15"),
+        # one case per unit as the wire writes it (the gateway sends the meter's SI mol/L)
+        (99.09, {"unit": "mol/L", "concentration": 0.0055}, "valid", None),
+        (720.62, {"unit": "mol/L", "concentration": 0.04}, "quarantined", "unit error suspected: 40.0"),
+        (120.0, {"unit": "kg/L", "concentration": 0.0012}, "valid", None),
+        (720.0, {"unit": "kg/L", "concentration": 0.0072}, "valid", None),  # mass units: no molar ceiling
     ],
 )
 def test_glucose_grades(

@@ -302,7 +302,8 @@ def _resources(bundle: dict[str, Any], rt: str) -> list[dict[str, Any]]:
 
 
 def _reading_id(obs: dict[str, Any]) -> int:
-    return int(next(i["value"] for i in obs["identifier"] if i["system"] == "urn:rpmflow:reading"))
+    # the panel carries urn:rpmflow:reading; its heart-rate / meter-unit twins their own systems
+    return int(next(i["value"] for i in obs["identifier"] if i["system"].startswith("urn:rpmflow:reading")))
 
 
 def _by_ref(bundle: dict[str, Any], ref: dict[str, str]) -> dict[str, Any]:
@@ -434,9 +435,9 @@ def test_zeros_and_time_zones_survive(db: psycopg.Connection[Any]) -> None:
     bp = obs[(just_in, "85354-9")]
     assert bp["effectiveDateTime"] == "2026-02-01T00:10:00+05:30"
     assert datetime.fromisoformat(bp["effectiveDateTime"]) == datetime(2026, 1, 31, 18, 40, tzinfo=UTC)
-    assert {"url": "http://hl7.org/fhir/StructureDefinition/tz-code", "valueCode": "Asia/Kolkata"} in bp[
-        "extension"
-    ]
+    tz_code = {"url": "http://hl7.org/fhir/StructureDefinition/tz-code", "valueCode": "Asia/Kolkata"}
+    assert bp["_effectiveDateTime"]["extension"] == [tz_code]  # on the date element only (R4)
+    assert all(e["url"] != tz_code["url"] for e in bp.get("extension", []))
     assert [c["valueQuantity"]["value"] for c in bp["component"]] == [0, 0]
     assert obs[(just_in, "8867-4")]["valueQuantity"]["value"] == 0
     glu = obs[(last, "2339-0")]
@@ -538,8 +539,20 @@ def test_csv_keeps_zeros_units_and_leading_zeros() -> None:
     )
     rows = list(csv.reader(io.StringIO(export.export_csv([pm]))))
     assert rows[0] == list(export.CSV_COLUMNS)
+    head = ["000123", "2026-02-27"]
+    tail = ["02", "", "E11.9;I10", "0123456789", "medicare@2026-01-01"]
     assert rows[1:] == [
-        ["000123", "2026-02-27", "99457", "1", "02", "", "E11.9;I10", "0123456789"],
-        ["000123", "2026-02-27", "99458", "2", "02", "", "E11.9;I10", "0123456789"],
-        ["000123", "", "99091", "0", "02", "", "E11.9;I10", "0123456789"],
+        [*head, "99457", "1", *tail, "M3", "25 min"],
+        [*head, "99458", "2", *tail, "M5", "60 min"],
+        ["000123", "", "99091", "0", *tail, "Q1", "hypothetical zero units"],
     ]
+    decided = list(csv.DictReader(io.StringIO(export.export_decisions_csv([pm]))))
+    assert [(r["cpt"], r["emitted"], r["rule"], r["reason"]) for r in decided][-1] == (
+        "99454",
+        "no",
+        "D1",
+        "1 day",
+    )
+    [month] = export.month_report([pm])
+    assert month["codes"] == {"99457": 1, "99458": 2, "99091": 0}
+    assert month["decisions"][-1]["reason"] == "1 day" and month["payer_profile"] == "medicare@2026-01-01"

@@ -113,8 +113,13 @@ def gates(
     counted_days: int,
     excluded: dict[str, int],
     policy: Policy,
+    unit: tuple[date, date] | None = None,
 ) -> GateFacts:
-    """D2 for one unit whose service runs ``start..end`` (``end`` = the date of service)."""
+    """D2 for one unit whose service runs ``start..end`` (``end`` = the date of service).
+
+    ``unit`` is the whole billing unit (the calendar month for management codes) that G7/G8
+    compare other claims with; by default the service span.
+    """
     notes: dict[str, str] = {}
     established = enr is not None and enr.established is not None and enr.established <= enr.start
     consent = any(c.covers(start, end) for c in f.consents)
@@ -129,7 +134,8 @@ def gates(
     if not licensed:
         notes["G14"] = f"patient located in {state} on {end.isoformat()}"
     npi = None if billing is None else billing.npi
-    overlapping = [c for c in f.claims if c.service_from <= end and c.service_to >= start]
+    u_start, u_end = unit or (start, end)
+    overlapping = [c for c in f.claims if c.service_from <= u_end and c.service_to >= u_start]
     other = [c for c in overlapping if c.program == "RPM" and c.billing_npi != npi]
     rtm = [c for c in overlapping if c.program == "RTM"]
     if other:
@@ -225,6 +231,7 @@ class Engine:
             counted_days=len(days),
             excluded=excluded,
             policy=policy,
+            unit=(m_start, m_end),
         )
         return [
             _with(

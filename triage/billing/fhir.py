@@ -24,6 +24,7 @@ import math
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,6 +46,7 @@ PARTICIPATION_MODE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationMode
 PROVENANCE_AGENT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
 PRIORITY = "http://terminology.hl7.org/CodeSystem/processpriority"
@@ -91,6 +93,29 @@ def _value(value: Any, unit: str) -> dict[str, Any]:
         return {"valueQuantity": _quantity(value, unit)}
     code = "unknown" if value is None else "error"
     return {"dataAbsentReason": _coding(DATA_ABSENT, code)}
+
+
+def _decimal(value: Any, places: int | None) -> Any:
+    """A finite number without float noise: ``places`` decimals (converted values), or as stored
+    but cut at 6 decimals (e.g. 128.00000000000003 → 128.0). Anything else is passed through."""
+    if not _finite(value):
+        return value
+    d = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-(6 if places is None else places)))
+    return float(d.normalize()) if d != d.to_integral_value() else float(d.to_integral_value())
+
+
+def _molar(original: Any) -> bool:
+    return isinstance(original, dict) and original.get("unit") in ("mol/L", "mmol/L")
+
+
+def _meter_mmol(original: Any) -> float | None:
+    """The meter's own value in mmol/L: the wire carries SI ``mol/L`` (× 1000) or ``mmol/L``."""
+    if not _molar(original) or not _finite(original.get("concentration")):
+        return None
+    conc = Decimal(repr(float(original["concentration"])))
+    if original["unit"] == "mol/L":
+        conc *= 1000
+    return float(conc.quantize(Decimal("0.01")).normalize())
 
 
 def _local(ts: datetime, tz: str) -> str:
@@ -142,7 +167,8 @@ class _Month:
             {
                 "identifier": [{"system": MRN_SYSTEM, "value": self.pm.mrn}],
                 "address": [{"state": self.pm.state}],
-                "extension": [{"url": TZ_EXT, "valueCode": self.pm.timezone}],
+                # R4 allows the tz-code extension on date elements only: the zone is our own here.
+                "extension": [_ext("timezone", valueCode=self.pm.timezone)],
             },
         )
 
@@ -225,7 +251,8 @@ class _Month:
                 "status": "final",
                 "subject": self.patient,
                 "effectiveDateTime": _local(at, tz),
-                "extension": [{"url": TZ_EXT, "valueCode": tz}, _ext("transmission", valueCode=transmission)],
+                "_effectiveDateTime": {"extension": [{"url": TZ_EXT, "valueCode": tz}]},
+                "extension": [_ext("transmission", valueCode=transmission)],
                 "device": _ref("Device", device),
                 "category": [_coding(OBS_CATEGORY, "vital-signs", "Vital Signs")],
             }
@@ -255,6 +282,8 @@ class _Month:
                         f"{rid}/hr",
                         {
                             **base,
+                            # its own identity: the panel's identifiers name the panel, not this
+                            "identifier": [{"system": RPM + "reading-heart-rate", "value": str(rid)}],
                             "meta": {"profile": [HR_PROFILE]},
                             "code": _coding(LOINC, "8867-4", "Heart rate"),
                             **_value(pulse, "/min"),
@@ -266,20 +295,22 @@ class _Month:
                     **base,
                     "category": [_coding(OBS_CATEGORY, "laboratory", "Laboratory")],  # US Core: laboratory
                     "code": _coding(LOINC, "2339-0", "Glucose [Mass/volume] in Blood"),
-                    **_value(glucose, "mg/dL"),
+                    **_value(_decimal(glucose, 1 if _molar(original) else None), "mg/dL"),
                 }
                 glu["extension"] = [
                     *base["extension"],
                     *(_ext(k, valueString=v) for k, v in (("meal", meal), ("sample-type", sample)) if v),
                 ]
-                if isinstance(original, dict) and original.get("unit") == "mmol/L":
+                mmol = _meter_mmol(original)
+                if mmol is not None:
                     self.b.add(
                         "Observation",
                         f"{rid}/mmol",
                         {
                             **glu,
+                            "identifier": [{"system": RPM + "reading-meter-unit", "value": str(rid)}],
                             "code": _coding(LOINC, "15074-8", "Glucose [Moles/volume] in Blood"),
-                            **_value(original.get("concentration"), "mmol/L"),
+                            **_value(mmol, "mmol/L"),
                         },
                     )
                     glu["derivedFrom"] = [_ref("Observation", f"{rid}/mmol")]
@@ -423,13 +454,15 @@ class _Month:
                         "text": "clinician review of a triage flag",
                     },
                     "agent": [{"type": _coding(PROVENANCE_AGENT, "verifier", "Verifier"), "who": who}],
-                    "reason": [_coding(ICD10, c) for c in icd],
+                    # Provenance.reason is the purpose of use; the diagnoses travel with the review
+                    "reason": [_coding(ACT_REASON, "TREAT", "treatment")],
                     "extension": [
                         _ext(
                             "review",
                             valueString=_json(
                                 {
                                     "review_id": rid,
+                                    "icd10_codes": list(icd),
                                     "date_of_service": dos,
                                     "determination": determination,
                                     "action_taken": action,
