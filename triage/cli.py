@@ -1,4 +1,5 @@
-"""``rpmflow-triage``: ``run`` (scheduled service), ``once`` (one pass: tests, demo), ``quality``, ``billing``."""
+"""``rpmflow-triage``: ``run`` (scheduled service), ``once`` (one pass: tests, demo), ``quality``,
+``billing`` (the monthly billing computation, :mod:`triage.billing.cli`)."""
 
 from __future__ import annotations
 

@@ -280,7 +280,7 @@ def test_exports_are_lossless(db: psycopg.Connection[Any]) -> None:
     hr = [o for o in obs if o["code"]["coding"][0]["code"] == "8867-4"]
     assert hr[0]["valueQuantity"]["value"] == 0.0 and hr[0]["valueQuantity"]["code"] == "/min"  # zero kept
     assert panel[0]["effectiveDateTime"].endswith("-05:00")
-    assert panel[0]["extension"][0]["valueCode"] == "America/New_York"
+    assert panel[0]["_effectiveDateTime"]["extension"][0]["valueCode"] == "America/New_York"
     charges = [r for r in res if r["resourceType"] == "ChargeItem"]
     assert {c["code"]["coding"][0]["code"] for c in charges if c["status"] == "billable"} == {
         "99454",

@@ -70,14 +70,26 @@ def _minutes_and_call(db: psycopg.Connection[Any], w: World, v: dict[str, Any], 
 
 def _break_gates(db: psycopg.Connection[Any], w: World, v: dict[str, Any]) -> None:
     gates = v.get("gates", {})
-    period = {"service_from": date(2026, 3, 8), "service_to": PERIOD_END}
+    start, end = date(2026, 3, 8), PERIOD_END
     if gates.get("other_practitioner_billed"):
         people.record_claim_history(
-            db, w.patient_id, program="RPM", cpt="99454", billing_npi="1999999999", **period
+            db,
+            w.patient_id,
+            service_from=start,
+            service_to=end,
+            program="RPM",
+            cpt="99454",
+            billing_npi="1999999999",
         )
     if gates.get("rtm_billed"):
         people.record_claim_history(
-            db, w.patient_id, program="RTM", cpt="98977", billing_npi="1999999999", **period
+            db,
+            w.patient_id,
+            service_from=start,
+            service_to=end,
+            program="RTM",
+            cpt="98977",
+            billing_npi="1999999999",
         )
     if gates.get("consent_on_file") is False:
         row = db.execute("SELECT consent_id FROM consents WHERE patient_id = %s", (w.patient_id,)).fetchone()
