@@ -177,7 +177,13 @@ def glucose_base_time(raw: str) -> datetime | None:
     field = value[_GLUCOSE_BASE_TIME_AT:_GLUCOSE_BASE_TIME_AT + DATE_TIME_SIZE]
     if len(field) < DATE_TIME_SIZE:
         raise IdentityUnknown(f"glucose raw of {len(value)} bytes holds no base time")
-    try:
+    year, (month, day, hours, minutes, seconds) = field[0] | field[1] << 8, field[2:]
+    if year >= 1582 and month and day and hours < 24 and minutes < 60 and seconds < 60:
+        try:  # the common case, without the decoder's machinery (ingest runs this per message)
+            return datetime(year, month, day, hours, minutes, seconds)
+        except ValueError:
+            pass
+    try:  # unknown (year, month or day 0) or invalid: the gateway's own Date Time reader decides
         return parse_date_time(field).timestamp
     except DecodeError as exc:
         raise IdentityUnknown(f"glucose raw has an invalid base time ({exc})") from None

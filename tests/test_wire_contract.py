@@ -15,9 +15,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway import contract, wire
-from gateway.gatt import merge_glucose_context, parse_blood_pressure_measurement, parse_glucose_measurement
+from gateway.errors import GatewayError
+from gateway.gatt import (
+    merge_glucose_context,
+    parse_blood_pressure_measurement,
+    parse_date_time,
+    parse_glucose_measurement,
+)
 from ingest.contract import ValidReading, decode
 from ingest.errors import ContractViolation, MessageIdMismatch
 from ingest.plausibility import grade
@@ -164,3 +172,22 @@ def test_contract_loads_only_the_standard_library_and_the_gateway() -> None:
             "print(sorted(new - set(sys.stdlib_module_names)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out.replace("'", '"')) == ["gateway"]
+
+
+@settings(max_examples=500, derandomize=True, deadline=None)
+@given(st.binary(min_size=7, max_size=7) | st.tuples(
+    st.integers(1500, 10100), st.integers(0, 13), st.integers(0, 32), st.integers(0, 24), st.integers(0, 60),
+    st.integers(0, 60)).map(lambda t: t[0].to_bytes(2, "little") + bytes(t[1:])))
+def test_base_time_shortcut_agrees_with_the_gateway_date_time_reader(field: bytes) -> None:
+    """The contract reads a glucose Base Time without the decoder's machinery; it must agree with
+    the gateway's Date Time reader on every 7 bytes (a value, "unknown", or refused)."""
+    raw = ("060500" + field.hex() + "37c011")
+    try:
+        expected: object = parse_date_time(field).timestamp
+    except GatewayError:
+        expected = "refused"
+    try:
+        got: object = contract.glucose_base_time(raw)
+    except contract.IdentityUnknown:
+        got = "refused"
+    assert got == expected, field.hex()
