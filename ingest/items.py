@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any, Final
 
 from ingest.contract import ValidReading, ValidStatus
 from ingest.plausibility import Grade
+
+# A dead letter keeps this much of its payload (the broker allows 1 MiB): enough to diagnose, too
+# little for a hostile gateway to fill the table. Size and SHA-256 of the whole are kept beside it.
+DEAD_LETTER_KEEP: Final = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,13 @@ class DeadLetter:
     @property
     def digest(self) -> str:
         return hashlib.sha256(self.topic.encode("utf-8", "replace") + b"\0" + self.payload).hexdigest()
+
+    def row(self) -> tuple[Any, ...]:
+        """The dead_letters row: payload capped at DEAD_LETTER_KEEP bytes, plus size and hash of the whole."""
+        kept = self.payload[:DEAD_LETTER_KEEP]
+        whole = hashlib.sha256(self.payload).hexdigest()
+        return (self.topic, self.gateway_id, self.error_class, self.reason, kept, self.digest,
+                len(self.payload), whole)
 
 
 Item = Accepted | DeadLetter | ValidStatus

@@ -28,10 +28,10 @@ from psycopg import sql
 from ingest import db
 from ingest.contract import ValidStatus
 from ingest.errors import RowRefused
-from ingest.items import Accepted, DeadLetter, Item
+from ingest.items import DEAD_LETTER_KEEP, Accepted, DeadLetter, Item
 
-__all__ = ["READING_COLUMNS", "Accepted", "BatchResult", "BatchWriter", "DeadLetter", "Item",
-           "attach_unassigned", "staging_row"]
+__all__ = ["DEAD_LETTER_KEEP", "READING_COLUMNS", "Accepted", "BatchResult", "BatchWriter", "DeadLetter",
+           "Item", "attach_unassigned", "staging_row"]
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def _devices_sql() -> sql.Composed:
         INSERT INTO devices AS d (device_id, kind, manufacturer, model, serial, firmware, address,
                                   first_seen_at, last_seen_at, last_gateway_id)
         SELECT DISTINCT ON (device_id) device_id, kind, manufacturer, model, serial, firmware, address,
-               min(received_at) OVER w, max(received_at) OVER w, gateway_id
+               LEAST(min(received_at) OVER w, now()), LEAST(max(received_at) OVER w, now()), gateway_id
         FROM {staging}
         WINDOW w AS (PARTITION BY device_id)
         ORDER BY device_id, received_at DESC, ord DESC
@@ -130,7 +130,7 @@ def _devices_sql() -> sql.Composed:
 _STATUS_SQL: Final = sql.SQL(
     """
     INSERT INTO gateway_status AS g (gateway_id, online, status, updated_at)
-    VALUES (%s, %s, %s::jsonb, %s)
+    VALUES (%s, %s, %s::jsonb, LEAST(%s::timestamptz, now()))
     ON CONFLICT (gateway_id) DO UPDATE
         SET online = EXCLUDED.online, status = EXCLUDED.status, updated_at = EXCLUDED.updated_at
         WHERE g.updated_at <= EXCLUDED.updated_at
@@ -139,8 +139,9 @@ _STATUS_SQL: Final = sql.SQL(
 
 _DEAD_LETTER_SQL: Final = sql.SQL(
     """
-    INSERT INTO dead_letters (topic, gateway_id, error_class, reason, payload, payload_sha256)
-    VALUES (%s, %s, %s, %s, %s, %s)
+    INSERT INTO dead_letters (topic, gateway_id, error_class, reason, payload, payload_sha256,
+                              payload_size, payload_whole_sha256)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT (payload_sha256) WHERE payload_sha256 IS NOT NULL DO NOTHING
     """
 )
@@ -195,7 +196,8 @@ class BatchWriter:
                 with db.map_errors():
                     return self._write_all(conn, items)
             except RowRefused as exc:
-                log.warning("batch of %d refused (%s): retrying row by row", len(items), exc.reason)
+                log.warning("batch of %d refused (SQLSTATE %s): retrying row by row", len(items),
+                            exc.sqlstate)
                 with db.map_errors():
                     return self._write_row_by_row(conn, items)
         except BaseException:
@@ -237,7 +239,7 @@ class BatchWriter:
             return 0
         cur.executemany(
             _DEAD_LETTER_SQL,
-            [(d.topic, d.gateway_id, d.error_class, d.reason, d.payload, d.digest) for d in letters],
+            [d.row() for d in letters],
         )
         return len(letters)
 
@@ -262,7 +264,8 @@ class BatchWriter:
                             result.statuses += 1
                 except (psycopg.DataError, psycopg.IntegrityError) as exc:
                     letter = _refused(item, exc)
-                    log.warning("database refused a message from %s: %s", letter.topic, letter.reason)
+                    log.warning("database refused a message on %s (SQLSTATE %s): dead-lettered",
+                                letter.topic, exc.sqlstate)
                     result.refused.append(letter)
             result.dead_letters = self._dead_letters(cur, [*letters, *result.refused])
         return result
