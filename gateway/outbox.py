@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import OutboxFull
+from gateway.private_db import checkpoint, open_private
 
 log = logging.getLogger(__name__)
 
@@ -157,11 +158,7 @@ class Outbox:
         self.path = Path(path)
         self.capacity = capacity
         self.confirm_timeout_s = confirm_timeout_s
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db = open_private(self.path)  # 0600, WAL, synchronous=FULL, secure_delete
         # one definition of the back-off, callable from SQL
         self._db.create_function("confirm_delay", 2, lambda t, a: confirm_delay(float(t), int(a)),
                                  deterministic=True)
@@ -205,6 +202,7 @@ class Outbox:
         return _Transaction(self._db)
 
     def close(self) -> None:
+        checkpoint(self._db)
         self._db.close()
 
     def __enter__(self) -> Outbox:
@@ -311,8 +309,8 @@ class Outbox:
             )
             if high_water is not None:
                 self._set_high_water(*high_water)
-        log.warning("rejected %s frame from %s: %s (payload %s)", characteristic, device_id, reason,
-                    payload_hex or "<empty>")
+        log.warning("rejected %s frame from %s (%d bytes; reason and payload kept in the outbox)",
+                    characteristic, device_id, len(payload_hex or "") // 2)
         return int(cur.lastrowid or 0)
 
     def claim(self, limit: int) -> list[OutboxRow]:
