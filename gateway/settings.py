@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway import backends, contract
 from gateway.errors import SettingsError
+from gateway.runtime.urls import parse_mqtt_url, plaintext_problem
 
 PREFIX = "RPMFLOW_GATEWAY_"
 GATEWAY_ID_RE = contract.GATEWAY_ID_RE
@@ -70,6 +71,9 @@ class Settings:
     inflight_window: int = 100
     poll_interval_s: float | None = None  # overrides the quirk poll period (cuffs that never push)
     server_acks: bool = True  # delete a reading on ingest's ack (false: on the broker's PUBACK)
+    # Plain mqtt:// sends the gateway's password and readings in clear: only to this machine,
+    # unless the operator says the network in between is trusted (docs/security.md).
+    allow_plaintext_mqtt: bool = False
     confirm_timeout_s: float = 60.0  # wait for ingest's ack before re-sending (doubles per attempt)
     auth_timeout_s: float = 30.0  # broker refusing our credentials this long: exit 3
 
@@ -126,6 +130,7 @@ class Settings:
             server_acks=flag("SERVER_ACKS", cls.server_acks),
             confirm_timeout_s=number("CONFIRM_TIMEOUT_S", cls.confirm_timeout_s),
             auth_timeout_s=number("AUTH_TIMEOUT_S", cls.auth_timeout_s),
+            allow_plaintext_mqtt=flag("ALLOW_PLAINTEXT_MQTT", cls.allow_plaintext_mqtt),
         )
         settings.validate()
         return settings
@@ -136,6 +141,9 @@ class Settings:
             raise SettingsError(PREFIX + "ID",
                                 f"must match {contract.GATEWAY_ID_PATTERN}, got {self.gateway_id!r}")
         MqttTarget.parse(self.mqtt_url)
+        problem = plaintext_problem(parse_mqtt_url(self.mqtt_url), self.allow_plaintext_mqtt)
+        if problem is not None:
+            raise SettingsError(PREFIX + "MQTT_URL", f"{problem} ({PREFIX}ALLOW_PLAINTEXT_MQTT=true)")
         if self.outbox_capacity < 1:
             raise SettingsError(PREFIX + "OUTBOX_CAPACITY", "must be at least 1")
         if self.inflight_window < 1:

@@ -16,6 +16,7 @@ from gateway.runtime import settings as rs
 from gateway.runtime.settings import SettingError, setting
 from gateway.runtime.urls import MqttTarget
 from gateway.runtime.urls import parse_mqtt_url as _parse_url
+from gateway.runtime.urls import plaintext_problem
 from ingest.dberrors import check_url
 
 PREFIX = "RPMFLOW_INGEST_"
@@ -72,9 +73,22 @@ class Settings:
     # End-to-end acks to gateways after each commit (ingest/acks.py).
     send_acks: bool = setting(True, env=PREFIX + "SEND_ACKS",
                               help="publish commit acks to rpm/v1/<gw>/acks (ingest/acks.py)")
+    mqtt_ca_file: str = setting("", env=PREFIX + "MQTT_CA_FILE",
+                                help="CA bundle that signs the broker's certificate for mqtts:// (empty: the "
+                                     "system's CAs)")
+    allow_plaintext_mqtt: bool = setting(False, env=PREFIX + "ALLOW_PLAINTEXT_MQTT",
+                                         help="allow plain mqtt:// to a host other than this machine (a "
+                                              "trusted network only; docs/security.md)")
     auth_timeout_s: float = rs.auth_timeout_field(PREFIX)
     startup_timeout_s: float = rs.startup_timeout_field(PREFIX)
     log_level: str = rs.log_level_field(PREFIX)
+
+    def validate(self) -> None:
+        """Cross-field rule: plain MQTT only to loopback unless the operator allows it."""
+        problem = plaintext_problem(self.mqtt, self.allow_plaintext_mqtt)
+        if problem is not None:
+            raise SettingError("mqtt_url", f"{problem} ({PREFIX}ALLOW_PLAINTEXT_MQTT=true)",
+                               env=PREFIX + "MQTT_URL", flag="--mqtt-url")
 
     @property
     def mqtt(self) -> MqttTarget:

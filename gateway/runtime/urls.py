@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -40,6 +41,24 @@ def parse_mqtt_url(url: str) -> MqttTarget:
         password=unquote(parts.password) if parts.password else None,
         tls=tls,
     )
+
+
+def is_loopback(host: str) -> bool:
+    """True for this machine (localhost, 127.0.0.0/8, ::1): the only place plain MQTT may go."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plaintext_problem(target: MqttTarget, allowed: bool) -> str | None:
+    """Why plain ``mqtt://`` to ``target`` is refused (credentials and readings in clear), or None."""
+    if target.tls or allowed or is_loopback(target.host):
+        return None
+    return (f"plain mqtt:// to {target.host} sends credentials and readings in clear: use mqtts://"
+            " (or allow plain MQTT on a trusted network, docs/security.md)")
 
 
 def mqtt_url_problem(url: str) -> str | None:

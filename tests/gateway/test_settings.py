@@ -75,7 +75,7 @@ def test_flags_override_env() -> None:
     s = settings_from(args, BASE)
     assert (s.gateway_id, s.backend, s.outbox_path) == ("gw-2", "sim", Path("/tmp/o.sqlite3"))
     only_flags = settings_from(
-        build_parser().parse_args(["run", "--gateway-id", "g", "--mqtt-url", "mqtt://h"]), {}
+        build_parser().parse_args(["run", "--gateway-id", "g", "--mqtt-url", "mqtts://h"]), {}
     )
     assert only_flags.mqtt.host == "h"
 

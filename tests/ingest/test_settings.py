@@ -6,7 +6,7 @@ import pytest
 
 from ingest.settings import Settings, SettingsError, parse_mqtt_url
 
-BASE = {"RPMFLOW_DATABASE_URL": "postgresql://u:p@127.0.0.1:5/db", "RPMFLOW_MQTT_URL": "mqtt://a:b@h:1883"}
+BASE = {"RPMFLOW_DATABASE_URL": "postgresql://u:p@127.0.0.1:5/db", "RPMFLOW_MQTT_URL": "mqtt://a:b@localhost:1883"}
 
 
 def test_defaults_and_shared_mqtt_url() -> None:
@@ -16,7 +16,7 @@ def test_defaults_and_shared_mqtt_url() -> None:
     assert Settings.from_env({**BASE, "RPMFLOW_INGEST_SHARED": "true"}).shared is True
     assert s.workers == 2  # two worker processes behind the receiver (bench/ingest_bench.py)
     assert Settings.from_env({**BASE, "RPMFLOW_INGEST_WORKERS": "0"}).workers == 0  # in-process path
-    assert s.mqtt.host == "h" and s.mqtt.username == "a" and s.mqtt.password == "b"
+    assert s.mqtt.host == "localhost" and s.mqtt.username == "a" and s.mqtt.password == "b"
     assert s.send_acks is True  # end-to-end acks to gateways (ingest/acks.py)
     assert Settings.from_env({**BASE, "RPMFLOW_INGEST_SEND_ACKS": "false"}).send_acks is False
 
