@@ -69,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
         "JSON endpoints take `Authorization: Bearer <token>` (create one on /account).",
         docs_url=None,  # the bundled docs pages load JS from a CDN; the schema is at /openapi.json
         redoc_url=None,
+        openapi_url=None,  # served by account.openapi_schema, behind sign-in (issue 14)
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,  # streamed bodies: 413 past the limit
     )

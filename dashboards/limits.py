@@ -144,4 +144,5 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "http": guarded_h11(settings.header_timeout_seconds),
         "timeout_keep_alive": settings.keep_alive_seconds,
         "h11_max_incomplete_event_size": settings.max_head_bytes,
+        "server_header": False,  # no "Server: uvicorn" banner for a scanner to match versions against
     }

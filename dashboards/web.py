@@ -12,6 +12,8 @@ from urllib.parse import quote
 
 import psycopg
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -101,6 +103,12 @@ def wants_json(request: Request) -> bool:
     return path.startswith(("/api/", "/events/")) or request.headers.get("authorization", "") != ""
 
 
+def malformed_unicode(request: Request) -> Response:
+    """400 for text that is not valid Unicode (a lone surrogate, invalid UTF-8): the input is wrong."""
+    log.info("refused malformed Unicode on %s", request.url.path)
+    return JSONResponse({"error": "malformed Unicode in the request"}, status_code=400)
+
+
 def install(app: FastAPI) -> None:
     """Error handlers and the security-header middleware."""
 
@@ -121,10 +129,21 @@ def install(app: FastAPI) -> None:
             status_code=exc.status_code,
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        try:  # FastAPI echoes the input, which cannot be encoded when it holds a lone surrogate
+            return await request_validation_exception_handler(request, exc)
+        except UnicodeError:
+            return malformed_unicode(request)
+
+    @app.exception_handler(UnicodeError)
+    async def unicode_error(request: Request, exc: UnicodeError) -> Response:
+        return malformed_unicode(request)
+
     @app.exception_handler(psycopg.DataError)
     async def data_error(request: Request, exc: psycopg.DataError) -> Response:
         # Values PostgreSQL cannot store (NUL bytes, out-of-range numbers): the input is wrong.
-        log.info("refused input on %s: %s", request.url.path, exc)
+        log.info("refused input on %s (SQLSTATE %s)", request.url.path, exc.sqlstate)
         return JSONResponse({"error": "invalid input", "detail": str(exc).splitlines()[0]}, status_code=422)
 
     @app.middleware("http")
@@ -140,6 +159,8 @@ def install(app: FastAPI) -> None:
         h.setdefault("X-Content-Type-Options", "nosniff")
         h.setdefault("X-Frame-Options", "DENY")
         h.setdefault("Referrer-Policy", "no-referrer")
+        if ctx(request).settings.secure_cookies:  # served over HTTPS (behind the TLS proxy)
+            h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if not request.url.path.startswith("/static/"):
             h.setdefault("Cache-Control", "no-store")
         return response

@@ -14,9 +14,8 @@ from typing import Any
 
 from gateway.runtime import settings as rs
 from gateway.runtime.settings import SettingError, setting
-from gateway.runtime.urls import MqttTarget
+from gateway.runtime.urls import MqttTarget, plaintext_problem
 from gateway.runtime.urls import parse_mqtt_url as _parse_url
-from gateway.runtime.urls import plaintext_problem
 from ingest.dberrors import check_url
 
 PREFIX = "RPMFLOW_INGEST_"

@@ -99,4 +99,4 @@ def _commit_bp(core: SessionCore, device: wire.DeviceIdentity, frame: FrameRecei
         result.committed += 1
     else:
         result.duplicates += 1
-        log.info("%s: duplicate BP indication %s (message %s)", device.id, m.raw_hex, reading["message_id"])
+        log.info("%s: duplicate BP indication (message %s)", device.id, reading["message_id"])

@@ -215,7 +215,7 @@ def _spot_check(s: _Vitals, frame: FrameReceived) -> Flow[bool]:
         yield from s.reject_once(exc, frame, "2A5E")
         return True
     if not wire_vitals.is_patient_data(m):
-        log.info("%s: demonstration/testing PLX data %s not published", s.device.id, m.raw_hex)
+        log.info("%s: demonstration/testing PLX data not published", s.device.id)
         s.result.not_published += 1
         return True
     reading = wire_vitals.spo2_reading(m, gateway_id=s.core.config.gateway_id, device=s.device,

@@ -327,7 +327,7 @@ def test_injection_through_every_api_parameter(
     module_db_url: str,
 ) -> None:
     before = _counts(module_db_url)
-    schema = httpx.get(f"{base}/openapi.json").json()
+    schema = httpx.get(f"{base}/openapi.json", headers={"Authorization": f"Bearer {tokens['admin']}"}).json()
     w = module_world
     real = {"flag_id": w.flag_id, "patient_id": w.patient_id, "year": 2026, "month": 1}
     attempts: Counter[str] = Counter()

@@ -69,6 +69,17 @@ def _profile(pm: PatientMonth, d: Decision) -> str:
     return str(d.evidence.get("policy") or pm.policy_version)
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: object) -> object:
+    """Prefix a text cell that a spreadsheet would read as a formula with ``'``; numbers pass."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START):
+        return "'" + cell
+    return cell
+
+
 def export_csv(results: Sequence[PatientMonth]) -> str:
     """One line per emitted code; ICD-10 codes joined with ``;``; modifiers empty (none needed)."""
     buf = io.StringIO()
@@ -76,7 +87,7 @@ def export_csv(results: Sequence[PatientMonth]) -> str:
     w.writerow(CSV_COLUMNS)
     for pm in results:
         for d in pm.emitted:
-            w.writerow(
+            w.writerow(neutralise(c) for c in
                 [
                     pm.mrn,
                     d.date_of_service.isoformat() if d.date_of_service else "",
