@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import OutboxFull
-from gateway.private_db import checkpoint, open_private
+from gateway.private_db import open_private
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,6 @@ class Outbox:
         return _Transaction(self._db)
 
     def close(self) -> None:
-        checkpoint(self._db)
         self._db.close()
 
     def __enter__(self) -> Outbox:
