@@ -73,7 +73,11 @@ def acks_topic(gateway_id: str) -> str:
 
 KIND_BLOOD_PRESSURE: Final = "blood_pressure"
 KIND_GLUCOSE: Final = "glucose"
-KINDS: Final = frozenset({KIND_BLOOD_PRESSURE, KIND_GLUCOSE})
+KIND_WEIGHT: Final = "weight"
+KIND_SPO2: Final = "spo2"
+KINDS: Final = frozenset({KIND_BLOOD_PRESSURE, KIND_GLUCOSE, KIND_WEIGHT, KIND_SPO2})
+"""Weight and SpO2 were added compatibly: an older ingest dead-letters them (kept with the reason),
+older gateways never send them, and nothing about blood pressure or glucose changed."""
 MEASUREMENT_OK: Final = "ok"
 MEASUREMENTS: Final = frozenset({MEASUREMENT_OK, "failed", "out_of_range_high", "out_of_range_low"})
 TRANSMISSION_AUTOMATIC: Final = "automatic"
@@ -83,6 +87,22 @@ BP_VALUES: Final = ("systolic_mmhg", "diastolic_mmhg", "mean_arterial_mmhg", "pu
 BP_REQUIRED: Final = ("systolic_mmhg", "diastolic_mmhg")
 GLUCOSE_NUMBERS: Final = ("glucose_mg_dl",)
 GLUCOSE_LABELS: Final = ("sample_type", "sample_location", "meal")
+WEIGHT_NUMBERS: Final = ("weight_kg", "bmi", "height_m")
+"""Weight in kg (exact from the device's unit), BMI in kg/m² and height in m when the scale sent them."""
+SPO2_NUMBERS: Final = ("spo2_pct", "spo2_min_pct")
+"""SpO2 %; ``spo2_min_pct`` only in a continuous-oximetry summary. Pulse travels in ``pulse_bpm``."""
+SPO2_SAMPLE_COUNT: Final = "sample_count"
+"""Samples a continuous-oximetry summary holds (an integer ≥ 1); null for a spot-check."""
+VALUE_NUMBERS: Final = (*BP_VALUES, *GLUCOSE_NUMBERS, *WEIGHT_NUMBERS, *SPO2_NUMBERS)
+REQUIRED_WHEN_OK: Final[dict[str, tuple[str, ...]]] = {
+    KIND_BLOOD_PRESSURE: BP_REQUIRED,
+    KIND_GLUCOSE: GLUCOSE_NUMBERS,
+    KIND_WEIGHT: ("weight_kg",),
+    KIND_SPO2: ("spo2_pct", "pulse_bpm"),
+}
+"""The ``values`` a reading with ``measurement: "ok"`` must carry, per kind."""
+SEQUENCED_KINDS: Final = frozenset({KIND_GLUCOSE})
+"""Kinds whose readings carry a ``sequence_number`` (every other kind sends null)."""
 
 # -- units: canonical on the wire, the device's own kept in ``original`` ----------------------------
 
@@ -93,6 +113,10 @@ UNIT_KPA: Final = "kPa"
 """The ``original.unit`` strings exactly as the gateway writes them (the GATT unit flags)."""
 UNIT_KG_PER_L: Final = "kg/L"
 UNIT_MOL_PER_L: Final = "mol/L"
+UNIT_KG: Final = "kg"
+UNIT_LB: Final = "lb"
+"""A scale weighing in pounds: ``original = {"unit": "lb", "weight": …}`` keeps it for display."""
+UNIT_PERCENT: Final = "%"
 
 KPA_TO_MMHG: Final = Decimal("7.50062")
 """DOMAIN A5 (eigger/hass-omron); physics gives 7.500617."""
@@ -102,6 +126,9 @@ KG_L_TO_MG_DL_EXP: Final = 5
 """kg/L → mg/dL is an exact decimal shift (× 10^5)."""
 MOL_L_TO_MMOL_L_EXP: Final = 3
 """mol/L → mmol/L is an exact decimal shift (× 10^3)."""
+KG_PER_LB: Final = Decimal("0.45359237")
+"""Exact by definition (international yard and pound, 1959)."""
+M_PER_IN: Final = Decimal("0.0254")
 
 ORIGINAL_UNITS: Final[dict[str, tuple[str, float, dict[str, str]]]] = {
     UNIT_KPA: (KIND_BLOOD_PRESSURE, float(KPA_TO_MMHG),
@@ -110,6 +137,7 @@ ORIGINAL_UNITS: Final[dict[str, tuple[str, float, dict[str, str]]]] = {
     UNIT_KG_PER_L: (KIND_GLUCOSE, float(10 ** KG_L_TO_MG_DL_EXP), {"concentration": "glucose_mg_dl"}),
     UNIT_MOL_PER_L: (KIND_GLUCOSE, float(MMOL_L_TO_MG_DL.scaleb(MOL_L_TO_MMOL_L_EXP)),
                      {"concentration": "glucose_mg_dl"}),
+    UNIT_LB: (KIND_WEIGHT, float(KG_PER_LB), {"weight": "weight_kg"}),
 }
 """``original.unit`` → (kind, factor to canonical, {original field: ``values`` field})."""
 
@@ -129,6 +157,12 @@ GLUCOSE_MASS_FLOOR_MG_DL: Final = 15.0
 """Below this in a mass unit: probably mmol/L sent as mg/dL (C5 unit sanity)."""
 GLUCOSE_MOLAR_CEILING_MMOL_L: Final = 35.0
 """Above this in a molar unit: probably mg/dL sent as mmol/L (C5 unit sanity)."""
+WEIGHT_RANGE_KG: Final = (20.0, 300.0)
+"""Adult home scales weigh 0–327.67 kg (WSS); outside 20–300 kg is quarantined (a child on the
+scale, a bag, an encoder or unit error), never clamped."""
+SPO2_RANGE_PCT: Final = (50.0, 100.0)
+"""Above 100 % is impossible; home oximeters are specified for 70–100 % and below 50 % is not a
+measurement they can make (probe off, motion): quarantined, never clamped."""
 FUTURE_TOLERANCE_S: Final = 600.0
 """A measurement (or device clock) more than this in the future is quarantined."""
 EARLIEST_MEASUREMENT: Final = datetime(2015, 1, 1, tzinfo=UTC)
@@ -189,25 +223,51 @@ def glucose_base_time(raw: str) -> datetime | None:
         raise IdentityUnknown(f"glucose raw has an invalid base time ({exc})") from None
 
 
-def identity_fields(kind: str, device_time: str | None) -> tuple[str, ...]:
+def spo2_identity(raw_hex: str, received_at: str) -> str:
+    """A spot-check (0x2A5E) is its bytes when they carry a time stamp (flag b0), even one from an
+    unset clock, so a re-downloaded stored record keeps its id; otherwise the receive time joins in."""
+    try:
+        has_timestamp = bool(bytes.fromhex(raw_hex[:2])[0] & 0x01)
+    except (ValueError, IndexError):
+        raise IdentityUnknown("raw is not hex") from None
+    return bp_identity(raw_hex, has_timestamp, received_at)
+
+
+def summary_identity(received_at: str, sample_count: int) -> str:
+    """A continuous-oximetry summary: its first sample's receive time and how many samples it holds."""
+    return f"continuous={received_at}|n={sample_count}"
+
+
+def identity_fields(kind: str, device_time: str | None, summary: bool = False) -> tuple[str, ...]:
     """The message fields a reading's id covers (named in a mismatch's reason)."""
     if kind == KIND_GLUCOSE:
         return ("device.id", "kind", "raw", "sequence_number")
+    if kind == KIND_SPO2:
+        if summary:
+            return ("device.id", "kind", "received_at", "values.sample_count")
+        return ("device.id", "kind", "raw", "received_at")
     if device_time is None:
         return ("device.id", "kind", "raw", "device_time", "received_at")
     return ("device.id", "kind", "raw", "device_time")
 
 
 def message_id_from_contents(*, device_id: str, kind: str, raw: str, device_time: str | None,
-                             received_at: str, sequence_number: int | None) -> str:
+                             received_at: str, sequence_number: int | None,
+                             sample_count: int | None = None) -> str:
     """The id a reading with these fields must carry (raises :class:`IdentityUnknown`).
 
     Blood pressure: the cuff's bytes, plus the gateway's receive time (the ``received_at`` string as
     sent) when the cuff gave no time stamp (``device_time`` null). Glucose: the record's sequence
-    number (as sent: a quirk may have derived it) and the Base Time inside ``raw``.
+    number (as sent: a quirk may have derived it) and the Base Time inside ``raw``. Weight: as
+    blood pressure. SpO2: :func:`summary_identity` for a continuous summary (``sample_count`` set),
+    else :func:`spo2_identity`.
     """
-    if kind == KIND_BLOOD_PRESSURE:
+    if kind in (KIND_BLOOD_PRESSURE, KIND_WEIGHT):
         return message_id(device_id, kind, bp_identity(raw, device_time is not None, received_at))
+    if kind == KIND_SPO2:
+        if sample_count is not None:
+            return message_id(device_id, kind, summary_identity(received_at, sample_count))
+        return message_id(device_id, kind, spo2_identity(raw, received_at))
     if kind == KIND_GLUCOSE:
         if sequence_number is None:
             raise IdentityUnknown("a glucose reading needs its sequence_number")

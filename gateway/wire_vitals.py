@@ -18,7 +18,7 @@
 
 from __future__ import annotations
 
-from gateway import wire
+from gateway import contract, wire
 from gateway.gatt import MeasurementOutcome, PlxSpotCheckMeasurement, WeightMeasurement, WeightUnit
 from gateway.gatt.pulse_oximeter import NOT_A_READING, NOT_PATIENT_DATA
 from gateway.oximetry import OximetrySummary
@@ -27,15 +27,13 @@ __all__ = [
     "KIND_SPO2",
     "KIND_WEIGHT",
     "is_patient_data",
-    "spo2_identity",
     "spo2_reading",
     "spo2_summary_reading",
-    "summary_identity",
     "weight_reading",
 ]
 
-KIND_WEIGHT = "weight"
-KIND_SPO2 = "spo2"
+KIND_WEIGHT = contract.KIND_WEIGHT
+KIND_SPO2 = contract.KIND_SPO2
 
 
 def weight_reading(
@@ -47,7 +45,7 @@ def weight_reading(
     failed = m.outcome is MeasurementOutcome.FAILED
     original = None
     if m.unit is WeightUnit.LB and not failed:
-        original = {"unit": "lb", "weight": m.weight}
+        original = {"unit": contract.UNIT_LB, "weight": m.weight}
     msg.update(
         {
             "sequence_number": None,
@@ -78,25 +76,11 @@ def _spot_outcome(m: PlxSpotCheckMeasurement) -> MeasurementOutcome:
     return m.outcome
 
 
-def spo2_identity(raw_hex: str, received_at: str) -> str:
-    """A spot-check is identified by its bytes when they carry a time stamp (flag b0), even an
-    untrusted one (clock not set): re-downloads of a stored record then keep one id.  Without a
-    time stamp the receive time joins in, as for a cuff without a clock.  Derivable from the
-    message alone (``raw`` and ``received_at``), so ingest can recompute it."""
-    has_timestamp = bool(bytes.fromhex(raw_hex[:2])[0] & 0x01) if raw_hex else False
-    return wire.bp_identity(raw_hex, has_timestamp, received_at)
-
-
-def summary_identity(received_at: str, sample_count: int) -> str:
-    """A continuous summary: its first sample's receive time and how many samples it holds."""
-    return f"continuous={received_at}|n={sample_count}"
-
-
 def spo2_reading(
     m: PlxSpotCheckMeasurement, *, gateway_id: str, device: wire.DeviceIdentity, timing: wire.Timing
 ) -> wire.JsonDict:
     """The reading for one 0x2A5E value (callers drop demonstration/testing data first)."""
-    identity = spo2_identity(m.raw_hex, wire.iso_utc(timing.received_at))
+    identity = contract.spo2_identity(m.raw_hex, wire.iso_utc(timing.received_at))
     device_time = None if m.device_clock_not_set else m.timestamp
     msg = wire._envelope(gateway_id, device, KIND_SPO2, device_time, timing, identity)
     outcome = _spot_outcome(m)
@@ -128,7 +112,7 @@ def spo2_summary_reading(
     s: OximetrySummary, *, gateway_id: str, device: wire.DeviceIdentity, timing: wire.Timing
 ) -> wire.JsonDict:
     """The reading for one window of continuous oximetry (``timing.received_at``: its first sample)."""
-    identity = summary_identity(wire.iso_utc(timing.received_at), s.samples)
+    identity = contract.summary_identity(wire.iso_utc(timing.received_at), s.samples)
     msg = wire._envelope(gateway_id, device, KIND_SPO2, None, timing, identity)
     msg.update(
         {

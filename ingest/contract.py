@@ -20,20 +20,22 @@ from typing import Any, Final
 
 from gateway import contract
 from gateway.contract import (
-    BP_REQUIRED,
-    BP_VALUES,
     GLUCOSE_LABELS,
-    GLUCOSE_NUMBERS,
     KIND_BLOOD_PRESSURE,
     KIND_GLUCOSE,
+    KIND_SPO2,
     KINDS,
     MAX_MESSAGE_BYTES,
     MEASUREMENT_OK,
     MEASUREMENTS,
     READING_SCHEMA,
+    REQUIRED_WHEN_OK,
+    SEQUENCED_KINDS,
+    SPO2_SAMPLE_COUNT,
     STATUS_SCHEMA,
     TRANSMISSION_AUTOMATIC,
     TRANSMISSIONS,
+    VALUE_NUMBERS,
 )
 from ingest.errors import ContractViolation, MessageIdMismatch
 
@@ -93,6 +95,13 @@ class ValidReading:
     raw: str
     payload: dict[str, Any]
     payload_text: str
+    # weight and spo2 (contract v1, extended compatibly); null for the other kinds
+    weight_kg: float | None = None
+    bmi: float | None = None
+    height_m: float | None = None
+    spo2_pct: float | None = None
+    spo2_min_pct: float | None = None
+    sample_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +173,7 @@ def _fast_utc(value: Any) -> datetime:
 
 
 _ZERO: Final = timedelta(0)
+_FAST_KINDS: Final = frozenset({KIND_BLOOD_PRESSURE, KIND_GLUCOSE})
 
 
 def _fast_reading(topic: str, topic_gw: str, payload: bytes) -> ValidReading | None:
@@ -194,7 +204,7 @@ def _fast_reading(topic: str, topic_gw: str, payload: bytes) -> ValidReading | N
                             _fast_text(dev, "serial"), _fast_text(dev, "firmware"),
                             _fast_text(dev, "address"))
         kind = obj["kind"]
-        if kind not in KINDS:
+        if kind not in _FAST_KINDS:  # weight / spo2 take the reference validator
             return None
         measured_at = _fast_utc(obj["measured_at"])
         received_at = _fast_utc(obj["received_at"])
@@ -425,12 +435,12 @@ def _check_original(kind: str, original: dict[str, Any], values: dict[str, float
 
 
 def _expected_id(device_id: str, kind: str, raw: str, device_time: str | None, received_at: str,
-                 sequence_number: int | None) -> str:
+                 sequence_number: int | None, sample_count: int | None = None) -> str:
     """The contract's message id of these contents (``ContractViolation`` when they cannot say)."""
     try:
         return contract.message_id_from_contents(
             device_id=device_id, kind=kind, raw=raw, device_time=device_time, received_at=received_at,
-            sequence_number=sequence_number)
+            sequence_number=sequence_number, sample_count=sample_count)
     except contract.IdentityUnknown as exc:
         raise ContractViolation(f"message_id cannot be checked: {exc.reason}") from None
 
@@ -455,18 +465,18 @@ def _reading(topic: str, topic_gw: str, obj: dict[str, Any], text: str) -> Valid
     received_at = _utc(obj, "received_at")
     _get(obj, "sequence_number", "", required=True)
     sequence_number = _int(obj, "sequence_number", 0, 65535, required=True)
-    if kind == KIND_BLOOD_PRESSURE and sequence_number is not None:
-        raise ContractViolation("sequence_number must be null for blood_pressure")
-    if kind == KIND_GLUCOSE and sequence_number is None:
-        raise ContractViolation("sequence_number is required for glucose")
+    if kind not in SEQUENCED_KINDS and sequence_number is not None:
+        raise ContractViolation(f"sequence_number must be null for {kind}")
+    if kind in SEQUENCED_KINDS and sequence_number is None:
+        raise ContractViolation(f"sequence_number is required for {kind}")
     values = _object(obj, "values", required=True, nullable=False)
     assert values is not None
-    numbers = {k: _number(values, k, "values.") for k in (*BP_VALUES, *GLUCOSE_NUMBERS)}
+    numbers = {k: _number(values, k, "values.") for k in VALUE_NUMBERS}
     labels = {k: _str(values, k, "values.", required=False, nullable=True) for k in GLUCOSE_LABELS}
+    sample_count = _sample_count(values, kind)
     measurement = _choice(obj, "measurement", MEASUREMENTS, MEASUREMENT_OK)
     if measurement == MEASUREMENT_OK:
-        needed = BP_REQUIRED if kind == KIND_BLOOD_PRESSURE else GLUCOSE_NUMBERS
-        for key in needed:
+        for key in REQUIRED_WHEN_OK[kind]:
             if numbers[key] is None:
                 raise ContractViolation(f"values.{key} is required for a {kind} reading with measurement ok")
     original = _object(obj, "original", required=False, nullable=True)
@@ -483,9 +493,11 @@ def _reading(topic: str, topic_gw: str, obj: dict[str, Any], text: str) -> Valid
     if not _RAW_HEX.match(raw):
         raise ContractViolation("raw must be hex bytes ('+'-joined when merged)")
     received_text = obj["received_at"]
-    expected = _expected_id(device.device_id, kind, raw, device_time, received_text, sequence_number)
+    expected = _expected_id(device.device_id, kind, raw, device_time, received_text, sequence_number,
+                            sample_count)
     if expected != message_id:
-        raise MessageIdMismatch(message_id, expected, contract.identity_fields(kind, device_time))
+        raise MessageIdMismatch(message_id, expected,
+                                contract.identity_fields(kind, device_time, sample_count is not None))
     return ValidReading(
         topic=topic, message_id=message_id, gateway_id=topic_gw, device=device, kind=kind,
         measured_at=measured_at, device_time=device_time, clock_offset_s=clock_offset_s,
@@ -496,7 +508,22 @@ def _reading(topic: str, topic_gw: str, obj: dict[str, Any], text: str) -> Valid
         sample_location=labels["sample_location"], meal=labels["meal"], original=original,
         status=tuple(status), measurement=measurement, transmission=transmission, user_id=user_id,
         context=context, raw=raw, payload=obj, payload_text=text,
+        weight_kg=numbers["weight_kg"], bmi=numbers["bmi"], height_m=numbers["height_m"],
+        spo2_pct=numbers["spo2_pct"], spo2_min_pct=numbers["spo2_min_pct"], sample_count=sample_count,
     )
+
+
+def _sample_count(values: dict[str, Any], kind: str) -> int | None:
+    """``values.sample_count``: an integer ≥ 1 on a continuous-oximetry summary, else null/absent."""
+    count = _get(values, SPO2_SAMPLE_COUNT, "values.", required=False)
+    if count is _MISSING or count is None:
+        return None
+    if kind != KIND_SPO2:
+        raise ContractViolation(f"values.{SPO2_SAMPLE_COUNT} is only for spo2 readings, not {kind}")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1_000_000:
+        got = repr(count)[:30]
+        raise ContractViolation(f"values.{SPO2_SAMPLE_COUNT} must be an integer 1..1000000, got {got}")
+    return count
 
 
 def _status(topic: str, topic_gw: str, obj: dict[str, Any], text: str) -> ValidStatus:

@@ -11,6 +11,7 @@ reading that passed the wire contract is graded, as a pure function of the readi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Literal
@@ -26,6 +27,9 @@ EARLIEST: Final = contract.EARLIEST_MEASUREMENT
 PULSE_RANGE_BPM: Final = contract.PULSE_RANGE_BPM
 PULSE_PRESSURE_MMHG: Final = contract.PULSE_PRESSURE_MMHG
 GLUCOSE_RANGE_MG_DL: Final = contract.GLUCOSE_RANGE_MG_DL
+WEIGHT_RANGE_KG: Final = contract.WEIGHT_RANGE_KG
+SPO2_RANGE_PCT: Final = contract.SPO2_RANGE_PCT
+_QUESTIONABLE: Final = "questionable_measurement_detected"
 _MMOL_L_TO_MG_DL: Final = float(contract.MMOL_L_TO_MG_DL)
 _MOLAR_UNITS: Final = frozenset({contract.UNIT_MOL_PER_L})
 
@@ -43,9 +47,7 @@ def grade(reading: ValidReading, *, now: datetime) -> Grade:
     """The quality of one reading; the first rule that fires gives the reason."""
     if reading.measurement != "ok":
         return Grade("failed", f"device reported measurement {reading.measurement}")
-    reason = _time_problem(reading, now) or (
-        _bp_problem(reading) if reading.kind == contract.KIND_BLOOD_PRESSURE else _glucose_problem(reading)
-    )
+    reason = _time_problem(reading, now) or _KIND_PROBLEMS[reading.kind](reading)
     return Grade("quarantined", reason) if reason else VALID
 
 
@@ -96,3 +98,35 @@ def _glucose_problem(r: ValidReading) -> str | None:
     if not molar and g < floor:
         return f"unit error suspected: glucose {g:g} mg/dL is below {floor:g}"
     return None
+
+
+def _weight_problem(r: ValidReading) -> str | None:
+    w = r.weight_kg
+    if w is None:  # the contract requires it when measurement is ok
+        return "weight without a value"
+    if _outside(w, WEIGHT_RANGE_KG):
+        return f"weight {w:g} kg outside {WEIGHT_RANGE_KG[0]:g}..{WEIGHT_RANGE_KG[1]:g}"
+    return None
+
+
+def _spo2_problem(r: ValidReading) -> str | None:
+    if r.spo2_pct is None or r.pulse_bpm is None:  # the contract requires both when measurement is ok
+        return "SpO2 reading without SpO2 and pulse"
+    if _QUESTIONABLE in r.status:
+        return "the oximeter flagged the measurement as questionable"
+    for name, value in (("SpO2", r.spo2_pct), ("minimum SpO2", r.spo2_min_pct)):
+        if _outside(value, SPO2_RANGE_PCT):
+            return f"{name} {value:g} % outside {SPO2_RANGE_PCT[0]:g}..{SPO2_RANGE_PCT[1]:g}"
+    if r.spo2_min_pct is not None and r.spo2_min_pct > r.spo2_pct:
+        return f"minimum SpO2 {r.spo2_min_pct:g} % above the median {r.spo2_pct:g} %"
+    if _outside(r.pulse_bpm, PULSE_RANGE_BPM):
+        return f"pulse {r.pulse_bpm:g} bpm outside {PULSE_RANGE_BPM[0]:g}..{PULSE_RANGE_BPM[1]:g}"
+    return None
+
+
+_KIND_PROBLEMS: Final[dict[str, Callable[[ValidReading], str | None]]] = {
+    contract.KIND_BLOOD_PRESSURE: _bp_problem,
+    contract.KIND_GLUCOSE: _glucose_problem,
+    contract.KIND_WEIGHT: _weight_problem,
+    contract.KIND_SPO2: _spo2_problem,
+}

@@ -61,6 +61,9 @@ _COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("meal", "text"), ("device_status", "text[]"), ("user_id", "integer"), ("original", "jsonb"),
     ("raw_hex", "text"), ("payload", "jsonb"), ("manufacturer", "text"), ("model", "text"),
     ("serial", "text"), ("firmware", "text"), ("address", "text"),
+    # weight and spo2 (0080); BMI and height stay in the message only: no rule or export uses them
+    ("weight_kg", "double precision"), ("spo2_pct", "double precision"),
+    ("spo2_min_pct", "double precision"), ("sample_count", "integer"),
 )
 _DEVICE_ONLY: Final = frozenset({"ord", "manufacturer", "model", "serial", "firmware", "address"})
 READING_COLUMNS: Final = tuple(c for c, _ in _COLUMNS if c not in _DEVICE_ONLY)
@@ -160,6 +163,7 @@ def staging_row(ord_: int, a: Accepted) -> tuple[Any, ...]:
         r.pulse_bpm, r.glucose_mg_dl, r.sample_type, r.sample_location, r.meal, list(r.status),
         r.user_id, _json(r.original), r.raw, r.payload_text, d.manufacturer, d.model, d.serial,
         d.firmware, d.address,
+        r.weight_kg, r.spo2_pct, r.spo2_min_pct, r.sample_count,
     )
 
 

@@ -16,6 +16,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from simulators.demo_seed import vitals_devices
 from simulators.probe import wait_until_ingest_subscribed
 from simulators.processes import ServiceProcess, console_script, run_to_completion, service_env
 from simulators.stack import Stack, StackError, start_stack, wait_until
@@ -85,7 +86,7 @@ class Demo:
                 RPMFLOW_GATEWAY_SIM_SCENARIO="demo",
                 RPMFLOW_GATEWAY_SIM_SEED=str(n),
                 RPMFLOW_GATEWAY_SIM_INTERVAL_S=str(self.interval_s),
-                RPMFLOW_GATEWAY_SIM_DEVICES=f"bp:SIM-BP-{n:04d},glucose:SIM-GL-{n:04d}",
+                RPMFLOW_GATEWAY_SIM_DEVICES=_device_spec(n),
             )
             self.services.append(ServiceProcess.run_command(gw, "rpmflow-gateway", gw_env, logs))
         ingest = self.services[0]
@@ -120,13 +121,23 @@ class Demo:
             "\n"
             f"rpmflow demo is running: open {url}\n"
             f"  sign in as nurse / clinician / billing / admin, password {DEMO_PASSWORD}\n"
-            f"  {self.gateways} simulated gateways (BP cuff + glucose meter each); a hypertensive crisis\n"
+            f"  {self.gateways} simulated gateways (BP cuff + glucose meter each, and a scale and a pulse\n"
+            "  oximeter on the first); a hypertensive crisis\n"
             "  reading arrives within seconds and appears in the nurse's queue.\n"
             f"  database: {self.stack.database_url}\n"
             f"  logs: {self.state / 'logs'}\n"
             "Press Ctrl-C to stop (everything shuts down cleanly).\n",
             flush=True,
         )
+
+
+def _device_spec(n: int) -> str:
+    """Demo gateway ``n``: a cuff and a meter; the first also has a scale and a pulse oximeter."""
+    spec = f"bp:SIM-BP-{n:04d},glucose:SIM-GL-{n:04d}"
+    scale_oximeter = vitals_devices(n)
+    if scale_oximeter:
+        spec += f",scale:{scale_oximeter[0]},oximeter:{scale_oximeter[1]}"
+    return spec
 
 
 def _healthy(url: str) -> bool:

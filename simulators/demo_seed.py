@@ -31,6 +31,12 @@ class SeededPatient:
     patient_id: int
     mrn: str
     devices: tuple[str, ...]
+    vitals: tuple[str, ...] = ()  # the first patient's scale and oximeter (heart failure / COPD)
+
+
+def vitals_devices(n: int) -> tuple[str, ...]:
+    """The scale and oximeter of demo gateway ``n`` (only the first gateway has them)."""
+    return (f"SIM-WS-{n:04d}", f"SIM-OX-{n:04d}") if n == 1 else ()
 
 
 def _existing(conn: psycopg.Connection[Any], sql: str, key: object) -> int | None:
@@ -86,11 +92,13 @@ def seed_demo(
         for n, _gateway in enumerate(gateways, start=1):
             pid = _patient(conn, n, start, clinician, admin)
             devices = (f"SIM-BP-{n:04d}", f"SIM-GL-{n:04d}")
-            for dev, kind in zip(devices, ("blood_pressure", "glucose"), strict=True):
+            vitals = vitals_devices(n)
+            kinds = ("blood_pressure", "glucose", "weight", "spo2")[: len(devices) + len(vitals)]
+            for dev, kind in zip((*devices, *vitals), kinds, strict=True):
                 if not any(valid_to is None for _, _, valid_to in people.device_history(conn, dev)):
                     people.assign_device(conn, dev, pid, kind=kind, assigned_by="demo-seed",
                                          at=datetime.combine(start, datetime.min.time(), UTC))
-            out.append(SeededPatient(pid, f"DEMO-{n:04d}", devices))
+            out.append(SeededPatient(pid, f"DEMO-{n:04d}", devices, vitals))
     return out
 
 

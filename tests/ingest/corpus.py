@@ -64,7 +64,7 @@ def corpus(gw: str) -> list[tuple[str, bytes, str]]:
         ("message_id_upper", m(message_id="5B0C3F0A9D3E4E7F8A1B2C3D4E5F6071"), "32 lowercase hex"),
         ("message_id_short", m(message_id="abc"), "32 lowercase hex"),
         ("gateway_mismatch", m(gateway_id="someone-else"), "differs from the topic"),
-        ("kind_unknown", m(kind="weight"), "kind must be one of"),
+        ("kind_unknown", m(kind="thermometer"), "kind must be one of"),
         ("systolic_string", d(_values(systolic_mmhg="120")), "values.systolic_mmhg must be a number"),
         ("systolic_bool", d(_values(systolic_mmhg=True)), "values.systolic_mmhg must be a number"),
         ("systolic_missing_ok", d(_values(systolic_mmhg=None)), "values.systolic_mmhg is required"),
