@@ -22,10 +22,12 @@ def test_seed_is_complete_and_idempotent(database_url: str, db: psycopg.Connecti
     again = seed_demo(database_url, ["gw-a", "gw-b"], "demo-password", today=date(2026, 11, 23))
     assert again == first and _counts(db) == counts
     assert counts == {"users": 4, "clinician_licenses": len(DEMO_STATES), "patients": 2, "enrolments": 2,
-                      "consents": 2, "device_assignments": 4}
+                      "consents": 2, "device_assignments": 6}
     assert [p.devices for p in first] == [("SIM-BP-0001", "SIM-GL-0001"), ("SIM-BP-0002", "SIM-GL-0002")]
+    assert [p.vitals for p in first] == [("SIM-WS-0001", "SIM-OX-0001"), ()]  # scale + oximeter on gw 1
     kinds = dict(db.execute("SELECT device_id, kind FROM devices").fetchall())
     assert kinds == {"SIM-BP-0001": "blood_pressure", "SIM-GL-0001": "glucose",
+                     "SIM-WS-0001": "weight", "SIM-OX-0001": "spo2",
                      "SIM-BP-0002": "blood_pressure", "SIM-GL-0002": "glucose"}
     icd = db.execute("SELECT DISTINCT order_icd10 FROM enrolments").fetchall()
     assert icd == [(["I10", "E11.9"],)]
