@@ -7,10 +7,13 @@ each other (they share gateway/contract.py) and against literal expectations.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,16 +22,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway import contract, wire
-from gateway.errors import GatewayError
+from gateway.collector import Collector, CollectorConfig
+from gateway.errors import GatewayError, TransientError
 from gateway.gatt import (
     merge_glucose_context,
     parse_blood_pressure_measurement,
     parse_date_time,
     parse_glucose_measurement,
 )
+from gateway.outbox import Outbox
 from ingest.contract import ValidReading, decode
 from ingest.errors import ContractViolation, MessageIdMismatch
 from ingest.plausibility import grade
+from simulators.devices import build_radio
 from tests.ingest.helpers import contract_id
 
 RX = datetime(2026, 11, 23, 14, 31, 2, tzinfo=UTC)
@@ -191,3 +197,27 @@ def test_base_time_shortcut_agrees_with_the_gateway_date_time_reader(field: byte
     except contract.IdentityUnknown:
         got = "refused"
     assert got == expected, field.hex()
+
+
+@pytest.mark.parametrize("scenario", ["quirks", "faults", "demo", "normal"])
+def test_every_reading_a_simulated_session_stores_passes_ingest_with_its_id(scenario: str,
+                                                                           tmp_path: Path) -> None:
+    """Quirks rewrite bytes (Beurer), derive sequence numbers (TaiDoc), skip clocks (Roche): the id
+    the gateway computed must still be the one ingest recomputes from the message."""
+    spec = "bp:B1,bp:B2,glucose:G1,glucose:G2,glucose:G3"
+    radio = build_radio(spec, scenario, seed=3, tz="Europe/Paris", epoch=datetime(2026, 3, 15, 12))
+    config = CollectorConfig("gw-1", ZoneInfo("Europe/Paris"), session_idle_s=0.3, context_timeout_s=0.3,
+                             racp_timeout_s=3)
+    with Outbox(tmp_path / "o.sqlite3", 1000) as outbox:
+        collector = Collector(radio, outbox, config)
+        for device in radio.devices:
+            for _attempt in range(3):  # "faults" drops links mid-download: the next session resumes
+                with contextlib.suppress(TransientError):
+                    asyncio.run(collector.session(device.address))
+        payloads = [r.payload for r in outbox.rows() if r.state != "rejected"]
+    kinds = set()
+    for payload in payloads:
+        got = decode(TOPIC, payload.encode() if isinstance(payload, str) else payload)
+        assert isinstance(got, ValidReading)
+        kinds.add(got.kind)
+    assert kinds == {"blood_pressure", "glucose"}
