@@ -17,7 +17,7 @@ from dashboards.context import AppContext
 from dashboards.db import make_pool
 from dashboards.limits import RequestLimits
 from dashboards.policy import POLICY, PUBLIC
-from dashboards.routes import access, account, admin, billing, patient, queue, review
+from dashboards.routes import access, account, admin, billing, billing_facts, patient, queue, review
 from dashboards.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(patient.router)
     app.include_router(review.router)
     app.include_router(billing.router)
+    app.include_router(billing_facts.router)
     app.include_router(admin.router)
     app.include_router(access.router)
     app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")

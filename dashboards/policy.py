@@ -86,6 +86,16 @@ POLICY: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/api/patients/{patient_id}/access"): CLIN_ADM,
     ("GET", "/admin/audit"): ADM,
     ("GET", "/api/admin/audit"): ADM,
+    # billing facts recorded where people work (dashboards/routes/billing_facts.py)
+    ("POST", "/flags/{flag_id}/communications"): CARE,
+    ("POST", "/api/flags/{flag_id}/communications"): CARE,
+    ("POST", "/patients/{patient_id}/locations"): CARE | ADM,
+    ("POST", "/api/patients/{patient_id}/locations"): CARE | ADM,
+    ("POST", "/patients/{patient_id}/orders"): CLIN_ADM,
+    ("POST", "/api/patients/{patient_id}/orders"): CLIN_ADM,
+    ("POST", "/patients/{patient_id}/counted-elsewhere"): CLIN | BILL | ADM,
+    ("POST", "/api/patients/{patient_id}/counted-elsewhere"): CLIN | BILL | ADM,
+    ("GET", "/api/patients/{patient_id}/billing-facts"): CARE | BILL | ADM,  # no readings in it
 }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from dashboards.db import Conn, fetch_all, fetch_one
 from triage import lifecycle
+from triage.valid_reading import ReadingFacts, judge
 
 SEVERITIES = ("critical", "high", "moderate", "info")
 # Flags still needing someone: the queue's default view (the lifecycle's own definition).
@@ -161,15 +162,20 @@ def patient_flags(conn: Conn, patient_id: int, limit: int = 100) -> list[dict[st
 
 
 def billing_days(conn: Conn, patient_id: int, timezone: str, since: datetime) -> list[Any]:
-    """Patient-local dates with a reading that can count (valid, automatic, not failed)."""
+    """Patient-local dates with a reading that counts (triage.valid_reading, as billing and adherence)."""
     rows = fetch_all(
         conn,
-        "SELECT DISTINCT (measured_at AT TIME ZONE %s)::date AS d FROM readings"
-        " WHERE patient_id = %s AND measured_at >= %s AND quality = 'valid'"
-        " AND transmission = 'automatic' AND measurement = 'ok' ORDER BY 1",
+        "SELECT reading_id, kind, measured_at, (measured_at AT TIME ZONE %s)::date AS d, quality,"
+        " transmission, device_status FROM readings"
+        " WHERE patient_id = %s AND measured_at >= %s AND measurement = 'ok'",
         (timezone, patient_id, since),
     )
-    return [r["d"] for r in rows]
+    facts = [
+        (r["d"], ReadingFacts(int(r["reading_id"]), r["kind"], r["measured_at"], r["quality"],
+                              r["transmission"], tuple(r["device_status"] or ())))
+        for r in rows
+    ]
+    return sorted({d for d, f in facts if judge(f).valid})
 
 
 def monitoring_start(conn: Conn, patient_id: int) -> datetime | None:

@@ -17,10 +17,12 @@ from dashboards.charts import Point, Series, Threshold, line_chart
 from dashboards.context import client_ip, ctx
 from dashboards.db import Conn, fetch_all
 from dashboards.errors import NotFound
+from dashboards.routes.billing_facts import billing_facts
 from dashboards.routes.deps import PatientId, User
 from dashboards.sessions import Principal
 from dashboards.web import render
 from triage import thresholds as th
+from triage.valid_reading import ReadingFacts, judge_all
 
 router = APIRouter(dependencies=[Depends(authorize)])
 
@@ -84,10 +86,21 @@ def patient_data(
     devices = queries.patient_devices(conn, patient_id)
     record_view(conn, me, what="patient", patient_id=patient_id,
                 detail={"days": days, "readings": len(readings), "flags": len(flags)}, source_ip=source_ip)
+    verdicts = {f.reading_id: v for f, v in judge_all(_reading_facts(r) for r in readings)}
     for r in readings:
         r["flagged"] = int(r["reading_id"]) in flagged
+        r["counts"] = verdicts[int(r["reading_id"])].describe()  # the shared valid-reading definition
     return {"patient": p, "days": days, "since": since, "now": now, "readings": readings, "flags": flags,
-            "adherence": adh, "devices": devices}
+            "adherence": adh, "devices": devices, "facts": billing_facts(conn, patient_id)}
+
+
+def _reading_facts(r: dict[str, Any]) -> ReadingFacts:
+    values = tuple(r.get(k) for k in ("systolic_mmhg", "diastolic_mmhg", "pulse_bpm", "glucose_mg_dl"))
+    return ReadingFacts(
+        reading_id=int(r["reading_id"]), kind=r["kind"], measured_at=r["measured_at"], quality=r["quality"],
+        quality_reason=r["quality_reason"], transmission=r["transmission"],
+        device_status=tuple(r["device_status"] or ()), device_id=r["device_id"], values=values,
+    )
 
 
 def charts(data: dict[str, Any]) -> dict[str, Any]:
