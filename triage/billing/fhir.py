@@ -19,141 +19,63 @@ reference is a ``urn:uuid:`` ``fullUrl`` inside the bundle.
 
 from __future__ import annotations
 
-import json
-import math
-import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 
 from triage.billing.compute import PatientMonth, month_bounds
+from triage.billing.fhir_model import (
+    ACT_CODE,
+    CLAIM_TYPE,
+    CONSENT_SCOPE,
+    CPT,
+    DATA_ABSENT,
+    FLAG_CATEGORY,
+    ICD10,
+    LOINC,
+    MRN_SYSTEM,
+    NPI,
+    PARTICIPATION_MODE,
+    POS,
+    PRIORITY,
+    PROVENANCE_AGENT,
+    RPM,
+    TZ_EXT,
+    UCUM,
+    Bundle,
+    ReadingRow,
+    _coding,
+    _ext,
+    _json,
+    _local,
+    _ref,
+    charge_item_body,
+    observation_bodies,
+    patient_body,
+    provenance_reason,
+    resource_uuid,
+)
 from triage.billing.rules import Decision
 
-UCUM = "http://unitsofmeasure.org"
-LOINC = "http://loinc.org"
-CPT = "http://www.ama-assn.org/go/cpt"
-ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
-NPI = "http://hl7.org/fhir/sid/us-npi"
-POS = "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
-TZ_EXT = "http://hl7.org/fhir/StructureDefinition/tz-code"
-OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
-PARTICIPATION_MODE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationMode"
-PROVENANCE_AGENT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
-CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
-ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
-FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
-CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
-PRIORITY = "http://terminology.hl7.org/CodeSystem/processpriority"
-MRN_SYSTEM = "urn:rpmflow:mrn"
-RPM = "urn:rpmflow:"  # prefix of our own extension urls and identifier systems
+__all__ = [
+    "CPT", "DATA_ABSENT", "ICD10", "LOINC", "MRN_SYSTEM", "NPI", "POS", "TZ_EXT", "UCUM", "export_fhir",
+    "resource_uuid",
+]
 
-BP_PROFILE = "http://hl7.org/fhir/StructureDefinition/bp"
-HR_PROFILE = "http://hl7.org/fhir/StructureDefinition/heartrate"
-_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:rpmflow:fhir")
 _MEDIUM = {
     "phone": ("PHONE", "telephone"),
     "video": ("VIDEOCONF", "videoconferencing"),
     "portal_live_chat": ("ONLINEWRIT", "online written"),
+    "portal_message": ("ONLINEWRIT", "online written"),
 }
-
-
-def resource_uuid(resource_type: str, key: str) -> str:
-    """The stable id of a resource: UUIDv5 of its type and database key (no PHI in the key)."""
-    return str(uuid.uuid5(_NAMESPACE, f"{resource_type}/{key}"))
-
-
-def _ref(resource_type: str, key: str) -> dict[str, str]:
-    return {"reference": f"urn:uuid:{resource_uuid(resource_type, key)}"}
-
-
-def _coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
-    c = {"system": system, "code": code}
-    if display:
-        c["display"] = display
-    return {"coding": [c], "text": display or code}
-
-
-def _quantity(value: float, unit: str) -> dict[str, Any]:
-    return {"value": value, "unit": unit, "system": UCUM, "code": unit}
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _value(value: Any, unit: str) -> dict[str, Any]:
-    """``valueQuantity`` (a zero stays 0), or ``dataAbsentReason`` for a missing or non-finite value."""
-    if _finite(value):
-        return {"valueQuantity": _quantity(value, unit)}
-    code = "unknown" if value is None else "error"
-    return {"dataAbsentReason": _coding(DATA_ABSENT, code)}
-
-
-def _decimal(value: Any, places: int | None) -> Any:
-    """A finite number without float noise: ``places`` decimals (converted values), or as stored
-    but cut at 6 decimals (e.g. 128.00000000000003 → 128.0). Anything else is passed through."""
-    if not _finite(value):
-        return value
-    d = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-(6 if places is None else places)))
-    return float(d.normalize()) if d != d.to_integral_value() else float(d.to_integral_value())
-
-
-def _molar(original: Any) -> bool:
-    return isinstance(original, dict) and original.get("unit") in ("mol/L", "mmol/L")
-
-
-def _meter_mmol(original: Any) -> float | None:
-    """The meter's own value in mmol/L: the wire carries SI ``mol/L`` (× 1000) or ``mmol/L``."""
-    if not _molar(original) or not _finite(original.get("concentration")):
-        return None
-    conc = Decimal(repr(float(original["concentration"])))
-    if original["unit"] == "mol/L":
-        conc *= 1000
-    return float(conc.quantize(Decimal("0.01")).normalize())
-
-
-def _local(ts: datetime, tz: str) -> str:
-    return ts.astimezone(ZoneInfo(tz)).isoformat()
-
-
-def _ext(name: str, **value: Any) -> dict[str, Any]:
-    return {"url": RPM + name, **value}
-
-
-def _json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)
-
-
-class _Bundle:
-    """Entries keyed by fullUrl: a resource reached from two patient-months is written once."""
-
-    def __init__(self) -> None:
-        self.entries: dict[str, dict[str, Any]] = {}
-
-    def add(self, resource_type: str, key: str, body: dict[str, Any]) -> dict[str, str]:
-        rid = resource_uuid(resource_type, key)
-        url = f"urn:uuid:{rid}"
-        if url not in self.entries:
-            self.entries[url] = {
-                "fullUrl": url,
-                "resource": {"resourceType": resource_type, "id": rid, **body},
-            }
-        return {"reference": url}
-
-    def has(self, resource_type: str, key: str) -> bool:
-        return f"urn:uuid:{resource_uuid(resource_type, key)}" in self.entries
 
 
 class _Month:
     """Writes one patient-month into the bundle; each method reads what it needs with one query."""
 
-    def __init__(self, conn: psycopg.Connection[Any], bundle: _Bundle, pm: PatientMonth) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], bundle: Bundle, pm: PatientMonth) -> None:
         self.conn, self.b, self.pm = conn, bundle, pm
         self.patient = _ref("Patient", str(pm.patient_id))
         self.month_start, self.month_end = month_bounds(pm.year, pm.month)
@@ -161,16 +83,7 @@ class _Month:
 
     # -- people -----------------------------------------------------------------------------
     def patient_resource(self) -> None:
-        self.b.add(
-            "Patient",
-            str(self.pm.patient_id),
-            {
-                "identifier": [{"system": MRN_SYSTEM, "value": self.pm.mrn}],
-                "address": [{"state": self.pm.state}],
-                # R4 allows the tz-code extension on date elements only: the zone is our own here.
-                "extension": [_ext("timezone", valueCode=self.pm.timezone)],
-            },
-        )
+        self.b.add("Patient", str(self.pm.patient_id), patient_body(self.pm))
 
     def practitioner(self, user_id: int) -> dict[str, str]:
         if self.b.has("Practitioner", str(user_id)):
@@ -228,93 +141,9 @@ class _Month:
             },
         ).fetchall()
         self.devices(sorted({r[8] for r in rows}))
-        for (
-            rid,
-            msg,
-            kind,
-            at,
-            sys_,
-            dia,
-            pulse,
-            glucose,
-            device,
-            transmission,
-            original,
-            meal,
-            sample,
-        ) in rows:
-            base: dict[str, Any] = {
-                "identifier": [
-                    {"system": RPM + "reading", "value": str(rid)},
-                    {"system": RPM + "message-id", "value": msg},
-                ],
-                "status": "final",
-                "subject": self.patient,
-                "effectiveDateTime": _local(at, tz),
-                "_effectiveDateTime": {"extension": [{"url": TZ_EXT, "valueCode": tz}]},
-                "extension": [_ext("transmission", valueCode=transmission)],
-                "device": _ref("Device", device),
-                "category": [_coding(OBS_CATEGORY, "vital-signs", "Vital Signs")],
-            }
-            if kind == "blood_pressure":
-                self.b.add(
-                    "Observation",
-                    str(rid),
-                    {
-                        **base,
-                        "meta": {"profile": [BP_PROFILE]},
-                        "code": _coding(LOINC, "85354-9", "Blood pressure panel"),
-                        "component": [
-                            {
-                                "code": _coding(LOINC, "8480-6", "Systolic blood pressure"),
-                                **_value(sys_, "mm[Hg]"),
-                            },
-                            {
-                                "code": _coding(LOINC, "8462-4", "Diastolic blood pressure"),
-                                **_value(dia, "mm[Hg]"),
-                            },
-                        ],
-                    },
-                )
-                if pulse is not None:
-                    self.b.add(
-                        "Observation",
-                        f"{rid}/hr",
-                        {
-                            **base,
-                            # its own identity: the panel's identifiers name the panel, not this
-                            "identifier": [{"system": RPM + "reading-heart-rate", "value": str(rid)}],
-                            "meta": {"profile": [HR_PROFILE]},
-                            "code": _coding(LOINC, "8867-4", "Heart rate"),
-                            **_value(pulse, "/min"),
-                            "derivedFrom": [_ref("Observation", str(rid))],
-                        },
-                    )
-            elif kind == "glucose":
-                glu = {
-                    **base,
-                    "category": [_coding(OBS_CATEGORY, "laboratory", "Laboratory")],  # US Core: laboratory
-                    "code": _coding(LOINC, "2339-0", "Glucose [Mass/volume] in Blood"),
-                    **_value(_decimal(glucose, 1 if _molar(original) else None), "mg/dL"),
-                }
-                glu["extension"] = [
-                    *base["extension"],
-                    *(_ext(k, valueString=v) for k, v in (("meal", meal), ("sample-type", sample)) if v),
-                ]
-                mmol = _meter_mmol(original)
-                if mmol is not None:
-                    self.b.add(
-                        "Observation",
-                        f"{rid}/mmol",
-                        {
-                            **glu,
-                            "identifier": [{"system": RPM + "reading-meter-unit", "value": str(rid)}],
-                            "code": _coding(LOINC, "15074-8", "Glucose [Moles/volume] in Blood"),
-                            **_value(mmol, "mmol/L"),
-                        },
-                    )
-                    glu["derivedFrom"] = [_ref("Observation", f"{rid}/mmol")]
-                self.b.add("Observation", str(rid), glu)
+        for row in rows:
+            for key, body in observation_bodies(ReadingRow(*row), self.patient, tz):
+                self.b.add("Observation", key, body)
 
     def devices(self, device_ids: list[str]) -> None:
         rows = self.conn.execute(
@@ -454,8 +283,7 @@ class _Month:
                         "text": "clinician review of a triage flag",
                     },
                     "agent": [{"type": _coding(PROVENANCE_AGENT, "verifier", "Verifier"), "who": who}],
-                    # Provenance.reason is the purpose of use; the diagnoses travel with the review
-                    "reason": [_coding(ACT_REASON, "TREAT", "treatment")],
+                    "reason": provenance_reason(),
                     "extension": [
                         _ext(
                             "review",
@@ -568,26 +396,7 @@ class _Month:
                         for c in d.evidence.get("communication_ids", [])
                         if self.b.has("Communication", str(c))
                     ]
-            charge: dict[str, Any] = {
-                "identifier": [{"system": RPM + "charge", "value": key}],
-                "status": "billable" if d.emitted else "not-billable",
-                "code": _coding(CPT, d.code),
-                "subject": self.patient,
-                "quantity": {"value": d.units},
-                "reason": [_coding(ICD10, c) for c in self.pm.icd10_codes],
-                "note": [{"text": f"{d.rule}: {d.reason}"}],
-                "extension": [
-                    _ext("billing-evidence", valueString=_json(d.evidence)),
-                    _ext("policy-version", valueString=self.pm.policy_version),
-                    _ext("rule", valueCode=d.rule),
-                ],
-            }
-            if support:
-                charge["supportingInformation"] = support
-            if d.date_of_service is not None:
-                charge["occurrenceDateTime"] = d.date_of_service.isoformat()
-            if performer is not None:
-                charge["performer"] = [{"actor": performer}]
+            charge = charge_item_body(self.pm, d, key, support=support, performer=performer)
             out.append((d, self.b.add("ChargeItem", key, charge)))
         return out
 
@@ -660,7 +469,7 @@ def export_fhir(
     it fixed, the same data always exports to the same JSON.
     """
     when = generated_at or datetime.now(UTC)
-    b = _Bundle()
+    b = Bundle()
     for pm in results:
         m = _Month(conn, b, pm)
         m.patient_resource()
