@@ -45,6 +45,17 @@ def test_billing_command_formats(
     assert code == 0 and out.startswith("patient_mrn,") and "payer_profile,rule,reason" in out.splitlines()[0]
     code, out, _ = _run(database_url, capsys, "--month", "2026-02", "--patient", w.mrn, "--format", "fhir")
     assert code == 0 and json.loads(out)["resourceType"] == "Bundle"
+    code, out, err = _run(database_url, capsys, "--month", "2026-02", "--patient", w.mrn, "--store")
+    assert code == 0 and "stored as billing run" in err
+    run_id = int(err.split()[-1])
+    stored = db.execute(
+        "SELECT code, emitted, rule, payer_profile FROM billing_decisions WHERE run_id = %s ORDER BY seq",
+        (run_id,),
+    ).fetchall()
+    assert {c for c, e, _, _ in stored if e} == {"99454", "99453", "99457"}
+    assert all(r and p == "medicare@2026-01-01" for _, _, r, p in stored)
+    with pytest.raises(psycopg.errors.IntegrityConstraintViolation):
+        db.execute("DELETE FROM billing_decisions WHERE run_id = %s", (run_id,))
 
 
 @pytest.mark.parametrize(

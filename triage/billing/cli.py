@@ -33,6 +33,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         default="json",
         help="json: every decision; csv: every decision as CSV; claims: claim lines; fhir: R4 Bundle",
     )
+    b.add_argument(
+        "--store", action="store_true", help="also keep the result (billing_runs / billing_decisions)"
+    )
     return b
 
 
@@ -76,6 +79,11 @@ def billing_main(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int
     as_of = parse_as_of(args.as_of)
     pid = patient_id(conn, args.patient)
     results = compute.compute_month(conn, year, month, patient_id=pid, as_of=as_of)
+    if args.store:
+        run_id = compute.store_month(
+            conn, results, year=year, month=month, computed_by="rpmflow-triage billing", as_of=as_of
+        )
+        print(f"rpmflow-triage: stored as billing run {run_id}", file=sys.stderr)
     if args.format == "csv":
         sys.stdout.write(export.export_decisions_csv(results))
     elif args.format == "claims":

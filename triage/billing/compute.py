@@ -8,6 +8,8 @@ that decided. ``rpmflow-triage billing --month YYYY-MM`` runs this from the comm
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -16,7 +18,7 @@ import psycopg
 from triage.billing.engine import DevicePeriod, PatientMonth, bill_month, month_bounds
 from triage.billing.load import load_patient_facts, load_policies, patient_ids_for_month
 
-__all__ = ["DevicePeriod", "PatientMonth", "compute_month", "load_policies", "month_bounds"]
+__all__ = ["DevicePeriod", "PatientMonth", "compute_month", "load_policies", "month_bounds", "store_month"]
 
 
 def compute_month(
@@ -40,3 +42,48 @@ def compute_month(
         if facts is not None:
             out.append(bill_month(facts, year, month, policies, as_of=as_of))
     return out
+
+
+def store_month(
+    conn: psycopg.Connection[Any],
+    results: Sequence[PatientMonth],
+    *,
+    year: int,
+    month: int,
+    computed_by: str,
+    as_of: date | None = None,
+) -> int:
+    """Keep a computation as it was (``billing_runs`` + ``billing_decisions``, append-only);
+    returns the run id. Every decision is stored, emitted or withheld, with its profile."""
+    with conn.transaction():
+        row = conn.execute(
+            "INSERT INTO billing_runs (year_month, computed_by, as_of, patients) VALUES (%s, %s, %s, %s)"
+            " RETURNING run_id",
+            (f"{year:04d}-{month:02d}", computed_by, as_of, len(results)),
+        ).fetchone()
+        assert row is not None
+        run_id = int(row[0])
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO billing_decisions (run_id, patient_id, seq, code, units, emitted, rule, reason,"
+                " date_of_service, payer_profile, evidence)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        run_id,
+                        pm.patient_id,
+                        seq,
+                        d.code,
+                        d.units,
+                        d.emitted,
+                        d.rule,
+                        d.reason,
+                        d.date_of_service,
+                        str(d.evidence.get("policy") or pm.policy_version),
+                        json.dumps(d.evidence, sort_keys=True, default=str),
+                    )
+                    for pm in results
+                    for seq, d in enumerate(pm.decisions)
+                ],
+            )
+    return run_id
