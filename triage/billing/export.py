@@ -113,7 +113,8 @@ def export_decisions_csv(results: Sequence[PatientMonth]) -> str:
     for pm in results:
         for d in pm.decisions:
             w.writerow(
-                [
+                neutralise(c)
+                for c in [
                     pm.mrn,
                     f"{pm.year:04d}-{pm.month:02d}",
                     d.code,
