@@ -103,7 +103,7 @@ def test_mol_per_l_above_the_molar_ceiling_is_quarantined() -> None:
 
 
 def test_original_units_are_exactly_the_gatt_unit_strings() -> None:
-    assert sorted(contract.ORIGINAL_UNITS) == ["kPa", "kg/L", "mol/L"]
+    assert sorted(contract.ORIGINAL_UNITS) == ["kPa", "kg/L", "lb", "mol/L"]  # lb: weight scales
 
 
 # -- the message id, recomputed by ingest from the message's own contents -----------------------------
