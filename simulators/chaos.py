@@ -46,7 +46,7 @@ from typing import Any
 
 import psycopg
 
-from simulators.processes import ServiceProcess, console_script, run_to_completion, service_env
+from simulators.processes import ServiceProcess, console_script, run_audit_key, run_to_completion, service_env
 from simulators.stack import EmbeddedMosquitto, EmbeddedPostgres, StackError, free_port
 
 log = logging.getLogger(__name__)
@@ -192,6 +192,8 @@ class AuditWriter(threading.Thread):
 
     def run(self) -> None:
         from triage.clinical.audit import record  # orchestration only: simulators do not import triage at top
+
+        run_audit_key()  # the same key as the services' rows (a keyed chain must stay keyed)
 
         conn: psycopg.Connection[Any] | None = None
         while not self.stop_event.is_set():
@@ -554,6 +556,8 @@ class Chaos:
     def account(self) -> None:
         assert self.pg is not None
         from triage.clinical.audit import verify_chain  # orchestration only
+
+        run_audit_key()
 
         r = self.report
         produced, r.left_in_outboxes = self._produced()

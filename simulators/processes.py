@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -33,10 +34,21 @@ def console_script(name: str) -> str:
     return found
 
 
+AUDIT_KEY_ENV = "RPMFLOW_AUDIT_KEY"
+
+
+def run_audit_key() -> str:
+    """One audit-chain key per orchestration run (demo, chaos), kept in our own environment too, so
+    the services and this process's own audit writes and checks share it (triage/clinical/audit_key.py)."""
+    return os.environ.setdefault(AUDIT_KEY_ENV, secrets.token_urlsafe(32))
+
+
 def service_env(database_url: str) -> dict[str, str]:
-    """Our environment minus every ``RPMFLOW_`` setting (the run sets its own), plus the database."""
+    """Our environment minus every ``RPMFLOW_`` setting (the run sets its own), plus the database
+    and the run's audit key."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RPMFLOW_")}
     env["RPMFLOW_DATABASE_URL"] = database_url
+    env[AUDIT_KEY_ENV] = run_audit_key()
     env["PYTHONUNBUFFERED"] = "1"  # log lines reach the log file as they are written
     return env
 

@@ -85,6 +85,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         from triage.clinical.audit import audit_verify_main
 
         return audit_verify_main(argv[1:])
+    if argv and argv[0] == "audit-anchor":
+        from triage.clinical.audit_anchor import audit_anchor_main
+
+        return audit_anchor_main(argv[1:])
     env = os.environ if environ is None else environ
     return exit_on_fatal(PROG, lambda: _main(argv, env))
 

@@ -12,7 +12,6 @@ that ``verify_chain`` reports is the value to anchor outside the database.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -26,6 +25,8 @@ import psycopg
 from psycopg import IsolationLevel
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
+
+from triage.clinical import audit_key
 
 GENESIS_HASH = "0" * 64
 _APPEND_LOCK = 0x72706D61  # "rpma": one audit append at a time
@@ -42,6 +43,7 @@ class AuditEntry:
     source_ip: str | None
     prev_hash: str
     hash: str
+    alg: str = "sha256"
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,9 @@ def canonical(
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def link_hash(prev_hash: str, content: bytes) -> str:
-    return hashlib.sha256(prev_hash.encode("ascii") + content).hexdigest()
+def link_hash(prev_hash: str, content: bytes, key: bytes | None = None) -> str:
+    """The row's link: plain SHA-256, or HMAC-SHA256 with the writers' key (audit_key.py)."""
+    return audit_key.link(prev_hash, content, key)
 
 
 def record(
@@ -116,11 +119,13 @@ def record(
         at, stored_detail = row
         seq = int(head[0]) + 1
         prev = str(head[1])
-        digest = link_hash(prev, canonical(seq, at, actor, action, patient_id, stored_detail, source_ip))
+        key = audit_key.current_key()
+        digest = link_hash(prev, canonical(seq, at, actor, action, patient_id, stored_detail, source_ip), key)
         conn.execute(
-            "INSERT INTO audit_log (seq, at, actor, action, patient_id, detail, source_ip, prev_hash, hash)"
-            " VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)",
-            (seq, at, actor, action, patient_id, Jsonb(stored_detail), source_ip, prev, digest),
+            "INSERT INTO audit_log (seq, at, actor, action, patient_id, detail, source_ip, prev_hash, hash,"
+            " alg) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s)",
+            (seq, at, actor, action, patient_id, Jsonb(stored_detail), source_ip, prev, digest,
+             audit_key.alg_of(key)),
         )
     return seq
 
@@ -129,16 +134,30 @@ def _dumps_default(obj: Any) -> str:
     return json.dumps(obj, default=str)
 
 
-_SELECT = "SELECT seq, at, actor, action, patient_id, detail, source_ip, prev_hash, hash FROM audit_log"
+_SELECT = "SELECT seq, at, actor, action, patient_id, detail, source_ip, prev_hash, hash, alg FROM audit_log"
 
 
 def _entry(r: Sequence[Any]) -> AuditEntry:
-    return AuditEntry(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+    return AuditEntry(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
 
 
-def verify_chain(conn: psycopg.Connection[Any]) -> ChainReport:
-    """Walk the chain in seq order and name every row that was edited, removed or moved."""
+def _own_hash(e: AuditEntry, key: bytes | None) -> str | None:
+    """What the row should hash to; None when it is keyed and no key is at hand."""
+    if e.alg == audit_key.KEYED and key is None:
+        return None
+    content = canonical(e.seq, e.at, e.actor, e.action, e.patient_id, e.detail, e.source_ip)
+    return link_hash(e.prev_hash, content, key if e.alg == audit_key.KEYED else None)
+
+
+def verify_chain(conn: psycopg.Connection[Any], key: bytes | None = b"") -> ChainReport:
+    """Walk the chain in seq order and name every row that was edited, removed or moved.
+
+    ``key`` defaults (``b""``) to the process's audit key; keyed rows need it, and an unkeyed row after a
+    keyed one is a downgrade (someone re-chained the tail without the key).
+    """
+    k = audit_key.current_key() if key == b"" else key
     problems: list[ChainProblem] = []
+    keyed_seen = False
     expected_seq = 1
     prev_hash = GENESIS_HASH
     prev_at: datetime | None = None
@@ -155,10 +174,14 @@ def verify_chain(conn: psycopg.Connection[Any]) -> ChainReport:
                         expected_seq, "missing", f"rows {expected_seq}..{e.seq - 1} are missing (deleted)"
                     )
                 )
-            recomputed = link_hash(
-                e.prev_hash, canonical(e.seq, e.at, e.actor, e.action, e.patient_id, e.detail, e.source_ip)
-            )
-            if recomputed != e.hash:
+            recomputed = _own_hash(e, k)
+            if recomputed is None:
+                why = f"row {e.seq} is keyed: verify with the key ({audit_key.KEY_ENV})"
+                problems.append(ChainProblem(e.seq, "unverifiable", why))
+            elif e.alg != audit_key.KEYED and keyed_seen:
+                problems.append(ChainProblem(e.seq, "downgraded", f"row {e.seq}: unkeyed after keyed rows"
+                                             " (re-chained without the key)"))
+            elif recomputed != e.hash:
                 problems.append(
                     ChainProblem(
                         e.seq, "edited", f"row {e.seq}: content does not match its hash (edited or moved)"
@@ -175,6 +198,7 @@ def verify_chain(conn: psycopg.Connection[Any]) -> ChainReport:
                 )
             if prev_at is not None and e.at < prev_at:
                 problems.append(ChainProblem(e.seq, "reordered", f"row {e.seq}: timestamp goes backwards"))
+            keyed_seen = keyed_seen or e.alg == audit_key.KEYED
             prev_hash, prev_at, expected_seq = e.hash, e.at, e.seq + 1
             last_seq, last_hash = e.seq, e.hash
     head = conn.execute("SELECT last_seq, last_hash FROM audit_chain_head WHERE id = 1").fetchone()
@@ -210,12 +234,24 @@ def audit_verify_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rpmflow-triage audit-verify", description=verify_chain.__doc__)
     parser.add_argument("--database-url", default=None, help="default: $RPMFLOW_DATABASE_URL")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--anchor-file", default=None,
+                        help="append-only anchor file written by `audit-anchor`: every anchored head must"
+                             " still be in the chain (detects a deleted or re-chained tail)")
     args = parser.parse_args(argv)
     url = args.database_url or os.environ.get("RPMFLOW_DATABASE_URL")
     if not url:
         parser.error("no database: pass --database-url or set RPMFLOW_DATABASE_URL")
+    try:
+        key = audit_key.current_key()
+    except audit_key.AuditKeyError as exc:
+        print(f"rpmflow-triage audit-verify: {exc}", file=sys.stderr)
+        return 2
     with psycopg.connect(url, autocommit=True) as conn:
-        report = verify_chain(conn)
+        report = chain_status(conn)
+        if args.anchor_file:
+            from triage.clinical.audit_anchor import check_anchors
+
+            report.problems.extend(check_anchors(conn, args.anchor_file, key, report))
     if args.json:
         print(
             json.dumps(
@@ -329,14 +365,12 @@ def patient_access(conn: psycopg.Connection[Any], patient_id: int) -> PatientAcc
         ).fetchall()
         chain = verify_chain(conn)
     # 'broken_link' at seq n means row n-1 no longer hashes to what row n recorded (edited and re-hashed).
-    damaged = {p.seq for p in chain.problems if p.kind in ("edited", "reordered")}
+    damaged = {p.seq for p in chain.problems if p.kind in ("edited", "reordered", "downgraded")}
     damaged |= {p.seq - 1 for p in chain.problems if p.kind == "broken_link"}
     events = []
     for r in rows:
         e = _entry(r)
-        own = link_hash(
-            e.prev_hash, canonical(e.seq, e.at, e.actor, e.action, e.patient_id, e.detail, e.source_ip)
-        )
+        own = _own_hash(e, audit_key.current_key())
         events.append(
             AccessEvent(
                 entry=e,
