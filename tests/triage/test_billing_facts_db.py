@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from tests.triage.rpm_seed import World, add_reading, make_world, new_flag, promoted_flag, reviewed_flag
-from triage.billing import compute, records, rules
+from triage.billing import compute, drive, records, rules
 from triage.clinical import locations, people, promotion, review
 
 NY = ZoneInfo("America/New_York")
@@ -241,3 +241,20 @@ def test_licence_history_is_kept(db: psycopg.Connection[Any]) -> None:
         "SELECT valid_to, ended_reason FROM clinician_licenses WHERE license_id = %s", (row[0],)
     ).fetchone()
     assert kept == (date(2026, 2, 5), "lapsed")
+
+
+def test_weight_and_spo2_days_count_and_status_problems_do_not(db: psycopg.Connection[Any]) -> None:
+    w = make_world(db)
+    people.assign_device(db, f"scale-{w.mrn}", w.patient_id, at=_at(date(2026, 1, 1), 0), assigned_by="nurse")
+    for i in range(10):
+        drive.add_reading(db, f"scale-{w.mrn}", _at(FIRST + timedelta(days=i)), kind="weight")
+    for i in range(10, 16):  # a problem the scale reported: recorded, never a billing day
+        drive.add_reading(
+            db,
+            f"scale-{w.mrn}",
+            _at(FIRST + timedelta(days=i)),
+            kind="weight",
+            device_status=["measurement_unsuccessful"],
+        )
+    [period] = _month(db, w).device_periods
+    assert period.days_with_data == 10 and period.excluded == {"device_status": 6}

@@ -108,3 +108,18 @@ def test_frames_carry_the_same_problem_column() -> None:
     for rid, kind, problem in zip(df["reading_id"], df["kind"], df[fr.PROBLEM_COLUMN], strict=True):
         facts = _r(int(rid), kind=str(kind), device_status=tuple(statuses[rid]))
         assert judge(facts).valid is not bool(problem)
+
+
+def test_problem_bits_are_names_the_gateway_decoders_emit() -> None:
+    """A misspelt bit would never match: every name here is one the decoders put on the wire."""
+    from gateway.gatt.blood_pressure import MeasurementStatus
+    from gateway.gatt.glucose import SensorStatus
+    from gateway.gatt.pulse_oximeter import DEVICE_AND_SENSOR_STATUS_NAMES, MEASUREMENT_STATUS_NAMES
+
+    emitted = {
+        "blood_pressure": {b.name.lower() for b in MeasurementStatus if b.name},
+        "glucose": {b.name.lower() for b in SensorStatus if b.name},
+        "spo2": {*MEASUREMENT_STATUS_NAMES.values(), *DEVICE_AND_SENSOR_STATUS_NAMES.values()},
+    }
+    for kind, names in emitted.items():
+        assert PROBLEM_STATUS[kind] <= names, (kind, PROBLEM_STATUS[kind] - names)

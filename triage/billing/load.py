@@ -31,7 +31,17 @@ from triage.billing.facts import (
 from triage.billing.rules import Policy
 from triage.valid_reading import ReadingFacts, judge_all
 
-_VALUE_COLUMNS = ("systolic_mmhg", "diastolic_mmhg", "mean_arterial_mmhg", "pulse_bpm", "glucose_mg_dl")
+# The measured numbers of every kind: two rows of one device, kind and time with these equal are
+# the same measurement (duplicates collapse, triage.valid_reading.judge_all).
+_VALUE_COLUMNS = (
+    "systolic_mmhg",
+    "diastolic_mmhg",
+    "mean_arterial_mmhg",
+    "pulse_bpm",
+    "glucose_mg_dl",
+    "weight_kg",
+    "spo2_pct",
+)
 
 
 def load_policies(conn: psycopg.Connection[Any]) -> list[Policy]:
