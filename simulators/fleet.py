@@ -17,6 +17,7 @@ CLI (``rpmflow-sim fleet`` or ``python -m simulators.fleet``)::
     --embedded                                          # start a throwaway stack and provision gateways
     --gateways N --devices-per-gateway N --rate MSG_S (0 = as fast as possible)
     --count N | --duration S --window N --backfill-days D --per-day N --glucose-share F
+    --vitals-share F (scales and pulse oximeters)
     --seed N --ids-out FILE (one published message id per line) --prefix sim-gw
 """
 
@@ -32,6 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -43,11 +45,15 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.contract import (
     KIND_BLOOD_PRESSURE,
+    KIND_GLUCOSE,
+    KIND_SPO2,
+    KIND_WEIGHT,
     READING_SCHEMA,
     bp_identity,
     glucose_identity,
     message_id,
     readings_topic,
+    spo2_identity,
 )
 
 log = logging.getLogger(__name__)
@@ -122,6 +128,18 @@ def build_reading(gateway_id: str, dev: VirtualDevice, measured_at: datetime,
         base.update(sequence_number=None, user_id=1, raw=raw, values={
             "systolic_mmhg": float(sys_), "diastolic_mmhg": float(dia),
             "mean_arterial_mmhg": float(mean), "pulse_bpm": float(pulse)})
+    elif dev.kind == KIND_WEIGHT:
+        grams5 = rng.randint(11_000, 24_000)  # raw units of 0.005 kg: 55-120 kg
+        raw = (bytes([0x06]) + grams5.to_bytes(2, "little") + _date_time(measured_at) + bytes([1])).hex()
+        mid = message_id(dev.device_id, dev.kind, bp_identity(raw, True, _iso_z(received_at)))
+        base.update(sequence_number=None, user_id=1, raw=raw, values={
+            "weight_kg": float(Decimal(grams5) * Decimal("0.005")), "bmi": None, "height_m": None})
+    elif dev.kind == KIND_SPO2:
+        spo2, pulse = rng.randint(90, 99), rng.randint(55, 100)
+        raw = (bytes([0x01]) + _sfloat(spo2) + _sfloat(pulse) + _date_time(measured_at)).hex()
+        mid = message_id(dev.device_id, dev.kind, spo2_identity(raw, _iso_z(received_at)))
+        base.update(sequence_number=None, user_id=None, raw=raw, values={
+            "spo2_pct": float(spo2), "pulse_bpm": float(pulse), "spo2_min_pct": None, "sample_count": None})
     else:
         dev.seq = (dev.seq + 1) % 65536
         mg = rng.randint(70, 250)
@@ -149,6 +167,7 @@ class FleetConfig:
     backfill_days: int = 0  # > 0: backfill mode (history of the last N days)
     per_day: int = 2  # backfill: readings per device per day
     glucose_share: float = 0.3
+    vitals_share: float = 0.0  # scales and pulse oximeters (weight / spo2 readings)
     seed: int | None = None
     prefix: str = "sim-gw"
     keep_ids: bool = True
@@ -270,14 +289,23 @@ class VirtualGateway:
 # -- the fleet ----------------------------------------------------------------------------------------
 
 
+def _device_kind(rng: random.Random, config: FleetConfig) -> tuple[str, str]:
+    """A device's (kind, model): ``vitals_share`` of devices are scales or oximeters (half each),
+    then ``glucose_share`` of the rest are glucose meters. With ``vitals_share`` 0 the draw is the
+    one older runs made, so their seeds reproduce the same fleet."""
+    if config.vitals_share > 0 and rng.random() < config.vitals_share:
+        return (KIND_WEIGHT, "SIM-WS") if rng.random() < 0.5 else (KIND_SPO2, "SIM-OX")
+    glucose = rng.random() < config.glucose_share
+    return (KIND_GLUCOSE, "SIM-GLU") if glucose else (KIND_BLOOD_PRESSURE, "SIM-BP")
+
+
 def make_devices(config: FleetConfig, gateway_ids: Sequence[str]) -> list[tuple[str, VirtualDevice]]:
     rng = random.Random(config.seed)
     tag = f"{rng.getrandbits(24):06x}" if config.seed is not None else secrets.token_hex(3)
     out = []
     for g, gw in enumerate(gateway_ids):
         for d in range(config.devices_per_gateway):
-            glucose = rng.random() < config.glucose_share
-            kind, model = ("glucose", "SIM-GLU") if glucose else ("blood_pressure", "SIM-BP")
+            kind, model = _device_kind(rng, config)
             dev_id = f"SIM-{tag}-{g:04d}-{d:03d}"
             out.append((gw, VirtualDevice(dev_id, kind, model, random.Random(rng.getrandbits(32)))))
     return out
@@ -378,6 +406,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--backfill-days", type=int, default=0, help="backfill mode: N days of history")
     p.add_argument("--per-day", type=int, default=2, help="backfill: readings per device per day")
     p.add_argument("--glucose-share", type=float, default=0.3)
+    p.add_argument("--vitals-share", type=float, default=0.0,
+                   help="share of devices that are scales or pulse oximeters (half each)")
     p.add_argument("--seed", type=int)
     p.add_argument("--prefix", default="sim-gw", help="gateway id prefix")
     p.add_argument("--ids-out", type=Path, help="write the published message ids here, one per line")
@@ -394,7 +424,7 @@ def fleet_main(argv: list[str] | None = None) -> int:
         gateways=args.gateways, devices_per_gateway=args.devices_per_gateway, rate=args.rate,
         count=None if args.duration and args.count == 10_000 else args.count, duration_s=args.duration,
         window=args.window, backfill_days=args.backfill_days, per_day=args.per_day,
-        glucose_share=args.glucose_share, seed=args.seed, prefix=args.prefix,
+        glucose_share=args.glucose_share, vitals_share=args.vitals_share, seed=args.seed, prefix=args.prefix,
         keep_ids=args.ids_out is not None,
     )
     if args.embedded:
