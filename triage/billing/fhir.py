@@ -6,7 +6,8 @@ What goes in (DOMAIN E1, H1, H12), per patient-month:
 * ``Observation``: every valid reading in the calendar month (patient's zone) plus the readings
   that evidence a device code or a promoted flag; BP panel 85354-9 (8480-6 / 8462-4, ``mm[Hg]``),
   heart rate 8867-4 (``/min``), glucose 2339-0 (``mg/dL``) and, when the meter sent mmol/L, the
-  device's own 15074-8 value it was derived from. Times keep the patient's offset and IANA zone;
+  device's own 15074-8 value it was derived from; body weight 29463-7 (``kg``), SpO2 59408-5 with
+  2708-6 (``%``) and the oximeter's pulse as heart rate 8867-4. Times keep the patient's offset and IANA zone;
   zeros stay zeros; a non-finite value becomes ``dataAbsentReason``, never ``NaN``.
 * ``Device``, ``Flag`` (promoted), ``Provenance`` (the clinician review, NPI, licence check),
   ``Communication`` (the interactive evidence), ``Consent``, ``Practitioner`` (NPI only).
@@ -126,7 +127,8 @@ class _Month:
         tz = self.pm.timezone
         rows = self.conn.execute(
             "SELECT r.reading_id, r.message_id, r.kind, r.measured_at, r.systolic_mmhg, r.diastolic_mmhg,"
-            " r.pulse_bpm, r.glucose_mg_dl, r.device_id, r.transmission, r.original, r.meal, r.sample_type"
+            " r.pulse_bpm, r.glucose_mg_dl, r.device_id, r.transmission, r.original, r.meal, r.sample_type,"
+            " r.weight_kg, r.spo2_pct"
             " FROM readings r WHERE r.patient_id = %(pid)s AND r.quality = 'valid'"
             " AND (r.reading_id = ANY(%(ids)s)"
             "      OR (r.measured_at >= (%(start)s::timestamp AT TIME ZONE %(tz)s)"
@@ -163,6 +165,8 @@ class _Month:
                     "text": {
                         "blood_pressure": "Blood pressure monitor",
                         "glucose": "Blood glucose meter",
+                        "weight": "Weight scale",
+                        "spo2": "Pulse oximeter",
                     }.get(kind, kind)
                 }
             if serial:

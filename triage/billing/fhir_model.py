@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway.contract import KIND_SPO2, KIND_WEIGHT
 from triage.billing.engine import PatientMonth
 from triage.billing.rules import Decision
 
@@ -44,6 +45,8 @@ RPM = "urn:rpmflow:"  # prefix of our own extension urls and identifier systems
 
 BP_PROFILE = "http://hl7.org/fhir/StructureDefinition/bp"
 HR_PROFILE = "http://hl7.org/fhir/StructureDefinition/heartrate"
+WEIGHT_PROFILE = "http://hl7.org/fhir/StructureDefinition/bodyweight"
+SPO2_PROFILE = "http://hl7.org/fhir/StructureDefinition/oxygensat"
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:rpmflow:fhir")
 _MEDIUM = {
     "phone": ("PHONE", "telephone"),
@@ -164,6 +167,8 @@ class ReadingRow:
     original: Any = None
     meal: str | None = None
     sample_type: str | None = None
+    weight_kg: float | None = None
+    spo2_pct: float | None = None
 
 
 def observation_bodies(r: ReadingRow, patient: dict[str, str], tz: str) -> list[tuple[str, dict[str, Any]]]:
@@ -245,6 +250,44 @@ def observation_bodies(r: ReadingRow, patient: dict[str, str], tz: str) -> list[
             )
             glu["derivedFrom"] = [_ref("Observation", f"{rid}/mmol")]
         out.append((rid, glu))
+    elif r.kind in (KIND_WEIGHT, KIND_SPO2):
+        out.extend(_vitals_bodies(r, base))
+    return out
+
+
+def _vitals_bodies(r: ReadingRow, base: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Body weight (29463-7, kg), or SpO2 (59408-5 with 2708-6, %) plus the oximeter's pulse rate
+    (8867-4, /min): FHIR R4 vital-signs profiles, UCUM units (DOMAIN E1, issue 16)."""
+    rid = str(r.reading_id)
+    if r.kind == KIND_WEIGHT:
+        weight = {
+            **base,
+            "meta": {"profile": [WEIGHT_PROFILE]},
+            "code": _coding(LOINC, "29463-7", "Body weight"),
+            **_value(_decimal(r.weight_kg, None), "kg"),
+        }
+        return [(rid, weight)]
+    code = _coding(LOINC, "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry")
+    code["coding"].append(
+        {"system": LOINC, "code": "2708-6", "display": "Oxygen saturation in Arterial blood"}
+    )
+    spo2 = {
+        **base,
+        "meta": {"profile": [SPO2_PROFILE]},
+        "code": code,
+        **_value(_decimal(r.spo2_pct, None), "%"),
+    }
+    out: list[tuple[str, dict[str, Any]]] = [(rid, spo2)]
+    if r.pulse is not None:
+        pulse = {
+            **base,
+            "identifier": [{"system": RPM + "reading-heart-rate", "value": rid}],
+            "meta": {"profile": [HR_PROFILE]},
+            "code": _coding(LOINC, "8867-4", "Heart rate"),
+            **_value(_decimal(r.pulse, None), "/min"),
+            "derivedFrom": [_ref("Observation", rid)],
+        }
+        out.append((f"{rid}/hr", pulse))
     return out
 
 
