@@ -118,8 +118,14 @@ LOINC_UNITS = {
     "8867-4": "/min",
     "2339-0": "mg/dL",
     "15074-8": "mmol/L",
+    "29463-7": "kg",
+    "2708-6": "%",
+    "59408-5": "%",
 }
 OBS_CODES = {
+    "29463-7": "vital-signs",
+    "2708-6": "vital-signs",
+    "59408-5": "vital-signs",
     "85354-9": "vital-signs",
     "8867-4": "vital-signs",
     "2339-0": "laboratory",

@@ -15,7 +15,8 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
 from tests.triage.rpm_seed import add_reading, make_world, promoted_flag
-from triage.billing import compute, export
+from triage.billing import compute, drive, export
+from triage.clinical import people
 
 NY = ZoneInfo("America/New_York")
 TZ_EXT = "http://hl7.org/fhir/StructureDefinition/tz-code"
@@ -47,6 +48,15 @@ def _month(db: psycopg.Connection[Any]) -> tuple[dict[str, Any], dict[str, int]]
             db, w.patient_id, datetime(2026, 2, 4, 9, tzinfo=NY), {"unit": "mmol/L", "concentration": 6.1}
         ),
     }
+    scale, oximeter = f"scale-{w.mrn}", f"ox-{w.mrn}"
+    for device, kind in ((scale, "weight"), (oximeter, "spo2")):
+        people.assign_device(
+            db, device, w.patient_id, at=datetime(2026, 1, 1, tzinfo=NY), assigned_by="n", kind=kind
+        )
+    drive.add_reading(db, scale, datetime(2026, 2, 5, 7, tzinfo=NY), kind="weight", weight_kg=81.6466)
+    drive.add_reading(
+        db, oximeter, datetime(2026, 2, 5, 7, 5, tzinfo=NY), kind="spo2", spo2_pct=97.0, pulse=70.0
+    )
     promoted_flag(db, w, dos=date(2026, 2, 2), minutes=25, interactive=True)
     [pm] = compute.compute_month(db, 2026, 2, patient_id=w.patient_id)
     return export.export_fhir(db, [pm], generated_at=datetime(2026, 3, 2, tzinfo=UTC)), ids
@@ -65,6 +75,8 @@ def test_every_resource_validates_with_fhir_resources(db: psycopg.Connection[Any
         get_fhir_model_class(r["resourceType"]).model_validate(r)
         kinds.add(r["resourceType"])
     assert {"Patient", "Observation", "Provenance", "ChargeItem", "Claim", "Consent"} <= kinds
+    codes = {c["code"] for o in _resources(bundle, "Observation") for c in o["code"]["coding"]}
+    assert {"85354-9", "8867-4", "2339-0", "15074-8", "29463-7", "2708-6", "59408-5"} <= codes
 
 
 def test_each_finding_is_fixed(db: psycopg.Connection[Any]) -> None:

@@ -44,6 +44,8 @@ def add_reading(
     diastolic: float | None = 82.0,
     pulse: float | None = 70.0,
     glucose_mg_dl: float | None = None,
+    weight_kg: float | None = None,
+    spo2_pct: float | None = None,
     transmission: str = "automatic",
     quality: str = "valid",
     device_status: Sequence[str] = (),
@@ -63,7 +65,7 @@ def add_reading(
     if transmission not in ("automatic", "manual"):
         raise InvalidScenario("transmission", transmission, "must be automatic or manual")
     bp = kind == "blood_pressure"
-    values = (systolic, diastolic, pulse) if bp else (None, None, None)
+    values = (systolic, diastolic, pulse) if bp else (None, None, pulse if kind == "spo2" else None)
     identity = f"{device_id}|{kind}|{measured_at.isoformat()}|{values}|{glucose_mg_dl}|{secrets.token_hex(4)}"
     message_id = hashlib.sha256(identity.encode()).hexdigest()
     with conn.transaction():
@@ -77,11 +79,12 @@ def add_reading(
         row = conn.execute(
             "INSERT INTO readings (message_id, gateway_id, device_id, patient_id, kind, measured_at,"
             " received_at, quality, transmission, systolic_mmhg, diastolic_mmhg, pulse_bpm, glucose_mg_dl,"
-            " device_status, raw_hex, payload)"
+            " weight_kg, spo2_pct, device_status, raw_hex, payload)"
             " SELECT %s, %s, %s, (SELECT a.patient_id FROM device_assignments a WHERE a.device_id = %s"
             "   AND a.valid_from <= %s AND (a.valid_to IS NULL OR a.valid_to > %s)"
             "   ORDER BY a.valid_from DESC LIMIT 1),"
-            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '', '{}'::jsonb RETURNING reading_id, patient_id",
+            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '', '{}'::jsonb"
+            " RETURNING reading_id, patient_id",
             (
                 message_id,
                 gateway_id,
@@ -96,6 +99,8 @@ def add_reading(
                 transmission,
                 *values,
                 glucose_mg_dl if kind == "glucose" else None,
+                weight_kg if kind == "weight" else None,
+                spo2_pct if kind == "spo2" else None,
                 list(device_status),
             ),
         ).fetchone()
