@@ -95,7 +95,8 @@ def patient_data(
 
 
 def _reading_facts(r: dict[str, Any]) -> ReadingFacts:
-    values = tuple(r.get(k) for k in ("systolic_mmhg", "diastolic_mmhg", "pulse_bpm", "glucose_mg_dl"))
+    keys = ("systolic_mmhg", "diastolic_mmhg", "pulse_bpm", "glucose_mg_dl", "weight_kg", "spo2_pct")
+    values = tuple(r.get(k) for k in keys)
     return ReadingFacts(
         reading_id=int(r["reading_id"]), kind=r["kind"], measured_at=r["measured_at"], quality=r["quality"],
         quality_reason=r["quality_reason"], transmission=r["transmission"],
