@@ -75,6 +75,7 @@ class GatewayService:
             gateway_id=s.gateway_id, zone=s.zone, clock_drift_max_s=s.clock_drift_max_s,
             session_idle_s=s.session_idle_s, racp_timeout_s=s.racp_timeout_s,
             context_timeout_s=s.context_timeout_s, allow=frozenset(s.devices),
+            oximetry_window_s=s.oximetry_window_s,
         )
         return Collector(self.radio, outbox, config, self.board, on_commit=self.publisher.wake)
 

@@ -76,6 +76,7 @@ class Settings:
     allow_plaintext_mqtt: bool = False
     confirm_timeout_s: float = 60.0  # wait for ingest's ack before re-sending (doubles per attempt)
     auth_timeout_s: float = 30.0  # broker refusing our credentials this long: exit 3
+    oximetry_window_s: int = 60  # continuous oximetry: one summary reading per window (median, minimum)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -131,6 +132,7 @@ class Settings:
             confirm_timeout_s=number("CONFIRM_TIMEOUT_S", cls.confirm_timeout_s),
             auth_timeout_s=number("AUTH_TIMEOUT_S", cls.auth_timeout_s),
             allow_plaintext_mqtt=flag("ALLOW_PLAINTEXT_MQTT", cls.allow_plaintext_mqtt),
+            oximetry_window_s=int(number("OXIMETRY_WINDOW_S", cls.oximetry_window_s)),
         )
         settings.validate()
         return settings
@@ -148,6 +150,8 @@ class Settings:
             raise SettingsError(PREFIX + "OUTBOX_CAPACITY", "must be at least 1")
         if self.inflight_window < 1:
             raise SettingsError(PREFIX + "INFLIGHT_WINDOW", "must be at least 1")
+        if not 1 <= self.oximetry_window_s <= 3600:
+            raise SettingsError(PREFIX + "OXIMETRY_WINDOW_S", "must be 1..3600 seconds")
         if not self.confirm_timeout_s > 0:
             raise SettingsError(PREFIX + "CONFIRM_TIMEOUT_S", "must be more than 0 seconds")
         backends.check(self.backend)

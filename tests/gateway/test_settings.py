@@ -52,6 +52,8 @@ def test_all_keys() -> None:
         ({**BASE, "RPMFLOW_GATEWAY_SERVER_ACKS": "maybe"}, "RPMFLOW_GATEWAY_SERVER_ACKS"),
         ({**BASE, "RPMFLOW_GATEWAY_CONFIRM_TIMEOUT_S": "0"}, "RPMFLOW_GATEWAY_CONFIRM_TIMEOUT_S"),
         ({**BASE, "RPMFLOW_GATEWAY_CONFIRM_TIMEOUT_S": "soon"}, "RPMFLOW_GATEWAY_CONFIRM_TIMEOUT_S"),
+        ({**BASE, "RPMFLOW_GATEWAY_OXIMETRY_WINDOW_S": "0"}, "RPMFLOW_GATEWAY_OXIMETRY_WINDOW_S"),
+        ({**BASE, "RPMFLOW_GATEWAY_OXIMETRY_WINDOW_S": "7200"}, "RPMFLOW_GATEWAY_OXIMETRY_WINDOW_S"),
     ],
 )
 def test_bad_settings_name_the_key(env: dict[str, str], key: str) -> None:
@@ -102,3 +104,9 @@ def test_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         build_parser().parse_args(argv)
     assert info.value.code == 0 and "usage: rpmflow-gateway" in capsys.readouterr().out
+
+
+def test_oximetry_window_reaches_the_collector() -> None:
+    s = Settings.from_env({**BASE, "RPMFLOW_GATEWAY_OXIMETRY_WINDOW_S": "30"})
+    assert s.oximetry_window_s == 30
+    assert Settings.from_env(BASE).oximetry_window_s == 60
