@@ -70,3 +70,31 @@ def test_patient_and_charge_items_carry_the_reasons() -> None:
     assert {"url": "urn:rpmflow:policy-version", "valueString": "acme@2026-01-01"} in charge["extension"]
     _valid("ChargeItem", charge)
     assert fm.provenance_reason()[0]["coding"][0]["code"] == "TREAT"
+
+
+def test_device_consent_coverage_and_claim_on_plain_data() -> None:
+    from triage.billing import fhir_claim as fc
+
+    pm = bill(patient(time_logs=(minutes(date(2026, 2, 10), 45),), communications=(call(date(2026, 2, 10)),)))
+    device = fc.device_body("cuff-1", "blood_pressure", "Omron", "BP7000", "SN1", "1.2", True)
+    assert device["type"]["text"] == "Blood pressure monitor" and device["serialNumber"] == "SN1"
+    _valid("Device", device)
+    consent = fc.consent_body(pm, AT, "verbal", "v1", None)
+    assert consent["status"] == "active" and consent["provision"]["period"] == {
+        "start": "2026-03-08T03:00:30-04:00"
+    }
+    _valid("Consent", consent)
+    _valid("Coverage", fc.coverage_body(pm))
+    emitted = [(d, fm._ref("ChargeItem", d.code)) for d in pm.emitted]
+    claim = fc.claim_body(
+        pm,
+        emitted,
+        key="1/2026-02",
+        period=(date(2026, 2, 1), date(2026, 2, 28)),
+        created=date(2026, 3, 2),
+        provider=fm._ref("Practitioner", "10"),
+        coverage=fm._ref("Coverage", "1/medicare"),
+    )
+    assert [i["productOrService"]["coding"][0]["code"] for i in claim["item"]] == [d.code for d in pm.emitted]
+    assert {"99457", "99458"} <= {i["productOrService"]["coding"][0]["code"] for i in claim["item"]}
+    _valid("Claim", claim)

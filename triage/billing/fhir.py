@@ -27,10 +27,8 @@ from typing import Any
 import psycopg
 
 from triage.billing.compute import PatientMonth, month_bounds
+from triage.billing.fhir_claim import claim_body, consent_body, coverage_body, device_body
 from triage.billing.fhir_model import (
-    ACT_CODE,
-    CLAIM_TYPE,
-    CONSENT_SCOPE,
     CPT,
     DATA_ABSENT,
     FLAG_CATEGORY,
@@ -40,7 +38,6 @@ from triage.billing.fhir_model import (
     NPI,
     PARTICIPATION_MODE,
     POS,
-    PRIORITY,
     PROVENANCE_AGENT,
     RPM,
     TZ_EXT,
@@ -155,32 +152,8 @@ class _Month:
         ).fetchall()
         known = {r[0] for r in rows}
         rows += [(d, None, None, None, None, None, None) for d in device_ids if d not in known]
-        for device_id, kind, manufacturer, model, serial, firmware, fda in rows:
-            body: dict[str, Any] = {
-                "identifier": [{"system": RPM + "device", "value": device_id}],
-                "status": "active",
-            }
-            if kind:
-                body["type"] = {
-                    "text": {
-                        "blood_pressure": "Blood pressure monitor",
-                        "glucose": "Blood glucose meter",
-                        "weight": "Weight scale",
-                        "spo2": "Pulse oximeter",
-                    }.get(kind, kind)
-                }
-            if serial:
-                body["serialNumber"] = serial
-            if manufacturer:
-                body["manufacturer"] = manufacturer
-            if model:
-                body["deviceName"] = [{"name": model, "type": "model-name"}]
-                body["modelNumber"] = model
-            if firmware:
-                body["version"] = [{"value": firmware}]
-            if fda is not None:
-                body["extension"] = [_ext("fda-cleared", valueBoolean=bool(fda))]
-            self.b.add("Device", device_id, body)
+        for row in rows:
+            self.b.add("Device", row[0], device_body(*row))
 
     # -- flags, reviews, communications -----------------------------------------------------
     def flag_rows(self) -> list[tuple[Any, ...]]:
@@ -352,28 +325,7 @@ class _Month:
             (self.pm.patient_id,),
         ).fetchall()
         for cid, at, method, version, revoked in rows:
-            period = {"start": _local(at, self.pm.timezone)}
-            if revoked is not None:
-                period["end"] = _local(revoked, self.pm.timezone)
-            self.b.add(
-                "Consent",
-                str(cid),
-                {
-                    "status": "inactive" if revoked is not None else "active",
-                    "scope": _coding(CONSENT_SCOPE, "treatment", "Treatment"),
-                    "category": [_coding(LOINC, "59284-0", "Patient Consent")],
-                    "patient": self.patient,
-                    "dateTime": _local(at, self.pm.timezone),
-                    "performer": [self.patient],
-                    "policy": [{"uri": f"{RPM}rpm-consent:{version}"}],
-                    "policyRule": _coding(ACT_CODE, "OPTIN", "opt-in"),
-                    "provision": {"type": "permit", "period": period},
-                    "extension": [
-                        _ext("consent-method", valueCode=method),
-                        _ext("consent-version", valueString=version),
-                    ],
-                },
-            )
+            self.b.add("Consent", str(cid), consent_body(self.pm, at, method, version, revoked))
 
     # -- billing ----------------------------------------------------------------------------
     def charge_items(self, flag_ids: list[int]) -> list[tuple[Decision, dict[str, str]]]:
@@ -408,57 +360,17 @@ class _Month:
         emitted = [(d, ref) for d, ref in charges if d.emitted]
         if not emitted or self.pm.billing_user_id is None:
             return  # nothing to claim; the not-billable ChargeItems carry the reasons
-        coverage = self.b.add(
-            "Coverage",
-            f"{self.pm.patient_id}/{self.pm.payer}",
-            {
-                "status": "active",
-                "beneficiary": self.patient,
-                "payor": [
-                    {
-                        "identifier": {"system": RPM + "payer", "value": self.pm.payer},
-                        "display": self.pm.payer,
-                    }
-                ],
-            },
+        coverage = self.b.add("Coverage", f"{self.pm.patient_id}/{self.pm.payer}", coverage_body(self.pm))
+        body = claim_body(
+            self.pm,
+            emitted,
+            key=self.key,
+            period=(self.month_start, self.month_end),
+            created=created,
+            provider=self.practitioner(self.pm.billing_user_id),
+            coverage=coverage,
         )
-        diagnosis = [
-            {"sequence": n, "diagnosisCodeableConcept": _coding(ICD10, c)}
-            for n, c in enumerate(self.pm.icd10_codes, 1)
-        ]
-        items = []
-        for n, (d, ref) in enumerate(emitted, 1):
-            item: dict[str, Any] = {
-                "sequence": n,
-                "productOrService": _coding(CPT, d.code),
-                "quantity": {"value": d.units},
-                "locationCodeableConcept": _coding(POS, self.pm.place_of_service),
-                "extension": [_ext("charge-item", valueReference=ref)],
-            }
-            if diagnosis:
-                item["diagnosisSequence"] = [x["sequence"] for x in diagnosis]
-            if d.date_of_service is not None:
-                item["servicedDate"] = d.date_of_service.isoformat()
-            items.append(item)
-        self.b.add(
-            "Claim",
-            self.key,
-            {
-                "identifier": [{"system": RPM + "claim", "value": self.key}],
-                "status": "active",
-                "type": _coding(CLAIM_TYPE, "professional", "Professional"),
-                "use": "claim",
-                "patient": self.patient,
-                "billablePeriod": {"start": self.month_start.isoformat(), "end": self.month_end.isoformat()},
-                "created": created.isoformat(),
-                "provider": self.practitioner(self.pm.billing_user_id),
-                "priority": _coding(PRIORITY, "normal", "Normal"),
-                "insurance": [{"sequence": 1, "focal": True, "coverage": coverage}],
-                "diagnosis": diagnosis,
-                "item": items,
-                "extension": [_ext("policy-version", valueString=self.pm.policy_version)],
-            },
-        )
+        self.b.add("Claim", self.key, body)
 
 
 def export_fhir(

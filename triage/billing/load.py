@@ -138,14 +138,12 @@ def _communications(conn: psycopg.Connection[Any], pid: int, tz: str) -> tuple[C
     return tuple(Communication(int(r[0]), r[1], r[2], bool(r[3]), bool(r[4]), r[5], bool(r[6])) for r in rows)
 
 
-def load_patient_facts(conn: psycopg.Connection[Any], patient_id: int, until: date) -> PatientFacts | None:
-    """Every fact about one patient up to ``until`` (local date), or None if no such patient."""
-    row = conn.execute(
-        "SELECT patient_id, mrn, state, timezone FROM patients WHERE patient_id = %s", (patient_id,)
-    ).fetchone()
-    if row is None:
-        return None
-    pid, mrn, state, tz = int(row[0]), row[1], row[2], row[3]
+def _histories(conn: psycopg.Connection[Any], pid: int, tz: str) -> dict[str, Any]:
+    """The dated histories: enrolments, orders, consents, locations, payers, prior auths, claims.
+
+    One short query per history, kept in one function (over 60 lines on purpose) so the list of
+    facts the engine decides on reads in one place.
+    """
     enrolments = tuple(
         Enrolment(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], int(r[6]), r[7])
         for r in conn.execute(
@@ -203,20 +201,34 @@ def load_patient_facts(conn: psycopg.Connection[Any], patient_id: int, until: da
             (pid,),
         )
     )
+    return {
+        "enrolments": enrolments,
+        "orders": orders,
+        "consents": consents,
+        "locations": locations,
+        "payers": payers,
+        "prior_auths": auths,
+        "claims": claims,
+    }
+
+
+def load_patient_facts(conn: psycopg.Connection[Any], patient_id: int, until: date) -> PatientFacts | None:
+    """Every fact about one patient up to ``until`` (local date), or None if no such patient."""
+    row = conn.execute(
+        "SELECT patient_id, mrn, state, timezone FROM patients WHERE patient_id = %s", (patient_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    pid, mrn, state, tz = int(row[0]), row[1], row[2], row[3]
+    h = _histories(conn, pid, tz)
     logs = _time_logs(conn, pid, tz)
-    users = {e.ordering_user_id for e in enrolments} | {t.user_id for t in logs}
+    users = {e.ordering_user_id for e in h["enrolments"]} | {t.user_id for t in logs}
     return PatientFacts(
         patient_id=pid,
         mrn=mrn,
         timezone=tz,
         state=state,
-        enrolments=enrolments,
-        orders=orders,
-        consents=consents,
-        locations=locations,
-        payers=payers,
-        prior_auths=auths,
-        claims=claims,
+        **h,
         readings=_readings(conn, pid, tz, until),
         time_logs=logs,
         communications=_communications(conn, pid, tz),
