@@ -115,6 +115,9 @@ class Collector:
         self.on_commit = on_commit or (lambda: None)
         self.clock = clock
         self._profiles: dict[str, QuirkProfile] = {}  # address → quirks, selected once per device
+        # Set at shutdown for sessions that never go quiet (continuous oximetry): they see the link
+        # as lost once the frames already received are handed over, so their open window is stored.
+        self.stopping = False
 
     async def connect(self, address: str, on_disconnect: Callable[[], None]) -> BleLink:
         last: BaseException | None = None
@@ -200,6 +203,11 @@ class _Shell:
     async def _radio(self, command: p.Read | p.Write | p.Subscribe | p.NextFrame | p.CheckLink) -> Event:
         link = self.link
         if isinstance(command, p.NextFrame):
+            if self.collector.stopping:
+                try:
+                    return self.frames.get_nowait()  # what arrived before the stop is still stored
+                except asyncio.QueueEmpty:
+                    return p.Disconnected()
             try:
                 return await asyncio.wait_for(self.frames.get(), timeout=FRAME_TICK_S)
             except TimeoutError:

@@ -100,7 +100,7 @@ class GatewayService:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop_event.wait(), timeout=max(pause, s.scan_interval_s))
         finally:
-            await self._finish_sessions()
+            await self._finish_sessions(collector)
             await asyncio.to_thread(self.publisher.stop)
             self.outbox.close()
             log.info("gateway %s stopped", s.gateway_id)
@@ -171,11 +171,14 @@ class GatewayService:
         finally:
             self.publisher.request_status()
 
-    async def _finish_sessions(self) -> None:
+    async def _finish_sessions(self, collector: Collector) -> None:
         tasks = [t for t in self._sessions.values() if not t.done()]
         if not tasks:
             return
         _done, pending = await asyncio.wait(tasks, timeout=self.settings.session_idle_s + 2)
+        if pending:  # still streaming (continuous oximetry): end them as on a lost link, then store
+            collector.stopping = True
+            _done, pending = await asyncio.wait(pending, timeout=2.0)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)

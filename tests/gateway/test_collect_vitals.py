@@ -12,7 +12,12 @@ from zoneinfo import ZoneInfo
 
 from gateway.collector import Collector, CollectorConfig, SessionResult
 from gateway.outbox import Outbox
+from gateway.settings import Settings
 from simulators.devices import SimulatedRadio, build_radio
+from simulators.devices.pulse_oximeter import PulseOximeter
+from simulators.stack import EmbeddedMosquitto
+from tests.gateway.service_runner import running
+from tests.waiting import wait_for
 
 EPOCH = datetime(2026, 3, 15, 12, 0)
 ZONE = "Europe/Paris"
@@ -91,3 +96,27 @@ def test_oximeter_faults_clock_not_set_demo_data_finger_out(tmp_path: Path) -> N
         assert sum(r["values"]["sample_count"] for r in summaries) == 15  # 5 finger-out samples left out
         rejected = ob.rows("rejected")
         assert len(rejected) == 1 and "device_and_sensor_status" in (rejected[0].reason or "")
+
+
+def test_a_streaming_oximeter_keeps_its_open_window_at_shutdown(
+    broker: EmbeddedMosquitto, gateway_id: str, tmp_path: Path
+) -> None:
+    """A continuous stream never goes quiet; at shutdown the open window is stored, not dropped."""
+    radio = build_radio("oximeter:OX-S", "normal", seed=3, tz=ZONE, epoch=EPOCH)
+    ox = radio.devices[0]
+    assert isinstance(ox, PulseOximeter)
+    ox.records.clear()
+    for _ in range(20_000):  # far more than the test lasts (5 ms apart)
+        ox.queue_continuous(95.0, 60.0)
+    settings = Settings(gateway_id=gateway_id, mqtt_url=broker.url_for(gateway_id),
+                        outbox_path=tmp_path / "o.sqlite3", backend="sim", tz=ZONE, scan_interval_s=0.3,
+                        session_idle_s=0.3, racp_timeout_s=5, oximetry_window_s=3600)
+    with running(settings, radio):
+        wait_for(lambda: sum(r.delivered for r in ox.produced) >= 100, 30, "the stream to flow")
+        before_stop = sum(r.delivered for r in ox.produced)
+    with Outbox(settings.outbox_path, 100) as ob:
+        readings = [json.loads(r.payload) for r in ob.rows() if r.state != "rejected"]
+    summaries = [r for r in readings if r["values"]["sample_count"] is not None]
+    assert len(summaries) == 1, "one hour-long window, stored when the gateway stopped"
+    count = summaries[0]["values"]["sample_count"]
+    assert before_stop <= count <= sum(r.delivered for r in ox.produced)
