@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -45,19 +44,21 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway import wire
 from gateway.acks import MalformedAck, acks_topic, parse_ack
 from gateway.link_watch import LinkWatch
+from gateway.mqtt_client import make_client, software_version
 from gateway.outbox import CONFIRM_TIMEOUT_S, Outbox
 from gateway.runtime import broker
 from gateway.runtime.fatal import Fatal
 from gateway.runtime.retry import AUTH_TIMEOUT_S, Backoff
-from gateway.runtime.settings import SettingError
 from gateway.settings import Settings
+
+__all__ = ["Publisher", "PublisherStats", "make_client", "software_version"]
 
 log = logging.getLogger(__name__)
 
@@ -67,48 +68,6 @@ PUBLISH_BACKOFF = Backoff(base_s=0.5, cap_s=30.0)
 
 DevicesSource = Callable[[], dict[str, dict[str, Any]]]
 EXPIRE_EVERY_S = 1.0  # how often published rows are checked against their confirmation deadline
-
-
-def software_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"rpmflow {version('rpmflow')}"
-    except PackageNotFoundError:  # running from a checkout that was never installed
-        return "rpmflow (unpackaged)"
-
-
-def make_client(settings: Settings) -> mqtt.Client:
-    """The gateway's paho client: MQTT v5, its own credentials, TLS for mqtts://, last will offline."""
-    target = settings.mqtt
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"rpmflow-gateway-{settings.gateway_id}",
-        protocol=mqtt.MQTTv5,
-    )
-    if target.username is not None:
-        client.username_pw_set(target.username, target.password)
-    if target.tls:
-        try:
-            client.tls_set(
-                ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-            reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
-            raise SettingError("mqtt_ca_file", f"cannot use CA file {settings.mqtt_ca_file}: {reason}",
-                               env="RPMFLOW_GATEWAY_MQTT_CA_FILE") from None
-    will = wire.status_message(
-        gateway_id=settings.gateway_id, online=False, at=datetime.now(UTC), outbox_depth=0,
-        outbox_capacity=settings.outbox_capacity, outbox_full=False, devices={},
-        software=software_version(),
-    )
-    will["awaiting_confirmation"] = 0
-    client.will_set(wire.status_topic(settings.gateway_id), wire.encode(will), qos=1, retain=True)
-    client.reconnect_delay_set(min_delay=1, max_delay=30)
-    client.max_inflight_messages_set(settings.inflight_window)
-    client.max_queued_messages_set(0)
-    return client
 
 
 @dataclass
