@@ -14,10 +14,12 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 
-from dashboards.context import ctx
+from dashboards.context import client_ip, ctx
+from dashboards.db import Conn
 from dashboards.errors import CsrfRejected, Forbidden, NotSignedIn
 from dashboards.policy import allowed_roles
-from dashboards.sessions import Principal, resolve_session, resolve_token
+from dashboards.sessions import Principal, resolve_session, resolve_token, token_refusal
+from triage.clinical.audit import record
 
 SESSION_COOKIE = "rpmflow_session"
 LOGIN_CSRF_COOKIE = "rpmflow_login_csrf"
@@ -46,7 +48,7 @@ def _identify(request: Request, *, touch: bool) -> Principal | None:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 return None
-            return resolve_token(conn, token.strip())
+            return _token_principal(conn, request, token.strip())
         session_id = request.cookies.get(SESSION_COOKIE)
         if not session_id:
             return None
@@ -57,6 +59,23 @@ def _identify(request: Request, *, touch: bool) -> Principal | None:
             max_hours=c.settings.session_max_hours,
             touch=touch,
         )
+
+
+def _token_principal(conn: Conn, request: Request, token: str) -> Principal | None:
+    """Resolve a Bearer token; every use and every refusal is audited naming the token."""
+    where = {"method": request.method, "path": request.url.path[:300]}
+    principal = resolve_token(conn, token)
+    if principal is None:
+        token_id, name, reason = token_refusal(conn, token)
+        record(conn, actor=f"token:{token_id}" if token_id else "anonymous", action="auth.token_refused",
+               patient_id=None, detail={"token_id": token_id, "token_name": name, "reason": reason, **where},
+               source_ip=client_ip(request))
+        return None
+    record(conn, actor=principal.username, action="auth.token_use", patient_id=None,
+           detail={"token_id": principal.token_id, "token_name": principal.token_name,
+                   "scope": principal.scope, "role": principal.role, **where},
+           source_ip=client_ip(request))
+    return principal
 
 
 async def check_csrf(request: Request, expected: str) -> None:
@@ -84,6 +103,8 @@ async def authorize(request: Request) -> Principal:
         raise NotSignedIn("sign-in required")
     if principal.role not in roles:
         raise Forbidden(f"role {principal.role!r} may not use this page")
+    if principal.via == "token" and principal.scope != "write" and request.method in UNSAFE:
+        raise Forbidden(f"token {principal.token_name!r} is read-only")
     if request.method in UNSAFE and principal.via == "session":
         await check_csrf(request, principal.csrf_token)
     request.state.principal = principal

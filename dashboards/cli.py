@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 
+from dashboards import password_policy
 from dashboards.passwords import hash_password
 from dashboards.sessions import create_token
 from dashboards.settings import PREFIX, Settings
@@ -110,8 +111,8 @@ def _connect(url: str) -> psycopg.Connection[tuple[Any, ...]]:
 
 def _create_user(settings: AdminSettings, args: argparse.Namespace) -> int:
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else args.password
-    if len(password) < 12:
-        print("password must have at least 12 characters", file=sys.stderr)
+    if (weak := password_policy.problem(password, args.username)) is not None:
+        print(f"rpmflow-dashboard: {weak}", file=sys.stderr)
         return 2
     with _connect(settings.database_url) as conn:
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
@@ -10,6 +10,7 @@ from psycopg_pool import ConnectionPool
 
 from dashboards.db import Conn
 from dashboards.settings import Settings
+from dashboards.throttle import SignInThrottle
 
 
 @dataclass
@@ -17,6 +18,7 @@ class AppContext:
     settings: Settings
     pool: ConnectionPool[Conn]
     templates: Jinja2Templates
+    throttle: SignInThrottle = field(default_factory=SignInThrottle)
 
 
 def ctx(request: Request) -> AppContext:

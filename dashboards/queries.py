@@ -216,7 +216,8 @@ def unassigned_readings(conn: Conn, limit: int = 200) -> list[dict[str, Any]]:
 def dead_letters(conn: Conn, limit: int = 200) -> list[dict[str, Any]]:
     return fetch_all(
         conn,
-        "SELECT dead_letter_id, received_at, topic, gateway_id, error_class, reason, octet_length(payload)"
+        "SELECT dead_letter_id, received_at, topic, gateway_id, error_class, reason,"
+        " coalesce(payload_size, octet_length(payload))"
         " AS payload_bytes, encode(substring(payload FROM 1 FOR 160), 'escape') AS payload_head, resolved_at"
         " FROM dead_letters ORDER BY received_at DESC LIMIT %s",
         (limit,),

@@ -30,6 +30,9 @@ class Principal:
     via: Literal["session", "token"]
     csrf_token: str = ""
     session_hash: str = ""
+    token_id: int | None = None  # the API token used (audited by name on every use)
+    token_name: str = ""
+    scope: str = "write"  # a 'read' token may only GET
 
 
 def digest(secret: str) -> str:
@@ -103,25 +106,48 @@ def session_alive(conn: Conn, session_hash: str, *, idle_minutes: float) -> bool
     return row is not None
 
 
-def create_token(conn: Conn, user_id: int, name: str) -> tuple[int, str]:
-    """Make an API token; the secret is returned once and only its hash is kept."""
+TOKEN_SCOPES = ("read", "write")
+MAX_TOKEN_DAYS = 365
+
+
+def create_token(conn: Conn, user_id: int, name: str, *, days: int = 90,
+                 scope: str = "write") -> tuple[int, str]:
+    """Make an API token valid ``days`` days; the secret is returned once and only its hash is kept."""
+    if scope not in TOKEN_SCOPES or not 1 <= days <= MAX_TOKEN_DAYS:
+        raise ValueError(f"scope must be one of {TOKEN_SCOPES} and days 1..{MAX_TOKEN_DAYS}")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = fetch_one(
         conn,
-        "INSERT INTO api_tokens (user_id, name, token_prefix, token_hash) VALUES (%s, %s, %s, %s)"
-        " RETURNING token_id",
-        (user_id, name[:100] or "token", token[:12], digest(token)),
+        "INSERT INTO api_tokens (user_id, name, token_prefix, token_hash, expires_at, scope)"
+        " VALUES (%s, %s, %s, %s, now() + make_interval(days => %s), %s) RETURNING token_id",
+        (user_id, name[:100] or "token", token[:12], digest(token), days, scope),
     )
     assert row is not None
     return int(row["token_id"]), token
+
+
+def token_refusal(conn: Conn, token: str) -> tuple[int | None, str, str]:
+    """(token id, name, reason) for a token that did not resolve: expired, revoked, or unknown."""
+    row = fetch_one(
+        conn,
+        "SELECT t.token_id, t.name, t.revoked_at IS NOT NULL AS revoked, t.expires_at <= now() AS expired,"
+        " u.active FROM api_tokens t JOIN users u USING (user_id) WHERE t.token_hash = %s",
+        (digest(token),),
+    )
+    if row is None:
+        return None, "", "unknown token"
+    reason = "revoked" if row["revoked"] else "expired" if row["expired"] else "user deactivated"
+    return int(row["token_id"]), str(row["name"]), reason
 
 
 def resolve_token(conn: Conn, token: str) -> Principal | None:
     row = fetch_one(
         conn,
         "UPDATE api_tokens t SET last_used_at = now() FROM users u"
-        " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.user_id = t.user_id AND u.active"
-        " RETURNING u.user_id, u.username, u.display_name, u.role, u.is_physician_or_qhp",
+        " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND t.expires_at > now()"
+        " AND u.user_id = t.user_id AND u.active"
+        " RETURNING u.user_id, u.username, u.display_name, u.role, u.is_physician_or_qhp,"
+        " t.token_id, t.name AS token_name, t.scope",
         (digest(token),),
     )
     if row is None:
@@ -133,13 +159,17 @@ def resolve_token(conn: Conn, token: str) -> Principal | None:
         role=row["role"],
         is_physician_or_qhp=row["is_physician_or_qhp"],
         via="token",
+        token_id=int(row["token_id"]),
+        token_name=str(row["token_name"]),
+        scope=str(row["scope"]),
     )
 
 
 def list_tokens(conn: Conn, user_id: int) -> list[dict[str, object]]:
     return fetch_all(
         conn,
-        "SELECT token_id, name, token_prefix, created_at, last_used_at, revoked_at FROM api_tokens"
+        "SELECT token_id, name, token_prefix, scope, created_at, expires_at, last_used_at, revoked_at"
+        " FROM api_tokens"
         " WHERE user_id = %s ORDER BY created_at DESC",
         (user_id,),
     )

@@ -5,20 +5,30 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
+from dashboards.audit_trail import record_action
 from dashboards.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, authorize
 from dashboards.context import client_ip, ctx
 from dashboards.db import fetch_one
 from dashboards.errors import CsrfRejected, NotFound
 from dashboards.passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
 from dashboards.routes.deps import User
-from dashboards.sessions import create_token, end_session, list_tokens, revoke_token, start_session
+from dashboards.sessions import (
+    MAX_TOKEN_DAYS,
+    create_token,
+    end_session,
+    list_tokens,
+    revoke_token,
+    start_session,
+)
+from dashboards.throttle import REPEATED_LOCKOUTS
 from dashboards.web import local_path, render, see_other
+from triage.clinical.audit import record
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +71,8 @@ def login_form(request: Request, next: str | None = None, expired: int = 0) -> R
 
 
 def _check_password(request: Request, username: str, password: str) -> int | None:
-    """The user id when the credentials match an active account; records every attempt."""
+    """The user id when the credentials match an active account; records every attempt (table and
+    audit chain: the table is the application's, the chain is what no service role can edit)."""
     with ctx(request).pool.connection() as conn:
         row = fetch_one(
             conn, "SELECT user_id, password_hash, active FROM users WHERE username = %s", (username,)
@@ -75,10 +86,41 @@ def _check_password(request: Request, username: str, password: str) -> int | Non
             " VALUES (%s, %s, %s, %s, %s)",
             (username[:200], row["user_id"] if row else None, ok, client_ip(request), reason),
         )
+        record(conn, actor=username[:200], action="auth.sign_in" if ok else "auth.sign_in_failed",
+               patient_id=None, detail={} if ok else {"reason": reason}, source_ip=client_ip(request))
         if ok and row is not None and needs_rehash(row["password_hash"]):
             conn.execute("UPDATE users SET password_hash = %s WHERE user_id = %s",
                          (hash_password(password), row["user_id"]))
         return int(row["user_id"]) if ok and row is not None else None
+
+
+def _refused(request: Request, next: str, error: str, status: int,
+             headers: dict[str, str] | None) -> Response:
+    token = secrets.token_urlsafe(24)
+    refused = render(request, "login.html",
+                     {"csrf_token": token, "next": local_path(next, ""), "expired": False, "error": error},
+                     status_code=status)
+    if headers:
+        refused.headers.update(headers)
+    _set_cookie(request, refused, LOGIN_CSRF_COOKIE, token, 600)
+    return refused
+
+
+def _count_failure(request: Request, name: str, ip: str | None) -> None:
+    """Feed the throttle; a new lockout is audited, and repeated ones raise an alert for admins."""
+    throttle = ctx(request).throttle
+    lock = throttle.failed(name, ip)
+    if lock is None:
+        return
+    with ctx(request).pool.connection() as conn:
+        record(conn, actor=name[:200], action="auth.lockout", patient_id=None,
+               detail={"scope": lock.scope, "window": lock.window, "retry_after_s": lock.retry_after_s},
+               source_ip=ip)
+        count = throttle.lockouts_today(name)
+        if lock.scope == "account" and count >= REPEATED_LOCKOUTS:
+            log.warning("account %r locked out %d times today: admins alerted", name[:64], count)
+            record(conn, actor="rpmflow-dashboard", action="alert.repeated_lockout", patient_id=None,
+                   detail={"username": name[:200], "lockouts_today": count}, source_ip=ip)
 
 
 @public.post("/login", include_in_schema=False)
@@ -92,18 +134,18 @@ def login(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(csrf_token.encode(), expected.encode()):
         raise CsrfRejected("sign-in form expired or forged: reload the sign-in page")
-    user_id = _check_password(request, username.strip(), password)
+    name, ip = username.strip(), client_ip(request)
+    lock = ctx(request).throttle.locked(name, ip)
+    if lock is not None:
+        with ctx(request).pool.connection() as conn:
+            record(conn, actor=name[:200], action="auth.sign_in_refused", patient_id=None,
+                   detail={"reason": f"{lock.scope} locked", "window": lock.window}, source_ip=ip)
+        return _refused(request, next, f"Too many failed sign-ins: try again in {lock.retry_after_s} s.",
+                        429, {"Retry-After": str(lock.retry_after_s)})
+    user_id = _check_password(request, name, password)
     if user_id is None:
-        token = secrets.token_urlsafe(24)
-        refused = render(
-            request,
-            "login.html",
-            {"csrf_token": token, "next": local_path(next, ""), "expired": False,
-             "error": "Unknown user or wrong password."},
-            status_code=401,
-        )
-        _set_cookie(request, refused, LOGIN_CSRF_COOKIE, token, 600)
-        return refused
+        _count_failure(request, name, ip)
+        return _refused(request, next, "Unknown user or wrong password.", 401, None)
     with ctx(request).pool.connection() as conn:
         old = request.cookies.get(SESSION_COOKIE)
         if old:
@@ -142,10 +184,15 @@ def account(request: Request, me: User) -> Response:
 
 @router.post("/account/tokens", response_class=HTMLResponse, include_in_schema=False)
 def new_token(
-    request: Request, me: User, name: Annotated[str, Form(min_length=1, max_length=100)]
+    request: Request, me: User, name: Annotated[str, Form(min_length=1, max_length=100)],
+    days: Annotated[int, Form(ge=1, le=MAX_TOKEN_DAYS)] = 90,
+    scope: Annotated[Literal["read", "write"], Form()] = "read",
 ) -> Response:
     with ctx(request).pool.connection() as conn:
-        _, token = create_token(conn, me.user_id, name)
+        token_id, token = create_token(conn, me.user_id, name, days=days, scope=scope)
+        record_action(conn, me, action="auth.token_created", patient_id=None,
+                      detail={"token_id": token_id, "token_name": name, "scope": scope, "days": days},
+                      source_ip=client_ip(request))
         tokens = list_tokens(conn, me.user_id)
     return render(request, "account.html", {"tokens": tokens, "new_token": token})
 
@@ -155,6 +202,8 @@ def revoke(request: Request, me: User, token_id: int) -> Response:
     with ctx(request).pool.connection() as conn:
         if not revoke_token(conn, me.user_id, token_id):
             raise NotFound("no such active token")
+        record_action(conn, me, action="auth.token_revoked", patient_id=None, detail={"token_id": token_id},
+                      source_ip=client_ip(request))
     return see_other("/account")
 
 

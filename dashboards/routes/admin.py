@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from dashboards import queries
+from dashboards import password_policy, queries
 from dashboards.audit_trail import record_action, record_view
 from dashboards.auth import authorize
 from dashboards.context import client_ip, ctx
@@ -40,7 +40,9 @@ def _counts(request: Request) -> dict[str, Any]:
             " (SELECT count(*) FROM gateway_status WHERE online) AS gateways_online,"
             " (SELECT count(*) FROM gateway_status) AS gateways,"
             " (SELECT last_seq FROM audit_chain_head WHERE id = 1) AS audit_rows,"
-            " (SELECT last_hash FROM audit_chain_head WHERE id = 1) AS audit_head",
+            " (SELECT last_hash FROM audit_chain_head WHERE id = 1) AS audit_head,"
+            " (SELECT count(*) FROM audit_log WHERE action LIKE 'alert.%%'"
+            "  AND at > now() - interval '1 day') AS security_alerts",
         )
     return row or {}
 
@@ -214,6 +216,8 @@ def create_user(
     qhp: Annotated[bool, Form()] = False,
 ) -> Response:
     def write(conn: Conn) -> None:
+        if (weak := password_policy.problem(password, username)) is not None:
+            raise BadInput(weak)
         if fetch_one(conn, "SELECT 1 AS x FROM users WHERE username = %s", (username,)):
             raise BadInput(f"user {username} already exists")
         uid = people.create_user(conn, username=username, display_name=display_name, role=role,

@@ -89,7 +89,8 @@ def test_sign_out_ends_the_server_side_session(signed_in: Any, world: World, db:
 
 def test_api_token_create_use_revoke(signed_in: Any, world: World, db: Db) -> None:
     client: httpx.Client = signed_in("nurse")
-    page = client.post("/account/tokens", data={"name": "script", "csrf_token": session_csrf(client)})
+    page = client.post("/account/tokens", data={"name": "script", "scope": "write",
+                                                    "csrf_token": session_csrf(client)})
     token = page.text.split('id="new-token">', 1)[1].split("<", 1)[0]
     assert token.startswith("rpmf_")
     stored = db.execute("SELECT token_hash FROM api_tokens").fetchone()
