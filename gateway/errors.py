@@ -38,6 +38,8 @@ so ``except Exception`` still sees them.  Every constructor passes its fields on
 
 from __future__ import annotations
 
+from gateway.runtime.settings import SettingError
+
 __all__ = [
     "AdapterOff",
     "BlueZNotRunning",
@@ -158,16 +160,14 @@ class UnknownDevice(GatewayError, TerminalError):
         return f"unknown device {self.device_id!r}"
 
 
-class SettingsError(GatewayError, TerminalError):
-    """Configuration that cannot work; raised at start-up and naming the key."""
+class SettingsError(GatewayError, TerminalError, SettingError):
+    """Configuration that cannot work; raised at start-up and naming the key. It is the shared
+    runtime's :class:`~gateway.runtime.settings.SettingError` (one line, exit 2) with the key as
+    given (backends and plug-ins name their own variables)."""
 
     def __init__(self, key: str, reason: str) -> None:
-        super().__init__(key, reason)
-        self.key = key
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.reason}"
+        SettingError.__init__(self, key, reason)
+        self.args = (key, reason)
 
 
 class DeviceUnavailable(GatewayError, TransientError):

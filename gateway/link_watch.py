@@ -19,14 +19,14 @@ from gateway.runtime import broker
 from gateway.runtime.reach import diagnose
 from gateway.runtime.retry import ErrorKind, GaveUp
 
-log = logging.getLogger("gateway.publisher")
-
 Diagnose = Callable[..., str]
 
 
 class LinkWatch:
     def __init__(self, host: str, port: int, gateway_id: str, *, tls: bool, ca_file: Path | None,
-                 auth_timeout_s: float, diagnose_fn: Diagnose = diagnose) -> None:
+                 auth_timeout_s: float, diagnose_fn: Diagnose = diagnose,
+                 logger: str = "gateway.publisher") -> None:
+        self._log = logging.getLogger(logger)
         self.host = host
         self.port = port
         self.gateway_id = gateway_id
@@ -47,7 +47,7 @@ class LinkWatch:
         kind = broker.connack_kind(code) or ErrorKind.TRANSIENT
         since, _, attempts = self._refused or (now, code, 0)
         self._refused = (since, code, attempts + 1)
-        err = BrokerUnavailable(f"broker {self.host}:{self.port} refused gateway {self.gateway_id}: "
+        err = BrokerUnavailable(f"broker {self.host}:{self.port} refused {self.gateway_id}: "
                                 f"{broker.describe(code)}")
         self.last_error = str(err)
         bound = f"; exiting after {self.auth_timeout_s:g} s" if kind is not ErrorKind.TRANSIENT else ""
@@ -61,7 +61,7 @@ class LinkWatch:
         kind = broker.connack_kind(code) or ErrorKind.TRANSIENT
         if kind is ErrorKind.TRANSIENT or now - since < self.auth_timeout_s:
             return None
-        return GaveUp(f"broker {self.host}:{self.port} refused gateway {self.gateway_id}", kind,
+        return GaveUp(f"broker {self.host}:{self.port} refused {self.gateway_id}", kind,
                       broker.describe(code), attempts=attempts, elapsed_s=now - since)
 
     def unreachable(self) -> None:
@@ -74,4 +74,4 @@ class LinkWatch:
     def _say(self, line: str) -> None:
         if line != self._said:
             self._said = line
-            log.error("%s", line)
+            self._log.error("%s", line)

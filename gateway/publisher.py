@@ -118,7 +118,8 @@ class Publisher:
         self.software = software or software_version()
         self.server_acks = server_acks
         self.confirm_timeout_s = confirm_timeout_s
-        self.link = LinkWatch(host, port, gateway_id, tls=tls, ca_file=ca_file, auth_timeout_s=auth_timeout_s)
+        self.link = LinkWatch(host, port, f"gateway {gateway_id}", tls=tls, ca_file=ca_file,
+                              auth_timeout_s=auth_timeout_s)
         self.fatal: Fatal | None = None  # set when the broker refused us past the bound
         self.on_fatal: Callable[[], None] = lambda: None  # the service stops when it is set
         self.stats = PublisherStats()

@@ -1,8 +1,10 @@
 """The gateway's one configuration object, read from ``RPMFLOW_GATEWAY_*`` once at start-up.
 
-``Settings.from_env(environ)`` is the only place environment variables are read; the CLI then
-overrides fields with ``dataclasses.replace``. A missing or malformed key fails at start-up with a
-:class:`~gateway.errors.SettingsError` naming the key.
+Declared with :func:`gateway.runtime.settings.setting`: ``load(Settings, environ, args)`` (or
+``Settings.from_env``) is the only place environment variables are read; ``rpmflow-gateway run``
+flags are generated from the same fields. A missing or malformed value fails at start-up with one
+line naming the variable and the flag (exit 2). The table in docs/gateway.md is generated from
+these fields (``python -m tests.settings_tables``).
 """
 
 from __future__ import annotations
@@ -10,155 +12,113 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway import backends, contract
-from gateway.errors import SettingsError
-from gateway.runtime.urls import parse_mqtt_url, plaintext_problem
+from gateway import backends
+from gateway.contract import GATEWAY_ID_RE
+from gateway.runtime import settings as rs
+from gateway.runtime.settings import SettingError, setting
+from gateway.runtime.urls import MqttTarget, parse_mqtt_url, plaintext_problem
 
 PREFIX = "RPMFLOW_GATEWAY_"
-GATEWAY_ID_RE = contract.GATEWAY_ID_RE
-_BOOLS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False,
-          "off": False}
+
+__all__ = ["PREFIX", "MqttTarget", "Settings"]
 
 
-@dataclass(frozen=True)
-class MqttTarget:
-    """A parsed broker URL: ``mqtt://user:pw@host:port`` or ``mqtts://...`` (TLS)."""
+def _gateway_id(value: str) -> str | None:
+    return None if GATEWAY_ID_RE.match(value) else f"must match {GATEWAY_ID_RE.pattern}"
 
-    host: str
-    port: int
-    username: str | None
-    password: str | None
-    tls: bool
 
-    @classmethod
-    def parse(cls, url: str) -> MqttTarget:
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts"):
-            raise SettingsError("MQTT_URL", f"scheme must be mqtt:// or mqtts://, got {parts.scheme!r}")
-        if not parts.hostname:
-            raise SettingsError("MQTT_URL", "no host in the broker URL")
-        tls = parts.scheme == "mqtts"
-        return cls(
-            host=parts.hostname,
-            port=parts.port or (8883 if tls else 1883),
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            tls=tls,
-        )
+def _backend(value: str) -> str | None:
+    installed = backends.available()
+    return None if value in installed else (f"no BLE backend {value!r} is installed (installed: "
+                                            f"{', '.join(installed)})")
+
+
+def _zone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "unknown IANA time zone"
+    return None
+
+
+def _poll_interval(raw: str) -> float | None:
+    value = float(raw)  # ValueError: the loader names the variable
+    return value or None  # 0 = the quirk's own period
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the gateway runtime needs; see docs/gateway.md for the table of variables."""
+    """Everything the gateway runtime needs."""
 
-    gateway_id: str
-    mqtt_url: str
-    outbox_path: Path = Path("/var/lib/rpmflow-gateway/outbox.sqlite3")
-    outbox_capacity: int = 50_000
-    devices: tuple[str, ...] = ()  # allow-list of BLE addresses or DIS serial numbers; empty = any
-    backend: str = "bleak"  # or a plug-in (gateway/backends.py); "sim" reads RPMFLOW_GATEWAY_SIM_*
-    tz: str = "UTC"
-    clock_drift_max_s: float = 60.0
-    mqtt_ca_file: Path | None = None
-    scan_interval_s: float = 10.0
-    session_idle_s: float = 5.0
-    racp_timeout_s: float = 30.0
-    context_timeout_s: float = 2.0
-    status_interval_s: float = 30.0
-    inflight_window: int = 100
-    poll_interval_s: float | None = None  # overrides the quirk poll period (cuffs that never push)
-    server_acks: bool = True  # delete a reading on ingest's ack (false: on the broker's PUBACK)
+    gateway_id: str = setting(env=PREFIX + "ID", check=_gateway_id,
+                              help="the gateway's id, also its MQTT user name")
+    mqtt_url: str = rs.mqtt_url_field(PREFIX)
+    outbox_path: Path = setting(Path("/var/lib/rpmflow-gateway/outbox.sqlite3"), env=PREFIX + "OUTBOX",
+                                flag="--outbox", help="SQLite outbox file")
+    outbox_capacity: int = setting(50_000, env=PREFIX + "OUTBOX_CAPACITY", check=rs.at_least(1),
+                                   help="readings the outbox holds before it refuses new ones")
+    # allow-list of BLE addresses or DIS serial numbers; empty = any
+    devices: tuple[str, ...] = setting((), env=PREFIX + "DEVICES",
+                                       help="allow-list of BLE addresses or serial numbers, comma-separated "
+                                            "(empty: any)")
+    backend: str = setting(backends.BUILT_IN, env=PREFIX + "BACKEND", check=_backend,
+                           help="BLE backend: bleak (the radio) or an installed plug-in such as sim (the "
+                                "simulators, configured by RPMFLOW_GATEWAY_SIM_*)")
+    tz: str = setting("UTC", env=PREFIX + "TZ", check=_zone, help="IANA zone of the devices' local clocks")
+    clock_drift_max_s: float = setting(60.0, env=PREFIX + "CLOCK_DRIFT_MAX_S", check=rs.at_least(0),
+                                       help="set a device's clock when it is off by more seconds than this")
+    mqtt_ca_file: Path | None = setting(None, env=PREFIX + "MQTT_CA_FILE",
+                                        help="CA certificate file for mqtts:// (default: the system's)")
+    scan_interval_s: float = setting(10.0, env=PREFIX + "SCAN_INTERVAL_S", check=rs.positive,
+                                     help="seconds between scans")
+    session_idle_s: float = setting(5.0, env=PREFIX + "SESSION_IDLE_S", flag=False, check=rs.positive,
+                                    help="seconds without data that end a device session")
+    racp_timeout_s: float = setting(30.0, env=PREFIX + "RACP_TIMEOUT_S", flag=False, check=rs.positive,
+                                    help="seconds a glucose meter may take to answer a RACP request")
+    context_timeout_s: float = setting(2.0, env=PREFIX + "CONTEXT_TIMEOUT_S", flag=False, check=rs.positive,
+                                       help="seconds to wait for a glucose context after its measurement")
+    status_interval_s: float = setting(30.0, env=PREFIX + "STATUS_INTERVAL_S", flag=False,
+                                       check=rs.positive, help="seconds between retained status messages")
+    inflight_window: int = setting(100, env=PREFIX + "INFLIGHT_WINDOW", flag=False, check=rs.at_least(1),
+                                   help="QoS 1 messages in flight at most")
+    # overrides the quirk poll period (cuffs that never push)
+    poll_interval_s: float | None = setting(None, env=PREFIX + "POLL_INTERVAL_S", flag=False,
+                                            parse=_poll_interval,
+                                            help="poll devices that never push every this many seconds "
+                                                 "(0 or unset: the model's own period)")
+    server_acks: bool = setting(True, env=PREFIX + "SERVER_ACKS",
+                                help="delete a reading on ingest's ack (false: on the broker's PUBACK)")
     # Plain mqtt:// sends the gateway's password and readings in clear: only to this machine,
     # unless the operator says the network in between is trusted (docs/security.md).
-    allow_plaintext_mqtt: bool = False
-    confirm_timeout_s: float = 60.0  # wait for ingest's ack before re-sending (doubles per attempt)
-    auth_timeout_s: float = 30.0  # broker refusing our credentials this long: exit 3
-    oximetry_window_s: int = 60  # continuous oximetry: one summary reading per window (median, minimum)
+    allow_plaintext_mqtt: bool = setting(False, env=PREFIX + "ALLOW_PLAINTEXT_MQTT", flag=False,
+                                         help="allow plain mqtt:// to a host other than this machine (a "
+                                              "trusted network only; otherwise the gateway refuses to start)")
+    confirm_timeout_s: float = setting(60.0, env=PREFIX + "CONFIRM_TIMEOUT_S", check=rs.positive,
+                                       help="seconds to wait for ingest's ack before re-sending (doubles "
+                                            "per attempt)")
+    # continuous oximetry: one summary reading per window (median, minimum)
+    oximetry_window_s: int = setting(60, env=PREFIX + "OXIMETRY_WINDOW_S", flag=False,
+                                     check=rs.between(1, 3600),
+                                     help="continuous oximetry: one reading (median and minimum SpO2, "
+                                          "median pulse, sample count) per window of this many seconds")
+    auth_timeout_s: float = rs.auth_timeout_field(PREFIX)
+    log_level: str = rs.log_level_field(PREFIX)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        def get(key: str) -> str | None:
-            value = environ.get(PREFIX + key)
-            return value if value not in (None, "") else None
-
-        def number(key: str, default: float) -> float:
-            raw = get(key)
-            if raw is None:
-                return default
-            try:
-                return float(raw)
-            except ValueError:
-                raise SettingsError(PREFIX + key, f"not a number: {raw!r}") from None
-
-        def flag(key: str, default: bool) -> bool:
-            raw = get(key)
-            if raw is None:
-                return default
-            value = _BOOLS.get(raw.strip().lower())
-            if value is None:
-                raise SettingsError(PREFIX + key, f"must be true or false, got {raw!r}")
-            return value
-
-        gateway_id = get("ID")
-        if gateway_id is None:
-            raise SettingsError(PREFIX + "ID", "required (the gateway's MQTT username)")
-        mqtt_url = get("MQTT_URL") or environ.get("RPMFLOW_MQTT_URL") or None
-        if mqtt_url is None:
-            raise SettingsError(PREFIX + "MQTT_URL", "required (or RPMFLOW_MQTT_URL)")
-        backend = get("BACKEND") or cls.backend
-        ca = get("MQTT_CA_FILE")
-        devices = tuple(d.strip() for d in (get("DEVICES") or "").split(",") if d.strip())
-        settings = cls(
-            gateway_id=gateway_id,
-            mqtt_url=mqtt_url,
-            outbox_path=Path(get("OUTBOX") or cls.outbox_path),
-            outbox_capacity=int(number("OUTBOX_CAPACITY", cls.outbox_capacity)),
-            devices=devices,
-            backend=backend,
-            tz=get("TZ") or cls.tz,
-            clock_drift_max_s=number("CLOCK_DRIFT_MAX_S", cls.clock_drift_max_s),
-            mqtt_ca_file=Path(ca) if ca else None,
-            scan_interval_s=number("SCAN_INTERVAL_S", cls.scan_interval_s),
-            session_idle_s=number("SESSION_IDLE_S", cls.session_idle_s),
-            racp_timeout_s=number("RACP_TIMEOUT_S", cls.racp_timeout_s),
-            context_timeout_s=number("CONTEXT_TIMEOUT_S", cls.context_timeout_s),
-            status_interval_s=number("STATUS_INTERVAL_S", cls.status_interval_s),
-            inflight_window=int(number("INFLIGHT_WINDOW", cls.inflight_window)),
-            poll_interval_s=number("POLL_INTERVAL_S", 0.0) or None,
-            server_acks=flag("SERVER_ACKS", cls.server_acks),
-            confirm_timeout_s=number("CONFIRM_TIMEOUT_S", cls.confirm_timeout_s),
-            auth_timeout_s=number("AUTH_TIMEOUT_S", cls.auth_timeout_s),
-            allow_plaintext_mqtt=flag("ALLOW_PLAINTEXT_MQTT", cls.allow_plaintext_mqtt),
-            oximetry_window_s=int(number("OXIMETRY_WINDOW_S", cls.oximetry_window_s)),
-        )
-        settings.validate()
-        return settings
+        return rs.load(cls, environ)
 
     def validate(self) -> None:
-        """Fail at start-up, naming the key, rather than deep inside a session."""
-        if not GATEWAY_ID_RE.match(self.gateway_id):
-            raise SettingsError(PREFIX + "ID",
-                                f"must match {contract.GATEWAY_ID_PATTERN}, got {self.gateway_id!r}")
-        MqttTarget.parse(self.mqtt_url)
-        problem = plaintext_problem(parse_mqtt_url(self.mqtt_url), self.allow_plaintext_mqtt)
+        """Cross-field and programmatic checks (tests build Settings directly)."""
+        for name, check in (("gateway_id", _gateway_id), ("tz", _zone)):
+            reason = check(getattr(self, name))
+            if reason is not None:
+                raise SettingError(name, f"{reason}, got {getattr(self, name)!r}")
+        problem = plaintext_problem(self.mqtt, self.allow_plaintext_mqtt)
         if problem is not None:
-            raise SettingsError(PREFIX + "MQTT_URL", f"{problem} ({PREFIX}ALLOW_PLAINTEXT_MQTT=true)")
-        if self.outbox_capacity < 1:
-            raise SettingsError(PREFIX + "OUTBOX_CAPACITY", "must be at least 1")
-        if self.inflight_window < 1:
-            raise SettingsError(PREFIX + "INFLIGHT_WINDOW", "must be at least 1")
-        if not 1 <= self.oximetry_window_s <= 3600:
-            raise SettingsError(PREFIX + "OXIMETRY_WINDOW_S", "must be 1..3600 seconds")
-        if not self.confirm_timeout_s > 0:
-            raise SettingsError(PREFIX + "CONFIRM_TIMEOUT_S", "must be more than 0 seconds")
-        backends.check(self.backend)
-        try:
-            ZoneInfo(self.tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise SettingsError(PREFIX + "TZ", f"unknown IANA time zone {self.tz!r}") from None
+            raise SettingError("mqtt_url", f"{problem} ({PREFIX}ALLOW_PLAINTEXT_MQTT=true)")
 
     @property
     def zone(self) -> ZoneInfo:
@@ -166,4 +126,4 @@ class Settings:
 
     @property
     def mqtt(self) -> MqttTarget:
-        return MqttTarget.parse(self.mqtt_url)
+        return parse_mqtt_url(self.mqtt_url)

@@ -37,6 +37,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.contract import READINGS_FILTER, STATUS_FILTER
+from gateway.link_watch import LinkWatch
 from gateway.runtime.fatal import Fatal
 from gateway.runtime.retry import ErrorKind, GaveUp, retry_call
 from ingest.acks import AckSender, ack_groups
@@ -114,6 +115,9 @@ class Consumer:
         self._client.on_message = self._on_message
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_subscribe = self._on_subscribe
+        target = settings.mqtt
+        self.link = LinkWatch(target.host, target.port, f"ingest {settings.client_id}", tls=target.tls,
+                              ca_file=None, auth_timeout_s=settings.auth_timeout_s, logger=__name__)
         self._acks = AckSender(self._client, self.metrics, enabled=settings.send_acks)
         self._client.on_publish = self._acks.on_publish
 
@@ -128,8 +132,9 @@ class Consumer:
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
                     reason_code: ReasonCode, properties: Properties | None) -> None:
         if reason_code.is_failure:
-            log.error("%s", BrokerUnavailable(f"broker refused the connection: {reason_code}"))
+            self.link.refused(reason_code.value, time.monotonic())  # logged once per reason
             return
+        self.link.connected()
         with self._gen_lock:
             self._generation += 1
         log.info("connected as %s (session present: %s)", self.settings.client_id, flags.session_present)
@@ -156,7 +161,7 @@ class Consumer:
             log.warning("%s", BrokerUnavailable(f"disconnected from the broker: {reason_code}"))
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        log.warning("%s", BrokerUnavailable("cannot reach the broker; paho retries"))
+        self.link.unreachable()  # paho says nothing about why: find out, say it once per reason
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self._inbox.append(Received(self._generation, time.monotonic(), msg))
@@ -177,7 +182,7 @@ class Consumer:
         writer = threading.Thread(target=self._write_loop, args=(stop,), name="ingest-writer", daemon=True)
         writer.start()
         try:
-            while not stop.is_set():
+            while not stop.is_set() and not self.broker_gave_up(stop):
                 batch = self._collect()
                 if batch:
                     self._handover(batch, stop)
@@ -190,6 +195,15 @@ class Consumer:
             self._writer.close()
         if self._crash is not None:
             raise self._crash
+
+    def broker_gave_up(self, stop: threading.Event) -> bool:
+        """The broker refused our credentials past ``auth_timeout_s``: stop, exit 3 (nothing acked)."""
+        if self.connected.is_set() or (fatal := self.link.gave_up(time.monotonic())) is None:
+            return False
+        log.error("%s; stopping", fatal)
+        self._crash = fatal
+        stop.set()
+        return True
 
     def _collect(self) -> list[Received]:
         """Up to ``batch_size`` messages, once that many are waiting or the oldest is ``batch_ms`` old."""

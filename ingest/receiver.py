@@ -99,7 +99,7 @@ class Receiver(Consumer):
                                    properties=connect_properties(s))
         self._client.loop_start()
         try:
-            while not stop.is_set():
+            while not stop.is_set() and not self.broker_gave_up(stop):
                 if not self._ready():
                     self._service(self._idle_wait())
                 elif not self._dispatch():

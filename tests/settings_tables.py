@@ -12,11 +12,13 @@ from typing import Any
 
 from dashboards.settings import Settings as DashboardSettings
 from gateway.runtime.settings import markdown_table
+from gateway.settings import Settings as GatewaySettings
 from ingest.settings import Settings as IngestSettings
 from triage.settings import Settings as TriageSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES: dict[str, tuple[str, type[Any]]] = {
+    "gateway": ("docs/gateway.md", GatewaySettings),
     "ingest": ("docs/ingest.md", IngestSettings),
     "triage": ("docs/triage.md", TriageSettings),
     "dashboard": ("docs/dashboard.md", DashboardSettings),

@@ -220,3 +220,14 @@ def test_gateway_topic_refused_by_the_acl_is_logged_and_never_counted_delivered(
         states = dict(db.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
     assert states.get("pending", 0) + states.get("in_flight", 0) > 0, states
     assert "published" not in states, states
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_ingest_broker_refusing_credentials_exits_after_the_bound(
+        env: dict[str, str], broker: EmbeddedMosquitto, workers: str) -> None:
+    url = f"mqtt://rpmflow-ingest:wrong-password@127.0.0.1:{broker.port}"
+    code, out, took = run_script(["rpmflow-ingest", "run", "--workers", workers],
+                                 {**env, "RPMFLOW_MQTT_URL": url})
+    assert code == 3, out
+    assert_one_line("rpmflow-ingest", out, "refused ingest", "gave up after", secret="wrong-password")
+    assert took < 40

@@ -48,6 +48,7 @@ class SettingError(Fatal):
         self.reason = reason
         self.env = env
         self.flag = flag
+        self.key = env or field  # the variable's name (the field's before it is located)
         super().__init__(self._render())
 
     def _render(self) -> str:

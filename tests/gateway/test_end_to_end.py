@@ -144,7 +144,7 @@ def test_broker_down_for_a_while(private_broker: EmbeddedMosquitto, tmp_path: Pa
 
 def _gateway_process(settings_env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "--log-level", "WARNING", "run"],
+        [sys.executable, "-m", "gateway.cli", "run", "--log-level", "WARNING"],
         env=settings_env,
         cwd=Path(__file__).resolve().parents[2],
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import build_parser, settings_from
-from gateway.errors import SettingsError
+from gateway.runtime.settings import SettingError as SettingsError
 from gateway.settings import Settings
 
 BASE = {"RPMFLOW_GATEWAY_ID": "gw-1", "RPMFLOW_MQTT_URL": "mqtt://gw-1:pw@127.0.0.1:1883"}

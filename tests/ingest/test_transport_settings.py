@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.errors import SettingsError as GatewaySettingsError
+from gateway.runtime.settings import SettingError as GatewaySettingsError
 from gateway.settings import Settings as GatewaySettings
 from ingest.settings import Settings, SettingsError
 

@@ -18,7 +18,7 @@ from simulators.stack import EmbeddedMosquitto, free_port, make_local_ca
 
 def _watch(reasons: list[str] | None = None) -> LinkWatch:
     answers = iter(reasons or [])
-    return LinkWatch("h", 1883, "gw-1", tls=False, ca_file=None, auth_timeout_s=30.0,
+    return LinkWatch("h", 1883, "gateway gw-1", tls=False, ca_file=None, auth_timeout_s=30.0,
                      diagnose_fn=lambda *a, **k: next(answers))
 
 
