@@ -39,14 +39,14 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from gateway.contract import READINGS_FILTER, STATUS_FILTER
 from gateway.link_watch import LinkWatch
 from gateway.runtime.fatal import Fatal
-from gateway.runtime.retry import ErrorKind, GaveUp, retry_call
-from ingest.acks import AckSender, ack_groups
-from ingest.db import commit_kind, commit_policy
+from gateway.runtime.retry import ErrorKind, GaveUp
+from ingest.acks import AckSender
+from ingest.commit import Outcome, commit, items_of
 from ingest.errors import BrokerUnavailable
+from ingest.items import Item
 from ingest.metrics import Metrics
-from ingest.pipeline import classify
 from ingest.settings import Settings
-from ingest.writer import Accepted, BatchResult, BatchWriter, DeadLetter, Item
+from ingest.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class Consumer:
     """Runs until ``stop`` is set; ``on_commit`` (optional) sees each committed batch."""
 
     def __init__(self, settings: Settings, *, metrics: Metrics | None = None,
-                 on_commit: Callable[[list[Received], BatchResult], None] | None = None) -> None:
+                 on_commit: Callable[[list[Received], Outcome], None] | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self._on_commit = on_commit
@@ -220,9 +220,7 @@ class Consumer:
         return [pop() for _ in range(min(len(inbox), size))]
 
     def _handover(self, batch: list[Received], stop: threading.Event) -> None:
-        now = datetime.now(UTC)
-        items = [x for x in (classify(m.message.topic, bytes(m.message.payload), now=now) for m in batch)
-                 if x is not None]
+        items = items_of(((m.message.topic, bytes(m.message.payload)) for m in batch), datetime.now(UTC))
         self.metrics.waiting.set(len(self._inbox) + len(batch))
         self._batches.put((batch, items))
 
@@ -264,8 +262,8 @@ class Consumer:
                 gave_up = True
 
     def _commit_and_ack(self, batch: list[Received], items: list[Item], stop: threading.Event) -> bool:
-        """Commit (retrying while the database is unavailable; once a stop is requested, for at
-        most ``drain_timeout_s``), then tell the gateways, then PUBACK in receive order."""
+        """Commit (``ingest/commit.py``; once a stop is requested, retrying for at most
+        ``drain_timeout_s``), then tell the gateways, then PUBACK in receive order."""
         drain_deadline: list[float] = []
 
         def deadline() -> float | None:
@@ -273,28 +271,22 @@ class Consumer:
                 drain_deadline.append(time.monotonic() + self.settings.drain_timeout_s)
             return drain_deadline[0] if drain_deadline else None
 
-        def attempt() -> tuple[BatchResult, float]:
-            started = time.monotonic()
-            return self._writer.write(items), started
-
         def on_retry(exc: BaseException, kind: ErrorKind, delay: float) -> None:
             self.metrics.retries.inc()
             log.warning("batch of %d not committed, retrying in %.1fs: %s", len(batch), delay, exc)
 
         try:
-            result, started = retry_call(attempt, what="cannot commit to the database", classify=commit_kind,
-                                         policy=commit_policy(self.settings.auth_timeout_s),
-                                         deadline=deadline, on_retry=on_retry)
+            done = commit(self._writer, items, auth_timeout_s=self.settings.auth_timeout_s,
+                          deadline=deadline, on_retry=on_retry)
         except GaveUp as exc:
             if exc.kind is ErrorKind.TRANSIENT:
                 return False  # the drain deadline passed
             raise
-        self.metrics.batch_seconds.observe(time.monotonic() - started)
-        self._acks.send(ack_groups(items))  # committed: tell the gateways, then PUBACK in order
+        self._acks.send(done.acks)  # committed: tell the gateways, then PUBACK in order
         self._ack(batch)
-        self._record(items, result)
+        self._record(done)
         if self._on_commit is not None:
-            self._on_commit(batch, result)
+            self._on_commit(batch, done)
         return True
 
     def _ack(self, batch: list[Received]) -> None:
@@ -312,18 +304,17 @@ class Consumer:
         if stale:
             log.info("%d committed messages arrived on an earlier connection: not acked here", stale)
 
-    def _record(self, items: list[Item], result: BatchResult) -> None:
+    def _record(self, done: Outcome) -> None:
+        """Metrics of one committed batch (the receiver's worker reports come here too)."""
         m = self.metrics
         m.batches.inc()
-        m.messages.labels("inserted").inc(result.inserted)
-        m.messages.labels("duplicate").inc(result.duplicates)
-        m.messages.labels("status").inc(result.statuses)
-        m.messages.labels("dead_letter").inc(result.dead_letters)
-        now = datetime.now(UTC)
-        for item in items:
-            if isinstance(item, Accepted):
-                m.commit_lag.observe(max((now - item.reading.received_at).total_seconds(), 0.0))
-            elif isinstance(item, DeadLetter):
-                m.dead_letters.labels(item.error_class).inc()
-        for letter in result.refused:
-            m.dead_letters.labels(letter.error_class).inc()
+        m.batch_seconds.observe(done.seconds)
+        m.messages.labels("inserted").inc(done.inserted)
+        m.messages.labels("duplicate").inc(done.duplicates)
+        m.messages.labels("status").inc(done.statuses)
+        m.messages.labels("dead_letter").inc(sum(done.dead_letters.values()))
+        for error_class, n in done.dead_letters.items():
+            m.dead_letters.labels(error_class).inc(n)
+        observe = m.commit_lag.observe
+        for lag in done.lags:
+            observe(lag)

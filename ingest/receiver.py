@@ -32,9 +32,10 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 
 from ingest.ackorder import AckOrder
+from ingest.commit import Raw
 from ingest.consumer import Consumer, Received, connect_properties
 from ingest.errors import WorkerFailed, WorkerLost
-from ingest.worker import Failed, Raw, Report, Task, worker_main
+from ingest.worker import Failed, Report, Task, worker_main
 
 log = logging.getLogger(__name__)
 
@@ -234,26 +235,12 @@ class Receiver(Consumer):
                 raise WorkerFailed(report.error)
             raise WorkerFailed(f"worker {worker.slot} failed on a batch: {report.error}")
         worker.outstanding.pop(report.seq, None)
-        self._acks.send(report.acks)  # committed: tell the gateways now, PUBACKs wait for the order
+        self._acks.send(report.outcome.acks)  # committed: tell the gateways, PUBACKs wait for the order
         for batch in self._order.committed(report.seq):
             self._ack(batch)
-        self._count(report)
-
-    def _count(self, r: Report) -> None:
-        m = self.metrics
-        m.batches.inc()
-        m.batch_seconds.observe(r.seconds)
-        if r.retries:
-            m.retries.inc(r.retries)
-        m.messages.labels("inserted").inc(r.inserted)
-        m.messages.labels("duplicate").inc(r.duplicates)
-        m.messages.labels("status").inc(r.statuses)
-        m.messages.labels("dead_letter").inc(sum(r.dead_letters.values()))
-        for error_class, n in r.dead_letters.items():
-            m.dead_letters.labels(error_class).inc(n)
-        observe = m.commit_lag.observe
-        for lag in r.lags:
-            observe(lag)
+        self._record(report.outcome)
+        if report.outcome.retries:
+            self.metrics.retries.inc(report.outcome.retries)
 
     def _drain_into_workers(self) -> None:
         """On stop: hand out what was received, wait for every commit (bounded), ack in order."""

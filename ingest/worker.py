@@ -16,37 +16,25 @@ import gc
 import logging
 import os
 import signal
-import time
-from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import NamedTuple
 
-from gateway.runtime.retry import ErrorKind, GaveUp, retry_call
-from ingest.acks import ack_groups
-from ingest.db import commit_kind, commit_policy
-from ingest.pipeline import classify
-from ingest.writer import Accepted, BatchResult, BatchWriter, DeadLetter
+from gateway.runtime.retry import ErrorKind, GaveUp
+from ingest.commit import Outcome, Raw, commit, items_of
+from ingest.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
-Raw = tuple[str, bytes]
 Task = tuple[int, list[Raw]]  # (sequence number, messages in receive order)
 
 
 class Report(NamedTuple):
-    """Batch ``seq`` is committed; counts for the receiver's metrics."""
+    """Batch ``seq`` is committed; what the receiver acknowledges and counts."""
 
     seq: int
-    inserted: int
-    duplicates: int
-    statuses: int
-    dead_letters: dict[str, int]  # by error class, contract and database refusals together
-    lags: list[float]  # gateway received_at → commit, per accepted reading (seconds)
-    seconds: float  # write + commit of the successful attempt
-    retries: int
-    acks: dict[str, list[str]]  # gateway id (from the topic) → committed message ids (ingest/acks.py)
+    outcome: Outcome
 
 
 class Failed(NamedTuple):
@@ -64,37 +52,16 @@ class Orphaned(Exception):
 
 def write_batch(writer: BatchWriter, seq: int, raw: list[Raw],
                 orphaned: Callable[[], bool] = lambda: False, auth_timeout_s: float = 30.0) -> Report:
-    """Classify and commit one batch, retrying while the database is unavailable."""
-    now = datetime.now(UTC)
-    items = [x for x in (classify(topic, payload, now=now) for topic, payload in raw) if x is not None]
-    retries = 0
-
-    def attempt() -> tuple[BatchResult, float]:
-        started = time.monotonic()
-        return writer.write(items), started
+    """Classify and commit one batch (``ingest/commit.py``), retrying while the database is
+    unavailable, unless the receiver is gone."""
 
     def on_retry(exc: BaseException, kind: ErrorKind, delay: float) -> None:
-        nonlocal retries
-        retries += 1
-        log.warning("batch of %d not committed, retrying in %.1fs: %s", len(items), delay, exc)
+        log.warning("batch of %d not committed, retrying in %.1fs: %s", len(raw), delay, exc)
         if orphaned():
             raise Orphaned from exc
 
-    result, started = retry_call(attempt, what="cannot commit to the database", classify=commit_kind,
-                                 policy=commit_policy(auth_timeout_s), on_retry=on_retry)
-    seconds = time.monotonic() - started
-    done = datetime.now(UTC)
-    letters: Counter[str] = Counter()
-    lags: list[float] = []
-    for item in items:
-        if isinstance(item, Accepted):
-            lags.append(max((done - item.reading.received_at).total_seconds(), 0.0))
-        elif isinstance(item, DeadLetter):
-            letters[item.error_class] += 1
-    for letter in result.refused:
-        letters[letter.error_class] += 1
-    return Report(seq, result.inserted, result.duplicates, result.statuses, dict(letters), lags, seconds,
-                  retries, ack_groups(items))
+    items = items_of(raw, datetime.now(UTC))
+    return Report(seq, commit(writer, items, auth_timeout_s=auth_timeout_s, on_retry=on_retry))
 
 
 def worker_main(tasks: Connection, reports: Connection, database_url: str, name: str,
