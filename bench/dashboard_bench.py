@@ -96,11 +96,11 @@ def main() -> int:
     pg = EmbeddedPostgres.create()
     pg.start()
     try:
-        migrate(pg.url)
+        migrate(pg.urls().owner)
         t0 = time.perf_counter()
         load(pg.url, args.patients, args.flags)
         print(f"loaded {args.patients} patients, {args.flags} open flags in {time.perf_counter() - t0:.1f} s")
-        app = create_app(Settings(database_url=pg.url, secure_cookies=False, pool_max_size=4))
+        app = create_app(Settings(database_url=pg.urls().dashboard, secure_cookies=False, pool_max_size=4))
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)

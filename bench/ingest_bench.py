@@ -57,12 +57,10 @@ from simulators.stack import EmbeddedMosquitto, Stack, running_stack  # noqa: E4
 
 
 def fresh_db(stack: Stack, name: str) -> str:
-    base = stack.postgres.url.rsplit("/", 1)[0]
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = f"{base}/{name}"
-    migrate(url)
-    return url
+    """A migrated database; returns its URL as rpmflow_ingest (what the service connects as)."""
+    urls = stack.postgres.create_database(name)
+    migrate(urls.owner)
+    return urls.ingest
 
 
 def rows(url: str) -> int:

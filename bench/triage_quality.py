@@ -251,8 +251,8 @@ def db_latency(n: int) -> list[float]:
     pg.start()
     out: list[float] = []
     try:
-        migrate(pg.url)
-        service = TriageService(Settings(database_url=pg.url, interval_s=2.0))
+        migrate(pg.urls().owner)
+        service = TriageService(Settings(database_url=pg.urls().triage, interval_s=2.0))
         service.start()
         try:
             with psycopg.connect(pg.url, autocommit=True) as conn:

@@ -1,4 +1,4 @@
-"""``rpmflow-ingest``: ``run`` the consumer, or ``migrate`` the database.
+"""``rpmflow-ingest``: ``run`` the consumer, or ``migrate`` the database (as the owner role).
 
 The environment is read once here (``gateway.runtime.settings.load``); the flags, generated from
 the same fields, override it. An operator's mistake (a bad setting, a database that refuses us or
@@ -13,17 +13,21 @@ import gc
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
+
+import psycopg
 
 from gateway.runtime import settings as rs
 from gateway.runtime.fatal import exit_on_fatal
 from gateway.runtime.retry import Stopped, retry_call, startup_policy
 from ingest.consumer import Consumer
 from ingest.dberrors import check_url, describe_target, kind_of
-from ingest.migrate import migrate
+from ingest.dbroles import bootstrap_sql
+from ingest.migrate import MigrationError, migrate, schema_status
 from ingest.receiver import Receiver
 from ingest.settings import PREFIX, Settings
 
@@ -47,10 +51,15 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="consume readings and statuses until SIGTERM/SIGINT",
                          description="Consume readings and statuses until SIGTERM/SIGINT.")
     rs.add_flags(run, Settings)
-    run.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations at start")
-    mig = sub.add_parser("migrate", help="apply pending schema migrations and exit",
-                         description="Apply pending schema migrations and exit.")
+    run.add_argument("--no-migrate", action="store_true",
+                     help="accepted for compatibility: run never migrates, it checks the schema version")
+    mig = sub.add_parser("migrate", help="apply pending schema migrations and the grants, as the owner role",
+                         description="Apply pending schema migrations, then every room's grants.sql, and "
+                                     "exit. Connect as rpmflow_owner (docs/operations.md).")
     rs.add_flags(mig, MigrateSettings)
+    mig.add_argument("--print-bootstrap-sql", action="store_true",
+                     help="print the one-time CREATE ROLE/DATABASE script for a DBA and exit (no connection)")
+    mig.add_argument("--database", default="rpmflow", help="database name in the bootstrap script (default rpmflow)")
     return p
 
 
@@ -80,6 +89,24 @@ def migrate_when_reachable(s: Settings | MigrateSettings, stop: threading.Event)
         return None
 
 
+def schema_when_reachable(s: Settings, stop: threading.Event) -> bool:
+    """Wait (bounded, as for migrate) until the database answers, then check that its schema is at
+    this release's version: a service role cannot migrate, the owner does. False when stopped."""
+
+    def check() -> None:
+        with psycopg.connect(s.database_url, connect_timeout=10) as conn:
+            status = schema_status(conn)
+        if not status.current:
+            raise MigrationError(status.describe())
+
+    try:
+        retry_call(check, what=f"cannot reach {describe_target(s.database_url)}", classify=kind_of,
+                   policy=startup_policy(s.auth_timeout_s, s.startup_timeout_s), stop=stop)
+    except Stopped:
+        return False
+    return True
+
+
 def _stop_event() -> threading.Event:
     stop = threading.Event()
 
@@ -95,6 +122,9 @@ def _stop_event() -> threading.Event:
 def _main(argv: Sequence[str] | None, environ: Mapping[str, str]) -> int:
     args = _parser().parse_args(argv)
     if args.command == "migrate":
+        if args.print_bootstrap_sql:
+            sys.stdout.write(bootstrap_sql(args.database))
+            return 0
         ms = rs.load(MigrateSettings, environ, args)
         _logging(ms.log_level)
         applied = migrate_when_reachable(ms, _stop_event())
@@ -105,7 +135,7 @@ def _main(argv: Sequence[str] | None, environ: Mapping[str, str]) -> int:
     settings = rs.load(Settings, environ, args)
     _logging(settings.log_level)
     stop = _stop_event()
-    if not args.no_migrate and migrate_when_reachable(settings, stop) is None:
+    if not schema_when_reachable(settings, stop):
         return 0
     consumer = Receiver(settings) if settings.workers else Consumer(settings)
     _tune_gc()

@@ -244,16 +244,16 @@ class Chaos:
             self.broker.add_gateway(gw)
         self.pg.start()
         self.broker.start()
-        run_to_completion([console_script("rpmflow-ingest"), "migrate"], self._env())
+        run_to_completion([console_script("rpmflow-ingest"), "migrate"], self._env("owner"))
         self._seed_people()
         for i in range(self.config.ingest_processes):
             name = f"ingest-{i}"
-            env = dict(self._env(), RPMFLOW_MQTT_URL=self.broker.ingest_url,
+            env = dict(self._env("ingest"), RPMFLOW_MQTT_URL=self.broker.ingest_url,
                        RPMFLOW_INGEST_SHARED=str(self.config.shared).lower(), RPMFLOW_INGEST_GROUP="chaos",
                        RPMFLOW_INGEST_CLIENT_ID=f"chaos-ingest-{i}",
                        RPMFLOW_INGEST_BATCH_MS="100")
             self.procs[name] = Proc.run_command(name, "rpmflow-ingest", env, self.logs)
-        env = dict(self._env(), RPMFLOW_TRIAGE_INTERVAL_S="1")
+        env = dict(self._env("triage"), RPMFLOW_TRIAGE_INTERVAL_S="1")
         self.procs["triage"] = Proc.run_command("triage", "rpmflow-triage", env, self.logs)
         for n, gw in enumerate(self.gateway_ids):
             self._prepare_outbox(self._outbox(gw))
@@ -268,7 +268,7 @@ class Chaos:
         for gw in self.gateway_ids:
             self.procs[gw].start()
         for i in range(self.config.audit_writers):
-            w = AuditWriter(self.pg.url, f"chaos-audit-{i}", self._audit_stop)
+            w = AuditWriter(self.pg.urls().triage, f"chaos-audit-{i}", self._audit_stop)
             w.start()
             self._auditors.append(w)
 
@@ -280,9 +280,11 @@ class Chaos:
                 raise StackError(f"{p.name} did not log {text!r} within {timeout:.0f}s; see {p.log_path}")
             time.sleep(0.1)
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, role: str = "") -> dict[str, str]:
+        """A process's environment; ``role`` (owner, ingest, triage) picks its database login, and
+        processes without one (gateways) get no database URL at all."""
         assert self.pg is not None
-        return service_env(self.pg.url)
+        return service_env(getattr(self.pg.urls(), role) if role else None)
 
     def _outbox(self, gw: str) -> Path:
         return self.state / "outboxes" / f"{gw}.sqlite3"

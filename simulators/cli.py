@@ -32,7 +32,9 @@ def _stack(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        print(f"RPMFLOW_DATABASE_URL={stack.database_url}")
+        urls = stack.database_urls
+        for role in ("owner", "ingest", "triage", "dashboard", "reporting"):
+            print(f"RPMFLOW_DATABASE_URL={getattr(urls, role)}   # {role}")
         print(f"RPMFLOW_MQTT_URL={stack.mosquitto.ingest_url}   # the ingest account")
         for gw in stack.mosquitto.gateway_ids:
             print(f"gateway {gw}: {stack.mosquitto.url_for(gw)}")

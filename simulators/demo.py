@@ -42,12 +42,10 @@ class Demo:
     def gateway_ids(self) -> list[str]:
         return [f"gw-{i:04d}" for i in range(1, self.gateways + 1)]
 
-    def base_env(self) -> dict[str, str]:
+    def env_as(self, role: str) -> dict[str, str]:
+        """The environment of a process connecting as ``role`` (owner, ingest, triage, dashboard)."""
         assert self.stack is not None
-        return service_env(self.stack.database_url)
-
-    def run_once(self, argv: list[str]) -> None:
-        run_to_completion(argv, self.base_env())
+        return service_env(getattr(self.stack.database_urls, role))
 
     def start(self) -> None:
         if self.state.exists():
@@ -58,19 +56,20 @@ class Demo:
         print("rpmflow demo: starting PostgreSQL and Mosquitto ...", flush=True)
         self.stack = start_stack(gateways=self.gateway_ids())
         broker = self.stack.mosquitto
-        self.run_once([console_script("rpmflow-ingest"), "migrate"])
+        run_to_completion([console_script("rpmflow-ingest"), "migrate"], self.env_as("owner"))
         seed = [sys.executable, "-m", "simulators.demo_seed", "--password", DEMO_PASSWORD]
         for gw in self.gateway_ids():
             seed += ["--gateway", gw]
-        self.run_once(seed)
+        run_to_completion(seed, self.env_as("dashboard"))
 
-        env = self.base_env()
-        ingest_env = dict(env, RPMFLOW_MQTT_URL=broker.ingest_url)
+        # Every service connects as its own least-privilege role (ingest/dbroles.py).
+        env = self.env_as("triage")
+        ingest_env = dict(self.env_as("ingest"), RPMFLOW_MQTT_URL=broker.ingest_url)
         self.services.append(ServiceProcess.run_command("ingest", "rpmflow-ingest", ingest_env, logs))
         self.services.append(ServiceProcess.run_command("triage", "rpmflow-triage", env, logs))
         # Plain HTTP on loopback: cookies cannot carry the Secure attribute here.
         dash_env = dict(
-            env,
+            self.env_as("dashboard"),
             RPMFLOW_DASHBOARD_PORT=str(self.port),
             RPMFLOW_DASHBOARD_HOST="127.0.0.1",
             RPMFLOW_DASHBOARD_SECURE_COOKIES="false",
@@ -78,7 +77,7 @@ class Demo:
         self.services.append(ServiceProcess.run_command("dashboard", "rpmflow-dashboard", dash_env, logs))
         for n, gw in enumerate(self.gateway_ids(), start=1):
             gw_env = dict(
-                env,
+                service_env(),
                 RPMFLOW_GATEWAY_ID=gw,
                 RPMFLOW_MQTT_URL=broker.url_for(gw),
                 RPMFLOW_GATEWAY_OUTBOX=str(self.state / f"{gw}-outbox.sqlite3"),
@@ -124,7 +123,7 @@ class Demo:
             f"  {self.gateways} simulated gateways (BP cuff + glucose meter each, and a scale and a pulse\n"
             "  oximeter on the first); a hypertensive crisis\n"
             "  reading arrives within seconds and appears in the nurse's queue.\n"
-            f"  database: {self.stack.database_url}\n"
+            f"  database (reporting, read-only): {self.stack.database_urls.reporting}\n"
             f"  logs: {self.state / 'logs'}\n"
             "Press Ctrl-C to stop (everything shuts down cleanly).\n",
             flush=True,

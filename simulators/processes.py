@@ -10,28 +10,16 @@ import contextlib
 import logging
 import os
 import secrets
-import shutil
 import signal
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
 from simulators.stack import StackError
+from simulators.stack import console_script as console_script  # re-exported: demo, chaos
 
 log = logging.getLogger(__name__)
-
-
-def console_script(name: str) -> str:
-    """The console script installed next to this interpreter (the project's venv), else on PATH."""
-    candidate = Path(sys.executable).parent / name
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which(name)
-    if not found:
-        raise StackError(f"{name} is not installed: run scripts/setup.sh")
-    return found
 
 
 AUDIT_KEY_ENV = "RPMFLOW_AUDIT_KEY"
@@ -43,11 +31,12 @@ def run_audit_key() -> str:
     return os.environ.setdefault(AUDIT_KEY_ENV, secrets.token_urlsafe(32))
 
 
-def service_env(database_url: str) -> dict[str, str]:
+def service_env(database_url: str | None = None) -> dict[str, str]:
     """Our environment minus every ``RPMFLOW_`` setting (the run sets its own), plus the database
-    and the run's audit key."""
+    URL of the role the process connects as (none for a gateway) and the run's audit key."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RPMFLOW_")}
-    env["RPMFLOW_DATABASE_URL"] = database_url
+    if database_url is not None:
+        env["RPMFLOW_DATABASE_URL"] = database_url
     env[AUDIT_KEY_ENV] = run_audit_key()
     env["PYTHONUNBUFFERED"] = "1"  # log lines reach the log file as they are written
     return env

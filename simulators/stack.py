@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,15 @@ from urllib.parse import quote
 from gateway import contract
 
 log = logging.getLogger(__name__)
+
+# The database roles of ingest/dbroles.py (the stack imports no component; tests/simulators checks
+# that these names match). The stack creates them by running the documented bootstrap SQL.
+OWNER_ROLE = "rpmflow_owner"
+INGEST_ROLE = "rpmflow_ingest"
+TRIAGE_ROLE = "rpmflow_triage"
+DASHBOARD_ROLE = "rpmflow_dashboard"
+REPORTING_ROLE = "rpmflow_reporting"
+ALL_ROLES = (OWNER_ROLE, INGEST_ROLE, TRIAGE_ROLE, DASHBOARD_ROLE, REPORTING_ROLE)
 
 INGEST_USER = "rpmflow-ingest"
 OBSERVER_USER = "rpmflow-observer"
@@ -73,6 +83,17 @@ def _service_account() -> tuple[int, int] | None:
     raise StackError("running as root but neither a 'postgres' nor a 'nobody' account exists")
 
 
+def console_script(name: str) -> str:
+    """The console script installed next to this interpreter (the project's venv), else on PATH."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        raise StackError(f"{name} is not installed: run scripts/setup.sh")
+    return found
+
+
 def _server_binary(name: str) -> str:
     found = shutil.which(name)
     if found:
@@ -106,15 +127,39 @@ def _make_state_dir(prefix: str, base: Path | None) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class DatabaseUrls:
+    """One database as each of rpmflow's roles sees it (ingest/dbroles.py).
+
+    ``superuser`` is for the stack's own housekeeping and for tests that seed or inspect; the
+    services get their own role, migrate gets the owner.
+    """
+
+    superuser: str
+    owner: str
+    ingest: str
+    triage: str
+    dashboard: str
+    reporting: str
+
+
 @dataclass
 class EmbeddedPostgres:
-    """One PostgreSQL cluster: initdb once, then start/stop on the same port."""
+    """One PostgreSQL cluster: initdb once, then start/stop on the same port.
+
+    ``user`` is the cluster superuser (``url``); on first start the project's roles are created
+    with the same bootstrap statements a DBA runs (``--print-bootstrap-sql``), and the database is
+    owned by ``rpmflow_owner``. Services connect with ``urls()``, one role each.
+    """
 
     state_dir: Path
     port: int = 0
     user: str = "rpmflow"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     database: str = "rpmflow"
+    role_passwords: dict[str, str] = field(
+        default_factory=lambda: {r: secrets.token_urlsafe(16) for r in ALL_ROLES}
+    )
     _account: tuple[int, int] | None = None
     _log_path: Path | None = None
 
@@ -132,9 +177,25 @@ class EmbeddedPostgres:
 
     @property
     def url(self) -> str:
+        """The cluster superuser's URL: housekeeping and test set-up only, never a service."""
+        return self.url_as(self.user, self.password)
+
+    def url_as(self, role: str, password: str, database: str | None = None) -> str:
         return (
-            f"postgresql://{quote(self.user)}:{quote(self.password)}@127.0.0.1:{self.port}/"
-            f"{quote(self.database)}"
+            f"postgresql://{quote(role)}:{quote(password)}@127.0.0.1:{self.port}/"
+            f"{quote(database or self.database)}"
+        )
+
+    def urls(self, database: str | None = None) -> DatabaseUrls:
+        """``database`` (default: the stack's) as the superuser, the owner and each service role."""
+        pw = self.role_passwords
+        return DatabaseUrls(
+            superuser=self.url_as(self.user, self.password, database),
+            owner=self.url_as(OWNER_ROLE, pw[OWNER_ROLE], database),
+            ingest=self.url_as(INGEST_ROLE, pw[INGEST_ROLE], database),
+            triage=self.url_as(TRIAGE_ROLE, pw[TRIAGE_ROLE], database),
+            dashboard=self.url_as(DASHBOARD_ROLE, pw[DASHBOARD_ROLE], database),
+            reporting=self.url_as(REPORTING_ROLE, pw[REPORTING_ROLE], database),
         )
 
     def _run(self, args: list[str]) -> subprocess.CompletedProcess[str]:
@@ -205,13 +266,13 @@ class EmbeddedPostgres:
         wait_until(self._accepts_queries, timeout, f"postgres on port {self.port}")
         self._ensure_database()
 
-    def _psql(self, sql: str, database: str = "postgres") -> str:
+    def _psql(self, sql: str, database: str = "postgres", variables: dict[str, str] | None = None) -> str:
+        """Run SQL (read from stdin, so psql variables work and nothing secret is in argv)."""
         env = dict(os.environ, PGPASSWORD=self.password)
-        out = subprocess.run(
-            [_server_binary("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d",
-             database, "-Atqc", sql],
-            check=True, capture_output=True, text=True, env=env,
-        )
+        args = [_server_binary("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d",
+                database, "-Atq", "-v", "ON_ERROR_STOP=1", "-f", "-"]
+        head = "".join(f"\\set {name} '{value}'\n" for name, value in (variables or {}).items())
+        out = subprocess.run(args, input=head + sql, check=True, capture_output=True, text=True, env=env)
         return out.stdout.strip()
 
     def _accepts_queries(self) -> bool:
@@ -223,8 +284,24 @@ class EmbeddedPostgres:
             return False
 
     def _ensure_database(self) -> None:
-        if self._psql(f"select 1 from pg_database where datname = '{self.database}'") != "1":
-            self._psql(f'create database "{self.database}"')
+        """First start: the project's roles and its database, as the documented bootstrap makes them."""
+        if self._psql(f"select 1 from pg_roles where rolname = '{OWNER_ROLE}'") == "1":
+            return
+        try:
+            script = subprocess.run(
+                [console_script("rpmflow-ingest"), "migrate", "--print-bootstrap-sql", "--database",
+                 self.database], check=True, capture_output=True, text=True,
+            ).stdout
+            variables = {f"{r.removeprefix('rpmflow_')}_password": p for r, p in self.role_passwords.items()}
+            self._psql(script, variables=variables)
+        except subprocess.CalledProcessError as exc:
+            raise StackError(f"database bootstrap failed: {exc.stderr.strip()}") from exc
+
+    def create_database(self, name: str, template: str | None = None) -> DatabaseUrls:
+        """Another database owned by rpmflow_owner (tests clone a migrated template this way)."""
+        clause = f' TEMPLATE "{template}"' if template else ""
+        self._psql(f'CREATE DATABASE "{name}"{clause} OWNER {OWNER_ROLE}')
+        return self.urls(name)
 
     def stop(self, mode: str = "fast") -> None:
         if not (self.data_dir / "postmaster.pid").exists():
@@ -508,7 +585,12 @@ class Stack:
 
     @property
     def database_url(self) -> str:
+        """The superuser URL (housekeeping); services use ``database_urls``."""
         return self.postgres.url
+
+    @property
+    def database_urls(self) -> DatabaseUrls:
+        return self.postgres.urls()
 
     def stop(self) -> None:
         self.mosquitto.stop()

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from ingest.migrate import migrate
-from simulators.stack import EmbeddedMosquitto, EmbeddedPostgres, Stack, start_stack
+from simulators.stack import OWNER_ROLE, DatabaseUrls, EmbeddedMosquitto, EmbeddedPostgres, Stack, start_stack
 
 TEMPLATE_DB = "rpmflow_template"
 _db_counter = itertools.count()
@@ -28,24 +28,32 @@ def stack() -> Iterator[Stack]:
     try:
         admin = s.postgres.url.rsplit("/", 1)[0] + "/postgres"
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
-        migrate(s.postgres.url.rsplit("/", 1)[0] + f"/{TEMPLATE_DB}")
+            conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}" OWNER {OWNER_ROLE}')
+        migrate(s.postgres.urls(TEMPLATE_DB).owner)  # as the owner role, as an operator does
         yield s
     finally:
         s.destroy()
 
 
-def _clone_database(pg: EmbeddedPostgres, name: str) -> str:
+def clone_database(pg: EmbeddedPostgres, name: str) -> DatabaseUrls:
+    """A copy of the migrated template (owned by rpmflow_owner, grants included), per role."""
     base = pg.url.rsplit("/", 1)[0]
     with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
-    return base + "/" + name
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}" OWNER {OWNER_ROLE}')
+    return pg.urls(name)
 
 
 @pytest.fixture
-def database_url(stack: Stack) -> str:
-    """A fresh, migrated database of the session's PostgreSQL."""
-    return _clone_database(stack.postgres, f"t{next(_db_counter)}_{secrets.token_hex(3)}")
+def database_urls(stack: Stack) -> DatabaseUrls:
+    """A fresh, migrated database of the session's PostgreSQL: ``.superuser`` to seed and inspect,
+    ``.owner`` to migrate, ``.ingest``/``.triage``/``.dashboard``/``.reporting`` for the services."""
+    return clone_database(stack.postgres, f"t{next(_db_counter)}_{secrets.token_hex(3)}")
+
+
+@pytest.fixture
+def database_url(database_urls: DatabaseUrls) -> str:
+    """The fresh database as the cluster superuser (test set-up and inspection, not services)."""
+    return database_urls.superuser
 
 
 @pytest.fixture
@@ -85,7 +93,7 @@ def private_postgres() -> Iterator[EmbeddedPostgres]:
     pg = EmbeddedPostgres.create()
     pg.start()
     try:
-        migrate(pg.url)
+        migrate(pg.urls().owner)
         yield pg
     finally:
         pg.destroy()

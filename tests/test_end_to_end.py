@@ -21,7 +21,7 @@ import pytest
 
 from simulators.demo_seed import seed_demo
 from simulators.probe import wait_until_ingest_subscribed
-from simulators.stack import EmbeddedMosquitto, free_port
+from simulators.stack import DatabaseUrls, EmbeddedMosquitto, free_port
 from tests.dashboards.live import csrf_of
 from tests.waiting import wait_for
 
@@ -74,29 +74,32 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
 
 
 def test_crisis_reading_travels_from_cuff_to_nurse_queue(
-    database_url: str, broker: EmbeddedMosquitto, processes: Processes, tmp_path: Path
+    database_urls: DatabaseUrls, broker: EmbeddedMosquitto, processes: Processes, tmp_path: Path
 ) -> None:
+    database_url = database_urls.superuser  # the test's own look-ups; each service has its role
     gw = f"gw-e2e-{secrets.token_hex(3)}"
     broker.add_gateways([gw])
-    [patient] = seed_demo(database_url, [gw], PASSWORD)
+    [patient] = seed_demo(database_urls.dashboard, [gw], PASSWORD)
     bp_device, gl_device = patient.devices
 
     base = {k: v for k, v in os.environ.items() if not k.startswith("RPMFLOW_")}
-    base.update(RPMFLOW_DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
+    base.update(PYTHONUNBUFFERED="1")
     group = f"e2e{secrets.token_hex(3)}"
     processes.start(
         "ingest",
         [_script("rpmflow-ingest"), "run"],
-        dict(base, RPMFLOW_MQTT_URL=broker.ingest_url, RPMFLOW_INGEST_CLIENT_ID=f"ingest-{group}",
-             RPMFLOW_INGEST_GROUP=group),
+        dict(base, RPMFLOW_DATABASE_URL=database_urls.ingest, RPMFLOW_MQTT_URL=broker.ingest_url,
+             RPMFLOW_INGEST_CLIENT_ID=f"ingest-{group}", RPMFLOW_INGEST_GROUP=group),
     )
     wait_until_ingest_subscribed(broker.url_for(gw), database_url)
-    processes.start("triage", [_script("rpmflow-triage"), "run"], dict(base, RPMFLOW_TRIAGE_INTERVAL_S="1"))
+    processes.start("triage", [_script("rpmflow-triage"), "run"],
+                    dict(base, RPMFLOW_DATABASE_URL=database_urls.triage, RPMFLOW_TRIAGE_INTERVAL_S="1"))
     port = free_port()
     processes.start(
         "dashboard",
         [_script("rpmflow-dashboard"), "run"],
-        dict(base, RPMFLOW_DASHBOARD_PORT=str(port), RPMFLOW_DASHBOARD_SECURE_COOKIES="false"),
+        dict(base, RPMFLOW_DATABASE_URL=database_urls.dashboard, RPMFLOW_DASHBOARD_PORT=str(port),
+             RPMFLOW_DASHBOARD_SECURE_COOKIES="false"),
     )
     processes.start(
         "gateway",
@@ -154,6 +157,25 @@ def test_crisis_reading_travels_from_cuff_to_nurse_queue(
         assert patient.mrn in queue.text
         assert f"/flags/{flag[0]}" in queue.text
         assert "critical" in queue.text.lower()
+    _services_connect_without_power(database_url)
+
+
+def _services_connect_without_power(superuser_url: str) -> None:
+    """Seen from outside, as the cluster superuser: every service is connected as its own role,
+    and none of those roles is a superuser, may rewrite the audit log or run programs."""
+    with psycopg.connect(superuser_url) as conn:
+        connected = {r[0] for r in conn.execute(
+            "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()")}
+        assert {"rpmflow_ingest", "rpmflow_triage", "rpmflow_dashboard"} <= connected, connected
+        powerful = conn.execute(
+            "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) AND (rolsuper OR rolcreaterole OR"
+            " rolcreatedb OR pg_has_role(oid, 'pg_execute_server_program', 'MEMBER')"
+            " OR pg_has_role(oid, 'pg_read_server_files', 'MEMBER')"
+            " OR has_table_privilege(oid, 'audit_log', 'UPDATE')"
+            " OR has_table_privilege(oid, 'audit_log', 'DELETE')"
+            " OR has_table_privilege(oid, 'audit_log', 'TRUNCATE'))", (sorted(connected),)).fetchall()
+        assert powerful == [], f"connected with too much power: {powerful}"
 
 
 def _healthy(client: httpx.Client) -> bool:

@@ -42,7 +42,7 @@ from ingest.contract import ValidReading, ValidStatus, decode
 from ingest.errors import ContractViolation
 from ingest.pipeline import classify
 from ingest.writer import Accepted, DeadLetter
-from simulators.stack import EmbeddedMosquitto
+from simulators.stack import DatabaseUrls, EmbeddedMosquitto
 from tests.ingest.helpers import with_contract_id
 from tests.waiting import wait_for
 
@@ -241,16 +241,17 @@ def _publish_all(broker: EmbeddedMosquitto, gw: str, messages: list[tuple[str, b
 
 
 def test_a_garbage_stream_ends_in_dead_letters_and_ingest_keeps_storing(
-    broker: EmbeddedMosquitto, gateway_id: str, database_url: str, db: psycopg.Connection[Any], tmp_path: Path
+    broker: EmbeddedMosquitto, gateway_id: str, database_urls: DatabaseUrls, db: psycopg.Connection[Any],
+    tmp_path: Path,
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RPMFLOW_")}
-    env.update(RPMFLOW_DATABASE_URL=database_url, RPMFLOW_MQTT_URL=broker.ingest_url,
+    env.update(RPMFLOW_DATABASE_URL=database_urls.ingest, RPMFLOW_MQTT_URL=broker.ingest_url,
                RPMFLOW_INGEST_CLIENT_ID=f"hostile-{secrets.token_hex(4)}", RPMFLOW_INGEST_BATCH_MS="50",
                RPMFLOW_INGEST_SHARED="true", RPMFLOW_INGEST_GROUP=f"hostile-{secrets.token_hex(3)}")
     log_path = tmp_path / "ingest.log"
     exe = str(Path(sys.executable).parent / "rpmflow-ingest")
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([exe, "run", "--no-migrate"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([exe, "run"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: "subscribed to" in log_path.read_text(), 30, "ingest to subscribe")
         garbage = _garbage(gateway_id)

@@ -11,7 +11,8 @@ import pytest
 
 from dashboards.app import create_app
 from dashboards.settings import Settings
-from simulators.stack import Stack
+from simulators.stack import DatabaseUrls, Stack
+from tests.conftest import clone_database
 from tests.dashboards.live import serve, sign_in
 from tests.dashboards.seed import World, make_world
 
@@ -22,18 +23,16 @@ def settings_for(url: str, **over: object) -> Settings:
     return Settings(**base)  # type: ignore[arg-type]
 
 
-def _clone(stack: Stack) -> str:
-    base = stack.postgres.url.rsplit("/", 1)[0]
-    name = f"dash_{secrets.token_hex(4)}"
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "rpmflow_template"')
-    return base + "/" + name
+@pytest.fixture(scope="module")
+def module_db_urls(stack: Stack) -> DatabaseUrls:
+    """A migrated database shared by one test module (for read-mostly suites such as the role matrix)."""
+    return clone_database(stack.postgres, f"dash_{secrets.token_hex(4)}")
 
 
 @pytest.fixture(scope="module")
-def module_db_url(stack: Stack) -> str:
-    """A migrated database shared by one test module (for read-mostly suites such as the role matrix)."""
-    return _clone(stack)
+def module_db_url(module_db_urls: DatabaseUrls) -> str:
+    """The shared database as the superuser (seeding); the app itself runs as rpmflow_dashboard."""
+    return module_db_urls.superuser
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +47,9 @@ def world(db: psycopg.Connection[tuple[object, ...]]) -> World:
 
 
 @pytest.fixture
-def base_url(database_url: str, world: World) -> Iterator[str]:
-    """The app on a fresh, seeded database, served by uvicorn on a free port."""
-    with serve(create_app(settings_for(database_url))) as url:
+def base_url(database_urls: DatabaseUrls, world: World) -> Iterator[str]:
+    """The app on a fresh, seeded database, served by uvicorn on a free port, as its own role."""
+    with serve(create_app(settings_for(database_urls.dashboard))) as url:
         yield url
 
 

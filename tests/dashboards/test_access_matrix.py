@@ -9,6 +9,7 @@ import pytest
 
 from dashboards.app import create_app, route_keys
 from dashboards.policy import POLICY, PUBLIC, ROLES
+from simulators.stack import DatabaseUrls
 from tests.dashboards.conftest import settings_for
 from tests.dashboards.live import serve, session_csrf, sign_in
 from tests.dashboards.seed import World
@@ -17,8 +18,8 @@ MISSING = 999_999_999  # ids no row has: allowed POSTs then fail with 404/422 in
 
 
 @pytest.fixture(scope="module")
-def server(module_db_url: str, module_world: World) -> Iterator[str]:
-    with serve(create_app(settings_for(module_db_url))) as url:
+def server(module_db_urls: DatabaseUrls, module_world: World) -> Iterator[str]:
+    with serve(create_app(settings_for(module_db_urls.dashboard))) as url:
         yield url
 
 

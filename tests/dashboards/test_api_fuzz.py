@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from dashboards.app import create_app
 from dashboards.policy import POLICY
 from dashboards.sessions import create_token
+from simulators.stack import DatabaseUrls
 from tests.dashboards.conftest import settings_for
 from tests.dashboards.live import serve
 from tests.dashboards.seed import World
@@ -22,8 +23,8 @@ EXAMPLES = 20
 
 
 @pytest.fixture(scope="module")
-def server(module_db_url: str, module_world: World) -> Iterator[str]:
-    with serve(create_app(settings_for(module_db_url))) as url:
+def server(module_db_urls: DatabaseUrls, module_world: World) -> Iterator[str]:
+    with serve(create_app(settings_for(module_db_urls.dashboard))) as url:
         yield url
 
 

@@ -31,7 +31,7 @@ from dashboards.limits import server_options
 from dashboards.policy import ANY, POLICY, ROLES
 from dashboards.sessions import create_token
 from dashboards.settings import Settings
-from simulators.stack import free_port
+from simulators.stack import DatabaseUrls, free_port
 from tests.dashboards.conftest import settings_for
 from tests.dashboards.live import csrf_of, sign_in
 from tests.dashboards.seed import PASSWORD, World
@@ -80,8 +80,9 @@ def serve_limited(settings: Settings) -> Iterator[int]:
 
 
 @pytest.fixture(scope="module")
-def port(module_db_url: str, module_world: World) -> Iterator[int]:
-    settings = settings_for(module_db_url, header_timeout_seconds=HEAD_TIMEOUT, keep_alive_seconds=KEEP_ALIVE)
+def port(module_db_urls: DatabaseUrls, module_world: World) -> Iterator[int]:
+    settings = settings_for(module_db_urls.dashboard, header_timeout_seconds=HEAD_TIMEOUT,
+                            keep_alive_seconds=KEEP_ALIVE)
     assert settings.max_body_bytes == 1024 * 1024  # the default is what is tested
     with serve_limited(settings) as p:
         yield p

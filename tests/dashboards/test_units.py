@@ -13,6 +13,7 @@ from dashboards.adherence import adherence, current_period
 from dashboards.charts import Point, Series, Threshold, line_chart, nice_ticks
 from dashboards.passwords import hash_password, needs_rehash, verify_password
 from dashboards.settings import Settings, SettingsError
+from simulators.stack import DatabaseUrls
 
 
 def test_password_hash_round_trip_salted_and_parameterised() -> None:
@@ -66,13 +67,13 @@ def test_adherence_periods_and_forecast() -> None:
     assert (late.days_left, late.reachable) == (2, False)
 
 
-def test_cli_help_and_create_user(database_url: str, db: psycopg.Connection[Any],
+def test_cli_help_and_create_user(database_urls: DatabaseUrls, db: psycopg.Connection[Any],
                                   capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["--help"], environ={})
     assert exc.value.code == 0
     assert "create-user" in capsys.readouterr().out
-    env = {"RPMFLOW_DATABASE_URL": database_url}
+    env = {"RPMFLOW_DATABASE_URL": database_urls.dashboard}
     assert cli.main(["create-user", "--username", "rn1", "--role", "nurse", "--password", "long enough pw"],
                     environ=env) == 0
     row = db.execute("SELECT role, password_hash FROM users WHERE username = 'rn1'").fetchone()

@@ -22,7 +22,7 @@ from ingest.acks import ack_groups, ack_payloads, dead_letter_message_id, readin
 from ingest.consumer import Consumer
 from ingest.pipeline import classify
 from ingest.settings import parse_mqtt_url
-from simulators.stack import OBSERVER_USER, EmbeddedMosquitto
+from simulators.stack import OBSERVER_USER, DatabaseUrls, EmbeddedMosquitto
 from tests.ingest.helpers import (
     Publisher,
     count,
@@ -152,6 +152,7 @@ class AckListener:
 
 @pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "default-1-worker"])
 def test_committed_duplicate_and_dead_lettered_readings_are_acked_to_their_own_gateway(
+    database_urls: DatabaseUrls,
     broker: EmbeddedMosquitto, gateway_id: str, database_url: str, db: Conn, workers: int
 ) -> None:
     gw_a, gw_b = gateway_id, f"{gateway_id}-b"
@@ -168,7 +169,8 @@ def test_committed_duplicate_and_dead_lettered_readings_are_acked_to_their_own_g
     listen_b = AckListener(broker, gw_b, f"rpm/v1/{gw_b}/acks")
     pub_a, pub_b = Publisher(broker, gw_a), Publisher(broker, gw_b)
     try:
-        with running_consumer(make_settings(database_url, broker.ingest_url, workers=workers)) as consumer:
+        settings = make_settings(database_urls.ingest, broker.ingest_url, workers=workers)
+        with running_consumer(settings) as consumer:
             pub_a.publish_all([
                 (topic_a, dumps(stored)),
                 (topic_a, dumps(dead_with_id)),
@@ -208,11 +210,12 @@ def test_committed_duplicate_and_dead_lettered_readings_are_acked_to_their_own_g
     assert sent == len(observer.acks) and acked == len(observer.ids())
 
 
-def test_send_acks_false_sends_nothing(broker: EmbeddedMosquitto, gateway_id: str, database_url: str,
-                                       db: Conn) -> None:
+def test_send_acks_false_sends_nothing(
+    database_urls: DatabaseUrls, broker: EmbeddedMosquitto, gateway_id: str, database_url: str, db: Conn
+) -> None:
     observer = AckListener(broker, OBSERVER_USER, f"rpm/v1/{gateway_id}/#")
     pub = Publisher(broker, gateway_id)
-    settings = make_settings(database_url, broker.ingest_url, workers=0, send_acks=False)
+    settings = make_settings(database_urls.ingest, broker.ingest_url, workers=0, send_acks=False)
     try:
         with running_consumer(settings) as consumer:
             pub.publish_all([(f"rpm/v1/{gateway_id}/readings", dumps(reading(gateway_id=gateway_id)))])

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from simulators.stack import EmbeddedMosquitto
+from simulators.stack import DatabaseUrls, EmbeddedMosquitto
 from tests.ingest.corpus import corpus
 from tests.ingest.helpers import (
     EXAMPLE,
@@ -29,6 +29,7 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "2-workers"])
 def test_malformed_messages_end_in_dead_letters_and_valid_ones_once(
+    database_urls: DatabaseUrls,
     broker: EmbeddedMosquitto, gateway_id: str, database_url: str, db: Conn, workers: int
 ) -> None:
     odd_gateway = "gw!odd"  # the broker allows it, the contract's gateway id pattern does not
@@ -36,7 +37,7 @@ def test_malformed_messages_end_in_dead_letters_and_valid_ones_once(
     cases = corpus(gateway_id)
     valid = reading(gateway_id=gateway_id)
     topic = f"rpm/v1/{gateway_id}/readings"
-    with running_consumer(make_settings(database_url, broker.ingest_url, workers=workers)):
+    with running_consumer(make_settings(database_urls.ingest, broker.ingest_url, workers=workers)):
         pub, odd = Publisher(broker, gateway_id), Publisher(broker, odd_gateway)
         try:
             pub.publish_all([(topic, payload) for _, payload, _ in cases] + [(topic, dumps(valid))] * 3)
@@ -81,6 +82,7 @@ def test_malformed_messages_end_in_dead_letters_and_valid_ones_once(
 
 @pytest.mark.parametrize("shared", [False, True], ids=["plain", "shared"])
 def test_messages_published_while_ingest_is_away_all_arrive(
+    database_urls: DatabaseUrls,
     broker: EmbeddedMosquitto, gateway_id: str, database_url: str, db: Conn, shared: bool
 ) -> None:
     """The queue-cap trap: Mosquitto's default keeps 1000 messages for an offline session.
@@ -88,7 +90,7 @@ def test_messages_published_while_ingest_is_away_all_arrive(
     Our broker config raises it and the consumer's session persists (fixed client id,
     clean_start=False, session expiry), so 1500 readings published while it is down all arrive.
     """
-    settings = make_settings(database_url, broker.ingest_url, shared=shared)
+    settings = make_settings(database_urls.ingest, broker.ingest_url, shared=shared)
     with running_consumer(settings, forget=False):
         pass  # creates the persistent session and its subscriptions, then goes away
     messages = [unique_reading(gateway_id, n) for n in range(1500)]
@@ -112,10 +114,11 @@ def test_messages_published_while_ingest_is_away_all_arrive(
 
 @pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "1-worker"])
 def test_example_is_stored_with_provenance(
+    database_urls: DatabaseUrls,
     broker: EmbeddedMosquitto, gateway_id: str, database_url: str, db: Conn, workers: int
 ) -> None:
     msg = reading(gateway_id=gateway_id)
-    with running_consumer(make_settings(database_url, broker.ingest_url, workers=workers)):
+    with running_consumer(make_settings(database_urls.ingest, broker.ingest_url, workers=workers)):
         pub = Publisher(broker, gateway_id)
         try:
             pub.publish_all([(f"rpm/v1/{gateway_id}/readings", dumps(msg))])

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from simulators.fleet import FleetConfig, provision
-from simulators.stack import EmbeddedMosquitto, EmbeddedPostgres
+from simulators.stack import DatabaseUrls, EmbeddedMosquitto, EmbeddedPostgres
 from tests.ingest.helpers import (
     FleetThread,
     IngestProcess,
@@ -49,11 +49,12 @@ def _rows(db: Conn) -> int:
 
 @pytest.mark.slow
 def test_kill_9_mid_stream_then_restart_and_sigterm_drains(
-    broker: EmbeddedMosquitto, database_url: str, db: Conn, tmp_path: Path
+    database_urls: DatabaseUrls, broker: EmbeddedMosquitto, database_url: str, db: Conn, tmp_path: Path
 ) -> None:
     total = 4000
     ingest = IngestProcess(
-        make_settings(database_url, broker.ingest_url, batch_size=200, shared=True), tmp_path / "ingest.log"
+        make_settings(database_urls.ingest, broker.ingest_url, batch_size=200, shared=True),
+        tmp_path / "ingest.log"
     )
     config, creds = _fleet(broker, total, rate=1500)
     ingest.start()
@@ -81,7 +82,8 @@ def test_postgres_outage_during_stream(
 ) -> None:
     rate = 500.0
     total = int(rate * (OUTAGE_S + 4))
-    ingest = IngestProcess(make_settings(private_postgres.url, broker.ingest_url), tmp_path / "ingest.log")
+    settings = make_settings(private_postgres.urls().ingest, broker.ingest_url)
+    ingest = IngestProcess(settings, tmp_path / "ingest.log")
     config, creds = _fleet(broker, total, rate=rate)
     ingest.start()
     try:
@@ -107,10 +109,12 @@ def test_postgres_outage_during_stream(
 
 @pytest.mark.slow
 def test_broker_restart_during_stream(
+    database_urls: DatabaseUrls,
     private_broker: EmbeddedMosquitto, database_url: str, db: Conn, tmp_path: Path
 ) -> None:
     total = 3000
-    ingest = IngestProcess(make_settings(database_url, private_broker.ingest_url), tmp_path / "ingest.log")
+    settings = make_settings(database_urls.ingest, private_broker.ingest_url)
+    ingest = IngestProcess(settings, tmp_path / "ingest.log")
     config, creds = _fleet(private_broker, total, rate=1000)
     ingest.start()
     try:
@@ -130,13 +134,13 @@ def test_broker_restart_during_stream(
 
 @pytest.mark.slow
 def test_two_ingest_processes_share_the_stream_and_one_is_killed(
-    broker: EmbeddedMosquitto, database_url: str, db: Conn, tmp_path: Path
+    database_urls: DatabaseUrls, broker: EmbeddedMosquitto, database_url: str, db: Conn, tmp_path: Path
 ) -> None:
     """Shared subscription: the survivor keeps working, but (DOMAIN.md I1) Mosquitto does not hand
     the dead member's un-acked messages to it: they wait in the dead member's session. The killed
     process therefore comes back with the same client id, and then everything is stored once."""
     total = 4000
-    first = make_settings(database_url, broker.ingest_url, batch_size=200, shared=True)
+    first = make_settings(database_urls.ingest, broker.ingest_url, batch_size=200, shared=True)
     a = IngestProcess(first, tmp_path / "a.log")
     b = IngestProcess(first.override(client_id=first.client_id + "-b"), tmp_path / "b.log")
     config, creds = _fleet(broker, total, rate=1500)

@@ -13,13 +13,13 @@ from simulators.stack import EmbeddedMosquitto, EmbeddedPostgres
 from tests.waiting import wait_for
 
 
-def test_ingest_waits_for_the_database_then_migrates_and_subscribes(
+def test_ingest_waits_for_the_database_then_checks_the_schema_and_subscribes(
     broker: EmbeddedMosquitto, private_postgres: EmbeddedPostgres, tmp_path: Path
 ) -> None:
     private_postgres.stop()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RPMFLOW_")}
     env.update(
-        RPMFLOW_DATABASE_URL=private_postgres.url,
+        RPMFLOW_DATABASE_URL=private_postgres.urls().ingest,
         RPMFLOW_INGEST_MQTT_URL=broker.ingest_url,
         RPMFLOW_INGEST_CLIENT_ID=f"startup-{os.getpid()}",
     )

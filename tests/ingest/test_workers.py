@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from simulators.fleet import FleetConfig, provision
-from simulators.stack import EmbeddedMosquitto
+from simulators.stack import DatabaseUrls, EmbeddedMosquitto
 from tests.ingest.helpers import FleetThread, IngestProcess, assert_stored_exactly_once, count, make_settings
 from tests.waiting import wait_for
 
@@ -67,10 +67,10 @@ def _reading_keys_locked(database_url: str) -> Iterator[None]:
 
 @pytest.mark.slow
 def test_worker_killed_then_worker_and_receiver_killed_every_reading_stored_once(
-    broker: EmbeddedMosquitto, database_url: str, db: Conn, tmp_path: Path
+    database_urls: DatabaseUrls, broker: EmbeddedMosquitto, database_url: str, db: Conn, tmp_path: Path
 ) -> None:
     total = 10_000
-    settings = make_settings(database_url, broker.ingest_url, batch_size=200, workers=2)
+    settings = make_settings(database_urls.ingest, broker.ingest_url, batch_size=200, workers=2)
     ingest = IngestProcess(settings, tmp_path / "ingest.log")
     config = FleetConfig(gateways=3, devices_per_gateway=4, rate=0, count=total, window=300,
                          prefix=f"w{secrets.token_hex(3)}", seed=11)

@@ -55,22 +55,26 @@ def test_even_the_owner_cannot_change_rows_while_the_trigger_stands(
     assert audit.verify_chain(db).ok
 
 
+@pytest.mark.parametrize("role", ["rpmflow_triage", "rpmflow_dashboard", "rpmflow_reporting"])
 @pytest.mark.parametrize(
     "sql", ["UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"]
 )
-def test_application_role_has_no_update_delete_truncate(db: psycopg.Connection[Any], sql: str) -> None:
+def test_service_roles_have_no_update_delete_truncate(
+    db: psycopg.Connection[Any], sql: str, role: str
+) -> None:
     _seed(db, 2)
     with db.transaction():
-        db.execute("SET LOCAL ROLE rpmflow_app")
+        db.execute(f"SET LOCAL ROLE {role}")
         assert db.execute("SELECT count(*) FROM audit_log").fetchone() == (2,)
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"), db.transaction():
             db.execute(sql)
 
 
-def test_application_role_appends_through_record(db: psycopg.Connection[Any]) -> None:
+@pytest.mark.parametrize("role", ["rpmflow_triage", "rpmflow_dashboard"])
+def test_service_roles_append_through_record(db: psycopg.Connection[Any], role: str) -> None:
     _seed(db, 2)
     with db.transaction():
-        db.execute("SET LOCAL ROLE rpmflow_app")
+        db.execute(f"SET LOCAL ROLE {role}")
         assert audit.record(db, actor="app", action="x", patient_id=None, detail={}) == 3
     assert audit.verify_chain(db).ok
 

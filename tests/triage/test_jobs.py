@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from simulators.stack import DatabaseUrls
 from tests.triage.dbseed import patient, reading
 from tests.waiting import wait_for
 from triage import cli, overrides
@@ -234,7 +235,7 @@ def test_settings_from_env() -> None:
         Settings.from_env({"RPMFLOW_DATABASE_URL": "postgresql://x", "RPMFLOW_TRIAGE_SHARDS": "many"})
 
 
-def test_cli_help_and_once(db: Conn, database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_help_and_once(db: Conn, database_urls: DatabaseUrls, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["--help"], environ={})
     assert exc.value.code == 0
@@ -242,7 +243,7 @@ def test_cli_help_and_once(db: Conn, database_url: str, capsys: pytest.CaptureFi
     now = datetime.now(UTC)
     pid = patient(db, assigned_from=now - timedelta(days=40))
     reading(db, pid, now, glucose=45)
-    assert cli.main(["once", "--all"], environ={"RPMFLOW_DATABASE_URL": database_url}) == 0
+    assert cli.main(["once", "--all"], environ={"RPMFLOW_DATABASE_URL": database_urls.triage}) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["opened"] >= 1 and report["flag_ids"]
     assert cli.main(["once"], environ={}) == 2

@@ -1,15 +1,8 @@
 -- Tamper-evident audit trail (HIPAA §164.312(b)/(c), DOMAIN H11). Rows are hash-chained by
 -- triage/clinical/audit.py: hash = sha256(prev_hash || canonical row content); inserts are serialised by a
 -- transaction-scoped advisory lock plus a row lock on the single chain-head row. The table is
--- append-only: the application role may not UPDATE/DELETE/TRUNCATE, and a trigger refuses those
+-- append-only: no service role may UPDATE/DELETE/TRUNCATE (grants.sql), and a trigger refuses those
 -- for everyone (even the owner must first disable the trigger, which verify_chain then exposes).
-
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rpmflow_app') THEN
-        CREATE ROLE rpmflow_app NOLOGIN;
-    END IF;
-END $$;
 
 CREATE TABLE audit_log (
     seq         bigint PRIMARY KEY,
@@ -41,7 +34,7 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 
 -- Every insert must extend the chain head exactly by one link; the head moves with it.
--- SECURITY DEFINER: the application role may not UPDATE the head itself, only through this link.
+-- SECURITY DEFINER: a service role may not UPDATE the head itself, only through this link.
 CREATE FUNCTION audit_log_link() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, public AS $$
 DECLARE
@@ -60,14 +53,4 @@ CREATE TRIGGER audit_log_link BEFORE INSERT ON audit_log
 
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM PUBLIC;
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_chain_head FROM PUBLIC;
-GRANT SELECT, INSERT ON audit_log TO rpmflow_app;
-GRANT SELECT ON audit_chain_head TO rpmflow_app;
-REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM rpmflow_app;
-
--- The application role's rights on the tables of this range (no UPDATE/DELETE on evidence).
-GRANT SELECT, INSERT ON enrolments, consents, reviews, time_logs, communications, billable_events,
-    billing_claims_history TO rpmflow_app;
-GRANT UPDATE (end_date) ON enrolments TO rpmflow_app;
-GRANT UPDATE (revoked_at) ON consents TO rpmflow_app;
-GRANT SELECT ON billing_policy TO rpmflow_app;
-GRANT USAGE ON SEQUENCE rpm_episode_seq TO rpmflow_app;
+-- The service roles' rights (audit_log: SELECT and INSERT only): triage/migrations/grants.sql.

@@ -43,11 +43,5 @@ CREATE TRIGGER flag_symptom_checks_guard BEFORE INSERT OR UPDATE OR DELETE ON fl
 CREATE TRIGGER flag_symptom_checks_no_truncate BEFORE TRUNCATE ON flag_symptom_checks
     FOR EACH STATEMENT EXECUTE FUNCTION flag_symptom_checks_guard();
 
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rpmflow_app') THEN
-        CREATE ROLE rpmflow_app NOLOGIN;
-    END IF;
-END $$;
 REVOKE UPDATE, DELETE, TRUNCATE ON flag_symptom_checks FROM PUBLIC;
-GRANT SELECT, INSERT ON flag_symptom_checks TO rpmflow_app;
+-- Which service roles may read and append: triage/migrations/grants.sql.

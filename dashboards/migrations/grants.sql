@@ -1,0 +1,16 @@
+-- Grants on the dashboard's tables (0003, 0040-0049), applied by migrate at the end of every run
+-- after it has revoked everything from the service roles. Staff credentials (password hashes,
+-- sessions, API tokens, sign-in attempts) are readable by the dashboard only. A new table gets its
+-- lines here: see docs/operations.md, "Database roles and grants".
+
+-- dashboard: sign-in, sessions, tokens, user and licence administration.
+GRANT SELECT, INSERT ON users, clinician_licenses, dashboard_sessions, api_tokens,
+    dashboard_sign_ins TO rpmflow_dashboard;
+GRANT UPDATE (password_hash, active) ON users TO rpmflow_dashboard;
+GRANT UPDATE (last_seen_at, ended_at, end_reason) ON dashboard_sessions TO rpmflow_dashboard;
+GRANT UPDATE (last_used_at, revoked_at) ON api_tokens TO rpmflow_dashboard;
+
+-- triage and reporting: who a user is (reviews, licences, billing NPIs), never the password hash.
+GRANT SELECT (user_id, username, display_name, role, npi, is_physician_or_qhp, active, created_at)
+    ON users TO rpmflow_triage, rpmflow_reporting;
+GRANT SELECT ON clinician_licenses TO rpmflow_triage, rpmflow_reporting;

@@ -1,0 +1,21 @@
+-- Grants on ingest's tables (0001, 0010), applied by migrate at the end of every run after it has
+-- revoked everything from the service roles: what is not written here, no service may do.
+-- A new table gets its lines here (or in the grants.sql of the room that owns it): see
+-- docs/operations.md, "Database roles and grants".
+
+-- ingest: stores each reading once (reading_keys decides), keeps devices and gateway status
+-- current, dead-letters what fails the contract.
+GRANT SELECT, INSERT ON reading_keys, readings, dead_letters TO rpmflow_ingest;
+GRANT SELECT, INSERT, UPDATE ON devices, gateway_status TO rpmflow_ingest;
+
+-- triage reads what ingest stored.
+GRANT SELECT ON readings, devices, gateway_status TO rpmflow_triage;
+
+-- dashboard: shows readings, devices, gateway status and dead letters; registers a device and
+-- attaches a device's unassigned readings when an admin assigns it from a past date.
+GRANT SELECT ON readings, devices, gateway_status, dead_letters TO rpmflow_dashboard;
+GRANT INSERT, UPDATE ON devices TO rpmflow_dashboard;
+GRANT UPDATE (patient_id) ON readings TO rpmflow_dashboard;
+
+-- reporting: read-only.
+GRANT SELECT ON readings, devices, gateway_status, dead_letters TO rpmflow_reporting;

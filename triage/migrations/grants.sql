@@ -1,0 +1,38 @@
+-- Grants on triage's tables (0002, 0020-0039), applied by migrate at the end of every run after it
+-- has revoked everything from the service roles. The audit log is SELECT/INSERT only for every
+-- role (its head moves only through the SECURITY DEFINER trigger). A new table gets its lines
+-- here: see docs/operations.md, "Database roles and grants".
+
+-- ingest: which patient a device belonged to when a reading was measured.
+GRANT SELECT ON device_assignments TO rpmflow_ingest;
+
+-- triage service (rules, silences, billing, audit-verify, quality).
+GRANT SELECT ON patients, device_assignments, flags, flag_events, job_watermarks,
+    triage_threshold_overrides, triage_snoozes, triage_suppressions, triage_rule_quality,
+    flag_symptom_checks, enrolments, consents, reviews, time_logs, communications, billable_events,
+    billing_claims_history, billing_policy, audit_log, audit_chain_head TO rpmflow_triage;
+GRANT INSERT, UPDATE ON flags, job_watermarks TO rpmflow_triage;
+GRANT INSERT ON flag_events, triage_suppressions, audit_log TO rpmflow_triage;
+GRANT USAGE ON SEQUENCE rpm_episode_seq TO rpmflow_triage;
+
+-- dashboard: the clinical workflow runs in the web process (triage/clinical/*): people and
+-- device assignments, flag lifecycle, reviews, promotion, symptom checks, overrides, audit.
+GRANT SELECT ON patients, device_assignments, flags, flag_events, job_watermarks,
+    triage_threshold_overrides, triage_snoozes, triage_suppressions, triage_rule_quality,
+    flag_symptom_checks, enrolments, consents, reviews, time_logs, communications, billable_events,
+    billing_claims_history, billing_policy, audit_log, audit_chain_head TO rpmflow_dashboard;
+GRANT INSERT ON patients, device_assignments, flags, flag_events, triage_threshold_overrides,
+    triage_snoozes, triage_suppressions, flag_symptom_checks, enrolments, consents, reviews,
+    time_logs, communications, billable_events, billing_claims_history, audit_log TO rpmflow_dashboard;
+GRANT UPDATE ON flags TO rpmflow_dashboard;
+GRANT UPDATE (valid_to) ON device_assignments TO rpmflow_dashboard;
+GRANT UPDATE (end_date) ON enrolments TO rpmflow_dashboard;
+GRANT UPDATE (revoked_at) ON consents TO rpmflow_dashboard;
+GRANT UPDATE (revoked_at, revoked_by) ON triage_threshold_overrides TO rpmflow_dashboard;
+GRANT USAGE ON SEQUENCE rpm_episode_seq TO rpmflow_dashboard;
+
+-- reporting: read-only, including the audit log.
+GRANT SELECT ON patients, device_assignments, flags, flag_events, triage_threshold_overrides,
+    triage_snoozes, triage_suppressions, triage_rule_quality, flag_symptom_checks, enrolments,
+    consents, reviews, time_logs, communications, billable_events, billing_claims_history,
+    billing_policy, audit_log, audit_chain_head TO rpmflow_reporting;
