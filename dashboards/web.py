@@ -146,6 +146,17 @@ def install(app: FastAPI) -> None:
         log.info("refused input on %s (SQLSTATE %s)", request.url.path, exc.sqlstate)
         return JSONResponse({"error": "invalid input", "detail": str(exc).splitlines()[0]}, status_code=422)
 
+    @app.exception_handler(psycopg.errors.UndefinedTable)
+    async def schema_missing(request: Request, exc: psycopg.errors.UndefinedTable) -> Response:
+        # The database was not migrated (or not to this release): say so, never a 500.
+        log.error("database schema not ready (%s): run `rpmflow-ingest migrate` as the owner role",
+                  str(exc).splitlines()[0])
+        message = "The database is not ready (schema not migrated); try again shortly."
+        if wants_json(request):
+            return JSONResponse({"error": message}, status_code=503, headers={"Retry-After": "30"})
+        return render(request, "error.html", {"status": 503, "message": message, "reasons": []},
+                      status_code=503)
+
     @app.middleware("http")
     async def security_headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]

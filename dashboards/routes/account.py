@@ -8,7 +8,7 @@ import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from dashboards.audit_trail import record_action
@@ -28,6 +28,7 @@ from dashboards.sessions import (
 )
 from dashboards.throttle import REPEATED_LOCKOUTS
 from dashboards.web import local_path, render, see_other
+from ingest.migrate import schema_status
 from triage.clinical.audit import record
 
 log = logging.getLogger(__name__)
@@ -50,12 +51,17 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, max
     )
 
 
-@public.get("/healthz", include_in_schema=True, tags=["health"])
-def healthz(request: Request) -> dict[str, str]:
-    """Liveness plus a database round trip; no authentication, no data."""
+@public.get("/healthz", include_in_schema=True, tags=["health"],
+            responses={503: {"description": "not ready: the database schema is behind this release"}})
+def healthz(request: Request) -> Response:
+    """Ready only when the database answers and its schema is at this release's version (a load
+    balancer must not send sign-ins to a dashboard whose tables do not exist yet); no data."""
     with ctx(request).pool.connection() as conn:
-        conn.execute("SELECT 1")
-    return {"status": "ok"}
+        status = schema_status(conn)
+    if not status.current:
+        return JSONResponse({"status": "not ready", "reason": status.describe()}, status_code=503,
+                            headers={"Retry-After": "10"})
+    return JSONResponse({"status": "ok"})
 
 
 @public.get("/login", response_class=HTMLResponse, include_in_schema=False)
