@@ -74,6 +74,8 @@ POLICY: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", "/admin/patients/{patient_id}/consent"): ADM,
     ("POST", "/admin/patients/{patient_id}/enrol"): ADM,
     ("POST", "/admin/devices/assign"): ADM,
+    ("POST", "/admin/devices/end"): ADM,
+    ("GET", "/admin/devices"): ADM,
     ("GET", "/admin/users"): ADM,
     ("POST", "/admin/users"): ADM,
     ("POST", "/admin/users/{user_id}/licenses"): ADM,

@@ -284,12 +284,13 @@ def _refused(item: Accepted | ValidStatus, exc: psycopg.Error) -> DeadLetter:
     return DeadLetter(topic, gw, "RowRefused", reason, text.encode("utf-8"))
 
 
-def attach_unassigned(conn: db.Connection, device_id: str | None = None) -> int:
+def attach_unassigned(conn: db.Connection, device_id: str | None = None) -> list[tuple[int, int]]:
     """Give readings stored without a patient the patient whose assignment covers ``measured_at``.
 
-    Call it after committing a new assignment for ``device_id`` (``None``: every device, e.g. as a
-    periodic sweep, which also catches a reading committed concurrently with the assignment).
-    Returns the number of readings attached. Runs in the caller's transaction.
+    Called by the assignment path (triage/clinical/assignments.py) in the transaction that records
+    an assignment for ``device_id`` (``None``: every device, as a sweep, which also catches a
+    reading committed concurrently with the assignment). Returns (reading_id, patient_id) of each
+    reading attached; a reading that has a patient is never touched, so each is attached once.
     """
     cur = conn.execute(
         """
@@ -298,7 +299,8 @@ def attach_unassigned(conn: db.Connection, device_id: str | None = None) -> int:
         WHERE r.patient_id IS NULL AND a.device_id = r.device_id
           AND (%(device)s::text IS NULL OR r.device_id = %(device)s::text)
           AND r.measured_at >= a.valid_from AND (a.valid_to IS NULL OR r.measured_at < a.valid_to)
+        RETURNING r.reading_id, r.patient_id
         """,
         {"device": device_id},
     )
-    return max(cur.rowcount, 0)
+    return [(int(r[0]), int(r[1])) for r in cur.fetchall()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -18,14 +19,14 @@ from dashboards.errors import BadInput, DashboardError, NotFound
 from dashboards.passwords import hash_password
 from dashboards.routes.deps import PatientId, User, UserId, domain_errors
 from dashboards.web import render, see_other
-from triage.clinical import people
+from triage.clinical import assignments, people
 
 router = APIRouter(dependencies=[Depends(authorize)])
 
 Role = Literal["nurse", "clinician", "billing", "admin"]
 Kind = Literal["blood_pressure", "glucose"]
 ConsentMethod = Literal["verbal", "written", "electronic"]
-Page = Literal["patients", "users"]  # /admin/<page>, rendered from admin_<page>.html
+Page = Literal["patients", "users", "devices"]  # /admin/<page>, rendered from admin_<page>.html
 StateCode = Annotated[str, Form(pattern=r"^[A-Za-z]{2}$")]
 
 
@@ -97,7 +98,8 @@ def _submit(
     except DashboardError as exc:
         if id_in_path and exc.status_code == 404:
             raise
-        data = _patients_context(request, me) if page == "patients" else _users_context(request)
+        data = (_patients_context(request, me) if page == "patients" else _devices_context(request, me)
+                if page == "devices" else _users_context(request))
         data["error"] = exc.message
         return render(request, f"admin_{page}.html", data, status_code=exc.status_code)
     return see_other(f"/admin/{page}")
@@ -176,6 +178,27 @@ def consent(
     return _submit(request, me, "patients", write, id_in_path=True)
 
 
+def _instant(conn: Conn, value: str, patient_id: int | None, device_id: str | None = None) -> datetime:
+    """A ``datetime-local`` form value in the patient's zone (blank: now); never in the future."""
+    if not value.strip():
+        return datetime.now(UTC)
+    try:
+        naive = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise BadInput(f"not a date and time: {value!r}") from exc
+    row = fetch_one(
+        conn,
+        "SELECT p.timezone FROM patients p WHERE p.patient_id = coalesce(%s::bigint, (SELECT a.patient_id"
+        " FROM device_assignments a WHERE a.device_id = %s AND a.valid_to IS NULL))",
+        (patient_id, device_id),
+    )
+    zone = ZoneInfo(str(row["timezone"]) if row else "UTC")
+    at = naive.replace(tzinfo=zone) if naive.tzinfo is None else naive
+    if at > datetime.now(UTC):
+        raise BadInput(f"{value} is in the future: assignments are recorded from the past or now")
+    return at
+
+
 @router.post("/admin/devices/assign", include_in_schema=False)
 def assign_device(
     request: Request,
@@ -183,15 +206,53 @@ def assign_device(
     device_id: Annotated[str, Form(min_length=1, max_length=128)],
     patient_id: Annotated[int, Form(ge=1)],
     kind: Annotated[Kind, Form()] = "blood_pressure",
+    valid_from: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     def write(conn: Conn) -> None:  # patient_id is a form field here: a wrong one is a form error
         _patient_exists(conn, patient_id)
-        aid = people.assign_device(conn, device_id, patient_id, at=datetime.now(UTC),
-                                   assigned_by=me.username, kind=kind)
+        at = _instant(conn, valid_from, patient_id)
+        aid = people.assign_device(conn, device_id, patient_id, at=at, assigned_by=me.username, kind=kind)
         record_action(conn, me, action="device.assign", patient_id=patient_id,
-                      detail={"assignment_id": aid, "device_id": device_id}, source_ip=client_ip(request))
+                      detail={"assignment_id": aid, "device_id": device_id, "valid_from": at.isoformat()},
+                      source_ip=client_ip(request))
 
-    return _submit(request, me, "patients", write)
+    return _submit(request, me, "devices", write)
+
+
+@router.post("/admin/devices/end", include_in_schema=False)
+def end_assignment(
+    request: Request,
+    me: User,
+    device_id: Annotated[str, Form(min_length=1, max_length=128)],
+    valid_to: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    def write(conn: Conn) -> None:
+        at = _instant(conn, valid_to, None, device_id)
+        people.unassign_device(conn, device_id, at=at, ended_by=me.username)
+        record_action(conn, me, action="device.unassign", patient_id=None,
+                      detail={"device_id": device_id, "valid_to": at.isoformat()},
+                      source_ip=client_ip(request))
+
+    return _submit(request, me, "devices", write)
+
+
+def _devices_context(request: Request, me: User) -> dict[str, Any]:
+    with ctx(request).pool.connection() as conn:
+        history = assignments.history(conn)
+        moves = assignments.moves(conn)
+        patients = queries.patients(conn)
+        record_view(conn, me, what="device_assignments", patient_id=None,
+                    detail={"assignments": len(history),
+                            "patient_ids": sorted({h["patient_id"] for h in history})},
+                    source_ip=client_ip(request))
+    return {"history": history, "moves": moves, "patients": patients,
+            "free_devices": [], "error": None}
+
+
+@router.get("/admin/devices", response_class=HTMLResponse, include_in_schema=False)
+def admin_devices(request: Request, me: User) -> Response:
+    """Assignment history of every device and the audited moves of readings between patients."""
+    return render(request, "admin_devices.html", _devices_context(request, me))
 
 
 def _users_context(request: Request) -> dict[str, Any]:

@@ -84,7 +84,9 @@ def test_unassigned_readings_are_kept_then_attached(writer: BatchWriter, db: Con
         "INSERT INTO device_assignments (device_id, patient_id, valid_from) VALUES (%s, %s, %s)",
         (EXAMPLE["device"]["id"], pid, datetime(2025, 11, 5, tzinfo=UTC)),
     )
-    assert attach_unassigned(db, EXAMPLE["device"]["id"]) == 1
+    attached = attach_unassigned(db, EXAMPLE["device"]["id"])
+    assert [p for _, p in attached] == [pid]
+    assert attach_unassigned(db, EXAMPLE["device"]["id"]) == [], "a reading is attached once"
     rows: dict[Any, Any] = dict(db.execute("SELECT message_id, patient_id FROM readings").fetchall())
     assert rows == {before["message_id"]: None, inside["message_id"]: pid}
 

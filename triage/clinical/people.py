@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
-from triage.clinical import icd10
+from triage.clinical import assignments, icd10
 from triage.errors import TerminalTriageError
 
 ROLES = ("nurse", "clinician", "billing", "admin")
@@ -221,42 +221,25 @@ def assign_device(
     kind: str = "blood_pressure",
     fda_cleared: bool = True,
 ) -> int:
-    """Assign a device from ``at``, closing its open assignment (to anyone) at the same instant."""
-    _need_aware("at", at)
-    with conn.transaction():
-        conn.execute(
-            "INSERT INTO devices (device_id, kind, fda_cleared) VALUES (%s, %s, %s)"
-            " ON CONFLICT (device_id) DO NOTHING",
-            (device_id, kind, fda_cleared),
-        )
-        open_row = conn.execute(
-            "SELECT assignment_id, valid_from FROM device_assignments"
-            " WHERE device_id = %s AND valid_to IS NULL FOR UPDATE",
-            (device_id,),
-        ).fetchone()
-        if open_row is not None:
-            if open_row[1] >= at:
-                raise InvalidPerson("at", at, f"device {device_id} is assigned since {open_row[1]}")
-            conn.execute(
-                "UPDATE device_assignments SET valid_to = %s WHERE assignment_id = %s", (at, open_row[0])
-            )
-        return _one_id(
-            conn,
-            "INSERT INTO device_assignments (device_id, patient_id, valid_from, assigned_by)"
-            " VALUES (%s, %s, %s, %s) RETURNING assignment_id",
-            (device_id, patient_id, at, assigned_by),
-        )
+    """Assign a device from ``at`` (past or now), closing its open assignment at that instant and
+    moving the readings that changed hands (triage/clinical/assignments.py); the new row's id."""
+    try:
+        moved = assignments.assign(conn, device_id, patient_id, at=at, assigned_by=assigned_by, kind=kind,
+                                   fda_cleared=fda_cleared)
+    except assignments.AssignmentRefused as exc:
+        raise InvalidPerson("at", at, str(exc)) from exc
+    assert moved.assignment_id is not None
+    return moved.assignment_id
 
 
-def unassign_device(conn: psycopg.Connection[Any], device_id: str, *, at: datetime) -> None:
-    _need_aware("at", at)
-    cur = conn.execute(
-        "UPDATE device_assignments SET valid_to = %s"
-        " WHERE device_id = %s AND valid_to IS NULL AND valid_from < %s",
-        (at, device_id, at),
-    )
-    if cur.rowcount != 1:
-        raise InvalidPerson("device_id", device_id, "no open assignment starting before that time")
+def unassign_device(
+    conn: psycopg.Connection[Any], device_id: str, *, at: datetime, ended_by: str = "system"
+) -> None:
+    """End the device's open assignment at ``at``; readings from then on are no longer the patient's."""
+    try:
+        assignments.end(conn, device_id, at=at, ended_by=ended_by)
+    except assignments.AssignmentRefused as exc:
+        raise InvalidPerson("device_id", device_id, str(exc)) from exc
 
 
 def device_history(
