@@ -160,12 +160,13 @@ class EmbeddedPostgres:
     role_passwords: dict[str, str] = field(
         default_factory=lambda: {r: secrets.token_urlsafe(16) for r in ALL_ROLES}
     )
+    bootstrap: bool = True  # False: a bare cluster, as a DBA finds it (the operator-path test)
     _account: tuple[int, int] | None = None
     _log_path: Path | None = None
 
     @classmethod
-    def create(cls, base: Path | None = None) -> EmbeddedPostgres:
-        pg = cls(state_dir=_make_state_dir("rpmflow-pg-", base))
+    def create(cls, base: Path | None = None, *, bootstrap: bool = True) -> EmbeddedPostgres:
+        pg = cls(state_dir=_make_state_dir("rpmflow-pg-", base), bootstrap=bootstrap)
         pg.port = pg.port or free_port()
         pg._account = _service_account()
         pg._initdb()
@@ -264,7 +265,8 @@ class EmbeddedPostgres:
             tail = log_path.read_text()[-2000:] if log_path.exists() else ""
             raise StackError(f"postgres did not start: {exc.stderr.strip()} {tail}") from exc
         wait_until(self._accepts_queries, timeout, f"postgres on port {self.port}")
-        self._ensure_database()
+        if self.bootstrap:
+            self._ensure_database()
 
     def _psql(self, sql: str, database: str = "postgres", variables: dict[str, str] | None = None) -> str:
         """Run SQL (read from stdin, so psql variables work and nothing secret is in argv)."""
