@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     rs.add_flags(mig, MigrateSettings)
     mig.add_argument("--print-bootstrap-sql", action="store_true",
                      help="print the one-time CREATE ROLE/DATABASE script for a DBA and exit (no connection)")
-    mig.add_argument("--database", default="rpmflow", help="database name in the bootstrap script (default rpmflow)")
+    mig.add_argument("--database", default="rpmflow",
+                     help="database name in the bootstrap script (default rpmflow)")
     return p
 
 

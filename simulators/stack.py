@@ -28,17 +28,16 @@ from pathlib import Path
 from urllib.parse import quote
 
 from gateway import contract
+from ingest.dbroles import (  # the stack creates them by running the documented bootstrap script
+    ALL_ROLES,
+    DASHBOARD_ROLE,
+    INGEST_ROLE,
+    OWNER_ROLE,
+    REPORTING_ROLE,
+    TRIAGE_ROLE,
+)
 
 log = logging.getLogger(__name__)
-
-# The database roles of ingest/dbroles.py (the stack imports no component; tests/simulators checks
-# that these names match). The stack creates them by running the documented bootstrap SQL.
-OWNER_ROLE = "rpmflow_owner"
-INGEST_ROLE = "rpmflow_ingest"
-TRIAGE_ROLE = "rpmflow_triage"
-DASHBOARD_ROLE = "rpmflow_dashboard"
-REPORTING_ROLE = "rpmflow_reporting"
-ALL_ROLES = (OWNER_ROLE, INGEST_ROLE, TRIAGE_ROLE, DASHBOARD_ROLE, REPORTING_ROLE)
 
 INGEST_USER = "rpmflow-ingest"
 OBSERVER_USER = "rpmflow-observer"

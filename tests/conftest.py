@@ -15,8 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ingest.dbroles import OWNER_ROLE
 from ingest.migrate import migrate
-from simulators.stack import OWNER_ROLE, DatabaseUrls, EmbeddedMosquitto, EmbeddedPostgres, Stack, start_stack
+from simulators.stack import DatabaseUrls, EmbeddedMosquitto, EmbeddedPostgres, Stack, start_stack
 
 TEMPLATE_DB = "rpmflow_template"
 _db_counter = itertools.count()

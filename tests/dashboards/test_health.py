@@ -9,8 +9,9 @@ import httpx
 import psycopg
 
 from dashboards.app import create_app
+from ingest.dbroles import OWNER_ROLE
 from ingest.migrate import available
-from simulators.stack import OWNER_ROLE, DatabaseUrls, Stack
+from simulators.stack import DatabaseUrls, Stack
 from tests.dashboards.conftest import settings_for
 from tests.dashboards.live import csrf_of, serve
 

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 
 from ingest import migrate as m
-from ingest.dbroles import SERVICE_ROLES, bootstrap_sql, check_service_roles
-from simulators.stack import ALL_ROLES, DatabaseUrls
+from ingest.dbroles import ALL_ROLES, SERVICE_ROLES, bootstrap_sql, check_service_roles
+from simulators.stack import DatabaseUrls
 
 Conn = psycopg.Connection[Any]
 
