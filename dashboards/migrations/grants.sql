@@ -14,3 +14,6 @@ GRANT UPDATE (last_used_at, revoked_at) ON api_tokens TO rpmflow_dashboard;
 GRANT SELECT (user_id, username, display_name, role, npi, is_physician_or_qhp, active, created_at)
     ON users TO rpmflow_triage, rpmflow_reporting;
 GRANT SELECT ON clinician_licenses TO rpmflow_triage, rpmflow_reporting;
+
+-- A licence ended early keeps its row (triage/billing/records.py, run by the admin's workflow).
+GRANT UPDATE (valid_to, ended_reason) ON clinician_licenses TO rpmflow_dashboard;

@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 
 from simulators.demo_seed import DEMO_STATES, seed_demo
+from simulators.stack import DatabaseUrls
 
 TABLES = ("users", "clinician_licenses", "patients", "enrolments", "consents", "device_assignments")
 
@@ -16,10 +17,11 @@ def _counts(db: psycopg.Connection[Any]) -> dict[str, int]:
     return {t: int(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in TABLES}  # type: ignore[index]
 
 
-def test_seed_is_complete_and_idempotent(database_url: str, db: psycopg.Connection[Any]) -> None:
-    first = seed_demo(database_url, ["gw-a", "gw-b"], "demo-password", today=date(2026, 11, 23))
+def test_seed_is_complete_and_idempotent(database_urls: DatabaseUrls, db: psycopg.Connection[Any]) -> None:
+    url = database_urls.dashboard  # the demo seeds as the dashboard's role, an admin's grants
+    first = seed_demo(url, ["gw-a", "gw-b"], "demo-password", today=date(2026, 11, 23))
     counts = _counts(db)
-    again = seed_demo(database_url, ["gw-a", "gw-b"], "demo-password", today=date(2026, 11, 23))
+    again = seed_demo(url, ["gw-a", "gw-b"], "demo-password", today=date(2026, 11, 23))
     assert again == first and _counts(db) == counts
     assert counts == {"users": 4, "clinician_licenses": len(DEMO_STATES), "patients": 2, "enrolments": 2,
                       "consents": 2, "device_assignments": 6}

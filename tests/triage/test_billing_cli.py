@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from simulators.stack import DatabaseUrls
 from tests.triage.rpm_seed import add_reading, make_world, promoted_flag
 from triage import cli
 
@@ -25,25 +26,26 @@ def _run(database_url: str, capsys: pytest.CaptureFixture[str], *args: str) -> t
 
 
 def test_billing_command_formats(
-    db: psycopg.Connection[Any], database_url: str, capsys: pytest.CaptureFixture[str]
+    db: psycopg.Connection[Any], database_urls: DatabaseUrls, capsys: pytest.CaptureFixture[str]
 ) -> None:
     w = make_world(db)
     for i in range(40):
         add_reading(db, w.patient_id, "bp-1", datetime(2026, 1, 5, 9, tzinfo=NY) + timedelta(days=i))
     promoted_flag(db, w, dos=date(2026, 2, 10), minutes=25, interactive=True)
-    code, out, _ = _run(database_url, capsys, "--month", "2026-02", "--patient", w.mrn)
+    code, out, _ = _run(database_urls.triage, capsys, "--month", "2026-02", "--patient", w.mrn)
     [month] = json.loads(out)
     assert code == 0 and month["codes"] == {"99454": 1, "99453": 1, "99457": 1}
     assert month["payer_profile"] == "medicare@2026-01-01"
     assert all(d["reason"] and d["rule"] for d in month["decisions"])
     code, out, _ = _run(
-        database_url, capsys, "--month", "2026-02", "--patient", str(w.patient_id), "--format", "csv"
+        database_urls.triage, capsys, "--month", "2026-02", "--patient", str(w.patient_id), "--format", "csv"
     )
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and {r["cpt"] for r in rows if r["emitted"] == "yes"} == {"99454", "99453", "99457"}
-    code, out, _ = _run(database_url, capsys, "--month", "2026-02", "--patient", w.mrn, "--format", "claims")
+    month = ("--month", "2026-02", "--patient", w.mrn)
+    code, out, _ = _run(database_urls.triage, capsys, *month, "--format", "claims")
     assert code == 0 and out.startswith("patient_mrn,") and "payer_profile,rule,reason" in out.splitlines()[0]
-    code, out, _ = _run(database_url, capsys, "--month", "2026-02", "--patient", w.mrn, "--format", "fhir")
+    code, out, _ = _run(database_urls.triage, capsys, *month, "--format", "fhir")
     assert code == 0 and json.loads(out)["resourceType"] == "Bundle"
     code, out, err = _run(database_url, capsys, "--month", "2026-02", "--patient", w.mrn, "--store")
     assert code == 0 and "stored as billing run" in err
@@ -68,7 +70,7 @@ def test_billing_command_formats(
     ],
 )
 def test_operator_mistakes_are_one_line(
-    database_url: str, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+    database_urls: DatabaseUrls, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
 ) -> None:
-    code, out, err = _run(database_url, capsys, *args)
+    code, out, err = _run(database_urls.triage, capsys, *args)
     assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1

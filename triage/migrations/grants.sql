@@ -1,5 +1,5 @@
--- Grants on triage's tables (0002, 0020-0039), applied by migrate at the end of every run after it
--- has revoked everything from the service roles. The audit log is SELECT/INSERT only for every
+-- Grants on triage's tables (0002, 0020-0039, billing 0050-0059), applied by migrate at the end of
+-- every run after it has revoked everything from the service roles. The audit log is SELECT/INSERT only for every
 -- role (its head moves only through the SECURITY DEFINER trigger). A new table gets its lines
 -- here: see docs/operations.md, "Database roles and grants".
 
@@ -36,3 +36,13 @@ GRANT SELECT ON patients, device_assignments, flags, flag_events, triage_thresho
     triage_snoozes, triage_suppressions, triage_rule_quality, flag_symptom_checks, enrolments,
     consents, reviews, time_logs, communications, billable_events, billing_claims_history,
     billing_policy, audit_log, audit_chain_head TO rpmflow_reporting;
+
+-- Billing facts (0050): where the patient was, orders, payers, prior authorisations. Recorded by
+-- the admin's workflow (triage/billing/records.py, triage/clinical/locations.py; an enrolment's
+-- trigger writes its order), read by billing in the triage service and by the promotion gate.
+GRANT SELECT ON patient_locations, rpm_orders, patient_payers, prior_authorisations
+    TO rpmflow_triage, rpmflow_dashboard, rpmflow_reporting;
+GRANT INSERT ON patient_locations, rpm_orders, patient_payers, prior_authorisations TO rpmflow_dashboard;
+GRANT UPDATE (effective_to) ON patient_locations, patient_payers TO rpmflow_dashboard;
+GRANT UPDATE (end_date) ON rpm_orders TO rpmflow_dashboard;
+GRANT UPDATE (counted_elsewhere, counted_elsewhere_by, counted_elsewhere_at) ON time_logs TO rpmflow_dashboard;
