@@ -46,3 +46,7 @@ GRANT INSERT ON patient_locations, rpm_orders, patient_payers, prior_authorisati
 GRANT UPDATE (effective_to) ON patient_locations, patient_payers TO rpmflow_dashboard;
 GRANT UPDATE (end_date) ON rpm_orders TO rpmflow_dashboard;
 GRANT UPDATE (counted_elsewhere, counted_elsewhere_by, counted_elsewhere_at) ON time_logs TO rpmflow_dashboard;
+
+-- Billing results as computed (0051, append-only): written by `rpmflow-triage billing --store`.
+GRANT SELECT, INSERT ON billing_runs, billing_decisions TO rpmflow_triage;
+GRANT SELECT ON billing_runs, billing_decisions TO rpmflow_dashboard, rpmflow_reporting;
