@@ -47,7 +47,7 @@ def test_billing_command_formats(
     assert code == 0 and out.startswith("patient_mrn,") and "payer_profile,rule,reason" in out.splitlines()[0]
     code, out, _ = _run(database_urls.triage, capsys, *month, "--format", "fhir")
     assert code == 0 and json.loads(out)["resourceType"] == "Bundle"
-    code, out, err = _run(database_url, capsys, "--month", "2026-02", "--patient", w.mrn, "--store")
+    code, out, err = _run(database_urls.triage, capsys, *month, "--store")
     assert code == 0 and "stored as billing run" in err
     run_id = int(err.split()[-1])
     stored = db.execute(
