@@ -44,6 +44,7 @@ GRANT SELECT ON patient_locations, rpm_orders, patient_payers, prior_authorisati
     TO rpmflow_triage, rpmflow_dashboard, rpmflow_reporting;
 GRANT INSERT ON patient_locations, rpm_orders, patient_payers, prior_authorisations TO rpmflow_dashboard;
 GRANT UPDATE (effective_to) ON patient_locations, patient_payers TO rpmflow_dashboard;
+GRANT UPDATE (state) ON patients TO rpmflow_dashboard;  -- today's state follows the recorded location
 GRANT UPDATE (end_date) ON rpm_orders TO rpmflow_dashboard;
 GRANT UPDATE (counted_elsewhere, counted_elsewhere_by, counted_elsewhere_at) ON time_logs TO rpmflow_dashboard;
 
