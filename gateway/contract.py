@@ -223,14 +223,29 @@ def glucose_base_time(raw: str) -> datetime | None:
         raise IdentityUnknown(f"glucose raw has an invalid base time ({exc})") from None
 
 
-def spo2_identity(raw_hex: str, received_at: str) -> str:
-    """A spot-check (0x2A5E) is its bytes when they carry a time stamp (flag b0), even one from an
-    unset clock, so a re-downloaded stored record keeps its id; otherwise the receive time joins in."""
+def _stamped_identity(raw_hex: str, received_at: str, timestamp_flag: int) -> str:
     try:
-        has_timestamp = bool(bytes.fromhex(raw_hex[:2])[0] & 0x01)
+        has_timestamp = bool(bytes.fromhex(raw_hex[:2])[0] & timestamp_flag)
     except (ValueError, IndexError):
         raise IdentityUnknown("raw is not hex") from None
     return bp_identity(raw_hex, has_timestamp, received_at)
+
+
+def spo2_identity(raw_hex: str, received_at: str) -> str:
+    """A spot-check (0x2A5E) is its bytes when they carry a time stamp (flag b0), even one from an
+    unset clock, so a re-downloaded stored record keeps its id; otherwise the receive time joins in."""
+    return _stamped_identity(raw_hex, received_at, 0x01)
+
+
+def weight_identity(raw_hex: str, received_at: str) -> str:
+    """A weighing (0x2A9D) is its bytes when they carry a time stamp (flag b1), even one from a clock
+    never set (1970), so a re-sent indication keeps its id; otherwise the receive time joins in."""
+    return _stamped_identity(raw_hex, received_at, 0x02)
+
+
+UNTRUSTED_BEFORE: Final = datetime(2015, 1, 1)
+"""A device time stamp before this (Xiaomi's 1970, a PLX clock counting from 2000) comes from a clock
+never set: the gateway uses the receive time and says ``device_clock_not_set`` (DOMAIN-weight-plx A10.13)."""
 
 
 def summary_identity(received_at: str, sample_count: int) -> str:
@@ -242,9 +257,9 @@ def identity_fields(kind: str, device_time: str | None, summary: bool = False) -
     """The message fields a reading's id covers (named in a mismatch's reason)."""
     if kind == KIND_GLUCOSE:
         return ("device.id", "kind", "raw", "sequence_number")
-    if kind == KIND_SPO2:
-        if summary:
-            return ("device.id", "kind", "received_at", "values.sample_count")
+    if kind == KIND_SPO2 and summary:
+        return ("device.id", "kind", "received_at", "values.sample_count")
+    if kind in (KIND_SPO2, KIND_WEIGHT):
         return ("device.id", "kind", "raw", "received_at")
     if device_time is None:
         return ("device.id", "kind", "raw", "device_time", "received_at")
@@ -258,12 +273,14 @@ def message_id_from_contents(*, device_id: str, kind: str, raw: str, device_time
 
     Blood pressure: the cuff's bytes, plus the gateway's receive time (the ``received_at`` string as
     sent) when the cuff gave no time stamp (``device_time`` null). Glucose: the record's sequence
-    number (as sent: a quirk may have derived it) and the Base Time inside ``raw``. Weight: as
-    blood pressure. SpO2: :func:`summary_identity` for a continuous summary (``sample_count`` set),
+    number (as sent: a quirk may have derived it) and the Base Time inside ``raw``. Weight:
+    :func:`weight_identity`. SpO2: :func:`summary_identity` for a continuous summary (``sample_count`` set),
     else :func:`spo2_identity`.
     """
-    if kind in (KIND_BLOOD_PRESSURE, KIND_WEIGHT):
+    if kind == KIND_BLOOD_PRESSURE:
         return message_id(device_id, kind, bp_identity(raw, device_time is not None, received_at))
+    if kind == KIND_WEIGHT:
+        return message_id(device_id, kind, weight_identity(raw, received_at))
     if kind == KIND_SPO2:
         if sample_count is not None:
             return message_id(device_id, kind, summary_identity(received_at, sample_count))

@@ -3,8 +3,9 @@
 - **weight** (0x2A9D): ``values.weight_kg`` (canonical kg, exact from the device's unit), ``bmi``
   and ``height_m`` when sent; a scale weighing in pounds keeps ``original = {"unit": "lb",
   "weight": …}`` for display.  0xFFFF "measurement unsuccessful" → ``measurement: "failed"`` with
-  null values.  Identity as for a BP cuff: the raw bytes (with the receive time when the scale
-  sent no time stamp).
+  null values.  Identity: the raw bytes (with the receive time when the scale sent no time
+  stamp).  A time stamp before 2015 (a clock never set: Xiaomi's 1970) gives ``device_time: null``
+  (receive time) and the status ``device_clock_not_set``, as for an oximeter.
 - **spo2** spot-check (0x2A5E): ``values.spo2_pct`` and ``pulse_bpm``; status lists the
   measurement and device/sensor status names.  A device whose clock is not set gives
   ``device_time: null`` (receive time) and the status ``device_clock_not_set``.  A status that
@@ -17,6 +18,8 @@
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from gateway import contract, wire
 from gateway.gatt import MeasurementOutcome, PlxSpotCheckMeasurement, WeightMeasurement, WeightUnit
@@ -40,8 +43,9 @@ def weight_reading(
     m: WeightMeasurement, *, gateway_id: str, device: wire.DeviceIdentity, timing: wire.Timing
 ) -> wire.JsonDict:
     """The reading for one 0x2A9D value."""
-    identity = wire.bp_identity(m.raw_hex, m.timestamp is not None, wire.iso_utc(timing.received_at))
-    msg = wire._envelope(gateway_id, device, KIND_WEIGHT, m.timestamp, timing, identity)
+    identity = contract.weight_identity(m.raw_hex, wire.iso_utc(timing.received_at))
+    device_time = _trusted(m.timestamp)
+    msg = wire._envelope(gateway_id, device, KIND_WEIGHT, device_time, timing, identity)
     failed = m.outcome is MeasurementOutcome.FAILED
     original = None
     if m.unit is WeightUnit.LB and not failed:
@@ -55,7 +59,7 @@ def weight_reading(
                 "height_m": None if failed else m.height_m,
             },
             "original": original,
-            "status": [],
+            "status": [] if device_time == m.timestamp else ["device_clock_not_set"],
             "measurement": m.outcome.value,
             "user_id": m.user_id,
             "context": None,
@@ -63,6 +67,13 @@ def weight_reading(
         }
     )
     return msg
+
+
+def _trusted(timestamp: datetime | None) -> datetime | None:
+    """The device's time stamp, or None (receive time) when it comes from a clock never set."""
+    if timestamp is not None and timestamp < contract.UNTRUSTED_BEFORE:
+        return None
+    return timestamp
 
 
 def is_patient_data(m: PlxSpotCheckMeasurement) -> bool:
@@ -81,12 +92,12 @@ def spo2_reading(
 ) -> wire.JsonDict:
     """The reading for one 0x2A5E value (callers drop demonstration/testing data first)."""
     identity = contract.spo2_identity(m.raw_hex, wire.iso_utc(timing.received_at))
-    device_time = None if m.device_clock_not_set else m.timestamp
+    device_time = None if m.device_clock_not_set else _trusted(m.timestamp)
     msg = wire._envelope(gateway_id, device, KIND_SPO2, device_time, timing, identity)
     outcome = _spot_outcome(m)
     ok = outcome is MeasurementOutcome.OK
     status = [*(m.measurement_status or ()), *(m.device_and_sensor_status or ())]
-    if m.device_clock_not_set:
+    if m.device_clock_not_set or device_time != m.timestamp:
         status.append("device_clock_not_set")
     msg.update(
         {

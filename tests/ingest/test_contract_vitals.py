@@ -156,3 +156,18 @@ def test_finger_out_spot_check_is_failed() -> None:
     r = _decode(_spot("02ff07ff070020"))
     assert (r.measurement, r.spo2_pct, r.pulse_bpm) == ("failed", None, None)
     assert "measurement_unavailable" in r.status
+
+
+def test_a_clock_never_set_gives_receive_time_and_a_stable_id() -> None:
+    """Xiaomi-like 1970 time stamp (DOMAIN-weight-plx A10.13): receive time, not a 1970 quarantine."""
+    frame = "02b036b2070101000000"  # 70 kg, time stamp 1970-01-01 00:00:00
+    first = _decode(_weight(frame))
+    assert (first.device_time, first.measured_at, first.status) == (None, RX, ("device_clock_not_set",))
+    assert grade(first, now=NOW).quality == "valid"
+    later = wire.Timing(received_at=RX + timedelta(hours=2), clock_offset_s=None, zone=ZoneInfo("UTC"))
+    again = wire_vitals.weight_reading(
+        parse_weight_measurement(bytes.fromhex(frame)), gateway_id=GW, device=DEVICE, timing=later
+    )
+    assert again["message_id"] == first.message_id  # a re-sent weighing is the same reading
+    spot = _decode(_spot("0162004800d0070101000000"))  # PLX clock counting from 2000, flag b4 clear
+    assert spot.device_time is None and "device_clock_not_set" in spot.status
