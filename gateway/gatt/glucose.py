@@ -316,26 +316,45 @@ class GlucoseContext:
         return self.exercise_duration_s == 0xFFFF
 
 
+_CONTEXT_OPTIONAL: tuple[tuple[GlucoseContextFlags, list[tuple[str, int]]], ...] = (
+    (GlucoseContextFlags.EXTENDED_FLAGS_PRESENT, [("extended_flags", 1)]),
+    (GlucoseContextFlags.CARBOHYDRATE_PRESENT, [("carbohydrate_id", 1), ("carbohydrate", 2)]),
+    (GlucoseContextFlags.MEAL_PRESENT, [("meal", 1)]),
+    (GlucoseContextFlags.TESTER_HEALTH_PRESENT, [("tester_health", 1)]),
+    (GlucoseContextFlags.EXERCISE_PRESENT, [("exercise_duration", 2), ("exercise_intensity", 1)]),
+    (GlucoseContextFlags.MEDICATION_PRESENT, [("medication_id", 1), ("medication", 2)]),
+    (GlucoseContextFlags.HBA1C_PRESENT, [("hba1c", 2)]),
+)
+
+
+def _context_layout(flags: GlucoseContextFlags) -> list[tuple[str, int]]:
+    layout = [("flags", 1), ("sequence_number", 2)]
+    for bit, fields in _CONTEXT_OPTIONAL:
+        if flags & bit:
+            layout += fields
+    return layout
+
+
+def _read_medication(reader: Reader, flags: GlucoseContextFlags,
+                     warnings: list[str]) -> tuple[int | None, MedFloat | None, str | None]:
+    f = GlucoseContextFlags
+    if flags & f.MEDICATION_PRESENT:
+        med_id = reader.u8("medication_id")
+        med = reader.sfloat("medication")
+        _check_code(MEDICATION_NAMES, med_id, "medication id", warnings)
+        return med_id, med, "L" if flags & f.MEDICATION_UNITS_LITRES else "kg"
+    if flags & f.MEDICATION_UNITS_LITRES:
+        warnings.append("medication unit flag set without medication")
+    return None, None, None
+
+
 def parse_glucose_context(data: bytes) -> GlucoseContext:
     """Parse a 0x2A34 value; raises :class:`~gateway.errors.MalformedMeasurement` when it is short."""
     data = bytes(data)
     reader = Reader(data, "2A34")
     flags = GlucoseContextFlags(reader.u8("flags"))
     f = GlucoseContextFlags
-    layout = [("flags", 1), ("sequence_number", 2)]
-    optional = (
-        (f.EXTENDED_FLAGS_PRESENT, [("extended_flags", 1)]),
-        (f.CARBOHYDRATE_PRESENT, [("carbohydrate_id", 1), ("carbohydrate", 2)]),
-        (f.MEAL_PRESENT, [("meal", 1)]),
-        (f.TESTER_HEALTH_PRESENT, [("tester_health", 1)]),
-        (f.EXERCISE_PRESENT, [("exercise_duration", 2), ("exercise_intensity", 1)]),
-        (f.MEDICATION_PRESENT, [("medication_id", 1), ("medication", 2)]),
-        (f.HBA1C_PRESENT, [("hba1c", 2)]),
-    )
-    for bit, fields in optional:
-        if flags & bit:
-            layout += fields
-    warnings = require_layout(data, "2A34", layout, f"flags 0x{int(flags):02X}")
+    warnings = require_layout(data, "2A34", _context_layout(flags), f"flags 0x{int(flags):02X}")
 
     sequence_number = reader.u16("sequence_number")
     extended = reader.u8("extended_flags") if flags & f.EXTENDED_FLAGS_PRESENT else None
@@ -362,15 +381,7 @@ def parse_glucose_context(data: bytes) -> GlucoseContext:
         intensity = reader.u8("exercise_intensity")
         if intensity > 100:
             warnings.append(f"exercise intensity {intensity} % above 100")
-    med_id = med = None
-    med_unit: str | None = None
-    if flags & f.MEDICATION_PRESENT:
-        med_id = reader.u8("medication_id")
-        med = reader.sfloat("medication")
-        med_unit = "L" if flags & f.MEDICATION_UNITS_LITRES else "kg"
-        _check_code(MEDICATION_NAMES, med_id, "medication id", warnings)
-    elif flags & f.MEDICATION_UNITS_LITRES:
-        warnings.append("medication unit flag set without medication")
+    med_id, med, med_unit = _read_medication(reader, flags, warnings)
     hba1c = reader.sfloat("hba1c") if flags & f.HBA1C_PRESENT else None
     return GlucoseContext(
         flags=flags,

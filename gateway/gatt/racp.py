@@ -160,43 +160,52 @@ def parse_racp(data: bytes, *, from_device: bool = False) -> RacpFrame:
     if operator_code not in RacpOperator._value2member_map_:
         raise reader.fail(f"unknown operator 0x{operator_code:02X}")
     operator = RacpOperator(operator_code)
-    name = opcode.name.lower()
-
     if opcode is RacpOpCode.RESPONSE_CODE:
-        _expect_size(data, 4, name)
-        if operator is not RacpOperator.NULL:
-            raise reader.fail(f"{name} operator must be null, got 0x{operator_code:02X}")
-        request = reader.u8("request_op_code")
-        response = reader.u8("response_code_value")
-        notes: list[str] = []
-        if response not in RacpResponseCode._value2member_map_:
-            notes.append(f"reserved response code {response}")
-        if request not in RacpOpCode._value2member_map_ or RacpOpCode(request) not in _REQUESTS:
-            notes.append(f"response to op code 0x{request:02X}, which is not a request")
-        return RacpFrame(
-            opcode,
-            operator,
-            request_opcode=request,
-            response_code=response,
-            raw_hex=data.hex(),
-            warnings=tuple(notes),
-        )
+        return _parse_response_code(data, reader, operator)
     if opcode is RacpOpCode.NUMBER_OF_STORED_RECORDS_RESPONSE:
-        if operator is not RacpOperator.NULL:
-            raise reader.fail(f"{name} operator must be null, got 0x{operator_code:02X}")
-        width = len(data) - 2
-        if width not in (1, 2, 4):
-            raise reader.fail(f"wrong frame size for {name}: expected 4 bytes (uint16), got {len(data)}")
-        count = int.from_bytes(reader.take(width, "number_of_records"), "little")
-        notes = [] if width == 2 else [f"non-standard {8 * width}-bit record count (GLS uses uint16)"]
-        return RacpFrame(opcode, operator, number_of_records=count, raw_hex=data.hex(), warnings=tuple(notes))
+        return _parse_record_count(data, reader, operator)
     if opcode is RacpOpCode.ABORT_OPERATION:
-        _expect_size(data, 2, name)
-        if operator is not RacpOperator.NULL:
-            raise reader.fail(f"{name} operator must be null, got 0x{operator_code:02X}")
+        _expect_size(data, 2, opcode.name.lower())
+        _expect_null_operator(reader, opcode, operator)
         return RacpFrame(opcode, operator, raw_hex=data.hex())
+    return _parse_request(data, reader, opcode, operator)
 
-    # Report / delete / report-number requests.
+
+def _expect_null_operator(reader: Reader, opcode: RacpOpCode, operator: RacpOperator) -> None:
+    if operator is not RacpOperator.NULL:
+        raise reader.fail(f"{opcode.name.lower()} operator must be null, got 0x{operator.value:02X}")
+
+
+def _parse_response_code(data: bytes, reader: Reader, operator: RacpOperator) -> RacpFrame:
+    opcode = RacpOpCode.RESPONSE_CODE
+    _expect_size(data, 4, opcode.name.lower())
+    _expect_null_operator(reader, opcode, operator)
+    request = reader.u8("request_op_code")
+    response = reader.u8("response_code_value")
+    notes: list[str] = []
+    if response not in RacpResponseCode._value2member_map_:
+        notes.append(f"reserved response code {response}")
+    if request not in RacpOpCode._value2member_map_ or RacpOpCode(request) not in _REQUESTS:
+        notes.append(f"response to op code 0x{request:02X}, which is not a request")
+    return RacpFrame(opcode, operator, request_opcode=request, response_code=response, raw_hex=data.hex(),
+                     warnings=tuple(notes))
+
+
+def _parse_record_count(data: bytes, reader: Reader, operator: RacpOperator) -> RacpFrame:
+    opcode = RacpOpCode.NUMBER_OF_STORED_RECORDS_RESPONSE
+    _expect_null_operator(reader, opcode, operator)
+    width = len(data) - 2
+    if width not in (1, 2, 4):
+        raise reader.fail(
+            f"wrong frame size for {opcode.name.lower()}: expected 4 bytes (uint16), got {len(data)}")
+    count = int.from_bytes(reader.take(width, "number_of_records"), "little")
+    notes = [] if width == 2 else [f"non-standard {8 * width}-bit record count (GLS uses uint16)"]
+    return RacpFrame(opcode, operator, number_of_records=count, raw_hex=data.hex(), warnings=tuple(notes))
+
+
+def _parse_request(data: bytes, reader: Reader, opcode: RacpOpCode, operator: RacpOperator) -> RacpFrame:
+    """Report / delete / report-number requests, with their operator, filter and operands."""
+    name = opcode.name.lower()
     warnings: list[str] = []
     if operator is RacpOperator.NULL:
         warnings.append(f"operator null is invalid for {name}")
@@ -225,15 +234,8 @@ def parse_racp(data: bytes, *, from_device: bool = False) -> RacpFrame:
         warnings.append(f"range minimum {low} above maximum {high}")
     if isinstance(low, datetime) and isinstance(high, datetime) and low > high:
         warnings.append(f"range minimum {low.isoformat()} after maximum {high.isoformat()}")
-    return RacpFrame(
-        opcode,
-        operator,
-        filter_type,
-        operand_min=low,
-        operand_max=high,
-        raw_hex=data.hex(),
-        warnings=tuple(warnings),
-    )
+    return RacpFrame(opcode, operator, filter_type, operand_min=low, operand_max=high, raw_hex=data.hex(),
+                     warnings=tuple(warnings))
 
 
 _INCOMPLETE = frozenset({RacpResponseCode.ABORT_UNSUCCESSFUL, RacpResponseCode.PROCEDURE_NOT_COMPLETED})
