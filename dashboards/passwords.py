@@ -1,7 +1,9 @@
-"""Password hashing with stdlib scrypt: per-user salt, parameters stored beside the hash.
+"""Password hashing: argon2id at OWASP's parameters, with the older scrypt hashes still verified.
 
-Stored form: ``scrypt$n=16384,r=8,p=1$<salt b64>$<hash b64>``. Keeping the cost parameters in the
-string lets us raise them later and still verify old hashes (then rehash at sign-in).
+New hashes are argon2id (``argon2-cffi``; m = 19 MiB, t = 2, p = 1, the OWASP Password Storage
+Cheat Sheet minimum) in the PHC string form ``$argon2id$v=19$m=19456,t=2,p=1$salt$hash``. Hashes
+made before (``scrypt$n=16384,r=8,p=1$<salt b64>$<hash b64>``, below OWASP's N = 2^17) still verify,
+and :func:`needs_rehash` says so, so the sign-in handler rehashes them with argon2id.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ import base64
 import hashlib
 import hmac
 import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 SCHEME = "scrypt"
 N = 2**14
@@ -28,8 +33,18 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def hash_password(password: str, *, n: int = N, r: int = R, p: int = P) -> str:
-    """Return the storable hash of ``password`` with a fresh random salt."""
+ARGON2 = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+
+
+def hash_password(password: str) -> str:
+    """Return the storable argon2id hash of ``password`` with a fresh random salt."""
+    if not password:
+        raise ValueError("empty password")
+    return ARGON2.hash(password)
+
+
+def scrypt_hash(password: str, *, n: int = N, r: int = R, p: int = P) -> str:
+    """The legacy scrypt form (kept to verify and test old hashes; never written by sign-in)."""
     if not password:
         raise ValueError("empty password")
     salt = secrets.token_bytes(SALT_BYTES)
@@ -53,6 +68,11 @@ def _parse(stored: str) -> tuple[int, int, int, bytes, bytes]:
 
 def verify_password(password: str, stored: str) -> bool:
     """True when ``password`` matches; comparison is constant-time. Malformed hashes never match."""
+    if stored.startswith("$argon2"):
+        try:
+            return ARGON2.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
     try:
         n, r, p, salt, key = _parse(stored)
     except PasswordFormatError:
@@ -64,12 +84,13 @@ def verify_password(password: str, stored: str) -> bool:
 
 
 def needs_rehash(stored: str) -> bool:
-    """True when the hash was made with other parameters than today's."""
-    try:
-        n, r, p, _, _ = _parse(stored)
-    except PasswordFormatError:
+    """True when the hash is scrypt (any parameters) or argon2id with other parameters than today's."""
+    if not stored.startswith("$argon2id$"):
         return True
-    return (n, r, p) != (N, R, P)
+    try:
+        return ARGON2.check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
 
 
 # A hash of a random password, verified against when the username is unknown, so a wrong

@@ -11,18 +11,21 @@ import pytest
 from dashboards import cli
 from dashboards.adherence import adherence, current_period
 from dashboards.charts import Point, Series, Threshold, line_chart, nice_ticks
-from dashboards.passwords import hash_password, needs_rehash, verify_password
+from dashboards.passwords import hash_password, needs_rehash, scrypt_hash, verify_password
 from dashboards.settings import Settings, SettingsError
 from simulators.stack import DatabaseUrls
 
 
 def test_password_hash_round_trip_salted_and_parameterised() -> None:
-    a, b = hash_password("s3cret-password", n=2**10), hash_password("s3cret-password", n=2**10)
+    a, b = scrypt_hash("s3cret-password", n=2**10), scrypt_hash("s3cret-password", n=2**10)
     assert a != b and a.startswith("scrypt$n=1024,r=8,p=1$")
     assert verify_password("s3cret-password", a) and not verify_password("s3cret-passworD", a)
     assert needs_rehash(a) and not needs_rehash(hash_password("x"))
-    for broken in ("", "!", "scrypt$n=1$AA$AA", "md5$x$y$z", a.replace("$", "", 1)):
+    for broken in ("", "!", "scrypt$n=1$AA$AA", "md5$x$y$z", a.replace("$", "", 1), "$argon2id$v=19$x"):
         assert not verify_password("s3cret-password", broken)
+    new = hash_password("s3cret-password")  # argon2id at OWASP's minimum (m=19 MiB, t=2, p=1)
+    assert new.startswith("$argon2id$v=19$m=19456,t=2,p=1$") and verify_password("s3cret-password", new)
+    assert not needs_rehash(new) and not verify_password("s3cret-passworD", new)
 
 
 def test_settings_from_env_defaults_and_errors() -> None:
