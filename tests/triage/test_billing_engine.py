@@ -176,3 +176,15 @@ def test_the_payer_can_change_between_periods() -> None:
     acme = replace(rules.MEDICARE_CY2026, payer="acme", label="Acme")
     assert engine.bill_month(f, 2026, 2, [*POLICIES, acme]).payer == "medicare"
     assert engine.bill_month(f, 2026, 3, [*POLICIES, acme]).payer == "acme"
+
+
+def test_a_payer_without_a_profile_withholds_everything_with_the_reason() -> None:
+    f = patient(
+        payers=(PayerPeriod("acme", date(2026, 1, 1)),),
+        time_logs=(minutes(date(2026, 2, 10), 25),),
+        communications=(call(date(2026, 2, 10)),),
+    )
+    pm = bill(f)
+    assert codes(pm) == {} and pm.payer == "acme"
+    blocked = [d for d in pm.decisions if "would otherwise" in d.reason]
+    assert blocked and all("PROFILE" in d.rule.split("+") for d in blocked)

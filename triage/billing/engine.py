@@ -24,8 +24,10 @@ from typing import Any
 
 from triage.billing.facts import Enrolment, PatientFacts, TimeLog
 from triage.billing.rules import (
+    MEDICARE_CY2026,
     Decision,
     GateFacts,
+    InvalidPolicy,
     Policy,
     evaluate_device_period,
     evaluate_month,
@@ -163,6 +165,7 @@ def gates(
         rtm_billed=bool(rtm),
         licensed=licensed or "G14" in waived,
         prior_auth=prior_auth,
+        profile_known=not policy.missing,
         notes=notes,
     )
 
@@ -193,7 +196,23 @@ class Engine:
         self._months: dict[tuple[int, int], list[Decision]] = {}
 
     def policy(self, enr: Enrolment | None, on: date) -> Policy:
-        return select_policy(self.policies, payer_for(self.f, enr, on), on)
+        """The payer's profile in force on ``on``; without one, a stand-in that withholds every
+        code (gate PROFILE) so an unknown payer never bills on Medicare's rules or crashes a run."""
+        payer = payer_for(self.f, enr, on)
+        try:
+            return select_policy(self.policies, payer, on)
+        except InvalidPolicy:
+            base = max(
+                self.policies, key=lambda p: (p.payer == DEFAULT_PAYER, p.effective_from), default=None
+            )
+            return replace(
+                base or MEDICARE_CY2026,
+                payer=payer,
+                effective_from=on,
+                effective_to=on,
+                label=f"no {payer} profile",
+                missing=True,
+            )
 
     # -- calendar month --------------------------------------------------------------------
     def month_logs(self, start: date, end: date) -> tuple[list[TimeLog], list[TimeLog]]:

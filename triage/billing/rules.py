@@ -52,6 +52,7 @@ class Policy:
     requires_prior_auth: bool = False  # a payer gate (e.g. Maryland Medicaid, DOMAIN D4)
     waived_gates: frozenset[str] = frozenset()  # D2 gates this payer does not impose
     label: str = ""
+    missing: bool = False  # a stand-in: no profile of this payer is in force (every code withheld)
 
     @property
     def version(self) -> str:
@@ -188,6 +189,7 @@ class GateFacts:
     rtm_billed: bool = False  # G8 RTM billed in this period
     licensed: bool = True  # G14 billing practitioner licensed in the patient's state on the date
     prior_auth: bool = True  # PA: payer-required prior authorisation covers the date of service
+    profile_known: bool = True  # PROFILE: the patient's payer has a profile in force on the date
     notes: Mapping[str, str] = field(default_factory=dict)  # gate id -> evidence text
 
 
@@ -211,6 +213,7 @@ _GATE_TEXT = (
         "billing practitioner not licensed in the patient's state on the date of service",
     ),
     ("PA", "prior_auth", True, "the payer requires a prior authorisation covering the date of service"),
+    ("PROFILE", "profile_known", True, "no billing profile of the patient's payer is in force on the date"),
 )
 
 
