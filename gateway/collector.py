@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from gateway.board import DeviceBoard
 from gateway.errors import DeviceUnavailable, GatewayError, OutboxFull, PairingNeeded, ProcedureTimeout
 from gateway.outbox import Outbox
 from gateway.quirks import QuirkProfile
+from gateway.runtime.retry import Backoff
 from gateway.sequence import next_sequence, restart_reason, sequence_after
 from gateway.session import (
     KNOWN_CHARACTERISTICS,
@@ -59,23 +61,32 @@ SYSTEM_CLOCK = SessionClock(utc=lambda: datetime.now(UTC), monotonic=time.monoto
 FRAME_TICK_S = 0.1  # how long NextFrame waits before the session gets to check its deadlines
 
 
+_PAIRING = Backoff(base_s=10.0, cap_s=10.0)
+_TIMEOUT = Backoff(base_s=1.0, cap_s=10.0)
+_ABORT = Backoff(base_s=0.25, cap_s=2.0)
+_REFUSED = Backoff(base_s=0.5, cap_s=15.0)
+_OTHER = Backoff(base_s=1.0, cap_s=30.0)
+
+
 def backoff_for(exc: BaseException, attempt: int) -> float:
-    """Seconds to wait before connect attempt ``attempt + 1`` after ``exc`` (pure, DOMAIN A6).
+    """The ceiling of the wait before connect attempt ``attempt + 1`` after ``exc`` (pure, DOMAIN
+    A6); :meth:`Collector.connect` waits a full-jitter draw below it (gateway/runtime/retry.py).
 
     BlueZ aborts (``le-connection-abort-by-local``, "Software caused connection abort") are usually
     RF noise and succeed on a quick retry; timeouts get a slower exponential back-off; a device that
     wants pairing will not change its mind in a second.
     """
+    return _backoff_of(exc).ceiling(attempt)
+
+
+def _backoff_of(exc: BaseException) -> Backoff:
     if isinstance(exc, PermissionError):
-        return 10.0
+        return _PAIRING
     if isinstance(exc, TimeoutError):
-        return min(10.0, 1.0 * 2.0**attempt)
+        return _TIMEOUT
     if isinstance(exc, ConnectionError):
-        text = str(exc).lower()
-        if "abort" in text:
-            return min(2.0, 0.25 * 2.0**attempt)
-        return min(15.0, 0.5 * 2.0**attempt)
-    return min(30.0, 1.0 * 2.0**attempt)
+        return _ABORT if "abort" in str(exc).lower() else _REFUSED
+    return _OTHER
 
 
 @contextlib.contextmanager
@@ -126,7 +137,7 @@ class Collector:
                 return await self.radio.connect(address, on_disconnect)
             except (OSError, TimeoutError) as exc:  # ConnectionError/PermissionError are OSErrors
                 last = exc
-                delay = backoff_for(exc, attempt)
+                delay = backoff_for(exc, attempt) * random.random()  # full jitter
                 log.info("connect %s failed (%s); retry %d in %.2f s", address, exc, attempt + 1, delay)
                 if attempt + 1 < self.config.connect_attempts:
                     await asyncio.sleep(delay)

@@ -19,6 +19,7 @@ from gateway.runtime.retry import ErrorKind, retry_call
 from ingest.acks import AckGroups, ack_groups
 from ingest.db import commit_kind, commit_policy
 from ingest.items import Accepted, DeadLetter, Item
+from ingest.metrics import Metrics
 from ingest.pipeline import classify
 from ingest.writer import BatchResult, BatchWriter
 
@@ -81,3 +82,21 @@ def commit(writer: BatchWriter, items: list[Item], *, auth_timeout_s: float,
     result, seconds = retry_call(attempt, what="cannot commit to the database", classify=commit_kind,
                                  policy=commit_policy(auth_timeout_s), deadline=deadline, on_retry=retried)
     return outcome(items, result, done=datetime.now(UTC), seconds=seconds, retries=retries)
+
+
+def record(m: Metrics, done: Outcome, *, retries: bool) -> None:
+    """Count one committed batch: the consumer's own (its retries were counted as they happened:
+    ``retries=False``), or a worker's report to the receiver (``retries=True``)."""
+    m.batches.inc()
+    m.batch_seconds.observe(done.seconds)
+    if retries and done.retries:
+        m.retries.inc(done.retries)
+    m.messages.labels("inserted").inc(done.inserted)
+    m.messages.labels("duplicate").inc(done.duplicates)
+    m.messages.labels("status").inc(done.statuses)
+    m.messages.labels("dead_letter").inc(sum(done.dead_letters.values()))
+    for error_class, n in done.dead_letters.items():
+        m.dead_letters.labels(error_class).inc(n)
+    observe = m.commit_lag.observe
+    for lag in done.lags:
+        observe(lag)

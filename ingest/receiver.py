@@ -1,7 +1,8 @@
 """One ingest process on both cores: a receiver (MQTT) and N worker processes (validate + write).
 
-The receiver is :class:`~ingest.consumer.Consumer`'s MQTT half, unchanged: paho MQTT v5, fixed
-client id, persistent session, ``manual_ack``, plain subscription. Instead of validating and
+The receiver owns the same MQTT side as :class:`~ingest.consumer.Consumer`
+(:class:`~ingest.session.MqttSession`: paho MQTT v5, fixed client id, persistent session,
+``manual_ack``, plain subscription). Instead of validating and
 writing on its own threads (which share one GIL), it hands batches of raw ``(topic, payload)``
 bytes to worker processes (``ingest/worker.py``) and acknowledges a batch only when its worker
 reported the commit, strictly in receive order (:class:`~ingest.ackorder.AckOrder`). The
@@ -32,9 +33,11 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 
 from ingest.ackorder import AckOrder
-from ingest.commit import Raw
-from ingest.consumer import Consumer, Received, connect_properties
+from ingest.commit import Raw, record
 from ingest.errors import WorkerFailed, WorkerLost
+from ingest.metrics import Metrics
+from ingest.session import MqttSession, Received
+from ingest.settings import Settings
 from ingest.worker import Failed, Report, Task, worker_main
 
 log = logging.getLogger(__name__)
@@ -85,22 +88,35 @@ class _Worker:
     outstanding: dict[int, list[Raw]] = field(default_factory=dict)  # seq → raw, in hand-out order
 
 
-class Receiver(Consumer):
-    """``Consumer`` whose validation and writing run in ``settings.workers`` processes."""
+class Receiver:
+    """The MQTT session of this process, with validation and writing in ``settings.workers``
+    worker processes (composition: it owns an :class:`MqttSession`, as the consumer does)."""
 
-    def run(self, stop: threading.Event) -> None:
-        s = self.settings
+    def __init__(self, settings: Settings, *, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.mqtt = MqttSession(settings, self.metrics)
+        self._crash: BaseException | None = None
         self._ctx = mp.get_context("spawn")
         self._order: AckOrder[list[Received]] = AckOrder()
         self._deaths: deque[float] = deque()
+        self._workers: list[_Worker] = []
+
+    @property
+    def connected(self) -> threading.Event:
+        return self.mqtt.connected
+
+    @property
+    def subscribed(self) -> threading.Event:
+        return self.mqtt.subscribed
+
+    def run(self, stop: threading.Event) -> None:
+        s = self.settings
         self.metrics.serve(s.metrics_port)
         self._workers = [self._spawn(i) for i in range(s.workers)]
-        target = s.mqtt
-        self._client.connect_async(target.host, target.port, keepalive=30, clean_start=False,
-                                   properties=connect_properties(s))
-        self._client.loop_start()
+        self.mqtt.start()
         try:
-            while not stop.is_set() and not self.broker_gave_up(stop):
+            while not stop.is_set() and not self._broker_gave_up(stop):
                 if not self._ready():
                     self._service(self._idle_wait())
                 elif not self._dispatch():
@@ -112,10 +128,18 @@ class Receiver(Consumer):
             self._crash = exc
         finally:
             self._stop_workers()
-            self._client.disconnect()
-            self._client.loop_stop()
+            self.mqtt.stop()
         if self._crash is not None:
             raise self._crash
+
+    def _broker_gave_up(self, stop: threading.Event) -> bool:
+        fatal = self.mqtt.gave_up()
+        if fatal is None:
+            return False
+        log.error("%s; stopping", fatal)
+        self._crash = fatal
+        stop.set()
+        return True
 
     # -- workers ---------------------------------------------------------------------------------------
 
@@ -176,7 +200,7 @@ class Receiver(Consumer):
 
     def _ready(self) -> bool:
         """A full batch is waiting, or the oldest message has waited ``batch_ms``."""
-        inbox = self._inbox
+        inbox = self.mqtt.inbox
         if not inbox:
             return False
         return len(inbox) >= self.settings.batch_size or (
@@ -186,7 +210,7 @@ class Receiver(Consumer):
         """How long to wait for reports before looking at the inbox again: until the oldest
         message's deadline, at most ``_IDLE_POLL_S`` (paho appends without waking us; waking less
         often leaves the GIL to paho's thread, the receiver's bottleneck)."""
-        inbox = self._inbox
+        inbox = self.mqtt.inbox
         if not inbox:
             return _IDLE_POLL_S
         return max(min(inbox[0].at + self.settings.batch_ms / 1000 - time.monotonic(), _IDLE_POLL_S), 0.0)
@@ -196,7 +220,7 @@ class Receiver(Consumer):
         worker = min(self._workers, key=lambda w: len(w.outstanding))
         if len(worker.outstanding) >= _DEPTH:
             return False
-        inbox = self._inbox
+        inbox = self.mqtt.inbox
         pop = inbox.popleft
         batch = [pop() for _ in range(min(len(inbox), self.settings.batch_size))]
         raw = [(m.topic, bytes(m.payload)) for _, _, m in batch]  # paho hands over a bytearray
@@ -235,20 +259,18 @@ class Receiver(Consumer):
                 raise WorkerFailed(report.error)
             raise WorkerFailed(f"worker {worker.slot} failed on a batch: {report.error}")
         worker.outstanding.pop(report.seq, None)
-        self._acks.send(report.outcome.acks)  # committed: tell the gateways, PUBACKs wait for the order
+        self.mqtt.send_acks(report.outcome.acks)  # committed: tell the gateways, PUBACKs wait for the order
         for batch in self._order.committed(report.seq):
-            self._ack(batch)
-        self._record(report.outcome)
-        if report.outcome.retries:
-            self.metrics.retries.inc(report.outcome.retries)
+            self.mqtt.ack_in_order(batch)
+        record(self.metrics, report.outcome, retries=True)
 
     def _drain_into_workers(self) -> None:
         """On stop: hand out what was received, wait for every commit (bounded), ack in order."""
-        log.info("draining %d received messages before exit", len(self._inbox))
+        log.info("draining %d received messages before exit", len(self.mqtt.inbox))
         deadline = time.monotonic() + self.settings.drain_timeout_s
-        while (self._inbox or len(self._order)) and time.monotonic() < deadline:
-            if self._inbox and self._dispatch():
+        while (self.mqtt.inbox or len(self._order)) and time.monotonic() < deadline:
+            if self.mqtt.inbox and self._dispatch():
                 continue
             self._service(0.05)
-        if self._inbox or len(self._order):
+        if self.mqtt.inbox or len(self._order):
             log.warning("drain timed out: the remaining messages stay un-acked (the broker resends them)")

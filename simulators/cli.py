@@ -9,19 +9,16 @@ import signal
 import sys
 import threading
 
+from gateway.runtime import settings as rs
+from gateway.runtime.fatal import exit_on_fatal
 from simulators.settings import DemoSettings
 
 
 def _demo(args: argparse.Namespace) -> int:
     from simulators.demo import run_demo
 
-    s = DemoSettings.from_env(os.environ)
-    return run_demo(
-        gateways=args.gateways if args.gateways is not None else s.gateways,
-        port=args.port if args.port is not None else s.port,
-        interval_s=args.interval if args.interval is not None else s.interval_s,
-        duration_s=args.duration if args.duration is not None else s.duration_s,
-    )
+    s = rs.load(DemoSettings, os.environ, args)
+    return run_demo(gateways=s.gateways, port=s.port, interval_s=s.interval_s, duration_s=s.duration_s)
 
 
 def _stack(args: argparse.Namespace) -> int:
@@ -64,10 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="run the whole pipeline on embedded servers with simulated gateways")
-    d.add_argument("--gateways", type=int, help="gateways (env RPMFLOW_SIM_DEMO_GATEWAYS, default 3)")
-    d.add_argument("--port", type=int, help="dashboard port (env RPMFLOW_SIM_DEMO_PORT, default 8000)")
-    d.add_argument("--interval", type=float, help="seconds between simulated readings (default 20)")
-    d.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    rs.add_flags(d, DemoSettings)
     s = sub.add_parser("stack", help="start an embedded PostgreSQL + Mosquitto and print their URLs")
     s.add_argument("--gateway", action="append", help="provision a gateway account (repeatable)")
     sub.add_parser("fleet", help="fleet load generator (see `rpmflow-sim fleet --help`)", add_help=False)
@@ -76,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return exit_on_fatal("rpmflow-sim", lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "fleet":

@@ -1,29 +1,30 @@
-"""Settings of the simulators' commands (prefix ``RPMFLOW_SIM_``), overridable by flags."""
+"""Settings of the simulators' commands (prefix ``RPMFLOW_SIM_``), overridable by flags.
+
+Declared with :func:`gateway.runtime.settings.setting`, like every component's: ``rpmflow-sim demo``
+flags are generated from these fields and a bad value is one line naming the variable, exit 2.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gateway.runtime import settings as rs
+from gateway.runtime.settings import setting
+
 PREFIX = "RPMFLOW_SIM_"
 
 
 @dataclass(frozen=True)
 class DemoSettings:
-    gateways: int = 3
-    port: int = 8000
-    interval_s: float = 20.0
-    duration_s: float | None = None
+    gateways: int = setting(3, env=PREFIX + "DEMO_GATEWAYS", check=rs.at_least(1),
+                            help="simulated gateways")
+    port: int = setting(8000, env=PREFIX + "DEMO_PORT", check=rs.between(1, 65535), help="dashboard port")
+    interval_s: float = setting(20.0, env=PREFIX + "DEMO_INTERVAL_S", check=rs.at_least(0),
+                                help="seconds between simulated readings")
+    duration_s: float | None = setting(None, env=PREFIX + "DEMO_DURATION_S",
+                                       help="stop after this many seconds (unset: until Ctrl-C)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> DemoSettings:
-        def get(key: str) -> str | None:
-            return environ.get(PREFIX + key)
-
-        duration = get("DEMO_DURATION_S")
-        return cls(
-            gateways=int(get("DEMO_GATEWAYS") or cls.gateways),
-            port=int(get("DEMO_PORT") or cls.port),
-            interval_s=float(get("DEMO_INTERVAL_S") or cls.interval_s),
-            duration_s=float(duration) if duration else None,
-        )
+        return rs.load(cls, environ)

@@ -221,7 +221,7 @@ def make_settings(database_url: str, mqtt_url: str, **changes: Any) -> Settings:
 
 
 @contextlib.contextmanager
-def running_consumer(settings: Settings, *, forget: bool = True) -> Iterator[Consumer]:
+def running_consumer(settings: Settings, *, forget: bool = True) -> Iterator[Consumer | Receiver]:
     """A consumer on a thread of this process, subscribed before the body runs (with
     ``settings.workers`` > 0: the receiver, its workers being processes)."""
     consumer = Receiver(settings) if settings.workers else Consumer(settings)

@@ -21,6 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ingest.acks import ack_groups, ack_payloads, dead_letter_message_id, readings_gateway
 from ingest.consumer import Consumer
 from ingest.pipeline import classify
+from ingest.receiver import Receiver
 from ingest.settings import parse_mqtt_url
 from simulators.stack import OBSERVER_USER, DatabaseUrls, EmbeddedMosquitto
 from tests.ingest.helpers import (
@@ -90,7 +91,7 @@ def test_ack_payloads_split_at_1000_ids() -> None:
                          "committed_at": "2025-11-23T14:00:01.500Z"}
 
 
-def _sample(consumer: Consumer, name: str, **labels: str) -> float:
+def _sample(consumer: Consumer | Receiver, name: str, **labels: str) -> float:
     return consumer.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
