@@ -42,6 +42,9 @@ READING_COLUMNS = (
     "pulse_bpm",
     "glucose_mg_dl",
     "clock_offset_s",
+    "weight_kg",
+    "spo2_pct",
+    "spo2_min_pct",
     *STATUS_COLUMNS,
 )
 
@@ -60,6 +63,16 @@ CANDIDATE_COLUMNS = (
     "unit",
     "confirmation",
     "dedup",
+)
+NUMBER_COLUMNS = (
+    "systolic_mmhg",
+    "diastolic_mmhg",
+    "pulse_bpm",
+    "glucose_mg_dl",
+    "clock_offset_s",
+    "weight_kg",
+    "spo2_pct",
+    "spo2_min_pct",
 )
 SEVERITY_RANK = {"critical": 0, "high": 1, "moderate": 2, "info": 3}
 SUPPRESSION_COLUMNS = (
@@ -82,7 +95,7 @@ def prepare_readings(raw: pd.DataFrame) -> pd.DataFrame:
     for col in ("measured_at", "ingested_at"):
         if col in df.columns:
             df[col] = pd.to_datetime(df[col], utc=True)
-    for col in ("systolic_mmhg", "diastolic_mmhg", "pulse_bpm", "glucose_mg_dl", "clock_offset_s"):
+    for col in NUMBER_COLUMNS:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64") if col in df else np.nan
     if "device_status" in df.columns:
         status = df["device_status"].map(lambda s: frozenset(s) if s is not None else frozenset())

@@ -28,7 +28,8 @@ _PROBLEM_SQL = (
 )
 _READING_SQL = (
     "SELECT reading_id, patient_id, device_id, gateway_id, kind, measured_at, ingested_at, quality,"
-    " measurement, transmission, systolic_mmhg, diastolic_mmhg, pulse_bpm, glucose_mg_dl, clock_offset_s, "
+    " measurement, transmission, systolic_mmhg, diastolic_mmhg, pulse_bpm, glucose_mg_dl, clock_offset_s,"
+    " weight_kg, spo2_pct, spo2_min_pct, "
     + _STATUS_SQL
     + ", "
     + _PROBLEM_SQL

@@ -27,6 +27,8 @@ def to_canonical(key: str, value: float, unit: str) -> float:
         return float(value)
     if t.unit is th.Unit.MG_DL and unit == th.Unit.MMOL_L.value:
         return float(value) * th.MG_DL_PER_MMOL_L
+    if t.unit is th.Unit.KG and unit == "lb":
+        return float(value) * th.KG_PER_LB
     raise UnsafeOverride(key, value, unit, f"unit must be {t.unit.value}")
 
 

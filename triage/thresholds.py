@@ -22,7 +22,12 @@ class Unit(StrEnum):
     DAYS = "d"
     COUNT = "1"
     SECONDS = "s"
+    KG = "kg"
+    PERCENT = "%"
 
+
+# NIST SP 811: 1 lb = 0.45359237 kg exactly (the contract's lb factor).
+KG_PER_LB = 0.45359237
 
 # DOMAIN C2: 18.01559 mg/dL per mmol/L (tidepool-org/blip). Explicit, never guessed from the number.
 MG_DL_PER_MMOL_L = 18.01559
@@ -83,6 +88,17 @@ GLUCOSE_METER_CEILING = Threshold(
     "glucose_meter_ceiling", 600, Unit.MG_DL, "Keto-Mojo GK manual; Tidepool BG_CLAMP_THRESHOLD"
 )
 
+_HF_WEIGHT = "HFSA/AHA heart-failure self-care advice: report 2-3 lb in a day or 5 lb in a week"
+_SPO2 = "BTS 2017 oxygen guideline (target 94-98 %, 88-92 % if at risk of hypercapnia)"
+
+# Heart-failure weight gain against the lowest recent weight (the patient's dry-weight proxy).
+WEIGHT_GAIN_DAY = Threshold("weight_gain_day", 0.9, Unit.KG, _HF_WEIGHT + " (2 lb = 0.9 kg)")
+WEIGHT_GAIN_WEEK = Threshold("weight_gain_week", 2.3, Unit.KG, _HF_WEIGHT + " (5 lb = 2.3 kg)")
+# Sustained low SpO2: a COPD care plan lowers it to 88 (BTS at-risk target). The critical floor
+# can only be raised (program convention for severe hypoxaemia, unverified).
+SPO2_LOW = Threshold("spo2_low", 90, Unit.PERCENT, _SPO2)
+SPO2_CRITICAL = Threshold("spo2_critical", 85, Unit.PERCENT, "program convention (severe hypoxaemia)", "min")
+
 ALL: dict[str, Threshold] = {
     t.key: t
     for t in (
@@ -99,6 +115,10 @@ ALL: dict[str, Threshold] = {
         GLUCOSE_HYPER_L2,
         GLUCOSE_KETONE_SINGLE,
         GLUCOSE_KETONE_PAIR,
+        WEIGHT_GAIN_DAY,
+        WEIGHT_GAIN_WEEK,
+        SPO2_LOW,
+        SPO2_CRITICAL,
     )
 }
 
@@ -109,8 +129,25 @@ CRISIS_REMEASURE_WINDOW = timedelta(minutes=15)
 # Penn remote-BP trial messaged clinicians after >= 3 elevated readings (Lee et al. 2022).
 STAGE2_PERSISTENCE_READINGS = 3
 STAGE2_PERSISTENCE_SPAN = timedelta(days=7)
+# Stable-but-high under treatment (issue 16): a patient whose own 28-day median is already at
+# stage 2 is judged against that treated baseline. Re-raised at once only when the run's mean is
+# this much worse; otherwise once per documented review interval (monthly care-plan review).
+STAGE2_WORSENING = {"systolic_mmhg": 10.0, "diastolic_mmhg": 5.0}
+STAGE2_REVIEW_INTERVAL = timedelta(days=30)
 KETONE_PAIR_WINDOW = timedelta(hours=24)
 PULSE_CONFIRM_WINDOW = timedelta(minutes=30)
+# One reading per session: this many consecutive out-of-range occasions within the span (issue 16:
+# 128-145 bpm on four readings over two days must be flagged).
+PULSE_PERSISTENCE_READINGS = 3
+PULSE_PERSISTENCE_SPAN = timedelta(days=3)
+
+# Weight: "a day" compares with the lowest weighing 12-36 h before, "a week" with the lowest
+# 12 h - 7 days before (a morning weight against yesterday's, tolerant of the time of day).
+WEIGHT_DAY_WINDOW = (timedelta(hours=12), timedelta(hours=36))
+WEIGHT_WEEK_WINDOW = (timedelta(hours=12), timedelta(days=7))
+# SpO2 "sustained": two consecutive occasions below the line within this span (spot checks, or
+# two per-minute continuous summaries).
+SPO2_SUSTAINED_WINDOW = timedelta(hours=1)
 
 # Robust baseline (median + MAD); "not enough history" below the minimum count.
 BASELINE_WINDOW = timedelta(days=28)

@@ -68,6 +68,34 @@ class Readings:
             **kw,
         )
 
+    def weight(self, kg: float | None, *, ago: timedelta = timedelta(0), **kw: Any) -> int:
+        return self._add(
+            kind="weight",
+            weight_kg=kg,
+            device_id=kw.pop("device_id", "sc-1"),
+            measured_at=kw.pop("at", NOW - ago),
+            **kw,
+        )
+
+    def spo2(
+        self,
+        pct: float | None,
+        *,
+        ago: timedelta = timedelta(0),
+        pulse: float = 72,
+        minimum: float | None = None,
+        **kw: Any,
+    ) -> int:
+        return self._add(
+            kind="spo2",
+            spo2_pct=pct,
+            spo2_min_pct=minimum,
+            pulse_bpm=pulse,
+            device_id=kw.pop("device_id", "ox-1"),
+            measured_at=kw.pop("at", NOW - ago),
+            **kw,
+        )
+
     def frame(self) -> pd.DataFrame:
         return prepare_readings(pd.DataFrame(self.rows))
 

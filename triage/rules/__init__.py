@@ -21,6 +21,7 @@ from triage.rules.baseline import baseline_deviation, trend
 from triage.rules.blood_pressure import bp_crisis, bp_hypotension, bp_stage2_sustained, pulse_out_of_range
 from triage.rules.glucose import glucose_hyper, glucose_hypo, glucose_ketone_check, glucose_meter_out_of_range
 from triage.rules.quality import clock_drift, irregular_pulse, measurement_technique, repeated_failures
+from triage.rules.vitals import spo2_critical, spo2_low, weight_gain
 
 __all__ = [
     "DAILY_RULES",
@@ -45,7 +46,10 @@ __all__ = [
     "pulse_out_of_range",
     "repeated_failures",
     "silences",
+    "spo2_critical",
+    "spo2_low",
     "trend",
+    "weight_gain",
 ]
 
 ValueRule = Callable[..., pd.DataFrame]
@@ -59,6 +63,9 @@ VALUE_RULES: tuple[ValueRule, ...] = (
     glucose_hyper,
     glucose_ketone_check,
     glucose_meter_out_of_range,
+    weight_gain,
+    spo2_low,
+    spo2_critical,
     baseline_deviation,
     irregular_pulse,
     measurement_technique,
@@ -68,7 +75,7 @@ VALUE_RULES: tuple[ValueRule, ...] = (
 DAILY_RULES: tuple[ValueRule, ...] = (trend, adherence_period)
 
 # Nothing silences these (DOMAIN C4/H8): no snooze, no threshold override past the floor.
-SAFETY_FLOOR_RULES = frozenset({"bp_crisis", "glucose_hypo_l2", "glucose_meter_lo"})
+SAFETY_FLOOR_RULES = frozenset({"bp_crisis", "glucose_hypo_l2", "glucose_meter_lo", "spo2_critical"})
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,20 @@ def valid(readings: pd.DataFrame, kind: str, *, occasions: bool = False) -> pd.D
     mask = (readings["kind"] == kind) & (readings["quality"] == "valid")
     if kind == "blood_pressure":
         mask &= ~readings[TECHNIQUE_COLUMNS].any(axis=1)
+    elif fr.PROBLEM_COLUMN in readings.columns:  # weight / SpO2: the device's own problem bits
+        mask &= ~readings[fr.PROBLEM_COLUMN]
     return collapse_duplicates(readings.loc[mask], same_values=not occasions)
 
 
-VALUE_COLUMNS = ("systolic_mmhg", "diastolic_mmhg", "pulse_bpm", "glucose_mg_dl", "measurement")
+VALUE_COLUMNS = (
+    "systolic_mmhg",
+    "diastolic_mmhg",
+    "pulse_bpm",
+    "glucose_mg_dl",
+    "weight_kg",
+    "spo2_pct",
+    "measurement",
+)
 
 
 def collapse_duplicates(

@@ -15,6 +15,7 @@ import pandas as pd
 from triage import frames as fr
 from triage import thresholds as th
 from triage.limits import DEFAULTS, Limits
+from triage.rules import treated
 from triage.rules._common import (
     apart,
     confirmed_pair_candidates,
@@ -157,6 +158,16 @@ def bp_stage2_sustained(readings: pd.DataFrame, *, now: datetime, limits: Limits
     first_at = bp["measured_at"].shift(k - 1).loc[run]
     s2 = pd.Series(limits.at("bp_stage2_systolic", sel["patient_id"]), index=sel.index)
     d2 = pd.Series(limits.at("bp_stage2_diastolic", sel["patient_id"]), index=sel.index)
+    tb = treated.split(bp, run, k, mean_s, mean_d, s2, d2)
+    base_text = (
+        "this patient's treated baseline (28-day median "
+        + fr.fmt(tb.median_s)
+        + "/"
+        + fr.fmt(tb.median_d)
+        + ", n="
+        + tb.n.astype(str)
+        + ")"
+    )
     reason = (
         f"{k} consecutive readings at or above "
         + fr.fmt(s2)
@@ -168,20 +179,47 @@ def bp_stage2_sustained(readings: pd.DataFrame, *, now: datetime, limits: Limits
         + fr.fmt(mean_d)
         + "; latest "
         + _bp_text(sel)
-        + "). Review the treatment plan."
+        + ")"
     )
-    return fr.candidates(
-        rule_id="bp_stage2_sustained",
-        patient_id=sel["patient_id"],
-        severity="high",
-        reason=reason,
-        reading_ids=fr.id_lists(lagged),
-        first_at=first_at,
-        last_at=sel["measured_at"],
-        value=mean_s,
-        baseline=s2,
-        unit=th.Unit.MMHG.value,
+    worse = pd.Series(tb.worsening, index=sel.index)
+    reason = (reason + ". Review the treatment plan.").where(
+        ~worse, reason + ", worse than " + base_text + ". Review the treatment plan."
     )
+    review = reason + (
+        ", at "
+        + base_text
+        + ": not worsening. Raised once per "
+        + str(th.STAGE2_REVIEW_INTERVAL.days)
+        + "-day care-plan review; a rise of "
+        + fr.fmt(pd.Series(th.STAGE2_WORSENING["systolic_mmhg"], index=sel.index))
+        + "/"
+        + fr.fmt(pd.Series(th.STAGE2_WORSENING["diastolic_mmhg"], index=sel.index))
+        + " over it raises a flag at once."
+    )
+    periodic = tb.stable_high & ~tb.worsening
+    parts = []
+    splits = ((~periodic, reason, "", "readings"), (periodic, review, tb.review_key, "episode"))
+    for mask, why, episode, dedup in splits:
+        if not mask.any():
+            continue
+        m = pd.Series(mask, index=sel.index)
+        parts.append(
+            fr.candidates(
+                rule_id="bp_stage2_sustained",
+                patient_id=sel["patient_id"][m],
+                severity="high",
+                reason=why[m],
+                reading_ids=fr.id_lists([x[m] for x in lagged]),
+                first_at=first_at[m],
+                last_at=sel["measured_at"][m],
+                value=mean_s[m],
+                baseline=s2[m],
+                unit=th.Unit.MMHG.value,
+                episode_key=episode[m] if isinstance(episode, pd.Series) else episode,
+                dedup=dedup,
+            )
+        )
+    return fr.concat(parts)
 
 
 def bp_hypotension(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS) -> pd.DataFrame:
@@ -208,10 +246,34 @@ def bp_hypotension(readings: pd.DataFrame, *, now: datetime, limits: Limits = DE
     )
 
 
+def _pulse_occasions(readings: pd.DataFrame) -> pd.DataFrame:
+    """Valid pulse occasions from cuffs and oximeters, one patient's readings in time order."""
+    parts = [valid(readings, BP, occasions=True), valid(readings, "spo2", occasions=True)]
+    p = pd.concat([x for x in parts if len(x)] or [parts[0]], ignore_index=True)
+    p = p[p["pulse_bpm"].notna()]
+    return p.sort_values(["patient_id", "measured_at", "reading_id"], kind="stable").reset_index(drop=True)
+
+
+def _persistent(out: np.ndarray, bp: pd.DataFrame) -> np.ndarray:
+    """Rows ending ``PULSE_PERSISTENCE_READINGS`` consecutive out-of-range occasions within the span."""
+    k = th.PULSE_PERSISTENCE_READINGS
+    run = out.copy()
+    for j in range(1, k):
+        prev = np.zeros(len(bp), dtype=bool)
+        prev[j:] = out[:-j]
+        run &= prev
+    persistent: np.ndarray = run & within(bp, -(k - 1), th.PULSE_PERSISTENCE_SPAN)
+    return persistent
+
+
 def pulse_out_of_range(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS) -> pd.DataFrame:
-    """Pulse < 50 or > 120 bpm on two consecutive readings within 30 min (confirmation reading)."""
-    bp = valid(readings, BP, occasions=True)
-    bp = bp[bp["pulse_bpm"].notna()].reset_index(drop=True)
+    """Pulse < 50 or > 120 bpm on two readings within 30 min, or on 3 consecutive occasions in 3 days.
+
+    The pair is the confirmation reading of a session; persistence across sessions catches the
+    patient who takes one reading a day (issue 16: 128-145 on four readings over two days). Pulse
+    comes from cuffs and from oximeters.
+    """
+    bp = _pulse_occasions(readings)
     if len(bp) < 2:
         return fr.empty_candidates()
     lo = limits.at("pulse_low", bp["patient_id"])
@@ -233,12 +295,51 @@ def pulse_out_of_range(readings: pd.DataFrame, *, now: datetime, limits: Limits 
         + _line(hi, sel)
         + " on two readings."
     )
-    return confirmed_pair_candidates(
+    pairs = confirmed_pair_candidates(
         bp,
         hit,
         rule_id="pulse_out_of_range",
         severity="moderate",
         reason=reason,
         value_col="pulse_bpm",
+        unit=th.Unit.BPM.value,
+    )
+    return fr.concat([pairs, _persistence_candidates(bp, _persistent(out, bp) & ~hit, lo, hi)])
+
+
+def _persistence_candidates(
+    bp: pd.DataFrame, run: np.ndarray, lo: pd.Series | float, hi: pd.Series | float
+) -> pd.DataFrame:
+    k = th.PULSE_PERSISTENCE_READINGS
+    if not run.any():
+        return fr.empty_candidates()
+    sel = bp.loc[run]
+    values = " / ".join(["{}"] * k)
+    lagged = [bp["pulse_bpm"].shift(j).loc[run] for j in range(k - 1, -1, -1)]
+    text = pd.Series(
+        [values.format(*(f"{x:.0f}" for x in row)) for row in zip(*lagged, strict=True)], index=sel.index
+    )
+    span = sel["measured_at"] - bp["measured_at"].shift(k - 1).loc[run]
+    days = (span.dt.total_seconds() / 86400).round(1)
+    reason = (
+        "Pulse "
+        + text
+        + f" bpm on {k} consecutive readings over "
+        + days.astype(str)
+        + " days, outside "
+        + _line(lo, sel)
+        + "-"
+        + _line(hi, sel)
+        + ": persistent, not a single session."
+    )
+    return fr.candidates(
+        rule_id="pulse_out_of_range",
+        patient_id=sel["patient_id"],
+        severity="moderate",
+        reason=reason,
+        reading_ids=fr.id_lists([bp["reading_id"].shift(j).loc[run] for j in range(k - 1, -1, -1)]),
+        first_at=bp["measured_at"].shift(k - 1).loc[run],
+        last_at=sel["measured_at"],
+        value=sel["pulse_bpm"],
         unit=th.Unit.BPM.value,
     )
