@@ -174,24 +174,7 @@ class IncrementalJob:
             new_ids = {int(x) for x in fresh["reading_id"]}
             pids = {int(x) for x in fresh["patient_id"].unique()}
             rep.patients = len(pids)
-            readings = loader.readings_for(conn, pids, now - timedelta(days=s.lookback_days))
-            ev = evaluate_readings(
-                readings,
-                now=now,
-                limits=loader.overrides(conn, pids),
-                snoozes=loader.snoozes(conn, pids, now - timedelta(days=s.lookback_days)),
-            )
-            cands = (
-                ev.candidates[_involves(ev.candidates["reading_ids"], new_ids)]
-                if len(ev.candidates)
-                else ev.candidates
-            )
-            sup = (
-                ev.suppressed[_involves(ev.suppressed["reading_ids"], new_ids)]
-                if len(ev.suppressed)
-                else ev.suppressed
-            )
-            written = _write(conn, cands, sup, readings, now)
+            written = evaluate_new_readings(conn, pids, new_ids, now, lookback_days=s.lookback_days)
             written.shards_done, written.new_readings, written.patients = 1, rep.new_readings, rep.patients
             high = max(fresh["ingested_at"].max(), watermark)
             conn.execute(
@@ -207,6 +190,27 @@ class IncrementalJob:
         floor = high - timedelta(seconds=s.overlap_s * 2)
         self._seen = {k: v for k, v in self._seen.items() if v >= floor}
         return written
+
+
+def evaluate_new_readings(
+    conn: psycopg.Connection[Any], pids: set[int], new_ids: set[int], now: datetime, *, lookback_days: int
+) -> PassReport:
+    """The value rules over these patients' windows, raising what involves ``new_ids``: the
+    incremental pass, and the assignment path for readings it attached (they keep their old
+    ``ingested_at``, so the watermark would never show them). Runs in the caller's transaction."""
+    readings = loader.readings_for(conn, pids, now - timedelta(days=lookback_days))
+    ev = evaluate_readings(
+        readings,
+        now=now,
+        limits=loader.overrides(conn, pids),
+        snoozes=loader.snoozes(conn, pids, now - timedelta(days=lookback_days)),
+    )
+    cands, sup = ev.candidates, ev.suppressed
+    if len(cands):
+        cands = cands[_involves(cands["reading_ids"], new_ids)]
+    if len(sup):
+        sup = sup[_involves(sup["reading_ids"], new_ids)]
+    return _write(conn, cands, sup, readings, now)
 
 
 def silence_pass(conn: psycopg.Connection[Any], now: datetime) -> PassReport:
@@ -251,4 +255,4 @@ def daily_pass(
     return total
 
 
-__all__ = ["IncrementalJob", "PassReport", "daily_pass", "silence_pass", "utc_now"]
+__all__ = ["IncrementalJob", "PassReport", "daily_pass", "evaluate_new_readings", "silence_pass", "utc_now"]

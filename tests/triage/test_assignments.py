@@ -98,3 +98,21 @@ def test_an_overlapping_assignment_is_refused(db: Conn, admin: Conn) -> None:
     with pytest.raises(people.InvalidPerson, match="would overlap"):
         people.assign_device(admin, "bp-o", a, at=T0 + timedelta(days=5), assigned_by="ada")
     assert len(people.device_history(db, "bp-o")) == 1
+
+
+def test_a_crisis_attached_by_a_past_dated_assignment_is_flagged_at_once(db: Conn, admin: Conn) -> None:
+    # The triage watermark has long passed these rows' ingested_at: the assignment path evaluates them.
+    pid = people.create_patient(db, mrn="PC", display_name="C", state="NY")
+    measured = datetime.now(UTC) - timedelta(hours=3)
+    db.execute("INSERT INTO devices (device_id, kind) VALUES ('bp-mem', 'blood_pressure')")
+    row = db.execute(
+        "INSERT INTO readings (message_id, gateway_id, device_id, kind, measured_at, received_at,"
+        " ingested_at,"
+        " systolic_mmhg, diastolic_mmhg, pulse_bpm, raw_hex, payload)"
+        " VALUES ('m-crisis', 'gw-a', 'bp-mem', 'blood_pressure', %s, %s, %s, 192, 124, 80, '00', '{}')"
+        " RETURNING reading_id", (measured, measured, measured)).fetchone()
+    assert row is not None
+    assignments.assign(admin, "bp-mem", pid, at=measured - timedelta(days=1), assigned_by="ada")
+    flags = db.execute("SELECT rule_id, severity, reading_ids FROM flags WHERE patient_id = %s",
+                       (pid,)).fetchall()
+    assert ("bp_crisis", "critical", [row[0]]) in flags, flags

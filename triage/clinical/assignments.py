@@ -11,8 +11,8 @@ Assignments of one device never overlap.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -20,6 +20,8 @@ import psycopg
 from ingest.writer import attach_unassigned
 from triage.clinical import audit
 from triage.errors import TerminalTriageError
+from triage.jobs import evaluate_new_readings
+from triage.settings import Settings
 
 
 class AssignmentRefused(TerminalTriageError):
@@ -83,7 +85,18 @@ def assign(
         assert row is not None
         moved = Moved(int(row[0]), _attach(conn, device_id), detached)
         _audit(conn, assigned_by, device_id, moved)
+        _triage_attached(conn, moved)
     return moved
+
+
+def _triage_attached(conn: psycopg.Connection[Any], moved: Moved) -> None:
+    """Attached readings keep their ``ingested_at``, which triage's incremental watermark has passed:
+    run the value rules on them now, so a crisis in a cuff's memory is flagged like a new one."""
+    new_ids = {rid for ids in moved.attached.values() for rid in ids}
+    if new_ids:
+        lookback = next(f.default for f in fields(Settings) if f.name == "lookback_days")
+        assert isinstance(lookback, int)
+        evaluate_new_readings(conn, set(moved.attached), new_ids, datetime.now(UTC), lookback_days=lookback)
 
 
 def end(conn: psycopg.Connection[Any], device_id: str, *, at: datetime, ended_by: str) -> Moved:
