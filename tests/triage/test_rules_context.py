@@ -161,8 +161,9 @@ def _devices(last_reading: timedelta | None, last_contact: timedelta | None) -> 
     [
         (True, timedelta(minutes=1), 1 * DAY, timedelta(hours=1), [], 0),
         (True, timedelta(minutes=1), 4 * DAY, timedelta(hours=1), ["patient_not_measuring"], 0),
-        (True, timedelta(minutes=1), 4 * DAY, 3 * DAY, ["device_not_seen"], 0),
-        (True, timedelta(minutes=1), 4 * DAY, None, ["device_not_seen"], 0),
+        # An unused cuff does not advertise: a silent patient is the nurse's, seen or not (issue 16).
+        (True, timedelta(minutes=1), 4 * DAY, 3 * DAY, ["patient_not_measuring"], 0),
+        (True, timedelta(minutes=1), 4 * DAY, None, ["patient_not_measuring"], 0),
         (False, timedelta(minutes=30), 4 * DAY, 3 * DAY, ["gateway_offline"], 1),
         (False, timedelta(minutes=5), 1 * DAY, timedelta(hours=1), [], 0),  # within the grace period
         (True, timedelta(hours=3), 1 * DAY, timedelta(hours=1), ["gateway_offline"], 0),  # stale status
@@ -188,6 +189,33 @@ def test_three_silences(
         "patient_not_measuring": "patient:1",
     }
     assert list(ev.candidates["subject_key"]) == [subjects[x] for x in rules]
+
+
+@pytest.mark.parametrize(
+    ("other_last", "contact", "rules"),
+    [
+        (timedelta(hours=5), 3 * DAY, [("device_not_seen", "device:BP-1")]),
+        (timedelta(hours=5), timedelta(hours=1), [("patient_not_measuring", "patient:1")]),
+        (5 * DAY, 3 * DAY, [("patient_not_measuring", "patient:1")]),
+    ],
+)
+def test_device_not_seen_only_while_the_patient_measures_with_another_device(
+    other_last: timedelta, contact: timedelta, rules: list[tuple[str, str]]
+) -> None:
+    devices = pd.concat(
+        [
+            _devices(4 * DAY, contact),
+            _devices(other_last, timedelta(hours=1)).assign(device_id="SC-1"),
+        ],
+        ignore_index=True,
+    )
+    gateways = pd.DataFrame({"gateway_id": ["gw-1"], "online": [True], "updated_at": [NOW]})
+    ev = evaluate_silences(devices, gateways, now=NOW)
+    assert list(zip(ev.candidates["rule_id"], ev.candidates["subject_key"], strict=True)) == rules
+    if other_last > 3 * DAY:  # silent everywhere: one outreach flag naming the latest device
+        assert "No reading from any of the patient's devices for 4 days (last from BP-1" in (
+            ev.candidates["reason"].iloc[0]
+        )
 
 
 def test_device_quality_rules() -> None:

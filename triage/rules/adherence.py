@@ -142,10 +142,17 @@ def silences(
     silent["last"] = last[silent.index]
     gw_down = silent["gateway_id"].isin(set(down["gateway_id"]))
     contact_age = t_now - silent["last_contact_at"]
-    unseen = ~gw_down & (
-        silent["last_contact_at"].isna() | (contact_age >= pd.Timedelta(th.DEVICE_NOT_SEEN_AFTER))
-    )
-    measuring = ~gw_down & ~unseen
+    seen = silent["last_contact_at"].notna() & (contact_age < pd.Timedelta(th.DEVICE_NOT_SEEN_AFTER))
+    # Cuffs, meters and scales advertise only when used: a patient silent on every device is not
+    # measuring (nurse outreach) whether or not the gateway still sees the devices. Only a device
+    # unseen while the patient measures with the others is a logistics question.
+    patient_last = last.groupby(dv["patient_id"]).max()
+    quiet_for = t_now - silent["patient_id"].map(patient_last)
+    by_last = silent.sort_values("last", kind="stable")
+    latest = by_last.index[~by_last["patient_id"].duplicated(keep="last")]
+    whole = ~gw_down & (quiet_for >= pd.Timedelta(th.PATIENT_SILENT_AFTER)) & silent.index.isin(latest)
+    unseen = ~gw_down & ~whole & ~seen & ~silent["patient_id"].isin(silent.loc[whole, "patient_id"])
+    measuring = ~gw_down & ~whole & seen & ~silent["patient_id"].isin(silent.loc[whole, "patient_id"])
     days = ((t_now - silent["last"]).dt.total_seconds() // 86400).astype(int).astype(str)
     last_txt = silent["last"].dt.strftime("%Y-%m-%dT%H:%MZ")
 
@@ -173,6 +180,19 @@ def silences(
         "reading for " + days + " days. Owner: device logistics (batteries, pairing, range).",
         "device:" + silent["device_id"].astype(str),
     )
+    silent_all = make(
+        whole,
+        "patient_not_measuring",
+        "No reading from any of the patient's devices for "
+        + days
+        + " days (last from "
+        + silent["device_id"].astype(str)
+        + " at "
+        + last_txt
+        + "); the gateway is online. Devices advertise only when used, so ask whether the patient is "
+        "measuring; if they are, hand it to device logistics. Owner: nurse outreach.",
+        "patient:" + silent["patient_id"].astype("int64").astype(str),
+    )
     pat_c = make(
         measuring,
         "patient_not_measuring",
@@ -196,4 +216,4 @@ def silences(
         + silent.loc[gw_down, "gateway_id"].astype(str)
         + " is offline: this silence is the gateway's (IT), not the patient's",
     )
-    return fr.concat([gw_c, dev_c, pat_c]), sup
+    return fr.concat([gw_c, dev_c, silent_all, pat_c]), sup
