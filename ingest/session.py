@@ -69,7 +69,7 @@ def make_client(settings: Settings) -> mqtt.Client:
     if target.username:
         client.username_pw_set(target.username, target.password)
     if target.tls:
-        client.tls_set_context(ssl.create_default_context())
+        client.tls_set_context(ssl.create_default_context(cafile=settings.mqtt_ca_file or None))
     client.reconnect_delay_set(min_delay=1, max_delay=5)
     return client
 
