@@ -18,4 +18,4 @@ GRANT INSERT, UPDATE ON devices TO rpmflow_dashboard;
 GRANT UPDATE (patient_id) ON readings TO rpmflow_dashboard;
 
 -- reporting: read-only.
-GRANT SELECT ON readings, devices, gateway_status, dead_letters TO rpmflow_reporting;
+GRANT SELECT ON readings, reading_keys, devices, gateway_status, dead_letters TO rpmflow_reporting;

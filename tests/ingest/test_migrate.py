@@ -145,3 +145,25 @@ def test_bootstrap_sql_names_every_role_and_needs_no_superuser() -> None:
         assert f"CREATE ROLE {role} LOGIN NOSUPERUSER" in text
     assert "CREATE DATABASE \"rpmflow\" OWNER rpmflow_owner;" in text
     assert "SUPERUSER " not in text.replace("NOSUPERUSER", "")
+
+
+def test_every_table_has_grants_and_reporting_reads_all_but_credentials(db: Conn) -> None:
+    """A new table without its lines in a grants.sql fails here, not in production."""
+    credentials = {"dashboard_sessions", "api_tokens", "dashboard_sign_ins"}
+    rows = db.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'p', 'm') ORDER BY 1").fetchall()
+    ungranted, unreadable = [], []
+    for (table,) in rows:
+        privileged = [_can_read(db, role, table) for role in SERVICE_ROLES[:3]]
+        if not any(privileged):
+            ungranted.append(table)
+        if _can_read(db, "rpmflow_reporting", table) == (table in credentials):
+            unreadable.append(table)
+    assert ungranted == [], f"tables no service may use: add them to their room's grants.sql: {ungranted}"
+    assert unreadable == [], f"reporting reads credentials or misses a table: {unreadable}"
+
+
+def _can_read(db: Conn, role: str, table: str) -> bool:
+    row = db.execute("SELECT has_any_column_privilege(%s, %s, 'SELECT')", (role, table)).fetchone()
+    return bool(row and row[0])

@@ -32,7 +32,8 @@ GRANT UPDATE (revoked_at, revoked_by) ON triage_threshold_overrides TO rpmflow_d
 GRANT USAGE ON SEQUENCE rpm_episode_seq TO rpmflow_dashboard;
 
 -- reporting: read-only, including the audit log.
-GRANT SELECT ON patients, device_assignments, flags, flag_events, triage_threshold_overrides,
+GRANT SELECT ON patients, device_assignments, flags, flag_events, job_watermarks,
+    triage_threshold_overrides,
     triage_snoozes, triage_suppressions, triage_rule_quality, flag_symptom_checks, enrolments,
     consents, reviews, time_logs, communications, billable_events, billing_claims_history,
     billing_policy, audit_log, audit_chain_head TO rpmflow_reporting;
