@@ -104,8 +104,23 @@ class TriageService:
     def run_daily(self) -> None:
         self._guard("daily", lambda conn: daily_pass(conn, self.settings, self.clock()))
 
+    def run_anchor(self) -> None:
+        """Append the audit head to the anchor file (audit_anchor.py); a failure is logged, retried."""
+        from triage.clinical.audit_anchor import anchor
+        from triage.clinical.audit_key import AuditKeyError, current_key
+
+        try:
+            with self.pool.connection() as conn:
+                anchor(conn, self.settings.audit_anchor_file, current_key())
+        except (OSError, psycopg.Error, PoolTimeout, AuditKeyError) as exc:
+            log.warning("audit anchor not written (%s): %s", type(exc).__name__, one_line(str(exc)))
+
     def _add_jobs(self) -> None:
         s = self.settings
+        if s.audit_anchor_file:
+            self.scheduler.add_job(self.run_anchor, "interval", seconds=s.audit_anchor_interval_s,
+                                   id="audit-anchor", next_run_time=datetime.now(UTC), max_instances=1,
+                                   coalesce=True, misfire_grace_time=s.misfire_grace_s)
         common: dict[str, Any] = {
             "max_instances": 1,
             "coalesce": True,

@@ -38,6 +38,11 @@ class Settings:
                                    help="APScheduler misfire grace time in seconds")
     pool_size: int = setting(4, env=PREFIX + "POOL_SIZE", flag=False, check=rs.at_least(1),
                              help="database connections of the service")
+    audit_anchor_file: str = setting("", env=PREFIX + "AUDIT_ANCHOR_FILE",
+                                     help="append the audit chain's head to this append-only file (off the "
+                                          "database host; empty = off; docs/security.md)")
+    audit_anchor_interval_s: float = setting(300.0, env=PREFIX + "AUDIT_ANCHOR_INTERVAL_S", check=rs.positive,
+                                             help="seconds between audit anchors")
     auth_timeout_s: float = rs.auth_timeout_field(PREFIX)
     startup_timeout_s: float = rs.startup_timeout_field(PREFIX)
     log_level: str = rs.log_level_field(PREFIX)

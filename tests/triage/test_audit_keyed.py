@@ -11,8 +11,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.waiting import wait_for
 from triage.clinical import audit, audit_key
 from triage.clinical.audit_anchor import anchor, check_anchors
+from triage.service import TriageService
+from triage.settings import Settings
 
 KEY = b"k" * 40
 Conn = psycopg.Connection[Any]
@@ -99,3 +102,21 @@ def test_a_forged_anchor_line_is_reported(db: Conn, keyed: bytes, tmp_path: Path
     path.write_text(json.dumps(line) + "\n")
     report = audit.verify_chain(db)
     assert [p.kind for p in check_anchors(db, path, KEY, report)] == ["anchor_forged"]
+
+
+def test_the_triage_service_anchors_the_head_at_an_interval(
+    db: Conn, keyed: bytes, tmp_path: Path, database_url: str
+) -> None:
+    _seed(db, 2)
+    path = tmp_path / "anchors.jsonl"
+    service = TriageService(Settings.from_env({
+        "RPMFLOW_DATABASE_URL": database_url, "RPMFLOW_TRIAGE_AUDIT_ANCHOR_FILE": str(path),
+        "RPMFLOW_TRIAGE_AUDIT_ANCHOR_INTERVAL_S": "0.2", "RPMFLOW_TRIAGE_INTERVAL_S": "60"}))
+    service.start()
+    try:
+        wait_for(lambda: path.exists() and '"seq":2' in path.read_text(), 10, "the first anchor")
+        _seed(db, 1)
+        wait_for(lambda: '"seq":3' in path.read_text(), 10, "the anchor of the new head")
+    finally:
+        service.stop()
+    assert check_anchors(db, path, KEY, audit.verify_chain(db)) == []
