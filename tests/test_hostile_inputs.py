@@ -15,6 +15,7 @@ Three surfaces, each with the number of inputs it was given printed (``-s`` show
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -264,8 +265,12 @@ def test_a_garbage_stream_ends_in_dead_letters_and_ingest_keeps_storing(
         wait_for(lambda: db.execute("SELECT count(*) FROM dead_letters").fetchone() == (len(garbage),),
                  30, f"{len(garbage)} dead letters")
         assert proc.poll() is None, "ingest exited under hostile input"
-        rows = db.execute("SELECT error_class, reason, payload FROM dead_letters").fetchall()
-        assert {bytes(r[2]) for r in rows} == {p for _, p in garbage}, "a hostile message vanished"
+        rows = db.execute("SELECT error_class, reason, payload, payload_size, payload_whole_sha256"
+                          " FROM dead_letters").fetchall()
+        # a dead letter keeps the first 64 KiB, plus the size and SHA-256 of the whole message
+        kept = {(bytes(r[2]), r[3], r[4]) for r in rows}
+        assert kept == {(p[:65536], len(p), hashlib.sha256(p).hexdigest()) for _, p in garbage}, \
+            "a hostile message vanished"
         assert all(r[0] and r[1] and r[1].strip() for r in rows), "a dead letter without a reason"
         assert db.execute("SELECT count(*) FROM readings").fetchone() == (1,)
         tried["running ingest over the real broker (messages)"] = len(garbage)
