@@ -60,6 +60,7 @@ class Faults:
     pair: list[str] = field(default_factory=list)  # e.g. ["AuthenticationFailed"]
     start_discovery: list[str] = field(default_factory=list)  # e.g. ["InProgress"]
     drop_after_notifications: int | None = None  # drop the next link after N notifications (once)
+    power_off_after_notifications: int | None = None  # the adapter powers off after N (once)
     storm: int = 1  # each notification is sent this many times
     services_delay_s: float = 0.0  # ServicesResolved comes this long after Connect returns
     pairing_required: bool = False  # GATT reads/writes answer NotPermitted until paired
@@ -206,11 +207,17 @@ class Peripheral:
 
     def _count_notification(self) -> None:
         self.notifications += 1
-        limit = self.double.faults.drop_after_notifications
+        faults = self.double.faults
+        loop = asyncio.get_running_loop()
+        # after this callback returns: the frame in flight is delivered, then the link goes
+        drop_at = faults.drop_after_notifications
+        if drop_at is not None and self.notifications >= drop_at:
+            faults.drop_after_notifications = None
+            loop.call_soon(self.disconnect, "dropped mid-transfer (fault)")
+        limit = faults.power_off_after_notifications
         if limit is not None and self.notifications >= limit:
-            self.double.faults.drop_after_notifications = None
-            # after this callback returns: the frame in flight is delivered, then the link goes
-            asyncio.get_running_loop().call_soon(self.disconnect, "dropped mid-transfer (fault)")
+            faults.power_off_after_notifications = None
+            loop.call_soon(self.double.set_powered, False)
 
 
 class BluezDouble:
