@@ -129,6 +129,8 @@ def _main(argv: list[str], environ: Mapping[str, str]) -> int:
 
 def _check_times(args: argparse.Namespace) -> None:
     """Operator mistakes in the replay range: one line, exit 2, before connecting."""
+    if args.command not in ("once", "replay"):
+        return
     if args.command == "replay" and args.end <= args.start:
         raise Fatal("--to must be after --from", exit_code=2)
     for t in (getattr(args, "as_of", None), getattr(args, "end", None)):
