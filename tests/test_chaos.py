@@ -1,6 +1,10 @@
 """The short chaos run: 10 gateways (40 patients), ~35 s of seeded faults, then exact accounting.
 
-Every kind of fault of ``simulators/chaos.py`` is in the draw (kill -9 of gateways, ingest and
+Every other patient also has a weight scale and a pulse oximeter, so weight readings, SpO2
+spot-checks and the gateways' per-minute summaries of continuous oximetry are in the stream and
+are counted kind by kind: each must be stored exactly once, like blood pressure and glucose.
+
+Every kind of fault of ``simulators/chaos_schedule.py`` is in the draw (kill -9 of gateways, ingest and
 triage; Mosquitto and PostgreSQL restarts and kills; gateways cut off the broker). The run then
 settles by condition (with a deadline, never a fixed sleep) and must show every produced reading
 stored exactly once, every alertable crisis flagged, no duplicated flag and an intact audit chain.
@@ -29,6 +33,7 @@ def test_short_chaos_run_loses_and_doubles_nothing() -> None:
         # (measured by the full run; see docs/operations.md). Both processes then see every message,
         # which also exercises the idempotent merge under concurrent writers.
         shared=False,
+        vitals_every=2,
     )
     report = run_chaos(config)
     print("\n" + report.table())
@@ -41,6 +46,11 @@ def test_short_chaos_run_loses_and_doubles_nothing() -> None:
     assert report.unexpected == 0
     assert report.left_in_outboxes == 0
     assert report.stored == report.produced
+    for kind in ("blood_pressure", "glucose", "weight", "spo2", "spo2/minute"):
+        counts = report.by_kind.get(kind)
+        assert counts is not None and counts.produced > 0, f"no {kind} produced: {report.by_kind}"
+        assert (counts.stored, counts.duplicated, counts.lost) == (counts.produced, 0, 0), (kind, counts)
+    assert sum(c.produced for c in report.by_kind.values()) == report.produced
     assert report.crisis_readings > 0 and not report.crisis_missing
     assert report.duplicate_flags == 0
     assert report.audit_ok, report.audit_problems
