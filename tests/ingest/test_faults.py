@@ -92,9 +92,10 @@ def test_postgres_outage_during_stream(
             wait_for(lambda: _rows(db) >= 300, 30, "some readings committed")
         private_postgres.stop()
         at_stop = fleet.published
-        wait_for(
-            lambda: fleet.published >= at_stop + OUTAGE_S * rate, OUTAGE_S * 3, "the stream during the outage"
-        )
+        # The fleet publishes from this process: on a loaded 2-core machine it may fall behind its
+        # nominal rate, so the deadline is generous; the database stays down until it is met.
+        wait_for(lambda: fleet.published >= at_stop + OUTAGE_S * rate, max(OUTAGE_S * 3, 60),
+                 "the stream during the outage")
         assert ingest.alive, ingest.tail()
         private_postgres.start()
         report = fleet.join()
