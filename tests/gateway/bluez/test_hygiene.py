@@ -63,4 +63,6 @@ def test_a_thousand_sessions_leak_nothing(bus_address: str, tmp_path: Path,
     with Outbox(tmp_path / "o.sqlite3", 100) as ob:
         before, after, ok = asyncio.run(scenario(ob))
     assert ok == SESSIONS and devices[0].connections == SESSIONS
-    assert after == before, f"(match rules, bus connections, tasks, fds): {before} → {after}"
+    what = f"(match rules, bus connections, tasks, fds): {before} → {after}"
+    # fds may only shrink: an earlier test's sockets can be garbage-collected meanwhile
+    assert after[:3] == before[:3] and after[3] <= before[3], what
