@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from dashboards import web
@@ -85,6 +86,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(access.router)
     app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")
+    # Pages compress about tenfold; event streams are left alone by Starlette (text/event-stream).
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,  # outermost: before any read
                        max_head_bytes=settings.max_head_bytes)
     check_policy(app)

@@ -20,6 +20,7 @@ _SEVERITY_RANK = (
 _QUEUE_SQL = f"""
 SELECT f.flag_id, f.patient_id, p.display_name AS patient, f.subject_key, f.rule_id, f.severity,
        f.state, f.reason, f.opened_at, f.assigned_to, f.last_reading_at,
+       coalesce((f.evidence->'symptom_check'->>'call_911')::boolean, false) AS call_911,
        r.reading_id, r.kind, r.systolic_mmhg, r.diastolic_mmhg, r.pulse_bpm, r.glucose_mg_dl,
        coalesce(r.measured_at, f.last_reading_at) AS reading_at,
        extract(epoch FROM now() - coalesce(r.measured_at, f.last_reading_at, f.opened_at))::bigint
@@ -63,6 +64,27 @@ def queue(
             "limit": limit,
         },
     )
+
+
+_NEWEST_SQL = """
+SELECT p.pid AS patient_id, r.reading_id, r.kind, r.measured_at, r.systolic_mmhg, r.diastolic_mmhg,
+       r.pulse_bpm, r.glucose_mg_dl
+FROM unnest(%s::bigint[]) AS p(pid)
+CROSS JOIN (VALUES ('blood_pressure'), ('glucose')) AS k(kind)
+JOIN LATERAL (
+    SELECT * FROM readings r
+    WHERE r.patient_id = p.pid AND r.kind = k.kind AND r.quality = 'valid'
+    ORDER BY r.measured_at DESC LIMIT 1
+) r ON true
+"""
+
+
+def newest_readings(conn: Conn, patient_ids: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
+    """Each patient's newest valid reading per kind: shown beside the reading that raised the flag."""
+    out: dict[int, dict[str, dict[str, Any]]] = {}
+    for r in fetch_all(conn, _NEWEST_SQL, (patient_ids,)):
+        out.setdefault(int(r["patient_id"]), {})[str(r["kind"])] = r
+    return out
 
 
 def severity_counts(conn: Conn, states: tuple[str, ...] = ACTIVE_STATES) -> dict[str, int]:

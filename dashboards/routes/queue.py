@@ -26,6 +26,7 @@ from dashboards.auth import authorize
 from dashboards.context import client_ip, ctx
 from dashboards.db import Conn
 from dashboards.errors import NotFound
+from dashboards.queue_view import RULE_WORDS, by_patient, plain_reason
 from dashboards.routes.deps import FlagId, User, domain_errors
 from dashboards.sessions import Principal, session_alive
 from dashboards.web import local_path, render, see_other
@@ -103,6 +104,7 @@ def _load_queue(
                 detail={"patient_ids": patient_ids, "flags": len(rows)}, source_ip=source_ip)
     return {
         "rows": rows,
+        "patient_ids": patient_ids,
         "counts": queries.severity_counts(conn),
         "last_flag_id": queries.max_flag_id(conn),
     }
@@ -111,9 +113,11 @@ def _load_queue(
 def _queue_view(conn: Conn, request: Request, me: Principal, filters: QueueFilters) -> dict[str, Any]:
     """What the queue page and its live fragment render: rows, counts, the filters that chose them."""
     data = _load_queue(conn, me, filters, limit=200, source_ip=client_ip(request))
+    newest = queries.newest_readings(conn, data["patient_ids"])
     f = filters
     return {
         **data,
+        "patients": by_patient(data["rows"], newest),
         "filters": {"severity": f.severity or "", "rule": f.rule or "", "status": f.status, "mine": f.mine},
         "query": request.url.query,
         "dispositions": lifecycle.DISPOSITIONS,
@@ -125,7 +129,7 @@ def _queue_view(conn: Conn, request: Request, me: Principal, filters: QueueFilte
 def queue_page(request: Request, me: User, filters: Filters) -> Response:
     with ctx(request).pool.connection() as conn:
         data = _queue_view(conn, request, me, filters)
-        rules = queries.rule_ids(conn)
+        rules = [(r, RULE_WORDS.get(r) or plain_reason(r)) for r in queries.rule_ids(conn)]
     return render(request, "queue.html", {**data, "rules": rules})
 
 
@@ -310,7 +314,9 @@ def flag_action(
     minutes: Annotated[int | None, Form(ge=1, le=1440)] = None,
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    _apply(request, me, flag_id, event, note=note.strip() or None, disposition=disposition or None,
+    # One panel form carries every field, so only the fields of the chosen event count.
+    _apply(request, me, flag_id, event, note=note.strip() or None,
+           disposition=(disposition or None) if event == "close" else None,
            minutes=minutes if event == "log_time" else None)
     return see_other(local_path(next, f"/flags/{flag_id}"))
 

@@ -22,7 +22,30 @@
   }
 
   var root = document.getElementById("queue-root");
-  if (!root || typeof window.EventSource === "undefined") { return; }
+  if (!root) { return; }
+  var actForm = document.getElementById("pf");
+  var panelTpl = document.getElementById("flag-panel");
+
+  // "Note, time, close…" opens one inline panel built from the page's template; it borrows the
+  // page's single CSRF token (no token per row). Without script the link opens the flag page.
+  root.addEventListener("click", function (ev) {
+    var link = ev.target.closest ? ev.target.closest("a.more") : null;
+    if (!link || !panelTpl || !actForm) { return; }
+    var li = link.closest("li[data-flag-id]");
+    if (!li) { return; }
+    ev.preventDefault();
+    var open = li.querySelector("form.panel");
+    if (open) { open.hidden = !open.hidden; link.setAttribute("aria-expanded", String(!open.hidden)); return; }
+    var form = panelTpl.content.firstElementChild.cloneNode(true);
+    form.setAttribute("action", "/flags/" + li.getAttribute("data-flag-id") + "/events");
+    form.appendChild(actForm.querySelector("input[name=csrf_token]").cloneNode());
+    li.appendChild(form);
+    link.setAttribute("aria-expanded", "true");
+    var first = form.querySelector("textarea");
+    if (first) { first.focus(); }
+  });
+
+  if (typeof window.EventSource === "undefined") { return; }
   var status = document.getElementById("live-status");
   var live = document.getElementById("queue-live");
   var lastId = live ? live.getAttribute("data-last-flag-id") : "0";
@@ -30,6 +53,38 @@
   var again = false;
 
   function setStatus(text) { if (status) { status.textContent = text; } }
+
+  // A row the user is working in (focus inside, a panel open, text typed) is never replaced or moved.
+  function busy(row) {
+    if (row.contains(document.activeElement)) { return true; }
+    var fields = row.querySelectorAll("form.panel textarea, form.panel input[name=minutes]");
+    for (var i = 0; i < fields.length; i++) { if (fields[i].value !== "") { return true; } }
+    var panel = row.querySelector("form.panel");
+    return !!(panel && !panel.hidden);
+  }
+
+  function merge(html) {
+    var box = document.createElement("template");  // inert: nothing in it loads or runs
+    box.innerHTML = html;  // server-rendered, escaped HTML from our own origin
+    var fresh = box.content.querySelector("#queue-live");
+    var body = document.getElementById("queue-body");
+    if (!fresh || !body || !live) { return; }
+    live.setAttribute("data-last-flag-id", fresh.getAttribute("data-last-flag-id"));
+    document.getElementById("queue-counts").replaceWith(fresh.querySelector("#queue-counts"));
+    var kept = {};
+    Array.prototype.forEach.call(body.querySelectorAll("tr[data-patient]"), function (tr) {
+      if (busy(tr)) { kept[tr.getAttribute("data-patient")] = tr; } else { tr.remove(); }
+    });
+    Array.prototype.forEach.call(body.querySelectorAll("tr:not([data-patient])"), function (tr) { tr.remove(); });
+    var rows = Array.prototype.slice.call(fresh.querySelectorAll("#queue-body > tr"));
+    var anchor = null;
+    for (var i = rows.length - 1; i >= 0; i--) {
+      var key = rows[i].getAttribute("data-patient");
+      if (key && kept[key]) { anchor = kept[key]; continue; }
+      if (!key && Object.keys(kept).length) { continue; }
+      body.insertBefore(document.importNode(rows[i], true), anchor);
+    }
+  }
 
   function refresh() {
     if (refreshing) { again = true; return; }
@@ -42,10 +97,7 @@
       if (resp.status === 401 || resp.redirected) { window.location.assign("/login?expired=1"); return null; }
       return resp.ok ? resp.text() : null;
     }).then(function (html) {
-      if (html !== null && html !== undefined) {
-        // Server-rendered, escaped HTML from our own origin.
-        root.innerHTML = html;
-      }
+      if (html !== null && html !== undefined) { merge(html); }
     }).finally(function () {
       refreshing = false;
       if (again) { again = false; refresh(); }
@@ -57,8 +109,8 @@
   source.addEventListener("flag", function (ev) {
     var data = {};
     try { data = JSON.parse(ev.data); } catch (e) { data = {}; }
-    setStatus("New " + (data.severity || "") + " flag (" + (data.rule_id || "") + ") at " +
-      new Date().toLocaleTimeString() + ".");
+    setStatus("New " + (data.severity || "") + " flag, " +
+      new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) + " your time.");
     refresh();
   });
   source.addEventListener("signed-out", function () {

@@ -51,22 +51,24 @@ def test_nurse_escalates_clinician_promotes_billing_sees(
     # A crisis reading and its flag arrive while the nurse watches: no reload.
     rid = add_reading(db, world, datetime.now(UTC), systolic=192.0, diastolic=126.0)
     flag_id = add_flag(db, world, severity="critical", rule_id="bp_crisis_confirmed", reading_ids=[rid])
-    row = nurse.locator(f"tr[data-flag-id='{flag_id}']")
+    row = nurse.locator(f"li[data-flag-id='{flag_id}']")
     expect(row).to_be_visible()
-    expect(row).to_contain_text("192/126 mmHg")
+    expect(nurse.locator(f"tr:has(li[data-flag-id='{flag_id}'])")).to_contain_text("192/126 mmHg")
     expect(nurse.locator("[data-count=critical]")).to_have_text("2")
     nurse.screenshot(path=str(artifacts_dir / "2-nurse-new-critical-flag.png"), full_page=True)
-    row.locator("button.act-escalate").click()
-    expect(nurse.locator(f"tr[data-flag-id='{flag_id}']")).to_contain_text("escalated")
+    row.locator("a.more").click()  # the panel: note, time, escalate, close
+    row.locator("form.panel textarea[name=note]").fill("Called: no symptoms, re-measured high")
+    row.locator("form.panel button[value=escalate]").click()
+    expect(nurse.locator(f"li[data-flag-id='{flag_id}']")).to_contain_text("escalated")
     nurse.screenshot(path=str(artifacts_dir / "3-nurse-escalated.png"), full_page=True)
-    nurse.locator(f"tr[data-flag-id='{flag_id}'] td a").first.click()
+    nurse.locator(f"tr:has(li[data-flag-id='{flag_id}']) td a").first.click()
     expect(nurse.locator("#bp-chart svg .flagged").first).to_be_attached()
     expect(nurse.locator("#adherence")).to_contain_text("of 16 days")
     nurse.screenshot(path=str(artifacts_dir / "3b-nurse-patient-page.png"), full_page=True)
 
     clin = _sign_in(browser, base_url, world.usernames["clinician"])
     clin.goto("/queue?status=escalated")
-    clin.locator(f"tr[data-flag-id='{flag_id}'] a.button", has_text="Review").click()
+    clin.locator(f"li[data-flag-id='{flag_id}'] a.button", has_text="Review").click()
     clin.fill("textarea[name=determination]", "Confirmed severe hypertension, no symptoms")
     clin.fill("input[name=icd10_codes]", "I10")
     clin.fill("textarea[name=action]", "Phoned patient; increased amlodipine to 10 mg")
@@ -91,3 +93,38 @@ def test_nurse_escalates_clinician_promotes_billing_sees(
     with billing.expect_download() as dl:
         billing.click("#download-csv")
     assert dl.value.suggested_filename.startswith("rpmflow-claims-")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [1440, 390])
+def test_live_queue_inserts_rows_without_touching_typed_text_or_focus(
+    browser: Browser, base_url: str, world: World, db: psycopg.Connection[Any], width: int
+) -> None:
+    from tests.dashboards.seed import make_world
+
+    page = browser.new_context(base_url=base_url, viewport={"width": width, "height": 900}).new_page()
+    page.set_default_timeout(10_000)
+    page.goto("/login")
+    page.fill("input[name=username]", world.usernames["nurse"])
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#live-status")).to_contain_text("Live")
+    mine = page.locator(f"li[data-flag-id='{world.flag_id}']")
+    mine.locator("a.more").click()
+    note = mine.locator("form.panel textarea[name=note]")
+    expect(note).to_be_focused()
+    note.type("Patient says she feels fine")
+
+    other = make_world(db)
+    new_flag = add_flag(db, other, severity="critical", rule_id="bp_crisis")
+    expect(page.locator(f"li[data-flag-id='{new_flag}']")).to_be_visible()
+    expect(note).to_have_value("Patient says she feels fine")
+    expect(note).to_be_focused()
+    doc_width = page.evaluate("document.documentElement.scrollWidth")
+    assert doc_width <= width + 1, doc_width  # nothing pushes the queue off a phone screen
+    mine.locator("form.panel button[value=annotate]").click()
+    expect(page).to_have_url(f"{base_url}/queue")
+    notes = db.execute("SELECT count(*) FROM flag_events WHERE flag_id = %s AND note = %s",
+                       (world.flag_id, "Patient says she feels fine")).fetchone()
+    assert notes == (1,)
