@@ -48,13 +48,13 @@ def load(url: str, patients: int, flags: int) -> None:
                 cp.write_row((f"MRN-{i:06d}", f"Patient {i:04d}", "NY", "America/New_York"))
         with conn.cursor().copy(
             "COPY readings (message_id, gateway_id, device_id, patient_id, kind, measured_at, received_at,"
-            " systolic_mmhg, diastolic_mmhg, pulse_bpm, raw_hex, payload) FROM STDIN"
+            " systolic_mmhg, diastolic_mmhg, pulse_bpm, raw) FROM STDIN"
         ) as cp:
             for i in range(flags):
                 at = now - timedelta(minutes=rnd.randint(1, 60 * 24 * 20))
                 cp.write_row((secrets.token_hex(16), "gw-bench", f"bp-{i % patients}", 1 + i % patients,
                               "blood_pressure", at, at, rnd.randint(140, 200), rnd.randint(85, 125), 72,
-                              "00", "{}"))
+                              b"\x00"))
         with conn.cursor().copy(
             "COPY flags (patient_id, subject_key, rule_id, episode_key, severity, reason, reading_ids,"
             " last_reading_at, opened_at) FROM STDIN"

@@ -240,7 +240,6 @@ def db_latency(n: int) -> list[float]:
     from datetime import UTC, datetime
 
     import psycopg
-    from psycopg.types.json import Jsonb
 
     from ingest.migrate import migrate
     from simulators.stack import EmbeddedPostgres
@@ -267,9 +266,9 @@ def db_latency(n: int) -> list[float]:
                     rid = conn.execute(
                         "INSERT INTO readings (message_id, gateway_id, device_id, patient_id, kind,"
                         " measured_at,"
-                        " received_at, glucose_mg_dl, raw_hex, payload) VALUES (%s, 'gw', %s, %s, 'glucose',"
-                        " %s, %s, 45, '00', %s) RETURNING reading_id",
-                        (secrets.token_hex(16), f"GL-{row[0]}", row[0], now, now, Jsonb({})),
+                        " received_at, glucose_mg_dl, raw) VALUES (%s, 'gw', %s, %s, 'glucose',"
+                        " %s, %s, 45, '\\x00') RETURNING reading_id",
+                        (secrets.token_hex(16), f"GL-{row[0]}", row[0], now, now),
                     ).fetchone()
                     assert rid is not None
                     t0 = time.monotonic()

@@ -159,7 +159,8 @@ def readings(conn: Conn, patient_id: int, since: datetime, limit: int = 5000) ->
         conn,
         "SELECT reading_id, device_id, kind, measured_at, quality, quality_reason, measurement,"
         " transmission, systolic_mmhg, diastolic_mmhg, mean_arterial_mmhg, pulse_bpm, glucose_mg_dl,"
-        " meal, device_status, weight_kg, spo2_pct, spo2_min_pct, sample_count, original"
+        " meal, coalesce(device_status, '{}') AS device_status, weight_kg, spo2_pct, spo2_min_pct,"
+        " sample_count, original"
         " FROM readings WHERE patient_id = %s AND measured_at >= %s"
         " ORDER BY measured_at DESC LIMIT %s",
         (patient_id, since, limit),

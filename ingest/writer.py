@@ -51,15 +51,14 @@ class BatchResult:
 
 # (column, staging type); the order is the COPY order.
 _COLUMNS: Final[tuple[tuple[str, str], ...]] = (
-    ("ord", "integer"), ("message_id", "text"), ("gateway_id", "text"), ("device_id", "text"),
-    ("kind", "text"), ("measured_at", "timestamptz"), ("device_time", "text"),
-    ("clock_offset_s", "double precision"), ("received_at", "timestamptz"), ("sequence_number", "integer"),
+    ("ord", "integer"), ("message_id", "uuid"), ("gateway_id", "text"), ("device_id", "text"),
+    ("kind", "text"), ("measured_at", "timestamptz"), ("clock_offset_s", "double precision"), ("received_at", "timestamptz"), ("sequence_number", "integer"),
     ("quality", "text"), ("quality_reason", "text"), ("measurement", "text"), ("transmission", "text"),
     ("systolic_mmhg", "double precision"), ("diastolic_mmhg", "double precision"),
     ("mean_arterial_mmhg", "double precision"), ("pulse_bpm", "double precision"),
     ("glucose_mg_dl", "double precision"), ("sample_type", "text"), ("sample_location", "text"),
     ("meal", "text"), ("device_status", "text[]"), ("user_id", "integer"), ("original", "jsonb"),
-    ("raw_hex", "text"), ("payload", "jsonb"), ("manufacturer", "text"), ("model", "text"),
+    ("raw", "bytea"), ("raw_context", "bytea"), ("manufacturer", "text"), ("model", "text"),
     ("serial", "text"), ("firmware", "text"), ("address", "text"),
     # weight and spo2 (0080); BMI and height stay in the message only: no rule or export uses them
     ("weight_kg", "double precision"), ("spo2_pct", "double precision"),
@@ -85,9 +84,8 @@ def _merge_sql() -> sql.Composed:
     return sql.SQL(
         """
         WITH new_keys AS (
-            INSERT INTO reading_keys (message_id, measured_at)
-            SELECT DISTINCT ON (message_id) message_id, measured_at FROM {staging}
-            ORDER BY message_id, ord
+            INSERT INTO reading_keys (message_id)
+            SELECT DISTINCT message_id FROM {staging}
             ON CONFLICT (message_id) DO NOTHING
             RETURNING message_id
         )
@@ -154,14 +152,21 @@ def _json(value: dict[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"))
 
 
+def raw_bytes(raw_hex: str) -> tuple[bytes, bytes | None]:
+    """The wire's ``raw`` (hex, ``+`` before a merged glucose context) as (measurement, context)."""
+    head, sep, tail = raw_hex.partition("+")
+    return bytes.fromhex(head), (bytes.fromhex(tail.replace("+", "")) if sep else None)
+
+
 def staging_row(ord_: int, a: Accepted) -> tuple[Any, ...]:
     r, d = a.reading, a.reading.device
+    raw, context = raw_bytes(r.raw)
     return (
-        ord_, r.message_id, r.gateway_id, d.device_id, r.kind, r.measured_at, r.device_time,
+        ord_, r.message_id, r.gateway_id, d.device_id, r.kind, r.measured_at,
         r.clock_offset_s, r.received_at, r.sequence_number, a.grade.quality, a.grade.reason,
         r.measurement, r.transmission, r.systolic_mmhg, r.diastolic_mmhg, r.mean_arterial_mmhg,
-        r.pulse_bpm, r.glucose_mg_dl, r.sample_type, r.sample_location, r.meal, list(r.status),
-        r.user_id, _json(r.original), r.raw, r.payload_text, d.manufacturer, d.model, d.serial,
+        r.pulse_bpm, r.glucose_mg_dl, r.sample_type, r.sample_location, r.meal, list(r.status) or None,
+        r.user_id, _json(r.original), raw, context, d.manufacturer, d.model, d.serial,
         d.firmware, d.address,
         r.weight_kg, r.spo2_pct, r.spo2_min_pct, r.sample_count,
     )

@@ -33,7 +33,7 @@ _PRODUCED_DDL = (
     " AND json_extract(NEW.payload, '$.values.sample_count') IS NOT NULL"
     " THEN 'spo2/minute' ELSE NEW.kind END, datetime('now')); END;"
 )
-_STORED_SQL = ("SELECT message_id, CASE WHEN kind = 'spo2' AND sample_count IS NOT NULL"
+_STORED_SQL = ("SELECT replace(message_id::text, '-', ''), CASE WHEN kind = 'spo2' AND sample_count IS NOT NULL"
                " THEN 'spo2/minute' ELSE kind END FROM readings")
 _CRISIS_SQL = """
     WITH bp AS (
@@ -43,8 +43,8 @@ _CRISIS_SQL = """
                lag(diastolic_mmhg) OVER w AS prev_dia
         FROM readings
         WHERE kind = 'blood_pressure' AND quality = 'valid' AND patient_id IS NOT NULL
-          AND NOT device_status && ARRAY['body_movement', 'cuff_too_loose',
-                                         'improper_measurement_position']
+          AND NOT coalesce(device_status && ARRAY['body_movement', 'cuff_too_loose',
+                                                  'improper_measurement_position'], false)
         WINDOW w AS (PARTITION BY patient_id ORDER BY measured_at, reading_id)
     ), flagged AS (
         SELECT DISTINCT unnest(reading_ids) AS reading_id FROM flags WHERE rule_id = 'bp_crisis'
@@ -105,7 +105,7 @@ def settled(conninfo: str, outboxes: Iterable[Path]) -> bool:
         return False
     try:
         with psycopg.connect(conninfo, connect_timeout=2) as conn:
-            stored = {r[0] for r in conn.execute("SELECT message_id FROM readings")}
+            stored = {r[0] for r in conn.execute("SELECT replace(message_id::text, '-', '') FROM readings")}
             if not produced.keys() <= stored:
                 return False
             return not crisis(conn)[2]

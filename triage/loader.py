@@ -16,15 +16,16 @@ from triage import frames as fr
 from triage.limits import Limits
 from triage.valid_reading import PROBLEM_STATUS
 
-_STATUS_SQL = ", ".join(f"('{n}' = ANY(device_status)) AS st_{n}" for n in fr.STATUS_NAMES)
+# device_status is NULL when the device set no status bit.
+_STATUS_SQL = ", ".join(f"coalesce('{n}' = ANY(device_status), false) AS st_{n}" for n in fr.STATUS_NAMES)
 # The shared validity definition's problem bits, per kind (triage.valid_reading.PROBLEM_STATUS).
 _PROBLEM_SQL = (
-    "(CASE kind "
+    "coalesce(CASE kind "
     + " ".join(
         f"WHEN '{kind}' THEN device_status && ARRAY[{', '.join(repr(n) for n in sorted(names))}]::text[]"
         for kind, names in sorted(PROBLEM_STATUS.items())
     )
-    + f" ELSE false END) AS {fr.PROBLEM_COLUMN}"
+    + f" ELSE false END, false) AS {fr.PROBLEM_COLUMN}"
 )
 _READING_SQL = (
     "SELECT reading_id, patient_id, device_id, gateway_id, kind, measured_at, ingested_at, quality,"

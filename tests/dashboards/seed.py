@@ -44,7 +44,7 @@ def add_reading(
     row = db.execute(
         "INSERT INTO readings (message_id, gateway_id, device_id, patient_id, kind, measured_at, received_at,"
         " quality, quality_reason, measurement, systolic_mmhg, diastolic_mmhg, pulse_bpm, glucose_mg_dl,"
-        " raw_hex, payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '00', '{}')"
+        " raw) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '\\x00')"
         " RETURNING reading_id",
         (secrets.token_hex(16), w.gateway_id, device, w.patient_id if patient else None, kind, at, at,
          quality, quality_reason, measurement, systolic if kind == "blood_pressure" else None,

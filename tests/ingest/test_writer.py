@@ -10,7 +10,7 @@ import pytest
 
 from ingest.errors import DatabaseUnavailable, is_transient
 from ingest.pipeline import classify
-from ingest.writer import Accepted, BatchWriter, DeadLetter, Item, attach_unassigned
+from ingest.writer import Accepted, BatchWriter, DeadLetter, Item, attach_unassigned, raw_bytes
 from simulators.stack import free_port
 from tests.ingest.helpers import EXAMPLE, count, dumps, reading, status, unique_reading
 
@@ -41,10 +41,24 @@ def test_same_message_three_times_is_one_row(writer: BatchWriter, db: Conn) -> N
     assert count(db, "SELECT count(*) FROM readings WHERE message_id = %s", EXAMPLE["message_id"]) == 1
     assert count(db, "SELECT count(*) FROM reading_keys") == 1
     row = db.execute(
-        "SELECT systolic_mmhg, device_status, quality, patient_id, payload->>'gateway_id', raw_hex"
+        "SELECT systolic_mmhg, device_status, quality, patient_id, gateway_id, raw, raw_context"
         " FROM readings"
     ).fetchone()
-    assert row == (182.0, ["irregular_pulse"], "valid", None, GW, EXAMPLE["raw"])
+    assert row == (182.0, ["irregular_pulse"], "valid", None, GW, bytes.fromhex(EXAMPLE["raw"]), None)
+
+
+def test_raw_gatt_bytes_are_kept_as_bytes_with_a_merged_context_apart() -> None:
+    assert raw_bytes("1e6400b0f8") == (bytes.fromhex("1e6400b0f8"), None)
+    assert raw_bytes("0b0100e8070301+020100") == (bytes.fromhex("0b0100e8070301"), bytes.fromhex("020100"))
+
+
+def test_no_status_bit_is_stored_as_null_and_the_id_as_a_uuid(writer: BatchWriter, db: Conn) -> None:
+    msg = unique_reading(GW, 1)
+    msg["status"] = []
+    writer.write([item(msg)])
+    row = db.execute("SELECT device_status, message_id::text, pg_typeof(message_id)::text FROM readings").fetchone()
+    assert row is not None and row[0] is None and row[2] == "uuid"
+    assert row[1].replace("-", "") == msg["message_id"]
 
 
 def test_devices_are_upserted_with_first_and_last_seen(writer: BatchWriter, db: Conn) -> None:
@@ -87,7 +101,7 @@ def test_unassigned_readings_are_kept_then_attached(writer: BatchWriter, db: Con
     attached = attach_unassigned(db, EXAMPLE["device"]["id"])
     assert [p for _, p in attached] == [pid]
     assert attach_unassigned(db, EXAMPLE["device"]["id"]) == [], "a reading is attached once"
-    rows: dict[Any, Any] = dict(db.execute("SELECT message_id, patient_id FROM readings").fetchall())
+    rows: dict[Any, Any] = dict(db.execute("SELECT replace(message_id::text, '-', ''), patient_id FROM readings").fetchall())
     assert rows == {before["message_id"]: None, inside["message_id"]: pid}
 
     later = unique_reading(GW, 3, measured_at="2025-11-12T08:00:00Z")
@@ -108,7 +122,7 @@ def test_assignment_history_maps_each_reading_to_the_patient_of_its_time(
     )
     old, new = unique_reading(GW, 1, measured_at="2025-05-31T23:59:59Z"), unique_reading(GW, 2)
     writer.write([item(old), item(new)])
-    got: dict[Any, Any] = dict(db.execute("SELECT message_id, patient_id FROM readings").fetchall())
+    got: dict[Any, Any] = dict(db.execute("SELECT replace(message_id::text, '-', ''), patient_id FROM readings").fetchall())
     assert got[old["message_id"]] == a and got[new["message_id"]] == b
 
 
@@ -118,7 +132,7 @@ def test_quality_is_stored(writer: BatchWriter, db: Conn) -> None:
     failed = unique_reading(GW, 2, measurement="failed")
     failed["values"] = {}
     writer.write([item(bad), item(failed)])
-    got = {r[0]: (r[1], r[2]) for r in db.execute("SELECT message_id, quality, quality_reason FROM readings")}
+    got = {r[0]: (r[1], r[2]) for r in db.execute("SELECT replace(message_id::text, '-', ''), quality, quality_reason FROM readings")}
     assert got[bad["message_id"]] == ("quarantined", "systolic 80 <= diastolic 90")
     assert got[failed["message_id"]] == ("failed", "device reported measurement failed")
 

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 
 def patient(
@@ -55,8 +54,7 @@ def reading(
     row = conn.execute(
         "INSERT INTO readings (message_id, gateway_id, device_id, patient_id, kind, measured_at, received_at,"
         " ingested_at, quality, measurement, systolic_mmhg, diastolic_mmhg, pulse_bpm, glucose_mg_dl,"
-        " raw_hex,"
-        " payload) VALUES (%s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()), %s, %s, %s, %s, %s, %s, '00', %s)"
+        " raw) VALUES (%s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()), %s, %s, %s, %s, %s, %s, '\\x00')"
         " RETURNING reading_id",
         (
             secrets.token_hex(16),
@@ -73,7 +71,6 @@ def reading(
             dbp,
             70 if sbp else None,
             glucose,
-            Jsonb({}),
         ),
     ).fetchone()
     assert row is not None

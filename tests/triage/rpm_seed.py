@@ -129,10 +129,10 @@ def add_reading(
     )
     row = db.execute(
         "INSERT INTO readings (message_id, gateway_id, device_id, patient_id, kind, measured_at, received_at,"
-        " quality, transmission, systolic_mmhg, diastolic_mmhg, pulse_bpm, glucose_mg_dl, raw_hex, payload)"
-        " VALUES (%s, 'gw-1', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '00', '{}') RETURNING reading_id",
+        " quality, transmission, systolic_mmhg, diastolic_mmhg, pulse_bpm, glucose_mg_dl, raw)"
+        " VALUES (%s, 'gw-1', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '\\x00') RETURNING reading_id",
         (
-            secrets.token_hex(8),
+            secrets.token_hex(16),
             device_id,
             patient_id,
             kind,

@@ -284,9 +284,9 @@ def _reading(db: psycopg.Connection[Any], w: World, at: datetime, **values: Any)
     }
     row = db.execute(
         "INSERT INTO readings (message_id, gateway_id, device_id, patient_id, kind, measured_at, received_at,"
-        " quality, transmission, systolic_mmhg, diastolic_mmhg, pulse_bpm, glucose_mg_dl, original, raw_hex,"
-        " payload) VALUES (md5(random()::text), 'gw-1', %(device)s, %(pid)s, %(kind)s, %(at)s, %(at)s,"
-        " %(quality)s, %(transmission)s, %(sys)s, %(dia)s, %(pulse)s, %(glu)s, %(original)s, '00', '{}')"
+        " quality, transmission, systolic_mmhg, diastolic_mmhg, pulse_bpm, glucose_mg_dl, original, raw)"
+        " VALUES (md5(random()::text)::uuid, 'gw-1', %(device)s, %(pid)s, %(kind)s, %(at)s, %(at)s,"
+        " %(quality)s, %(transmission)s, %(sys)s, %(dia)s, %(pulse)s, %(glu)s, %(original)s, '\\x00')"
         " RETURNING reading_id",
         {
             "device": cols.get("device", "bp-1"),

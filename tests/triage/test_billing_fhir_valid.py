@@ -27,9 +27,9 @@ def _glucose(db: psycopg.Connection[Any], patient_id: int, at: datetime, origina
     db.execute("INSERT INTO devices (device_id, kind) VALUES ('gl-si', 'glucose') ON CONFLICT DO NOTHING")
     row = db.execute(
         "INSERT INTO readings (message_id, gateway_id, device_id, patient_id, kind, measured_at, received_at,"
-        " glucose_mg_dl, original, raw_hex, payload) VALUES (%s, 'gw-1', 'gl-si', %s, 'glucose', %s, %s, %s,"
-        " %s, '00', '{}') RETURNING reading_id",
-        (secrets.token_hex(8), patient_id, at, at, mg, json.dumps(original)),
+        " glucose_mg_dl, original, raw) VALUES (%s, 'gw-1', 'gl-si', %s, 'glucose', %s, %s, %s,"
+        " %s, '\\x00') RETURNING reading_id",
+        (secrets.token_hex(16), patient_id, at, at, mg, json.dumps(original)),
     ).fetchone()
     assert row is not None
     return int(row[0])

@@ -81,9 +81,8 @@ def test_quarantined_and_unassigned_readings_do_not_flag(db: Conn, database_url:
     reading(db, pid, now - timedelta(minutes=2), glucose=30, quality="quarantined")
     db.execute(
         "INSERT INTO readings (message_id, gateway_id, device_id, patient_id, kind, measured_at, received_at,"
-        " glucose_mg_dl, raw_hex, payload)"
-        " VALUES ('x', 'gw', 'GL-x', NULL, 'glucose', now(), now(), 30, '', %s)",
-        (Jsonb({}),),
+        " glucose_mg_dl, raw)"
+        " VALUES (md5('x')::uuid, 'gw', 'GL-x', NULL, 'glucose', now(), now(), 30, '')",
     )
     rep = IncrementalJob(_settings(database_url)).run(db)
     assert rep.candidates == 0 and _flags(db) == []

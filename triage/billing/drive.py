@@ -67,23 +67,23 @@ def add_reading(
     bp = kind == "blood_pressure"
     values = (systolic, diastolic, pulse) if bp else (None, None, pulse if kind == "spo2" else None)
     identity = f"{device_id}|{kind}|{measured_at.isoformat()}|{values}|{glucose_mg_dl}|{secrets.token_hex(4)}"
-    message_id = hashlib.sha256(identity.encode()).hexdigest()
+    message_id = hashlib.sha256(identity.encode()).hexdigest()[:32]  # the wire's 16-byte id
     with conn.transaction():
         conn.execute(
             "INSERT INTO devices (device_id, kind) VALUES (%s, %s) ON CONFLICT (device_id) DO NOTHING",
             (device_id, kind),
         )
         conn.execute(
-            "INSERT INTO reading_keys (message_id, measured_at) VALUES (%s, %s)", (message_id, measured_at)
+            "INSERT INTO reading_keys (message_id) VALUES (%s)", (message_id,)
         )
         row = conn.execute(
             "INSERT INTO readings (message_id, gateway_id, device_id, patient_id, kind, measured_at,"
             " received_at, quality, transmission, systolic_mmhg, diastolic_mmhg, pulse_bpm, glucose_mg_dl,"
-            " weight_kg, spo2_pct, device_status, raw_hex, payload)"
+            " weight_kg, spo2_pct, device_status, raw)"
             " SELECT %s, %s, %s, (SELECT a.patient_id FROM device_assignments a WHERE a.device_id = %s"
             "   AND a.valid_from <= %s AND (a.valid_to IS NULL OR a.valid_to > %s)"
             "   ORDER BY a.valid_from DESC LIMIT 1),"
-            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '', '{}'::jsonb"
+            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ''"
             " RETURNING reading_id, patient_id",
             (
                 message_id,
@@ -101,7 +101,7 @@ def add_reading(
                 glucose_mg_dl if kind == "glucose" else None,
                 weight_kg if kind == "weight" else None,
                 spo2_pct if kind == "spo2" else None,
-                list(device_status),
+                list(device_status) or None,
             ),
         ).fetchone()
         assert row is not None
