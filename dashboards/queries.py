@@ -167,6 +167,18 @@ def readings(conn: Conn, patient_id: int, since: datetime, limit: int = 5000) ->
     )
 
 
+def daily_stats(conn: Conn, patient_id: int, since: datetime) -> list[dict[str, Any]]:
+    """Per-day counts and valid-reading statistics (UTC days), newest first, from readings_daily:
+    a continuous aggregate on TimescaleDB's community edition, a plain view elsewhere."""
+    return fetch_all(
+        conn,
+        "SELECT day, kind, readings, valid, systolic_min, systolic_avg, systolic_max, diastolic_avg,"
+        " pulse_avg, glucose_min, glucose_avg, glucose_max FROM readings_daily"
+        " WHERE patient_id = %s AND day >= %s ORDER BY day DESC, kind",
+        (patient_id, since),
+    )
+
+
 def flagged_reading_ids(conn: Conn, patient_id: int) -> set[int]:
     rows = fetch_all(
         conn,

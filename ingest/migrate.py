@@ -8,8 +8,9 @@ triage or dashboard code: it only reads their SQL files. Every ``NNNN_name.sql``
 its own transaction, in global version order; ``schema_migrations`` keeps the sha256 of each
 applied file and a changed file stops the run. After the files, every room's ``grants.sql`` is
 applied in one transaction that first revokes everything from the service roles, so the grants
-are exactly what the files say on every run and cannot drift. Then the optional TimescaleDB layer
-is applied when the extension is installed, and skipped with a log line otherwise.
+are exactly what the files say on every run and cannot drift. Before the grants, the optional
+TimescaleDB layer (ingest/timescale.py) is applied when the extension is installed and preloaded,
+and skipped with a log line otherwise, so the same queries run on both.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import psycopg
 
 from gateway.runtime.fatal import Fatal
+from ingest import timescale as ts
 from ingest.dbroles import SERVICE_ROLES, check_service_roles, missing_roles
 
 log = logging.getLogger(__name__)
@@ -156,9 +158,14 @@ def schema_status(conn: psycopg.Connection[Any]) -> SchemaStatus:
     )
 
 
-def migrate(conninfo: str) -> list[int]:
-    """Apply pending migrations, then the grants; returns the versions applied now."""
-    known = available()
+def migrate(conninfo: str, timescale: ts.Settings | None = None, *, up_to: int | None = None) -> list[int]:
+    """Apply pending migrations, the TimescaleDB layer, then the grants; returns the versions
+    applied now. ``timescale`` defaults to the ``RPMFLOW_TIMESCALE*`` variables
+    (ingest/timescale.py); ``up_to`` stops after that version, without the TimescaleDB layer
+    (tests and benchmarks of an older layout). The layer comes before the grants because it may
+    replace objects they name (``readings_daily`` becomes a continuous aggregate)."""
+    settings = ts.settings_from_env() if timescale is None else timescale
+    known = [m for m in available() if up_to is None or m.version <= up_to]
     grants = grant_files()
     applied_now: list[int] = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -176,8 +183,9 @@ def migrate(conninfo: str) -> list[int]:
                     )
                 log.info("applied migration %s", mig.path)
                 applied_now.append(mig.version)
+            if up_to is None:
+                ts.apply(conn, settings)
             apply_grants(conn, grants)
-            _apply_timescale(conn)
         finally:
             if not conn.closed:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
@@ -258,40 +266,3 @@ def apply_grants(conn: psycopg.Connection[Any], grants: list[tuple[str, str]]) -
     if problems:
         raise MigrationError("; ".join(problems))
     log.info("grants applied from %d file(s)", len(grants))
-
-
-def timescale_available(conn: psycopg.Connection[Any]) -> bool:
-    row = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
-    return row is not None
-
-
-def _apply_timescale(conn: psycopg.Connection[Any]) -> None:
-    """Hypertable (and, where the licence allows, compression and retention) when available."""
-    if not timescale_available(conn):
-        log.info("timescaledb not available: readings stay a plain indexed table")
-        return
-    try:
-        with conn.transaction():
-            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-            conn.execute(
-                "SELECT create_hypertable('readings', 'measured_at', migrate_data => true,"
-                " if_not_exists => true, chunk_time_interval => interval '7 days')"
-            )
-    except psycopg.Error as exc:
-        log.warning("timescaledb present but hypertable not created: %s", exc)
-        return
-    row = conn.execute("SHOW timescaledb.license").fetchone()
-    if row is None or row[0] != "timescale":
-        log.info("timescaledb %s edition: no compression/retention/continuous aggregates", row and row[0])
-        return
-    try:
-        with conn.transaction():
-            conn.execute(
-                "ALTER TABLE readings SET (timescaledb.compress,"
-                " timescaledb.compress_segmentby = 'patient_id')"
-            )
-            conn.execute(
-                "SELECT add_compression_policy('readings', interval '30 days', if_not_exists => true)"
-            )
-    except psycopg.Error as exc:
-        log.warning("timescaledb compression policy not set: %s", exc)

@@ -52,7 +52,8 @@ class BatchResult:
 # (column, staging type); the order is the COPY order.
 _COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("ord", "integer"), ("message_id", "uuid"), ("gateway_id", "text"), ("device_id", "text"),
-    ("kind", "text"), ("measured_at", "timestamptz"), ("clock_offset_s", "double precision"), ("received_at", "timestamptz"), ("sequence_number", "integer"),
+    ("kind", "text"), ("measured_at", "timestamptz"), ("clock_offset_s", "double precision"),
+    ("received_at", "timestamptz"), ("sequence_number", "integer"),
     ("quality", "text"), ("quality_reason", "text"), ("measurement", "text"), ("transmission", "text"),
     ("systolic_mmhg", "double precision"), ("diastolic_mmhg", "double precision"),
     ("mean_arterial_mmhg", "double precision"), ("pulse_bpm", "double precision"),
@@ -104,7 +105,7 @@ def _merge_sql() -> sql.Composed:
     ).format(staging=STAGING, cols=cols, scols=scols)
 
 
-def _devices_sql() -> sql.Composed:
+def devices_sql() -> sql.Composed:
     return sql.SQL(
         """
         INSERT INTO devices AS d (device_id, kind, manufacturer, model, serial, firmware, address,
@@ -181,7 +182,7 @@ class BatchWriter:
         self._conn: db.Connection | None = None
         self._copy = _copy_sql()
         self._merge = _merge_sql()
-        self._devices = _devices_sql()
+        self._devices = devices_sql()
 
     def _connection(self) -> db.Connection:
         if self._conn is None or self._conn.closed:

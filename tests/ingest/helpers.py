@@ -36,6 +36,8 @@ from simulators.stack import EmbeddedMosquitto
 from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
+# readings.message_id is a uuid; this SQL spells it the wire's way (32 lowercase hex).
+HEX_ID = "replace(message_id::text, '-', '')"
 
 EXAMPLE: dict[str, Any] = {
     "schema": "rpmflow.reading.v1",
@@ -350,7 +352,7 @@ class FleetThread:
 def assert_stored_exactly_once(db: psycopg.Connection[Any], message_ids: list[str]) -> None:
     """Every published reading is stored once, nothing else is, and no valid one is a dead letter."""
     assert len(set(message_ids)) == len(message_ids), "the fleet published duplicate ids"
-    rows = [r[0] for r in db.execute("SELECT replace(message_id::text, '-', '') FROM readings")]
+    rows = [r[0] for r in db.execute(f"SELECT {HEX_ID} FROM readings")]
     assert len(rows) == len(message_ids), (len(rows), len(message_ids))
     assert set(rows) == set(message_ids)
     assert count(db, "SELECT count(*) FROM reading_keys") == len(message_ids)

@@ -12,6 +12,7 @@ from simulators.stack import DatabaseUrls, EmbeddedMosquitto
 from tests.ingest.corpus import corpus
 from tests.ingest.helpers import (
     EXAMPLE,
+    HEX_ID,
     Publisher,
     count,
     dumps,
@@ -107,7 +108,7 @@ def test_messages_published_while_ingest_is_away_all_arrive(
             )
     finally:
         forget_session(settings.mqtt_url, settings.client_id)
-    stored = {r[0] for r in db.execute("SELECT replace(message_id::text, '-', '') FROM readings")}
+    stored = {r[0] for r in db.execute(f"SELECT {HEX_ID} FROM readings")}
     assert stored == {m["message_id"] for m in messages}
     assert count(db, "SELECT count(*) FROM dead_letters") == 0
 

@@ -12,7 +12,7 @@ from ingest.errors import DatabaseUnavailable, is_transient
 from ingest.pipeline import classify
 from ingest.writer import Accepted, BatchWriter, DeadLetter, Item, attach_unassigned, raw_bytes
 from simulators.stack import free_port
-from tests.ingest.helpers import EXAMPLE, count, dumps, reading, status, unique_reading
+from tests.ingest.helpers import EXAMPLE, HEX_ID, count, dumps, reading, status, unique_reading
 
 NOW = datetime(2025, 11, 23, 15, 0, tzinfo=UTC)
 GW = "gw-0001"
@@ -56,7 +56,9 @@ def test_no_status_bit_is_stored_as_null_and_the_id_as_a_uuid(writer: BatchWrite
     msg = unique_reading(GW, 1)
     msg["status"] = []
     writer.write([item(msg)])
-    row = db.execute("SELECT device_status, message_id::text, pg_typeof(message_id)::text FROM readings").fetchone()
+    row = db.execute(
+        "SELECT device_status, message_id::text, pg_typeof(message_id)::text FROM readings"
+    ).fetchone()
     assert row is not None and row[0] is None and row[2] == "uuid"
     assert row[1].replace("-", "") == msg["message_id"]
 
@@ -101,7 +103,7 @@ def test_unassigned_readings_are_kept_then_attached(writer: BatchWriter, db: Con
     attached = attach_unassigned(db, EXAMPLE["device"]["id"])
     assert [p for _, p in attached] == [pid]
     assert attach_unassigned(db, EXAMPLE["device"]["id"]) == [], "a reading is attached once"
-    rows: dict[Any, Any] = dict(db.execute("SELECT replace(message_id::text, '-', ''), patient_id FROM readings").fetchall())
+    rows: dict[Any, Any] = dict(db.execute(f"SELECT {HEX_ID}, patient_id FROM readings").fetchall())
     assert rows == {before["message_id"]: None, inside["message_id"]: pid}
 
     later = unique_reading(GW, 3, measured_at="2025-11-12T08:00:00Z")
@@ -122,7 +124,7 @@ def test_assignment_history_maps_each_reading_to_the_patient_of_its_time(
     )
     old, new = unique_reading(GW, 1, measured_at="2025-05-31T23:59:59Z"), unique_reading(GW, 2)
     writer.write([item(old), item(new)])
-    got: dict[Any, Any] = dict(db.execute("SELECT replace(message_id::text, '-', ''), patient_id FROM readings").fetchall())
+    got: dict[Any, Any] = dict(db.execute(f"SELECT {HEX_ID}, patient_id FROM readings").fetchall())
     assert got[old["message_id"]] == a and got[new["message_id"]] == b
 
 
@@ -132,7 +134,8 @@ def test_quality_is_stored(writer: BatchWriter, db: Conn) -> None:
     failed = unique_reading(GW, 2, measurement="failed")
     failed["values"] = {}
     writer.write([item(bad), item(failed)])
-    got = {r[0]: (r[1], r[2]) for r in db.execute("SELECT replace(message_id::text, '-', ''), quality, quality_reason FROM readings")}
+    rows = db.execute(f"SELECT {HEX_ID}, quality, quality_reason FROM readings")
+    got = {r[0]: (r[1], r[2]) for r in rows}
     assert got[bad["message_id"]] == ("quarantined", "systolic 80 <= diastolic 90")
     assert got[failed["message_id"]] == ("failed", "device reported measurement failed")
 

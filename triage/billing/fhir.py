@@ -123,7 +123,8 @@ class _Month:
     def observations(self, extra_ids: Iterable[int]) -> None:
         tz = self.pm.timezone
         rows = self.conn.execute(
-            "SELECT r.reading_id, r.message_id, r.kind, r.measured_at, r.systolic_mmhg, r.diastolic_mmhg,"
+            "SELECT r.reading_id, replace(r.message_id::text, '-', '') AS message_id, r.kind, r.measured_at,"
+            " r.systolic_mmhg, r.diastolic_mmhg,"
             " r.pulse_bpm, r.glucose_mg_dl, r.device_id, r.transmission, r.original, r.meal, r.sample_type,"
             " r.weight_kg, r.spo2_pct"
             " FROM readings r WHERE r.patient_id = %(pid)s AND r.quality = 'valid'"
