@@ -22,8 +22,9 @@ from types import FrameType
 import psycopg
 
 from gateway.runtime import settings as rs
-from gateway.runtime.fatal import exit_on_fatal
+from gateway.runtime.fatal import EXIT_CONFIG, Fatal, exit_on_fatal
 from gateway.runtime.retry import Stopped, retry_call, startup_policy
+from ingest import timescale
 from ingest.consumer import Consumer
 from ingest.dberrors import check_url, describe_target, kind_of
 from ingest.dbroles import bootstrap_sql
@@ -78,16 +79,22 @@ def _logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def migrate_when_reachable(s: Settings | MigrateSettings, stop: threading.Event) -> list[int] | None:
+def migrate_when_reachable(
+    s: Settings | MigrateSettings, stop: threading.Event, environ: Mapping[str, str] | None = None
+) -> list[int] | None:
     """Apply migrations, waiting with back-off while PostgreSQL is down (a restart must not kill
-    ingest), bounded by the start-up and authentication timeouts; ``None`` when asked to stop."""
+    ingest), bounded by the start-up and authentication timeouts; ``None`` when asked to stop.
+    TimescaleDB required but unusable, or a malformed ``RPMFLOW_TIMESCALE*``: one line, exit 2."""
     try:
-        return retry_call(lambda: migrate(s.database_url),
+        layer = timescale.settings_from_env(os.environ if environ is None else environ)
+        return retry_call(lambda: migrate(s.database_url, layer),
                           what=f"cannot migrate {describe_target(s.database_url)}",
                           classify=kind_of, policy=startup_policy(s.auth_timeout_s, s.startup_timeout_s),
                           stop=stop)
     except Stopped:
         return None
+    except (timescale.TimescaleError, timescale.TimescaleSettingsError) as exc:
+        raise Fatal(str(exc), exit_code=EXIT_CONFIG) from None
 
 
 def schema_when_reachable(s: Settings, stop: threading.Event) -> bool:
@@ -128,7 +135,7 @@ def _main(argv: Sequence[str] | None, environ: Mapping[str, str]) -> int:
             return 0
         ms = rs.load(MigrateSettings, environ, args)
         _logging(ms.log_level)
-        applied = migrate_when_reachable(ms, _stop_event())
+        applied = migrate_when_reachable(ms, _stop_event(), environ)
         if applied is None:
             return 0
         print(f"applied {len(applied)} migration(s): {applied}")

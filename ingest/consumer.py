@@ -66,6 +66,8 @@ class Consumer:
     # go out in receive order. The hand-over queue is small: back-pressure, not buffering.
 
     def run(self, stop: threading.Event) -> None:
+        if self.settings.metrics_port:
+            self.metrics.watch_timescale_jobs(self.settings.database_url)
         self.metrics.serve(self.settings.metrics_port)
         self.mqtt.start()
         writer = threading.Thread(target=self._write_loop, args=(stop,), name="ingest-writer", daemon=True)

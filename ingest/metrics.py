@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import psycopg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from gateway.runtime.fatal import EXIT_LOCAL, Fatal
+from ingest.timescale import failing_jobs
 
 _LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
 
@@ -33,6 +39,10 @@ class Metrics:
         self.waiting = Gauge("rpmflow_ingest_unacked", "Messages received and not yet acknowledged",
                              registry=r)
 
+    def watch_timescale_jobs(self, conninfo: str) -> None:
+        """Report TimescaleDB's failing background jobs on every scrape (none without it)."""
+        self.registry.register(TimescaleJobs(conninfo))
+
     def serve(self, port: int) -> None:
         """Expose ``/metrics`` on ``port`` (0 = off); a port already taken stops the service."""
         if not port:
@@ -42,3 +52,34 @@ class Metrics:
         except OSError as exc:
             raise Fatal(f"cannot serve metrics on 127.0.0.1:{port}: {exc.strerror or exc} "
                         "(RPMFLOW_INGEST_METRICS_PORT, flag --metrics-port)", exit_code=EXIT_LOCAL) from None
+
+
+class TimescaleJobs:
+    """Scrape-time collector: TimescaleDB's scheduler records job failures (job_stats/job_errors)
+    that nothing else would notice; 2.28.3 on PostgreSQL 15 can end a job "Failed" although its
+    work was done, so the failure is shown, not interpreted."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+
+    def describe(self) -> list[Metric]:
+        return []  # no database round trip at registration
+
+    def collect(self) -> Iterator[Metric]:
+        ok = GaugeMetricFamily("rpmflow_timescale_jobs_check_ok", "1 when the job health could be read")
+        failing = GaugeMetricFamily("rpmflow_timescale_jobs_failing",
+                                    "TimescaleDB background jobs whose last run did not succeed")
+        per_job = GaugeMetricFamily("rpmflow_timescale_job_failures", "Failed runs of each failing job",
+                                    labels=["job_id", "proc_name"])
+        try:
+            with psycopg.connect(self._conninfo, connect_timeout=3, autocommit=True) as conn:
+                jobs = failing_jobs(conn)
+        except psycopg.Error:
+            ok.add_metric([], 0)
+            yield ok
+            return
+        ok.add_metric([], 1)
+        failing.add_metric([], len(jobs))
+        for job in jobs:
+            per_job.add_metric([str(job.job_id), job.proc_name], job.total_failures)
+        yield from (ok, failing, per_job)

@@ -112,6 +112,8 @@ class Receiver:
 
     def run(self, stop: threading.Event) -> None:
         s = self.settings
+        if s.metrics_port:
+            self.metrics.watch_timescale_jobs(s.database_url)
         self.metrics.serve(s.metrics_port)
         self._workers = [self._spawn(i) for i in range(s.workers)]
         self.mqtt.start()

@@ -94,6 +94,13 @@ def console_script(name: str) -> str:
 
 
 def _server_binary(name: str) -> str:
+    """``$RPMFLOW_PG_BIN/name`` when that variable is set, else PATH, else Debian's layout."""
+    pg_bin = os.environ.get("RPMFLOW_PG_BIN", "").strip()
+    if pg_bin:
+        path = Path(pg_bin) / name
+        if not os.access(path, os.X_OK):
+            raise StackError(f"RPMFLOW_PG_BIN={pg_bin} has no executable {name}")
+        return str(path)
     found = shutil.which(name)
     if found:
         return found
@@ -103,6 +110,15 @@ def _server_binary(name: str) -> str:
         if candidate.exists():
             return str(candidate)
     raise StackError(f"{name} not found: run scripts/setup.sh (it installs the Debian packages)")
+
+
+def has_timescaledb(bin_dir: Path) -> bool:
+    """Whether the PostgreSQL installation of ``bin_dir`` ships the timescaledb library.
+
+    PostgreSQL finds its libraries relative to its binary (bin/../lib on Debian and on
+    ../shared/timescaledb's private copy), so that is where the extension would be.
+    """
+    return (bin_dir.parent / "lib" / "timescaledb.so").exists()
 
 
 def _chown_tree(path: Path, account: tuple[int, int] | None) -> None:
@@ -162,10 +178,20 @@ class EmbeddedPostgres:
     bootstrap: bool = True  # False: a bare cluster, as a DBA finds it (the operator-path test)
     _account: tuple[int, int] | None = None
     _log_path: Path | None = None
+    # Set by initdb: the binaries ship TimescaleDB and the cluster preloads it.
+    timescaledb: bool = False
+    # ``apache`` makes a community build behave like the Apache-only edition (tests of both).
+    timescale_license: str | None = None
+    # False: like an external server where the extension is installed but not preloaded.
+    preload_timescaledb: bool = True
 
     @classmethod
-    def create(cls, base: Path | None = None, *, bootstrap: bool = True) -> EmbeddedPostgres:
-        pg = cls(state_dir=_make_state_dir("rpmflow-pg-", base), bootstrap=bootstrap)
+    def create(
+        cls, base: Path | None = None, *, bootstrap: bool = True, timescale_license: str | None = None,
+        preload_timescaledb: bool = True,
+    ) -> EmbeddedPostgres:
+        pg = cls(state_dir=_make_state_dir("rpmflow-pg-", base), bootstrap=bootstrap,
+                 timescale_license=timescale_license, preload_timescaledb=preload_timescaledb)
         pg.port = pg.port or free_port()
         pg._account = _service_account()
         pg._initdb()
@@ -237,8 +263,11 @@ class EmbeddedPostgres:
             raise StackError(f"initdb failed: {exc.stderr.strip()}") from exc
         finally:
             pwfile.unlink(missing_ok=True)
+        shipped = has_timescaledb(Path(_server_binary("postgres")).parent)
+        self.timescaledb = self.preload_timescaledb and shipped
         conf = self.data_dir / "postgresql.conf"
         with conf.open("a") as f:
+            f.write(self._timescale_conf())
             f.write(
                 "\n# rpmflow embedded stack\n"
                 "listen_addresses = '127.0.0.1'\n"
@@ -252,6 +281,18 @@ class EmbeddedPostgres:
             )
         self._log_path = self.state_dir / "postgres.log"
         _chown_tree(self.state_dir, self._account)
+
+    def _timescale_conf(self) -> str:
+        """Preload TimescaleDB when these binaries have it: installed but not preloaded, CREATE
+        EXTENSION is a FATAL error. Without it, nothing is added and the cluster is plain."""
+        if not self.timescaledb:
+            return ""
+        text = ("\n# TimescaleDB ships with these binaries\n"
+                "shared_preload_libraries = 'timescaledb'\n"
+                "timescaledb.telemetry_level = off\n")
+        if self.timescale_license:
+            text += f"timescaledb.license = '{self.timescale_license}'\n"
+        return text
 
     def start(self, timeout: float = 60.0) -> None:
         log_path = self.state_dir / "postgres.log"
@@ -295,8 +336,15 @@ class EmbeddedPostgres:
             ).stdout
             variables = {f"{r.removeprefix('rpmflow_')}_password": p for r, p in self.role_passwords.items()}
             self._psql(script, variables=variables)
+            self.create_timescale_extension(self.database)
         except subprocess.CalledProcessError as exc:
             raise StackError(f"database bootstrap failed: {exc.stderr.strip()}") from exc
+
+    def create_timescale_extension(self, database: str) -> None:
+        """As the DBA would: CREATE EXTENSION needs a superuser (TimescaleDB is not a trusted
+        extension); migrate, running as the owner, then builds the hypertable and the rest."""
+        if self.timescaledb:
+            self._psql("CREATE EXTENSION IF NOT EXISTS timescaledb", database=database)
 
     def create_database(self, name: str, template: str | None = None) -> DatabaseUrls:
         """Another database owned by rpmflow_owner (tests clone a migrated template this way)."""

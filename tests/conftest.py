@@ -30,10 +30,20 @@ def stack() -> Iterator[Stack]:
         admin = s.postgres.url.rsplit("/", 1)[0] + "/postgres"
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}" OWNER {OWNER_ROLE}')
+        s.postgres.create_timescale_extension(TEMPLATE_DB)
         migrate(s.postgres.urls(TEMPLATE_DB).owner)  # as the owner role, as an operator does
+        with psycopg.connect(admin, autocommit=True) as conn:
+            _close_template(conn)
         yield s
     finally:
         s.destroy()
+
+
+def _close_template(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """No sessions on the template, so CREATE DATABASE … TEMPLATE can copy it: with TimescaleDB
+    its scheduler connects to every database that allows connections."""
+    conn.execute(f'ALTER DATABASE "{TEMPLATE_DB}" ALLOW_CONNECTIONS false')
+    conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (TEMPLATE_DB,))
 
 
 def clone_database(pg: EmbeddedPostgres, name: str) -> DatabaseUrls:

@@ -30,6 +30,7 @@ from dashboards.throttle import REPEATED_LOCKOUTS
 from dashboards.web import local_path, render, see_other
 from ingest.migrate import schema_status
 from triage.clinical.audit import record
+from ingest.timescale import failing_jobs
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,12 @@ def healthz(request: Request) -> Response:
     balancer must not send sign-ins to a dashboard whose tables do not exist yet); no data."""
     with ctx(request).pool.connection() as conn:
         status = schema_status(conn)
+        jobs = failing_jobs(conn) if status.current else []
     if not status.current:
         return JSONResponse({"status": "not ready", "reason": status.describe()}, status_code=503,
                             headers={"Retry-After": "10"})
-    return JSONResponse({"status": "ok"})
+    # Detail: TimescaleDB background jobs whose last run failed (empty without TimescaleDB).
+    return JSONResponse({"status": "ok", "timescaledb_jobs_failing": [j.line() for j in jobs]})
 
 
 @public.get("/login", response_class=HTMLResponse, include_in_schema=False)

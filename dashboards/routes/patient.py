@@ -84,6 +84,8 @@ def patient_data(
     days_seen = queries.billing_days(conn, patient_id, p["timezone"], period_floor)
     adh = adherence(first_day, today, days_seen)
     devices = queries.patient_devices(conn, patient_id)
+    # The 30- and 90-day views summarise by day from the daily aggregate.
+    daily = queries.daily_stats(conn, patient_id, since) if days > 7 else []
     record_view(conn, me, what="patient", patient_id=patient_id,
                 detail={"days": days, "readings": len(readings), "flags": len(flags)}, source_ip=source_ip)
     verdicts = {f.reading_id: v for f, v in judge_all(_reading_facts(r) for r in readings)}
@@ -91,7 +93,8 @@ def patient_data(
         r["flagged"] = int(r["reading_id"]) in flagged
         r["counts"] = verdicts[int(r["reading_id"])].describe()  # the shared valid-reading definition
     return {"patient": p, "days": days, "since": since, "now": now, "readings": readings, "flags": flags,
-            "adherence": adh, "devices": devices, "facts": billing_facts(conn, patient_id)}
+            "adherence": adh, "devices": devices, "facts": billing_facts(conn, patient_id),
+            "daily": daily}
 
 
 def _reading_facts(r: dict[str, Any]) -> ReadingFacts:

@@ -14,6 +14,8 @@ GRANT SELECT ON readings, devices, gateway_status TO rpmflow_triage;
 -- dashboard: shows readings, devices, gateway status and dead letters; registers a device and
 -- attaches a device's unassigned readings when an admin assigns it from a past date.
 GRANT SELECT ON readings, devices, gateway_status, dead_letters TO rpmflow_dashboard;
+-- readings_daily (0061): a view on plain PostgreSQL, a continuous aggregate on TimescaleDB.
+GRANT SELECT ON readings_daily TO rpmflow_dashboard, rpmflow_reporting;
 GRANT INSERT, UPDATE ON devices TO rpmflow_dashboard;
 GRANT UPDATE (patient_id) ON readings TO rpmflow_dashboard;
 

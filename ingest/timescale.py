@@ -1,0 +1,216 @@
+"""The optional TimescaleDB layer over the plain schema, applied by migrate after the SQL files.
+
+Plain PostgreSQL is the reference: every query works there. When the extension is installed and
+preloaded, ``readings`` becomes a hypertable; on the community edition it is also compressed
+(segment by patient, newest first, as the patient queries read it) with a policy, and
+``readings_daily`` (a plain view on plain PostgreSQL) becomes a continuous aggregate with a
+refresh policy. The Apache edition gets the hypertable only. Retention is off unless a setting
+turns it on: patient records are kept for years (docs/operations.md).
+
+Settings (read by :func:`settings_from_env`; every service that migrates reads the same ones):
+
+- ``RPMFLOW_TIMESCALE`` (``auto``): ``auto`` uses it when preloaded, else logs one line and stays
+  on plain PostgreSQL; ``require`` stops instead; ``off`` never uses it.
+- ``RPMFLOW_TIMESCALE_CHUNK_DAYS`` (28): chunk interval of a new hypertable (measured on sparse RPM
+  data, docs/operations.md).
+- ``RPMFLOW_TIMESCALE_COMPRESS_AFTER_DAYS`` (7): the compression policy's age.
+- ``RPMFLOW_TIMESCALE_RETENTION_DAYS`` (0): 0 keeps readings forever; N drops chunks older than N days.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+PRELOAD_HINT = (
+    "add shared_preload_libraries = 'timescaledb' to postgresql.conf (keep any libraries already"
+    " listed) and restart PostgreSQL"
+)
+
+
+class Mode(enum.StrEnum):
+    AUTO = "auto"
+    REQUIRE = "require"
+    OFF = "off"
+
+
+class TimescaleError(RuntimeError):
+    """TimescaleDB was required (``RPMFLOW_TIMESCALE=require``) and cannot be used; says why."""
+
+
+class TimescaleSettingsError(ValueError):
+    """A ``RPMFLOW_TIMESCALE*`` variable is malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: Mode = Mode.AUTO
+    chunk_days: int = 28
+    compress_after_days: int = 7
+    retention_days: int = 0
+
+
+def _days(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise TimescaleSettingsError(f"{name} must be a whole number of days, got {raw!r}") from None
+    if value < minimum:
+        raise TimescaleSettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    raw = env.get("RPMFLOW_TIMESCALE", "").strip().lower() or "auto"
+    try:
+        mode = Mode(raw)
+    except ValueError:
+        raise TimescaleSettingsError(f"RPMFLOW_TIMESCALE must be auto, require or off, got {raw!r}") from None
+    return Settings(
+        mode=mode,
+        chunk_days=_days(env, "RPMFLOW_TIMESCALE_CHUNK_DAYS", 28, 1),
+        compress_after_days=_days(env, "RPMFLOW_TIMESCALE_COMPRESS_AFTER_DAYS", 7, 1),
+        retention_days=_days(env, "RPMFLOW_TIMESCALE_RETENTION_DAYS", 0, 0),
+    )
+
+
+def _one(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...] = ()) -> Any:
+    row = conn.execute(query.encode(), params).fetchone()
+    return None if row is None else row[0]
+
+
+def installed(conn: psycopg.Connection[Any]) -> bool:
+    return _one(conn, "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'") is not None
+
+
+def preloaded(conn: psycopg.Connection[Any]) -> bool:
+    libs = str(_one(conn, "SELECT current_setting('shared_preload_libraries')") or "")
+    return "timescaledb" in {x.strip().strip('"') for x in libs.split(",")}
+
+
+def usable(conn: psycopg.Connection[Any], settings: Settings) -> bool:
+    """Whether to apply the layer. Never runs CREATE EXTENSION unpreloaded (that is FATAL)."""
+    if settings.mode is Mode.OFF:
+        log.info("RPMFLOW_TIMESCALE=off: readings stay a plain indexed table")
+        return False
+    if not installed(conn):
+        if settings.mode is Mode.REQUIRE:
+            raise TimescaleError("RPMFLOW_TIMESCALE=require but the timescaledb extension is not installed"
+                                 " on this server")
+        log.info("timescaledb not installed: readings stay a plain indexed table")
+        return False
+    if not preloaded(conn):
+        if settings.mode is Mode.REQUIRE:
+            raise TimescaleError(f"timescaledb is installed but not preloaded: {PRELOAD_HINT}")
+        log.warning("timescaledb is installed but not preloaded, continuing on plain PostgreSQL: %s"
+                    " (RPMFLOW_TIMESCALE=off silences this, =require stops instead)", PRELOAD_HINT)
+        return False
+    return True
+
+
+CREATE_HINT = (
+    "a superuser runs CREATE EXTENSION timescaledb in this database once (TimescaleDB is not a"
+    " trusted extension; docs/operations.md)"
+)
+
+
+def _extension(conn: psycopg.Connection[Any], settings: Settings) -> bool:
+    """The extension exists in this database, created now if this role may; else one line."""
+    if _one(conn, "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'") is not None:
+        return True
+    try:
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        return True
+    except psycopg.errors.InsufficientPrivilege:
+        if settings.mode == Mode.REQUIRE:
+            raise TimescaleError(
+                f"timescaledb is preloaded but not created in this database: {CREATE_HINT}") from None
+        log.warning("timescaledb is preloaded but not created in this database, continuing on plain"
+                    " PostgreSQL: %s", CREATE_HINT)
+        return False
+
+
+def edition(conn: psycopg.Connection[Any]) -> str:
+    """``timescale`` (community: compression, continuous aggregates, policies) or ``apache``."""
+    return str(_one(conn, "SELECT current_setting('timescaledb.license', true)") or "apache")
+
+
+def is_hypertable(conn: psycopg.Connection[Any], table: str) -> bool:
+    return _one(conn, "SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = %s",
+                (table,)) is not None
+
+
+def apply(conn: psycopg.Connection[Any], settings: Settings) -> None:
+    """Hypertable; on the community edition compression, its policy, the daily aggregate, retention."""
+    if not usable(conn, settings):
+        return
+    if not _extension(conn, settings):
+        return
+    with conn.transaction():
+        if not is_hypertable(conn, "readings"):
+            conn.execute(
+                "SELECT create_hypertable('readings', 'measured_at', migrate_data => true,"
+                " create_default_indexes => false, chunk_time_interval => %s::int * interval '1 day')",
+                (settings.chunk_days,),
+            )
+            log.info("readings is now a hypertable (%d-day chunks)", settings.chunk_days)
+    ed = edition(conn)
+    if ed != "timescale":
+        log.warning("timescaledb %s edition: hypertable only (no compression, continuous aggregates,"
+                    " policies or retention)", ed)
+        return
+    from ingest import timescale_policies  # the community-edition half
+
+    timescale_policies.apply(conn, settings)
+
+
+@dataclass(frozen=True)
+class JobHealth:
+    """One TimescaleDB background job whose last run did not succeed."""
+
+    job_id: int
+    proc_name: str
+    hypertable: str | None
+    last_run_status: str
+    total_failures: int
+    last_run_started_at: datetime | None
+    last_error: str | None
+
+    def line(self) -> str:
+        what = f"job {self.job_id} {self.proc_name}" + (f" on {self.hypertable}" if self.hypertable else "")
+        err = f": {self.last_error}" if self.last_error else ""
+        return f"{what} {self.last_run_status} ({self.total_failures} failures){err}"
+
+
+_FAILING_JOBS = """
+SELECT j.job_id, j.proc_name, j.hypertable_name, s.last_run_status, s.total_failures,
+       s.last_run_started_at,
+       (SELECT e.err_message FROM timescaledb_information.job_errors e
+        WHERE e.job_id = j.job_id ORDER BY e.start_time DESC NULLS LAST LIMIT 1)
+FROM timescaledb_information.jobs j
+JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
+WHERE s.last_run_status IS DISTINCT FROM 'Success' AND s.total_runs > 0
+ORDER BY j.job_id
+"""
+
+
+def failing_jobs(conn: psycopg.Connection[Any]) -> list[JobHealth]:
+    """Jobs whose last run failed (empty without TimescaleDB). Read-only; errors propagate."""
+    if _one(conn, "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'") is None:
+        return []
+    return [JobHealth(int(r[0]), str(r[1]), r[2], str(r[3]), int(r[4] or 0), r[5], r[6])
+            for r in conn.execute(_FAILING_JOBS.encode()).fetchall()]
