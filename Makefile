@@ -1,5 +1,5 @@
 # The two commands of the README, plus helpers. Every target sets itself up first.
-.PHONY: setup demo test lint bench chaos clean
+.PHONY: setup demo test test-timescale lint bench chaos clean
 
 VENV := .venv/bin
 
@@ -8,6 +8,15 @@ setup:
 
 demo: setup
 	$(VENV)/rpmflow-sim demo
+
+# The TimescaleDB leg: the database-facing tests again, on PostgreSQL with TimescaleDB preloaded
+# (built once from ../shared/timescaledb), asserting the extension's objects are really in use.
+TIMESCALE_TESTS := tests/ingest tests/triage tests/dashboards tests/test_end_to_end.py
+
+test-timescale: setup
+	bin=$$(bash scripts/timescaledb.sh | tail -n 1) && \
+	RPMFLOW_PG_BIN=$$bin RPMFLOW_EXPECT_TIMESCALE=1 \
+	$(VENV)/python -m pytest -q -m 'not browser and not slow' $(TIMESCALE_TESTS)
 
 lint:
 	$(VENV)/ruff check .
@@ -28,6 +37,7 @@ bench: setup
 	$(VENV)/python bench/triage_bench.py
 	$(VENV)/python bench/triage_quality.py
 	$(VENV)/python bench/dashboard_bench.py
+	$(VENV)/python bench/storage_bench.py
 
 chaos: setup
 	$(VENV)/python bench/chaos_run.py --seed 1

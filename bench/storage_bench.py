@@ -41,7 +41,8 @@ from simulators.fleet import VirtualDevice, build_reading
 from simulators.stack import EmbeddedPostgres
 
 BATCH = 500
-BUILD_SH = Path(__file__).resolve().parents[2] / "shared" / "timescaledb" / "build.sh"
+REPO = Path(__file__).resolve().parents[1]
+BUILD_SH = [d / "shared" / "timescaledb" / "build.sh" for d in (REPO.parent, REPO.parent.parent)]
 Conn = psycopg.Connection[Any]
 
 
@@ -250,10 +251,11 @@ def find_pg_bin(given: str | None) -> str | None:
         return given
     if os.environ.get("RPMFLOW_PG_BIN"):
         return os.environ["RPMFLOW_PG_BIN"]
-    if BUILD_SH.exists():
-        done = subprocess.run(["bash", str(BUILD_SH), "--bin"], capture_output=True, text=True, check=False)
-        if done.returncode == 0 and done.stdout.strip():
-            return done.stdout.strip().splitlines()[-1]
+    for build in BUILD_SH:
+        if build.exists():
+            done = subprocess.run(["bash", str(build), "--bin"], capture_output=True, text=True, check=False)
+            if done.returncode == 0 and done.stdout.strip():
+                return done.stdout.strip().splitlines()[-1]
     return None
 
 

@@ -93,14 +93,17 @@ def console_script(name: str) -> str:
     return found
 
 
-def _server_binary(name: str) -> str:
-    """``$RPMFLOW_PG_BIN/name`` when that variable is set, else PATH, else Debian's layout."""
+def pg_bin_dir() -> Path:
+    """PostgreSQL's bin directory: ``$RPMFLOW_PG_BIN`` when set, else initdb's on PATH (or Debian's)."""
     pg_bin = os.environ.get("RPMFLOW_PG_BIN", "").strip()
     if pg_bin:
-        path = Path(pg_bin) / name
-        if not os.access(path, os.X_OK):
-            raise StackError(f"RPMFLOW_PG_BIN={pg_bin} has no executable {name}")
-        return str(path)
+        if not os.access(Path(pg_bin) / "initdb", os.X_OK):
+            raise StackError(f"RPMFLOW_PG_BIN={pg_bin} has no executable initdb")
+        return Path(pg_bin)
+    return Path(_server_binary("initdb")).resolve().parent
+
+
+def _server_binary(name: str) -> str:
     found = shutil.which(name)
     if found:
         return found
@@ -178,6 +181,8 @@ class EmbeddedPostgres:
     bootstrap: bool = True  # False: a bare cluster, as a DBA finds it (the operator-path test)
     _account: tuple[int, int] | None = None
     _log_path: Path | None = None
+    # The PostgreSQL binaries of this cluster, chosen once at create (pg_bin_dir()).
+    bin_dir: Path = Path()
     # Set by initdb: the binaries ship TimescaleDB and the cluster preloads it.
     timescaledb: bool = False
     # ``apache`` makes a community build behave like the Apache-only edition (tests of both).
@@ -193,6 +198,7 @@ class EmbeddedPostgres:
         pg = cls(state_dir=_make_state_dir("rpmflow-pg-", base), bootstrap=bootstrap,
                  timescale_license=timescale_license, preload_timescaledb=preload_timescaledb)
         pg.port = pg.port or free_port()
+        pg.bin_dir = pg_bin_dir()
         pg._account = _service_account()
         pg._initdb()
         return pg
@@ -247,7 +253,7 @@ class EmbeddedPostgres:
         try:
             self._run(
                 [
-                    _server_binary("initdb"),
+                    self._bin("initdb"),
                     "-D",
                     str(self.data_dir),
                     "-U",
@@ -263,7 +269,7 @@ class EmbeddedPostgres:
             raise StackError(f"initdb failed: {exc.stderr.strip()}") from exc
         finally:
             pwfile.unlink(missing_ok=True)
-        shipped = has_timescaledb(Path(_server_binary("postgres")).parent)
+        shipped = has_timescaledb(self.bin_dir)
         self.timescaledb = self.preload_timescaledb and shipped
         conf = self.data_dir / "postgresql.conf"
         with conf.open("a") as f:
@@ -282,6 +288,10 @@ class EmbeddedPostgres:
         self._log_path = self.state_dir / "postgres.log"
         _chown_tree(self.state_dir, self._account)
 
+    def _bin(self, name: str) -> str:
+        path = self.bin_dir / name
+        return str(path) if path.exists() else _server_binary(name)  # psql may live elsewhere
+
     def _timescale_conf(self) -> str:
         """Preload TimescaleDB when these binaries have it: installed but not preloaded, CREATE
         EXTENSION is a FATAL error. Without it, nothing is added and the cluster is plain."""
@@ -298,7 +308,7 @@ class EmbeddedPostgres:
         log_path = self.state_dir / "postgres.log"
         try:
             self._run(
-                [_server_binary("pg_ctl"), "-D", str(self.data_dir), "-l", str(log_path), "-w",
+                [self._bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(log_path), "-w",
                  "-t", str(int(timeout)), "start"]
             )
         except subprocess.CalledProcessError as exc:
@@ -311,7 +321,7 @@ class EmbeddedPostgres:
     def _psql(self, sql: str, database: str = "postgres", variables: dict[str, str] | None = None) -> str:
         """Run SQL (read from stdin, so psql variables work and nothing secret is in argv)."""
         env = dict(os.environ, PGPASSWORD=self.password)
-        args = [_server_binary("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d",
+        args = [self._bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d",
                 database, "-Atq", "-v", "ON_ERROR_STOP=1", "-f", "-"]
         head = "".join(f"\\set {name} '{value}'\n" for name, value in (variables or {}).items())
         out = subprocess.run(args, input=head + sql, check=True, capture_output=True, text=True, env=env)
@@ -356,7 +366,7 @@ class EmbeddedPostgres:
         if not (self.data_dir / "postmaster.pid").exists():
             return
         with contextlib.suppress(subprocess.CalledProcessError):
-            self._run([_server_binary("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"])
+            self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"])
 
     def kill(self) -> None:
         """Crash the postmaster (SIGKILL), as a power cut would; ``start()`` recovers from WAL."""

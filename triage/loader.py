@@ -125,7 +125,8 @@ def assigned_devices(conn: psycopg.Connection[Any], now: datetime) -> pd.DataFra
             JOIN devices d ON d.device_id = a.device_id
             LEFT JOIN LATERAL (
                 SELECT r.measured_at, r.gateway_id FROM readings r
-                WHERE r.device_id = a.device_id AND r.measured_at >= a.valid_from
+                WHERE r.patient_id = a.patient_id AND r.device_id = a.device_id
+                  AND r.measured_at >= a.valid_from
                 ORDER BY r.measured_at DESC LIMIT 1) last ON true
             LEFT JOIN gateway_status gs ON gs.gateway_id = coalesce(last.gateway_id, d.last_gateway_id)
             WHERE a.valid_from <= %(now)s AND (a.valid_to IS NULL OR a.valid_to > %(now)s)

@@ -8,11 +8,11 @@
 --     device's own clock reading is inside raw;
 --   * device_status: NULL when the device reported no status bit (an empty array is 16 bytes);
 --   * reading_keys keeps only what dedupe needs: the message id;
---   * indexes: (patient_id, measured_at) for every patient query, (device_id, measured_at) for
---     the last reading of a device, reading_id for flag evidence, BRIN on ingested_at for the
---     triage watermark (ingest appends in time order), the partial unassigned index.
---     readings_message (no query used it) and the primary key's unique index are gone: reading_id
---     comes from an identity and dedupe is reading_keys' job.
+--   * indexes: (patient_id, measured_at) for every patient query (a device's last reading is
+--     looked up through its patient), reading_id for flag evidence, BRIN on ingested_at for the
+--     triage watermark (ingest appends in time order), the partial unassigned index for
+--     attaching. readings_message and readings_device_time (no query needs them) and the primary
+--     key's unique index are gone: reading_id comes from an identity, dedupe is reading_keys' job.
 -- The table is rebuilt rather than altered so columns land in alignment order (8-byte fields
 -- first); on TimescaleDB migrate makes the new table a hypertable again after this file.
 
@@ -72,7 +72,6 @@ ALTER TABLE readings_lean RENAME TO readings;
 ALTER SEQUENCE readings_lean_reading_id_seq RENAME TO readings_reading_id_seq;
 
 CREATE INDEX readings_patient_time ON readings (patient_id, measured_at DESC);
-CREATE INDEX readings_device_time ON readings (device_id, measured_at DESC);
 CREATE INDEX readings_id ON readings (reading_id);
 CREATE INDEX readings_ingested ON readings USING brin (ingested_at);
 CREATE INDEX readings_unassigned ON readings (device_id, measured_at) WHERE patient_id IS NULL;

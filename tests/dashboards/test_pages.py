@@ -27,9 +27,11 @@ def test_patient_page_view_is_audited(signed_in: Any, world: World, db: Db) -> N
     assert world.patient_name in r.text
     assert 'class="threshold"' in r.text and 'class="flagged"' in r.text  # thresholds and flagged readings
     assert "quarantined" in r.text and "failed" in r.text
+    assert "Daily summary" in r.text  # the 30-day view reads readings_daily
+    assert "Daily summary" not in client.get(f"/patients/{world.patient_id}", params={"days": 7}).text
     rows = db.execute("SELECT actor, action, patient_id, detail->>'role' FROM audit_log"
                       " WHERE action = 'view:patient'").fetchall()
-    assert rows == [(world.usernames["nurse"], "view:patient", world.patient_id, "nurse")]
+    assert rows == [(world.usernames["nurse"], "view:patient", world.patient_id, "nurse")] * 2
     api = client.get(f"/api/patients/{world.patient_id}/readings", params={"days": 7})
     assert api.status_code == 200 and api.json()["readings"]
     assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'view:readings' AND patient_id = %s",
@@ -124,3 +126,8 @@ def test_queue_orders_by_severity_then_age_and_filters(signed_in: Any, world: Wo
         logged = api.post(f"/api/flags/{old_high}/events", json={"event": "log_time", "minutes": 7})
         assert logged.status_code == 200
     assert db.execute("SELECT sum(minutes) FROM time_logs WHERE flag_id = %s", (old_high,)).fetchone() == (7,)
+
+
+def test_healthz_lists_failing_timescaledb_jobs(app_client: httpx.Client) -> None:
+    body = app_client.get("/healthz").json()
+    assert body["status"] == "ok" and isinstance(body["timescaledb_jobs_failing"], list)
