@@ -29,6 +29,9 @@ from typing import Any
 
 import psycopg
 
+from gateway.runtime import settings as rs
+from gateway.runtime.settings import SettingError, setting
+
 log = logging.getLogger(__name__)
 
 PRELOAD_HINT = (
@@ -47,44 +50,26 @@ class TimescaleError(RuntimeError):
     """TimescaleDB was required (``RPMFLOW_TIMESCALE=require``) and cannot be used; says why."""
 
 
-class TimescaleSettingsError(ValueError):
-    """A ``RPMFLOW_TIMESCALE*`` variable is malformed; the message names it."""
+TimescaleSettingsError = SettingError  # a malformed RPMFLOW_TIMESCALE* variable: one line, exit 2
 
 
 @dataclass(frozen=True)
 class Settings:
-    mode: Mode = Mode.AUTO
-    chunk_days: int = 28
-    compress_after_days: int = 7
-    retention_days: int = 0
+    """Read by every migrate (``rpmflow-ingest migrate``/``run``, the demo, the tests)."""
 
-
-def _days(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise TimescaleSettingsError(f"{name} must be a whole number of days, got {raw!r}") from None
-    if value < minimum:
-        raise TimescaleSettingsError(f"{name} must be at least {minimum}, got {value}")
-    return value
+    mode: str = setting("auto", env="RPMFLOW_TIMESCALE", choices=tuple(m.value for m in Mode), flag=False,
+                        help="auto: use TimescaleDB when preloaded, else one log line and plain PostgreSQL;"
+                             " require: stop instead; off: never")
+    chunk_days: int = setting(28, env="RPMFLOW_TIMESCALE_CHUNK_DAYS", check=rs.at_least(1), flag=False,
+                              help="chunk interval (days) of a new hypertable")
+    compress_after_days: int = setting(7, env="RPMFLOW_TIMESCALE_COMPRESS_AFTER_DAYS", check=rs.at_least(1),
+                                       flag=False, help="compression policy: compress chunks older than this")
+    retention_days: int = setting(0, env="RPMFLOW_TIMESCALE_RETENTION_DAYS", check=rs.at_least(0), flag=False,
+                                  help="0: keep readings forever; N: drop chunks older than N days")
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
-    env = os.environ if env is None else env
-    raw = env.get("RPMFLOW_TIMESCALE", "").strip().lower() or "auto"
-    try:
-        mode = Mode(raw)
-    except ValueError:
-        raise TimescaleSettingsError(f"RPMFLOW_TIMESCALE must be auto, require or off, got {raw!r}") from None
-    return Settings(
-        mode=mode,
-        chunk_days=_days(env, "RPMFLOW_TIMESCALE_CHUNK_DAYS", 28, 1),
-        compress_after_days=_days(env, "RPMFLOW_TIMESCALE_COMPRESS_AFTER_DAYS", 7, 1),
-        retention_days=_days(env, "RPMFLOW_TIMESCALE_RETENTION_DAYS", 0, 0),
-    )
+    return rs.load(Settings, os.environ if env is None else env)
 
 
 def _one(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...] = ()) -> Any:
@@ -103,17 +88,17 @@ def preloaded(conn: psycopg.Connection[Any]) -> bool:
 
 def usable(conn: psycopg.Connection[Any], settings: Settings) -> bool:
     """Whether to apply the layer. Never runs CREATE EXTENSION unpreloaded (that is FATAL)."""
-    if settings.mode is Mode.OFF:
+    if settings.mode == Mode.OFF:
         log.info("RPMFLOW_TIMESCALE=off: readings stay a plain indexed table")
         return False
     if not installed(conn):
-        if settings.mode is Mode.REQUIRE:
+        if settings.mode == Mode.REQUIRE:
             raise TimescaleError("RPMFLOW_TIMESCALE=require but the timescaledb extension is not installed"
                                  " on this server")
         log.info("timescaledb not installed: readings stay a plain indexed table")
         return False
     if not preloaded(conn):
-        if settings.mode is Mode.REQUIRE:
+        if settings.mode == Mode.REQUIRE:
             raise TimescaleError(f"timescaledb is installed but not preloaded: {PRELOAD_HINT}")
         log.warning("timescaledb is installed but not preloaded, continuing on plain PostgreSQL: %s"
                     " (RPMFLOW_TIMESCALE=off silences this, =require stops instead)", PRELOAD_HINT)
