@@ -29,8 +29,8 @@ from dashboards.sessions import (
 from dashboards.throttle import REPEATED_LOCKOUTS
 from dashboards.web import local_path, render, see_other
 from ingest.migrate import schema_status
-from triage.clinical.audit import record
 from ingest.timescale import failing_jobs
+from triage.clinical.audit import record
 
 log = logging.getLogger(__name__)
 
