@@ -161,9 +161,9 @@ def schema_status(conn: psycopg.Connection[Any]) -> SchemaStatus:
 def migrate(conninfo: str, timescale: ts.Settings | None = None, *, up_to: int | None = None) -> list[int]:
     """Apply pending migrations, the TimescaleDB layer, then the grants; returns the versions
     applied now. ``timescale`` defaults to the ``RPMFLOW_TIMESCALE*`` variables
-    (ingest/timescale.py); ``up_to`` stops after that version, without the TimescaleDB layer
-    (tests and benchmarks of an older layout). The layer comes before the grants because it may
-    replace objects they name (``readings_daily`` becomes a continuous aggregate)."""
+    (ingest/timescale.py); ``up_to`` stops after that version, without the TimescaleDB layer or
+    the grants (tests and benchmarks of an older layout). The layer comes before the grants
+    because it may replace objects they name (``readings_daily`` becomes a continuous aggregate)."""
     settings = ts.settings_from_env() if timescale is None else timescale
     known = [m for m in available() if up_to is None or m.version <= up_to]
     grants = grant_files()
@@ -183,9 +183,9 @@ def migrate(conninfo: str, timescale: ts.Settings | None = None, *, up_to: int |
                     )
                 log.info("applied migration %s", mig.path)
                 applied_now.append(mig.version)
-            if up_to is None:
+            if up_to is None:  # an older layout gets neither the layer nor today's grants
                 ts.apply(conn, settings)
-            apply_grants(conn, grants)
+                apply_grants(conn, grants)
         finally:
             if not conn.closed:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))

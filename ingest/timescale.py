@@ -72,7 +72,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     return rs.load(Settings, os.environ if env is None else env)
 
 
-def _one(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...] = ()) -> Any:
+def _one(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...] | None = None) -> Any:
     row = conn.execute(query.encode(), params).fetchone()
     return None if row is None else row[0]
 
@@ -82,8 +82,11 @@ def installed(conn: psycopg.Connection[Any]) -> bool:
 
 
 def preloaded(conn: psycopg.Connection[Any]) -> bool:
-    libs = str(_one(conn, "SELECT current_setting('shared_preload_libraries')") or "")
-    return "timescaledb" in {x.strip().strip('"') for x in libs.split(",")}
+    """Whether the server preloads TimescaleDB, readable by any role (shared_preload_libraries
+    needs pg_read_all_settings): a preloaded library defines typed ``timescaledb.*`` settings,
+    where a line in postgresql.conf without the library only makes an untyped placeholder."""
+    return _one(conn, "SELECT 1 FROM pg_settings WHERE name LIKE 'timescaledb.%'"
+                      " AND vartype IN ('bool', 'integer', 'enum', 'real') LIMIT 1") is not None
 
 
 def usable(conn: psycopg.Connection[Any], settings: Settings) -> bool:
