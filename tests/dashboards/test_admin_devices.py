@@ -18,9 +18,9 @@ Db = psycopg.Connection[Any]
 def _unassigned(db: Db, device: str, at: datetime) -> int:
     row = db.execute(
         "INSERT INTO readings (message_id, gateway_id, device_id, kind, measured_at, received_at,"
-        " systolic_mmhg, diastolic_mmhg, raw_hex, payload)"
-        " VALUES (%s, 'gw-x', %s, 'blood_pressure', %s, %s, 131, 84, '00', '{}') RETURNING reading_id",
-        (secrets.token_hex(8), device, at, at),
+        " systolic_mmhg, diastolic_mmhg, raw)"
+        " VALUES (%s, 'gw-x', %s, 'blood_pressure', %s, %s, 131, 84, '\\x00') RETURNING reading_id",
+        (secrets.token_hex(16), device, at, at),
     ).fetchone()
     assert row is not None
     return int(row[0])

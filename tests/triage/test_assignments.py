@@ -9,7 +9,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 
 from simulators.stack import DatabaseUrls
 from triage.clinical import assignments, audit, people
@@ -29,9 +28,9 @@ def _stored(db: Conn, device: str, at: datetime, patient_id: int | None = None) 
     """A reading as ingest stores it (patient_id NULL when no assignment covered it)."""
     row = db.execute(
         "INSERT INTO readings (message_id, gateway_id, device_id, patient_id, kind, measured_at, received_at,"
-        " systolic_mmhg, diastolic_mmhg, raw_hex, payload)"
-        " VALUES (%s, 'gw-a', %s, %s, 'blood_pressure', %s, %s, 120, 80, '00', %s) RETURNING reading_id",
-        (secrets.token_hex(8), device, patient_id, at, at, Jsonb({})),
+        " systolic_mmhg, diastolic_mmhg, raw)"
+        " VALUES (%s, 'gw-a', %s, %s, 'blood_pressure', %s, %s, 120, 80, '\\x00') RETURNING reading_id",
+        (secrets.token_hex(16), device, patient_id, at, at),
     ).fetchone()
     assert row is not None
     return int(row[0])
