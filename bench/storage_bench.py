@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.storage_old import OldWriter
 from dashboards import queries
 from ingest import timescale as ts
-from ingest.migrate import migrate
+from ingest.migrate import available, migrate
 from ingest.pipeline import classify
 from ingest.writer import Accepted, BatchWriter
 from simulators.fleet import VirtualDevice, build_reading
@@ -188,7 +188,9 @@ def plain_rows(items: Sequence[Accepted], args: argparse.Namespace) -> list[Row]
         for layout, old in (("old layout, plain PostgreSQL", True), ("lean, plain PostgreSQL", False)):
             url = new_db(pg, "old" if old else "lean")
             if old:
-                migrate(url, up_to=40)
+                migrate(url, up_to=59)  # the layout before 0060, plus the later kinds' columns
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(next(m for m in available() if m.version == 80).sql.encode())
             else:
                 migrate(url, ts.Settings(mode=ts.Mode.OFF))
             with psycopg.connect(url, autocommit=True) as conn:
@@ -207,7 +209,11 @@ def timescale_rows(
     rows, chunks = [], []
     with cluster(pg_bin, preload=True) as pg:
         url = new_db(pg, "ts")
-        migrate(url, ts.Settings(chunk_days=args.chunk_days))
+        # The schema and grants as on plain PostgreSQL, then the TimescaleDB layer (a later grants
+        # run would hit TimescaleDB 2.28.3 refusing column grants on a compressed hypertable).
+        migrate(url, ts.Settings(mode=ts.Mode.OFF))
+        with psycopg.connect(url, autocommit=True) as conn:
+            ts.apply(conn, ts.Settings(chunk_days=args.chunk_days))
         with psycopg.connect(url, autocommit=True) as conn:
             seed_people(conn, args.patients, args.days)
         speed = load(url, items, old=False)

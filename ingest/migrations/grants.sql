@@ -17,7 +17,23 @@ GRANT SELECT ON readings, devices, gateway_status, dead_letters TO rpmflow_dashb
 -- readings_daily (0061): a view on plain PostgreSQL, a continuous aggregate on TimescaleDB.
 GRANT SELECT ON readings_daily TO rpmflow_dashboard, rpmflow_reporting;
 GRANT INSERT, UPDATE ON devices TO rpmflow_dashboard;
-GRANT UPDATE (patient_id) ON readings TO rpmflow_dashboard;
+-- TimescaleDB 2.28.3 refuses every column-level GRANT on a hypertable with compression enabled:
+-- there the dashboard gets UPDATE on the table, and readings_only_patient_changes (0062) keeps
+-- every column but patient_id unchanged for it.
+DO $$
+DECLARE
+    compressed boolean := false;
+BEGIN
+    IF to_regclass('timescaledb_information.hypertables') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables'
+                ' WHERE hypertable_name = ''readings'' AND compression_enabled)' INTO compressed;
+    END IF;
+    IF compressed THEN
+        GRANT UPDATE ON readings TO rpmflow_dashboard;
+    ELSE
+        GRANT UPDATE (patient_id) ON readings TO rpmflow_dashboard;
+    END IF;
+END $$;
 
 -- reporting: read-only.
 GRANT SELECT ON readings, reading_keys, devices, gateway_status, dead_letters TO rpmflow_reporting;

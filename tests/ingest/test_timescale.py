@@ -24,7 +24,7 @@ from ingest.metrics import Metrics
 from ingest.migrate import migrate
 from ingest.pipeline import classify
 from ingest.writer import Accepted, BatchWriter
-from simulators.stack import EmbeddedPostgres
+from simulators.stack import DatabaseUrls, EmbeddedPostgres
 from tests.ingest.helpers import unique_reading
 from tests.waiting import wait_for
 
@@ -198,3 +198,12 @@ def test_failing_scheduler_jobs_show_in_metrics_and_healthz_detail() -> None:
                                            {"job_id": str(jobs[0].job_id), "proc_name": "rpm_test_fails"})
     finally:
         pg.destroy()
+
+
+def test_the_dashboard_may_change_only_a_readings_patient(database_urls: DatabaseUrls, db: Conn) -> None:
+    pid = _store(database_urls.superuser, db, [1])
+    with psycopg.connect(database_urls.dashboard, autocommit=True) as conn:
+        conn.execute("UPDATE readings SET patient_id = NULL WHERE patient_id = %s", (pid,))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("UPDATE readings SET systolic_mmhg = 1")
+    assert _one(db, "SELECT count(*) FROM readings WHERE patient_id IS NULL AND systolic_mmhg > 1") == 1
