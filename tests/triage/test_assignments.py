@@ -107,8 +107,9 @@ def test_a_crisis_attached_by_a_past_dated_assignment_is_flagged_at_once(db: Con
     row = db.execute(
         "INSERT INTO readings (message_id, gateway_id, device_id, kind, measured_at, received_at,"
         " ingested_at,"
-        " systolic_mmhg, diastolic_mmhg, pulse_bpm, raw_hex, payload)"
-        " VALUES ('m-crisis', 'gw-a', 'bp-mem', 'blood_pressure', %s, %s, %s, 192, 124, 80, '00', '{}')"
+        " systolic_mmhg, diastolic_mmhg, pulse_bpm, raw)"
+        " VALUES (md5('m-crisis')::uuid, 'gw-a', 'bp-mem', 'blood_pressure', %s, %s, %s, 192, 124, 80,"
+        " '\\x00')"
         " RETURNING reading_id", (measured, measured, measured)).fetchone()
     assert row is not None
     assignments.assign(admin, "bp-mem", pid, at=measured - timedelta(days=1), assigned_by="ada")
