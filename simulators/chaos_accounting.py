@@ -33,8 +33,9 @@ _PRODUCED_DDL = (
     " AND json_extract(NEW.payload, '$.values.sample_count') IS NOT NULL"
     " THEN 'spo2/minute' ELSE NEW.kind END, datetime('now')); END;"
 )
-_STORED_SQL = ("SELECT replace(message_id::text, '-', ''), CASE WHEN kind = 'spo2' AND sample_count IS NOT NULL"
-               " THEN 'spo2/minute' ELSE kind END FROM readings")
+_STORED_SQL = ("SELECT replace(message_id::text, '-', ''),"
+               " CASE WHEN kind = 'spo2' AND sample_count IS NOT NULL THEN 'spo2/minute' ELSE kind END"
+               " FROM readings")
 _CRISIS_SQL = """
     WITH bp AS (
         SELECT reading_id, patient_id, measured_at, systolic_mmhg, diastolic_mmhg,
