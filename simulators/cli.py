@@ -18,7 +18,8 @@ def _demo(args: argparse.Namespace) -> int:
     from simulators.demo import run_demo
 
     s = rs.load(DemoSettings, os.environ, args)
-    return run_demo(gateways=s.gateways, port=s.port, interval_s=s.interval_s, duration_s=s.duration_s)
+    return run_demo(gateways=s.gateways, port=s.port, interval_s=s.interval_s, duration_s=s.duration_s,
+                    bluez=s.bluez)
 
 
 def _stack(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -35,9 +36,12 @@ class Demo:
     gateways: int = 3
     port: int = 8000
     interval_s: float = 20.0
+    bluez: bool = False  # gateway 1 on the bleak backend against the BlueZ double
     state: Path = field(default_factory=lambda: Path(".state/demo"))
     stack: Stack | None = None
     services: list[ServiceProcess] = field(default_factory=list)
+    bluez_bus: tuple[subprocess.Popen[str], str] | None = None
+    bluez_double: ServiceProcess | None = None
 
     def gateway_ids(self) -> list[str]:
         return [f"gw-{i:04d}" for i in range(1, self.gateways + 1)]
@@ -87,6 +91,9 @@ class Demo:
                 RPMFLOW_GATEWAY_SIM_INTERVAL_S=str(self.interval_s),
                 RPMFLOW_GATEWAY_SIM_DEVICES=_device_spec(n),
             )
+            if n == 1 and self.bluez:
+                gw_env |= {"RPMFLOW_GATEWAY_BACKEND": "bleak",
+                           "DBUS_SYSTEM_BUS_ADDRESS": self._start_bluez_double(_device_spec(n), logs)}
             self.services.append(ServiceProcess.run_command(gw, "rpmflow-gateway", gw_env, logs))
         ingest = self.services[0]
         ingest.start()
@@ -99,8 +106,28 @@ class Demo:
         if self._died():
             raise StackError(f"a service exited at start-up; see {logs}")
 
+    def _start_bluez_double(self, spec: str, logs: Path) -> str:
+        """A private dbus-daemon with the BlueZ double owning org.bluez on it; the bus address."""
+        from simulators.bluez.bus import start_bus
+
+        self.bluez_bus = start_bus(self.state / "dbus")
+        address = self.bluez_bus[1]
+        argv = [sys.executable, "-m", "simulators.bluez", "--bus", address, "--devices", spec,
+                "--scenario", "demo", "--seed", "1", "--interval-s", str(self.interval_s)]
+        self.bluez_double = ServiceProcess("bluez-double", argv, service_env(), logs / "bluez-double.log")
+        self.bluez_double.start()
+        log = self.bluez_double.log_path
+        wait_until(lambda: "ready" in log.read_text(errors="replace") or not self.bluez_double_alive(), 20,
+                   "the BlueZ double")
+        if not self.bluez_double_alive():
+            raise StackError(f"the BlueZ double exited at start-up; see {log}")
+        return address
+
+    def bluez_double_alive(self) -> bool:
+        return self.bluez_double is None or self.bluez_double.alive()
+
     def _died(self) -> bool:
-        return any(not s.alive() for s in self.services)
+        return any(not s.alive() for s in self.services) or not self.bluez_double_alive()
 
     def stop(self) -> None:
         for svc in self.services:  # data-flow order: gateways drain into ingest first
@@ -109,6 +136,14 @@ class Demo:
         for svc in self.services:
             if not svc.name.startswith("gw-"):
                 svc.stop()
+        if self.bluez_double is not None:
+            self.bluez_double.stop()
+            self.bluez_double = None
+        if self.bluez_bus is not None:
+            from simulators.bluez.bus import stop_bus
+
+            stop_bus(self.bluez_bus[0])
+            self.bluez_bus = None
         if self.stack is not None:
             self.stack.destroy()
             self.stack = None
@@ -147,8 +182,9 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def run_demo(gateways: int, port: int, interval_s: float, duration_s: float | None) -> int:
-    demo = Demo(gateways=gateways, port=port, interval_s=interval_s)
+def run_demo(gateways: int, port: int, interval_s: float, duration_s: float | None,
+             bluez: bool = False) -> int:
+    demo = Demo(gateways=gateways, port=port, interval_s=interval_s, bluez=bluez)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -22,6 +22,9 @@ class DemoSettings:
     port: int = setting(8000, env=PREFIX + "DEMO_PORT", check=rs.between(1, 65535), help="dashboard port")
     interval_s: float = setting(20.0, env=PREFIX + "DEMO_INTERVAL_S", check=rs.at_least(0),
                                 help="seconds between simulated readings")
+    bluez: bool = setting(False, env=PREFIX + "DEMO_BLUEZ",
+                          help="run the first gateway on the bleak backend against the BlueZ double "
+                               "on a private dbus-daemon (needs the Debian package dbus)")
     duration_s: float | None = setting(None, env=PREFIX + "DEMO_DURATION_S",
                                        help="stop after this many seconds (unset: until Ctrl-C)")
 

@@ -1,70 +1,10 @@
-"""A private D-Bus "system" bus for tests: a real ``dbus-daemon`` on a socket in a temporary directory.
+"""A private D-Bus "system" bus for tests (the implementation lives in simulators/bluez/bus.py).
 
-Point ``DBUS_SYSTEM_BUS_ADDRESS`` at :attr:`PrivateBus.address` and bleak (through dbus-fast)
-talks to it instead of the machine's system bus. Nothing owns ``org.bluez`` on it unless a test
-puts a BlueZ double there (issue 19). Debian package ``dbus`` (scripts/setup.sh installs it).
+Point ``DBUS_SYSTEM_BUS_ADDRESS`` at the address it yields and bleak (through dbus-fast) talks to it
+instead of the machine's system bus. Nothing owns ``org.bluez`` on it unless a test puts the BlueZ
+double there (simulators/bluez). Debian package ``dbus`` (scripts/setup.sh installs it).
 """
 
-from __future__ import annotations
+from simulators.bluez.bus import private_bus
 
-import selectors
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-
-CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-  </policy>
-</busconfig>
-"""
-
-
-@contextmanager
-def private_bus(directory: Path, timeout_s: float = 10.0) -> Iterator[str]:
-    """Start ``dbus-daemon`` with its own config; yield its address; stop it."""
-    directory.mkdir(parents=True, exist_ok=True)
-    config = directory / "bus.conf"
-    config.write_text(CONFIG.format(socket=directory / "system_bus_socket"))
-    proc = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        yield _read_address(proc, timeout_s)
-    finally:
-        proc.terminate()
-        proc.wait(timeout_s)
-        assert proc.stdout is not None and proc.stderr is not None
-        proc.stdout.close()
-        proc.stderr.close()
-
-
-def _read_address(proc: subprocess.Popen[str], timeout_s: float) -> str:
-    """The first line dbus-daemon prints (its address), waiting at most ``timeout_s``."""
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if selector.select(timeout=deadline - time.monotonic()):
-                address = proc.stdout.readline().strip()
-                if address:
-                    return address
-            if proc.poll() is not None:
-                break
-    raise AssertionError(f"dbus-daemon printed no address within {timeout_s} s (exit {proc.poll()})")
+__all__ = ["private_bus"]
