@@ -101,11 +101,11 @@ async def authorize(request: Request) -> Principal:
     principal = await run_in_threadpool(_identify, request, touch=touch)
     if principal is None:
         raise NotSignedIn("sign-in required")
+    request.state.principal = principal  # known before any refusal: an error page shows their own menu
     if principal.role not in roles:
-        raise Forbidden(f"role {principal.role!r} may not use this page")
+        raise Forbidden(f"This page is not part of a {principal.role}'s work in rpmflow.")
     if principal.via == "token" and principal.scope != "write" and request.method in UNSAFE:
         raise Forbidden(f"token {principal.token_name!r} is read-only")
     if request.method in UNSAFE and principal.via == "session":
         await check_csrf(request, principal.csrf_token)
-    request.state.principal = principal
     return principal

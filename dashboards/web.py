@@ -16,6 +16,7 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dashboards.context import ctx
 from dashboards.errors import DashboardError, NotSignedIn
@@ -128,6 +129,24 @@ def install(app: FastAPI) -> None:
             {"status": exc.status_code, "message": exc.message, "reasons": exc.reasons},
             status_code=exc.status_code,
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Unknown URLs and wrong methods: JSON for the API, a page with a way on for people.
+        if wants_json(request) or exc.status_code < 400:
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        message = {404: "There is no page at this address. It may have moved, or the link is mistyped.",
+                   405: "This address cannot be used that way."}.get(exc.status_code, str(exc.detail))
+        return render(request, "error.html", {"status": exc.status_code, "message": message, "reasons": []},
+                      status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if wants_json(request):
+            return JSONResponse({"error": "internal error"}, status_code=500)
+        return render(request, "error.html", {"status": 500, "message": "The page could not be shown.",
+                                              "reasons": []}, status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -104,10 +104,12 @@ def _check_password(request: Request, username: str, password: str) -> int | Non
 
 
 def _refused(request: Request, next: str, error: str, status: int,
-             headers: dict[str, str] | None) -> Response:
+             headers: dict[str, str] | None, username: str = "") -> Response:
+    """The sign-in form again with the error, keeping the username typed (only the password is retyped)."""
     token = secrets.token_urlsafe(24)
     refused = render(request, "login.html",
-                     {"csrf_token": token, "next": local_path(next, ""), "expired": False, "error": error},
+                     {"csrf_token": token, "next": local_path(next, ""), "expired": False, "error": error,
+                      "username": username},
                      status_code=status)
     if headers:
         refused.headers.update(headers)
@@ -150,11 +152,11 @@ def login(
             record(conn, actor=name[:200], action="auth.sign_in_refused", patient_id=None,
                    detail={"reason": f"{lock.scope} locked", "window": lock.window}, source_ip=ip)
         return _refused(request, next, f"Too many failed sign-ins: try again in {lock.retry_after_s} s.",
-                        429, {"Retry-After": str(lock.retry_after_s)})
+                        429, {"Retry-After": str(lock.retry_after_s)}, username=name)
     user_id = _check_password(request, name, password)
     if user_id is None:
         _count_failure(request, name, ip)
-        return _refused(request, next, "Unknown user or wrong password.", 401, None)
+        return _refused(request, next, "Unknown user or wrong password.", 401, None, username=name)
     with ctx(request).pool.connection() as conn:
         old = request.cookies.get(SESSION_COOKIE)
         if old:
