@@ -1,5 +1,5 @@
 # The two commands of the README, plus helpers. Every target sets itself up first.
-.PHONY: setup demo test test-timescale lint bench chaos clean
+.PHONY: setup demo test test-timescale test-timescale-ci lint bench chaos clean
 
 VENV := .venv/bin
 
@@ -12,11 +12,19 @@ demo: setup
 # The TimescaleDB leg: the database-facing tests again, on PostgreSQL with TimescaleDB preloaded
 # (built once from ../shared/timescaledb), asserting the extension's objects are really in use.
 TIMESCALE_TESTS := tests/ingest tests/triage tests/dashboards tests/test_end_to_end.py
+# CI's TimescaleDB leg: the storage-facing subset (schema, writer, hypertable/compression/continuous
+# aggregate, triage and billing reads, the patient page, the whole pipeline), about 2 minutes.
+TIMESCALE_CI_TESTS := tests/ingest/test_timescale.py tests/ingest/test_writer.py tests/ingest/test_migrate.py \
+	tests/ingest/test_lean_migration.py tests/test_end_to_end.py tests/triage/test_jobs.py \
+	tests/triage/test_billing_compute.py tests/triage/test_assignments.py tests/dashboards/test_pages.py
 
 test-timescale: setup
 	bin=$$(bash scripts/timescaledb.sh | tail -n 1) && \
 	RPMFLOW_PG_BIN=$$bin RPMFLOW_EXPECT_TIMESCALE=1 \
 	$(VENV)/python -m pytest -q -m 'not browser and not slow' $(TIMESCALE_TESTS)
+
+test-timescale-ci:
+	$(MAKE) test-timescale TIMESCALE_TESTS="$(TIMESCALE_CI_TESTS)"
 
 lint:
 	$(VENV)/ruff check .

@@ -191,7 +191,7 @@ SELECT j.job_id, j.proc_name, j.hypertable_name, s.last_run_status, s.total_fail
         WHERE e.job_id = j.job_id ORDER BY e.start_time DESC NULLS LAST LIMIT 1)
 FROM timescaledb_information.jobs j
 JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
-WHERE s.last_run_status IS DISTINCT FROM 'Success' AND s.total_runs > 0
+WHERE s.last_run_status = 'Failed'  -- a job still on its first run has no status yet: not failing
 ORDER BY j.job_id
 """
 

@@ -21,6 +21,7 @@ if [ ! -f /usr/include/postgresql/15/server/postgres.h ]; then
     exit 1
   fi
   echo "timescaledb: installing postgresql-server-dev-15" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-server-dev-15 >&2
 fi
 bash "$build" | tail -n 1
