@@ -43,6 +43,7 @@ from typing import Any
 
 import psycopg
 
+from simulators.bluez.sidecar import DoubleSidecar
 from simulators.chaos_accounting import (
     AuditWriter,
     count_flags,
@@ -82,6 +83,7 @@ class ChaosConfig:
     shared: bool = False
     kinds: str = ""  # comma-separated subset of FAULT_KINDS; empty: all of them
     vitals_every: int = 2  # every Nth patient also has a weight scale and a pulse oximeter; 0: none
+    bluez_gateways: int = 0  # the first N gateways run bleak against a BlueZ double (issue 19)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ChaosConfig:
@@ -131,6 +133,7 @@ class Chaos:
         self.schedule = FaultSchedule(self)
         self._audit_stop = threading.Event()
         self._auditors: list[AuditWriter] = []
+        self.bluez: dict[str, DoubleSidecar] = {}  # gateway → its BlueZ double (bleak backend)
         self.epoch = datetime.now(UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0).isoformat()
 
     # -- set-up ----------------------------------------------------------------------------------
@@ -155,6 +158,8 @@ class Chaos:
         self.procs["triage"] = Proc.run_command("triage", "rpmflow-triage", env, self.logs)
         for n, gw in enumerate(self.gateway_ids):
             prepare_outbox(self._outbox(gw))
+            if n < self.config.bluez_gateways:
+                self._start_bluez(n, gw)
             self.procs[gw] = Proc.run_command(gw, "rpmflow-gateway", self.gateway_env(n, gw), self.logs)
         # Ingest first, and only then the gateways: on a fresh broker nothing holds the readings
         # for a subscriber that has not subscribed yet (an operator starts ingest first too).
@@ -225,9 +230,19 @@ class Chaos:
             RPMFLOW_GATEWAY_SESSION_IDLE_S="2",
             RPMFLOW_GATEWAY_STATUS_INTERVAL_S="10",
         )
+        if gw in self.bluez:  # same devices, behind BlueZ instead of inside the gateway
+            env |= {"RPMFLOW_GATEWAY_BACKEND": "bleak", "DBUS_SYSTEM_BUS_ADDRESS": self.bluez[gw].address}
         if drain:  # an allow-list no simulated device matches: publish what is queued, collect nothing
             env["RPMFLOW_GATEWAY_DEVICES"] = "chaos-drain-only"
         return env
+
+    def _start_bluez(self, n: int, gw: str) -> None:
+        sim = self.gateway_env(n, gw)
+        key = "RPMFLOW_GATEWAY_SIM_"
+        args = ["--devices", sim[key + "DEVICES"], "--scenario", sim[key + "SCENARIO"], "--seed",
+                sim[key + "SEED"], "--interval-s", sim[key + "INTERVAL_S"], "--epoch", self.epoch]
+        self.bluez[gw] = DoubleSidecar(self.state / f"bluez-{gw}", args)
+        self.bluez[gw].start(self._env())
 
     def _seed_people(self) -> None:
         """One patient per (gateway, slot), each with its devices assigned since long ago."""
@@ -336,6 +351,8 @@ class Chaos:
                 p.terminate()
         for p in self.procs.values():
             p.terminate()
+        for sidecar in self.bluez.values():
+            sidecar.stop()
         if self.broker is not None:  # the state directory (logs, data) is removed by the caller
             self.broker.stop()
         if self.pg is not None:
@@ -386,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kinds", help=f"comma-separated fault kinds (default all: {', '.join(FAULT_KINDS)})")
     p.add_argument("--vitals-every", type=int, dest="vitals_every",
                    help="every Nth patient also gets a scale and a pulse oximeter (default 2; 0: none)")
+    p.add_argument("--bluez-gateways", type=int, dest="bluez_gateways",
+                   help="the first N gateways use the bleak backend against a BlueZ double (default 0)")
     p.add_argument("--state-dir", type=Path, help="keep logs and outboxes here (default: a temp dir)")
     return p
 
