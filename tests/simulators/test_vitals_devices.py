@@ -12,6 +12,7 @@ from simulators.devices import build_devices, parse_devices_spec
 from simulators.devices.pulse_oximeter import PulseOximeter, encode_continuous, encode_spot_check
 from simulators.devices.radio import SimLink, SimulatedRadio
 from simulators.devices.weight_scale import WeightScale, encode_weight
+from tests.waiting import wait_for_async
 
 T = datetime(2024, 3, 15, 14, 30, 45)
 
@@ -59,7 +60,7 @@ def test_scale_indicates_pending_weighings_and_forgets_them() -> None:
     async def go() -> None:
         link = await SimulatedRadio([scale]).connect(scale.address)
         await link.start_notify(0x2A9D, got.append)
-        await asyncio.sleep(0.05)
+        await wait_for_async(lambda: len(got) >= 2, 5, "both pending weighings indicated")
 
     asyncio.run(go())
     assert got == [first.raw, second.raw]
@@ -73,10 +74,7 @@ async def _racp(ox: PulseOximeter, request: bytes) -> tuple[list[bytes], list[by
     await link.start_notify(0x2A5E, records.append)
     await link.start_notify(0x2A52, answers.append)
     await link.write(0x2A52, request)
-    for _ in range(200):
-        if answers:
-            break
-        await asyncio.sleep(0.005)
+    await wait_for_async(lambda: answers, 5, "the RACP answer")
     return records, answers
 
 
@@ -107,10 +105,7 @@ def test_continuous_samples_stream_while_subscribed() -> None:
     async def go() -> None:
         link = await SimulatedRadio([ox]).connect(ox.address)
         await link.start_notify(0x2A5F, got.append)
-        for _ in range(200):
-            if len(got) == 2:
-                break
-            await asyncio.sleep(0.005)
+        await wait_for_async(lambda: len(got) == 2, 5, "both continuous samples")
 
     asyncio.run(go())
     assert got == [r.raw for r in queued]
