@@ -195,21 +195,16 @@ def parse_plx_spot_check_measurement(data: bytes) -> PlxSpotCheckMeasurement:
     flags = reader.u8("flags")
     layout = [("flags", 1), ("spo2", 2), ("pulse_rate", 2)]
     f = PlxSpotCheckFlags
+    tail = (bool(flags & f.MEASUREMENT_STATUS_PRESENT), bool(flags & f.DEVICE_AND_SENSOR_STATUS_PRESENT),
+            bool(flags & f.PULSE_AMPLITUDE_INDEX_PRESENT))
     if flags & f.TIMESTAMP_PRESENT:
         layout.append(("timestamp", DATE_TIME_SIZE))
-    if flags & f.MEASUREMENT_STATUS_PRESENT:
-        layout.append(("measurement_status", 2))
-    if flags & f.DEVICE_AND_SENSOR_STATUS_PRESENT:
-        layout.append(("device_and_sensor_status", 3))
-    if flags & f.PULSE_AMPLITUDE_INDEX_PRESENT:
-        layout.append(("pulse_amplitude_index", 2))
+    layout += _status_layout(*tail)
     warnings = require_layout(data, "2A5E", layout, f"flags 0x{flags:02X}") + _flag_warning(flags)
     spo2 = reader.sfloat("spo2")
     pulse_rate = reader.sfloat("pulse_rate")
     timestamp = read_date_time(reader, "timestamp") if flags & f.TIMESTAMP_PRESENT else None
-    status = reader.u16("measurement_status") if flags & f.MEASUREMENT_STATUS_PRESENT else None
-    device = _u24(reader, "device_and_sensor_status") if flags & f.DEVICE_AND_SENSOR_STATUS_PRESENT else None
-    pai = reader.sfloat("pulse_amplitude_index") if flags & f.PULSE_AMPLITUDE_INDEX_PRESENT else None
+    status, device, pai = _read_status(reader, *tail)
     warnings += _status_warnings(status, device)
     return PlxSpotCheckMeasurement(
         spo2=spo2,
@@ -224,8 +219,27 @@ def parse_plx_spot_check_measurement(data: bytes) -> PlxSpotCheckMeasurement:
     )
 
 
+
+
 def _pair(reader: Reader, suffix: str) -> tuple[MedFloat, MedFloat]:
     return reader.sfloat(f"spo2{suffix}"), reader.sfloat(f"pulse_rate{suffix}")
+
+
+def _status_layout(status: bool, device: bool, pai: bool) -> list[tuple[str, int]]:
+    """The optional tail 2A5E and 2A5F share (their flag bits differ, the fields do not)."""
+    return ([("measurement_status", 2)] if status else []) + (
+        [("device_and_sensor_status", 3)] if device else []) + (
+        [("pulse_amplitude_index", 2)] if pai else [])
+
+
+def _read_status(
+    reader: Reader, status: bool, device: bool, pai: bool
+) -> tuple[int | None, int | None, MedFloat | None]:
+    return (
+        reader.u16("measurement_status") if status else None,
+        _u24(reader, "device_and_sensor_status") if device else None,
+        reader.sfloat("pulse_amplitude_index") if pai else None,
+    )
 
 
 def parse_plx_continuous_measurement(data: bytes) -> PlxContinuousMeasurement:
@@ -239,20 +253,15 @@ def parse_plx_continuous_measurement(data: bytes) -> PlxContinuousMeasurement:
         layout += [("spo2_fast", 2), ("pulse_rate_fast", 2)]
     if flags & f.SPO2PR_SLOW_PRESENT:
         layout += [("spo2_slow", 2), ("pulse_rate_slow", 2)]
-    if flags & f.MEASUREMENT_STATUS_PRESENT:
-        layout.append(("measurement_status", 2))
-    if flags & f.DEVICE_AND_SENSOR_STATUS_PRESENT:
-        layout.append(("device_and_sensor_status", 3))
-    if flags & f.PULSE_AMPLITUDE_INDEX_PRESENT:
-        layout.append(("pulse_amplitude_index", 2))
+    tail = (bool(flags & f.MEASUREMENT_STATUS_PRESENT), bool(flags & f.DEVICE_AND_SENSOR_STATUS_PRESENT),
+            bool(flags & f.PULSE_AMPLITUDE_INDEX_PRESENT))
+    layout += _status_layout(*tail)
     warnings = require_layout(data, "2A5F", layout, f"flags 0x{flags:02X}") + _flag_warning(flags)
     spo2 = reader.sfloat("spo2")
     pulse_rate = reader.sfloat("pulse_rate")
     fast = _pair(reader, "_fast") if flags & f.SPO2PR_FAST_PRESENT else None
     slow = _pair(reader, "_slow") if flags & f.SPO2PR_SLOW_PRESENT else None
-    status = reader.u16("measurement_status") if flags & f.MEASUREMENT_STATUS_PRESENT else None
-    device = _u24(reader, "device_and_sensor_status") if flags & f.DEVICE_AND_SENSOR_STATUS_PRESENT else None
-    pai = reader.sfloat("pulse_amplitude_index") if flags & f.PULSE_AMPLITUDE_INDEX_PRESENT else None
+    status, device, pai = _read_status(reader, *tail)
     warnings += _status_warnings(status, device)
     return PlxContinuousMeasurement(
         spo2=spo2,
