@@ -78,18 +78,20 @@ from gateway.gatt.device_info import (
 )
 from gateway.gatt.glucose import (
     ConcentrationUnit,
-    GlucoseContext,
-    GlucoseContextFlags,
     GlucoseFeature,
     GlucoseFeatureBits,
     GlucoseFlags,
     GlucoseMeasurement,
-    GlucoseRecord,
     SensorStatus,
-    merge_glucose_context,
-    parse_glucose_context,
     parse_glucose_feature,
     parse_glucose_measurement,
+)
+from gateway.gatt.glucose_context import (
+    GlucoseContext,
+    GlucoseContextFlags,
+    GlucoseRecord,
+    merge_glucose_context,
+    parse_glucose_context,
 )
 from gateway.gatt.ieee11073 import MedFloat, Special, decode_float32, decode_sfloat
 from gateway.gatt.jsonable import to_json_dict

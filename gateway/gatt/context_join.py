@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.gatt.glucose import GlucoseContext, GlucoseMeasurement, GlucoseRecord, merge_glucose_context
+from gateway.gatt.glucose import GlucoseMeasurement
+from gateway.gatt.glucose_context import GlucoseContext, GlucoseRecord, merge_glucose_context
 
 __all__ = ["ContextJoiner", "Expired"]
 

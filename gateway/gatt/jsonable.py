@@ -30,12 +30,11 @@ from gateway.gatt.glucose import (
     MEAL_NAMES,
     MEDICATION_NAMES,
     TESTER_NAMES,
-    GlucoseContext,
     GlucoseFeature,
     GlucoseMeasurement,
-    GlucoseRecord,
     code_name,
 )
+from gateway.gatt.glucose_context import GlucoseContext, GlucoseRecord
 from gateway.gatt.ieee11073 import MedFloat, Special
 from gateway.gatt.pulse_oximeter import PlxContinuousMeasurement, PlxFeatures, PlxSpotCheckMeasurement
 from gateway.gatt.racp import RacpFrame
