@@ -2,6 +2,9 @@
 
 Pure: takes points and thresholds, returns markup. Every text that reaches the SVG goes through
 ``markupsafe.escape``. Colours are presentation attributes, so a strict CSP (no inline styles) holds.
+The SVG scales to its container (``viewBox``, ``width="100%"``): fixed pixel widths overflowed
+phones. Labels in the right margin (thresholds, averages) are spread apart so none overlap, and
+every text colour reaches 4.5:1 on white (WCAG AA).
 """
 
 from __future__ import annotations
@@ -27,23 +30,25 @@ class Series:
     name: str
     color: str
     points: Sequence[Point]
+    line: bool = True  # False: markers only (e.g. flagged readings over daily averages)
+    average: float | None = None  # drawn as a dotted line labelled "avg"
 
 
 @dataclass(frozen=True)
 class Threshold:
     value: float
     label: str
-    color: str = "#b45309"
+    color: str = "#b45309"  # amber-700: 5.0:1 on white
 
 
 @dataclass(frozen=True)
 class Box:
-    width: int = 720
-    height: int = 240
-    left: int = 48
-    right: int = 110
+    width: int = 640
+    height: int = 260
+    left: int = 40
+    right: int = 128
     top: int = 24
-    bottom: int = 30
+    bottom: int = 44
 
     @property
     def plot_w(self) -> float:
@@ -68,8 +73,124 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return ticks
 
 
+LABEL_GAP = 13.0  # px between label baselines (font size 12)
+
+
+def spread_labels(ys: Sequence[float], *, lo: float, hi: float, gap: float = LABEL_GAP) -> list[float]:
+    """Label positions near ``ys`` (same order) at least ``gap`` apart, kept within [lo, hi].
+
+    Sorted top to bottom, each label is pushed down below its predecessor; if the last one spills
+    past ``hi`` the whole stack is shifted up (and clipped at ``lo`` only when it cannot fit).
+    """
+    order = sorted(range(len(ys)), key=lambda i: ys[i])
+    placed: list[float] = []
+    for i in order:
+        y = max(ys[i], lo)
+        if placed:
+            y = max(y, placed[-1] + gap)
+        placed.append(y)
+    overflow = placed[-1] - hi if placed else 0.0
+    if overflow > 0:
+        placed = [max(y - overflow, lo + k * gap) for k, y in enumerate(placed)]
+    out = [0.0] * len(ys)
+    for i, y in zip(order, placed, strict=True):
+        out[i] = y
+    return out
+
+
 def _fmt(v: float) -> str:
     return f"{v:.1f}".rstrip("0").rstrip(".")
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """The scales of one chart."""
+
+    b: Box
+    start: datetime
+    span: float
+    y_lo: float
+    y_hi: float
+
+    def x(self, at: datetime) -> float:
+        frac = min(max((at - self.start).total_seconds() / self.span, 0.0), 1.0)
+        return self.b.left + frac * self.b.plot_w
+
+    def y(self, v: float) -> float:
+        return self.b.top + (1.0 - (v - self.y_lo) / (self.y_hi - self.y_lo)) * self.b.plot_h
+
+
+def _axes(f: _Frame, ticks: Sequence[float], end: datetime) -> list[str]:
+    b = f.b
+    out: list[str] = []
+    for t in ticks:
+        yy = f.y(t)
+        out.append(
+            f'<line x1="{b.left}" x2="{b.left + b.plot_w:.1f}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#eee"/>'
+            f'<text x="{b.left - 4}" y="{yy + 4:.1f}" font-size="12" text-anchor="end" fill="#4b5563">'
+            f"{_fmt(t)}</text>"
+        )
+    days = max(int(f.span // 86400), 1)
+    step_days = max(days // 5, 1)
+    d = f.start
+    while d <= end:
+        xx = f.x(d)
+        out.append(
+            f'<line x1="{xx:.1f}" x2="{xx:.1f}" y1="{b.top}" y2="{b.top + b.plot_h:.1f}" stroke="#f3f3f3"/>'
+            f'<text x="{xx:.1f}" y="{b.top + b.plot_h + 16:.1f}" font-size="12" text-anchor="middle"'
+            f' fill="#4b5563">{d:%b %d}</text>'
+        )
+        d += timedelta(days=step_days)
+    return out
+
+
+def _margin_labels(f: _Frame, thresholds: Sequence[Threshold], series: Sequence[Series]) -> list[str]:
+    """Dashed threshold lines, dotted average lines, and their labels spread in the right margin."""
+    b = f.b
+    lines: list[tuple[float, str, str, str]] = [(t.value, f"{t.label} {_fmt(t.value)}", t.color, "5,4")
+                                                for t in thresholds]
+    lines += [(s.average, f"{s.name} avg {_fmt(s.average)}", s.color, "2,3")
+              for s in series if s.average is not None]
+    ys = spread_labels([f.y(v) + 4 for v, *_ in lines], lo=b.top + 8, hi=b.top + b.plot_h + 4)
+    out: list[str] = []
+    for (v, text, color, dash), ly in zip(lines, ys, strict=True):
+        yy = f.y(v)
+        cls = "threshold" if dash == "5,4" else "average"
+        out.append(
+            f'<line class="{cls}" x1="{b.left}" x2="{b.left + b.plot_w:.1f}" y1="{yy:.1f}" y2="{yy:.1f}"'
+            f' stroke="{escape(color)}" stroke-dasharray="{dash}"/>'
+            f'<text class="{cls}-label" x="{b.left + b.plot_w + 4:.1f}" y="{ly:.1f}" font-size="12"'
+            f' fill="{escape(color)}">{escape(text)}</text>'
+        )
+    return out
+
+
+def _marks(f: _Frame, s: Series, unit: str) -> list[str]:
+    out: list[str] = []
+    pts = sorted(s.points, key=lambda p: p.at)
+    valid = [p for p in pts if p.quality == "valid"]
+    if s.line and len(valid) > 1:
+        coords = " ".join(f"{f.x(p.at):.1f},{f.y(p.value):.1f}" for p in valid)
+        out.append(f'<polyline points="{coords}" fill="none" stroke="{escape(s.color)}" stroke-width="1.5"/>')
+    for p in pts:
+        cx, cy = f.x(p.at), f.y(p.value)
+        tip = f"{s.name} {_fmt(p.value)} {unit} at {p.at:%Y-%m-%d %H:%M} UTC"
+        if p.quality != "valid":
+            out.append(
+                f'<rect class="quarantined" x="{cx - 3:.1f}" y="{cy - 3:.1f}" width="6" height="6"'
+                f' fill="none" stroke="#6b7280"><title>{escape(tip + f" ({p.quality})")}</title></rect>'
+            )
+            continue
+        if p.flagged:
+            tip += " (flagged)"
+            out.append(
+                f'<circle class="flagged" cx="{cx:.1f}" cy="{cy:.1f}" r="6" fill="none" stroke="#b91c1c"'
+                f' stroke-width="2"><title>{escape(tip)}</title></circle>'
+            )
+        if s.line:
+            out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="2.5" fill="{escape(s.color)}">'
+                       f"<title>{escape(tip)}</title></circle>")
+    return out
 
 
 def line_chart(
@@ -89,92 +210,56 @@ def line_chart(
     pad = max((hi - lo) * 0.08, 1.0)
     ticks = nice_ticks(lo - pad, hi + pad)
     y_lo, y_hi = ticks[0], ticks[-1]
-    if y_hi <= y_lo:
-        y_hi = y_lo + 1.0
-    span = max((end - start).total_seconds(), 1.0)
-
-    def x(at: datetime) -> float:
-        frac = min(max((at - start).total_seconds() / span, 0.0), 1.0)
-        return b.left + frac * b.plot_w
-
-    def y(v: float) -> float:
-        return b.top + (1.0 - (v - y_lo) / (y_hi - y_lo)) * b.plot_h
-
+    f = _Frame(b, start, max((end - start).total_seconds(), 1.0), y_lo, max(y_hi, y_lo + 1.0))
     label = f"{title} ({unit}), {start:%Y-%m-%d} to {end:%Y-%m-%d}"
     out: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {b.width} {b.height}"'
-        f' width="{b.width}" height="{b.height}" role="img" aria-label="{escape(label)}">',
+        f' width="100%" preserveAspectRatio="xMinYMin meet" role="img" aria-label="{escape(label)}">',
         f"<title>{escape(label)}</title>",
-        f'<text x="{b.left}" y="14" font-size="12" font-weight="bold" fill="#111">'
+        f'<text x="{b.left}" y="15" font-size="13" font-weight="bold" fill="#111">'
         f"{escape(title)} ({escape(unit)})</text>",
         f'<rect x="{b.left}" y="{b.top}" width="{b.plot_w:.1f}" height="{b.plot_h:.1f}"'
         ' fill="#fff" stroke="#ccc"/>',
+        *_axes(f, ticks, end),
+        *_margin_labels(f, thresholds, series),
     ]
-    for t in ticks:
-        yy = y(t)
-        out.append(
-            f'<line x1="{b.left}" x2="{b.left + b.plot_w:.1f}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#eee"/>'
-            f'<text x="{b.left - 4}" y="{yy + 4:.1f}" font-size="10" text-anchor="end" fill="#555">'
-            f"{_fmt(t)}</text>"
-        )
-    days = max(int(span // 86400), 1)
-    step_days = max(days // 6, 1)
-    d = start
-    while d <= end:
-        xx = x(d)
-        out.append(
-            f'<line x1="{xx:.1f}" x2="{xx:.1f}" y1="{b.top}" y2="{b.top + b.plot_h:.1f}" stroke="#f3f3f3"/>'
-            f'<text x="{xx:.1f}" y="{b.height - 10}" font-size="10" text-anchor="middle" fill="#555">'
-            f"{d:%m-%d}</text>"
-        )
-        d += timedelta(days=step_days)
-    for th in thresholds:
-        yy = y(th.value)
-        out.append(
-            f'<line class="threshold" x1="{b.left}" x2="{b.left + b.plot_w:.1f}" y1="{yy:.1f}" y2="{yy:.1f}"'
-            f' stroke="{escape(th.color)}" stroke-dasharray="5,4"/>'
-            f'<text x="{b.left + b.plot_w + 4:.1f}" y="{yy + 4:.1f}" font-size="10"'
-            f' fill="{escape(th.color)}">{escape(th.label)} {_fmt(th.value)}</text>'
-        )
     for s in series:
-        pts = sorted(s.points, key=lambda p: p.at)
-        valid = [p for p in pts if p.quality == "valid"]
-        if len(valid) > 1:
-            coords = " ".join(f"{x(p.at):.1f},{y(p.value):.1f}" for p in valid)
-            out.append(
-                f'<polyline points="{coords}" fill="none" stroke="{escape(s.color)}" stroke-width="1.5"/>'
-            )
-        for p in pts:
-            tip = f"{s.name} {_fmt(p.value)} {unit} at {p.at:%Y-%m-%d %H:%M} UTC"
-            if p.quality != "valid":
-                tip += f" ({p.quality})"
-                out.append(
-                    f'<rect class="quarantined" x="{x(p.at) - 3:.1f}" y="{y(p.value) - 3:.1f}" width="6"'
-                    f' height="6" fill="none" stroke="#888"><title>{escape(tip)}</title></rect>'
-                )
-                continue
-            if p.flagged:
-                tip += " (flagged)"
-                out.append(
-                    f'<circle class="flagged" cx="{x(p.at):.1f}" cy="{y(p.value):.1f}" r="6" fill="none"'
-                    f' stroke="#dc2626" stroke-width="2"><title>{escape(tip)}</title></circle>'
-                )
-            out.append(
-                f'<circle cx="{x(p.at):.1f}" cy="{y(p.value):.1f}" r="2.5" fill="{escape(s.color)}">'
-                f"<title>{escape(tip)}</title></circle>"
-            )
-    legend_y = b.top + b.plot_h + 26
-    lx = float(b.left + 60)
-    for s in series:
+        out.extend(_marks(f, s, unit))
+    legend_y = b.height - 6
+    lx = float(b.left)
+    for s in (s for s in series if s.points):
+        paint = f'fill="{escape(s.color)}"' if s.line else 'fill="none" stroke="#b91c1c" stroke-width="2"'
         out.append(
-            f'<circle cx="{lx:.1f}" cy="{legend_y - 4}" r="4" fill="{escape(s.color)}"/>'
-            f'<text x="{lx + 8:.1f}" y="{legend_y}" font-size="10" fill="#333">{escape(s.name)}</text>'
+            f'<circle cx="{lx + 4:.1f}" cy="{legend_y - 4}" r="{4 if s.line else 5}" {paint}/>'
+            f'<text x="{lx + 12:.1f}" y="{legend_y}" font-size="12" fill="#111">{escape(s.name)}</text>'
         )
-        lx += 90
+        lx += 24 + 7.5 * len(s.name)
     if not any(s.points for s in series):
         out.append(
-            f'<text x="{b.left + b.plot_w / 2:.1f}" y="{b.top + b.plot_h / 2:.1f}" font-size="12"'
-            ' text-anchor="middle" fill="#777">no readings in this period</text>'
+            f'<text x="{b.left + b.plot_w / 2:.1f}" y="{b.top + b.plot_h / 2:.1f}" font-size="13"'
+            ' text-anchor="middle" fill="#4b5563">no readings in this period</text>'
         )
     out.append("</svg>")
     return Markup("".join(out))  # noqa: S704 - every interpolated text above is escaped
+
+
+def stacked_bar(parts: Sequence[tuple[float, str, str]], *, height: int = 20) -> Markup:
+    """A horizontal 100 % bar of (share 0..1, colour, label) parts, top band first (left).
+
+    Used for glucose time in range; the shares are also printed as text beside it, so the bar is
+    decoration for sighted readers and carries its own text alternative.
+    """
+    out: list[str] = []
+    x = 0.0
+    for share, color, label in parts:
+        w = max(share, 0.0) * 100
+        if w > 0:
+            out.append(f'<rect x="{x:.2f}" y="0" width="{w:.2f}" height="{height}" fill="{escape(color)}">'
+                       f"<title>{escape(label)} {share * 100:.0f} %</title></rect>")
+        x += w
+    alt = ", ".join(f"{label} {share * 100:.0f} %" for share, _, label in parts)
+    return Markup(  # noqa: S704 - every interpolated text is escaped
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="bar" viewBox="0 0 100 {height}" width="100%"'
+        f' height="{height}" preserveAspectRatio="none" role="img" aria-label="{escape(alt)}">'
+        + "".join(out) + "</svg>"
+    )

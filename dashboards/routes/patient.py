@@ -13,31 +13,18 @@ from dashboards import queries
 from dashboards.adherence import adherence
 from dashboards.audit_trail import record_view
 from dashboards.auth import authorize
-from dashboards.charts import Point, Series, Threshold, line_chart
 from dashboards.context import client_ip, ctx
 from dashboards.db import Conn, fetch_all
 from dashboards.errors import NotFound
+from dashboards.patient_charts import chart_context
 from dashboards.routes.billing_facts import billing_facts
 from dashboards.routes.deps import PatientId, User
 from dashboards.sessions import Principal
 from dashboards.web import render
-from triage import thresholds as th
 from triage.valid_reading import ReadingFacts, judge_all
 
 router = APIRouter(dependencies=[Depends(authorize)])
 
-
-BP_LINES = (
-    Threshold(th.BP_CRISIS_SYSTOLIC.value, "crisis SBP", "#dc2626"),
-    Threshold(th.BP_STAGE2_SYSTOLIC.value, "stage 2 SBP", "#d97706"),
-    Threshold(th.BP_STAGE2_DIASTOLIC.value, "stage 2 DBP", "#d97706"),
-    Threshold(th.BP_HYPOTENSION_SYSTOLIC.value, "low SBP", "#2563eb"),
-)
-GLUCOSE_LINES = (
-    Threshold(th.GLUCOSE_HYPER_L2.value, "hyper L2", "#dc2626"),
-    Threshold(th.GLUCOSE_HYPO_L1.value, "hypo L1", "#d97706"),
-    Threshold(th.GLUCOSE_HYPO_L2.value, "hypo L2", "#dc2626"),
-)
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -107,29 +94,6 @@ def _reading_facts(r: dict[str, Any]) -> ReadingFacts:
     )
 
 
-def charts(data: dict[str, Any]) -> dict[str, Any]:
-    bp = [r for r in data["readings"] if r["kind"] == "blood_pressure" and r["systolic_mmhg"] is not None
-          and r["quality"] != "failed"]
-    glu = [r for r in data["readings"] if r["kind"] == "glucose" and r["glucose_mg_dl"] is not None
-           and r["quality"] != "failed"]
-
-    def pts(rows: list[dict[str, Any]], key: str) -> list[Point]:
-        return [Point(r["measured_at"], float(r[key]), bool(r["flagged"]), r["quality"])
-                for r in rows if r[key] is not None]
-
-    return {
-        "bp_chart": line_chart(
-            title="Blood pressure", unit="mmHg",
-            series=[Series("systolic", "#7c3aed", pts(bp, "systolic_mmhg")),
-                    Series("diastolic", "#0891b2", pts(bp, "diastolic_mmhg"))],
-            thresholds=BP_LINES, start=data["since"], end=data["now"]),
-        "glucose_chart": line_chart(
-            title="Glucose", unit="mg/dL",
-            series=[Series("glucose", "#059669", pts(glu, "glucose_mg_dl"))],
-            thresholds=GLUCOSE_LINES, start=data["since"], end=data["now"]),
-    }
-
-
 @router.get("/patients/{patient_id}", response_class=HTMLResponse, include_in_schema=False)
 def patient_page(
     request: Request, me: User, patient_id: PatientId, days: Annotated[int, Query(ge=1, le=90)] = 30
@@ -137,7 +101,8 @@ def patient_page(
     days = 7 if days <= 7 else 30 if days <= 30 else 90  # the three windows the page offers
     with ctx(request).pool.connection() as conn:
         data = patient_data(conn, me, patient_id, days, client_ip(request))
-    return render(request, "patient.html", {**data, **charts(data), "table": data["readings"][:300]})
+        charts = chart_context(conn, data)
+    return render(request, "patient.html", {**data, **charts, "table": data["readings"][:300]})
 
 
 @router.get("/api/patients/{patient_id}", tags=["patients"])
