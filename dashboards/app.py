@@ -18,7 +18,17 @@ from dashboards.context import AppContext
 from dashboards.db import make_pool
 from dashboards.limits import RequestLimits
 from dashboards.policy import POLICY, PUBLIC
-from dashboards.routes import access, account, admin, billing, billing_facts, patient, queue, review
+from dashboards.routes import (
+    access,
+    account,
+    admin,
+    billing,
+    billing_facts,
+    billing_worklist,
+    patient,
+    queue,
+    review,
+)
 from dashboards.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(queue.router)
     app.include_router(patient.router)
     app.include_router(review.router)
+    app.include_router(billing_worklist.router)  # before billing: /billing/worklist is no {year}
     app.include_router(billing.router)
     app.include_router(billing_facts.router)
     app.include_router(admin.router)

@@ -67,6 +67,9 @@ POLICY: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/billing/{year}/{month}.csv"): BILL,
     ("GET", "/billing/{year}/{month}.fhir.json"): BILL,
     ("GET", "/api/billing/{year}/{month}"): BILL,
+    # the worklist: billing works it, clinicians read it (no readings in it, no write on it)
+    ("GET", "/billing/worklist"): BILL | CLIN,
+    ("GET", "/api/billing/worklist/{year}/{month}"): BILL | CLIN,
     # administration
     ("GET", "/admin"): ADM,
     ("GET", "/admin/patients"): ADM,

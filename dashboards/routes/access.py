@@ -32,6 +32,7 @@ _WHAT = {
     "view:queue": "saw the patient in the triage queue",
     "view:review_form": "opened the review form",
     "view:billing": "saw the patient's billing codes",
+    "view:billing_worklist": "saw the patient on the billing worklist (codes, minutes, days)",
     "view:access_report": "looked at this access report",
     "billing.export_csv": "exported claim lines (CSV)",
     "billing.export_fhir": "exported the FHIR billing bundle",

@@ -25,6 +25,8 @@ router = APIRouter(dependencies=[Depends(authorize)])
 
 Year = Annotated[int, Path(ge=2000, le=2100)]
 Month = Annotated[int, Path(ge=1, le=12)]
+QueryYear = Annotated[int | None, Query(ge=2000, le=2100)]
+QueryMonth = Annotated[int | None, Query(ge=1, le=12)]
 
 
 def _compute(conn: Conn, year: int, month: int) -> list[PatientMonth]:
@@ -32,8 +34,7 @@ def _compute(conn: Conn, year: int, month: int) -> list[PatientMonth]:
     return compute_month(conn, year, month, as_of=datetime.now(UTC).date())
 
 
-def _names(conn: Conn, results: list[PatientMonth]) -> dict[int, str]:
-    ids = [r.patient_id for r in results]
+def patient_names(conn: Conn, ids: list[int]) -> dict[int, str]:
     rows = fetch_all(conn, "SELECT patient_id, display_name FROM patients WHERE patient_id = ANY(%s)", (ids,))
     return {int(r["patient_id"]): r["display_name"] for r in rows}
 
@@ -47,24 +48,30 @@ def _audit(conn: Conn, me: Principal, what: str, year: int, month: int, results:
         record_view(conn, me, what=what, patient_id=None, detail=detail, source_ip=source_ip)
 
 
+def month_nav(year: int | None, month: int | None) -> dict[str, Any]:
+    """The month shown (this month by default) and its neighbours for the page's links."""
+    today = datetime.now(UTC).date()
+    y, m = year or today.year, month or today.month
+    prev = (y - 1, 12) if m == 1 else (y, m - 1)
+    nxt = (y + 1, 1) if m == 12 else (y, m + 1)
+    return {"year": y, "month": m, "prev": prev, "next": nxt}
+
+
 @router.get("/billing", response_class=HTMLResponse, include_in_schema=False)
 def billing_page(
     request: Request,
     me: User,
-    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
-    month: Annotated[int | None, Query(ge=1, le=12)] = None,
+    year: QueryYear = None,
+    month: QueryMonth = None,
 ) -> Response:
-    today = datetime.now(UTC).date()
-    y, m = year or today.year, month or today.month
+    nav = month_nav(year, month)
+    y, m = nav["year"], nav["month"]
     with ctx(request).pool.connection() as conn:
         results = _compute(conn, y, m)
-        names = _names(conn, results)
+        names = patient_names(conn, [r.patient_id for r in results])
         _audit(conn, me, "billing", y, m, results, client_ip(request))
-    prev = (y - 1, 12) if m == 1 else (y, m - 1)
-    nxt = (y + 1, 1) if m == 12 else (y, m + 1)
     emitted = sum(len(r.emitted) for r in results)
-    return render(request, "billing.html", {"results": results, "names": names, "year": y, "month": m,
-                                            "prev": prev, "next": nxt, "emitted": emitted})
+    return render(request, "billing.html", {"results": results, "names": names, "emitted": emitted, **nav})
 
 
 @router.get("/billing/{year}/{month}.csv", include_in_schema=False)
