@@ -143,7 +143,7 @@ def matching(flags: pd.DataFrame, e: InjectedEvent) -> pd.DataFrame:
     ]
     if e.event == "bp_gradual_rise" and len(f):
         metric = f["episode_key"].astype(str).str.split(":").str[0]
-        relative = f["rule_id"].isin(["baseline_deviation", "trend_rise"])
+        relative = f["rule_id"].isin(["baseline_deviation", "trend_rise", "trend_cusum"])
         upwards = metric.isin(BP_METRICS) & (f["value"] > f["baseline"])
         f = f[~relative | upwards]
     return f

@@ -20,6 +20,7 @@ RULE_WORDS: Final[dict[str, str]] = {
     "bp_hypotension": "Blood pressure too low",
     "baseline_deviation": "Far from this patient's usual values",
     "trend_rise": "Values rising over the past days",
+    "trend_cusum": "Drifting up from this patient's usual level",
     "irregular_pulse": "Irregular pulse reported by the cuff",
     "pulse_out_of_range": "Pulse too fast or too slow",
     "spo2_critical": "Oxygen saturation dangerously low",

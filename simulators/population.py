@@ -228,7 +228,7 @@ def _inject(prof: Profile, rng: random.Random, t0: datetime, days: int) -> list[
                     t,
                     t0 + timedelta(days=d + RISE_DAYS),
                     False,
-                    ("trend_rise", "bp_stage2_sustained", "baseline_deviation"),
+                    ("trend_cusum", "trend_rise", "bp_stage2_sustained", "baseline_deviation"),
                 )
             )
     if prof.diabetic and rng.random() < 0.04:

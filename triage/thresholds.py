@@ -99,6 +99,14 @@ WEIGHT_GAIN_WEEK = Threshold("weight_gain_week", 2.3, Unit.KG, _HF_WEIGHT + " (5
 SPO2_LOW = Threshold("spo2_low", 90, Unit.PERCENT, _SPO2)
 SPO2_CRITICAL = Threshold("spo2_critical", 85, Unit.PERCENT, "program convention (severe hypoxaemia)", "min")
 
+# Trend (windowed CUSUM, triage/rules/cusum.py): the rise worth catching (the allowance is half of
+# it) and the decision interval in the patient's own SDs. Page 1954 / Montgomery's design rule
+# (k = shift / 2); h = 3.5 chosen on the simulated population (docs/triage.md: time to flag vs burden).
+_CUSUM = "Page's CUSUM (Biometrika 1954); k = shift/2 design (Montgomery, Statistical Quality Control)"
+TREND_SYSTOLIC_SHIFT = Threshold("trend_systolic_shift", 10, Unit.MMHG, _CUSUM + "; 10 mmHg: a dose step")
+TREND_WEIGHT_SHIFT = Threshold("trend_weight_shift", 1.0, Unit.KG, _CUSUM + "; 1 kg of retained fluid")
+TREND_DECISION = Threshold("trend_decision", 3.5, Unit.COUNT, _CUSUM + "; in the patient's own SDs")
+
 ALL: dict[str, Threshold] = {
     t.key: t
     for t in (
@@ -119,6 +127,9 @@ ALL: dict[str, Threshold] = {
         WEIGHT_GAIN_WEEK,
         SPO2_LOW,
         SPO2_CRITICAL,
+        TREND_SYSTOLIC_SHIFT,
+        TREND_WEIGHT_SHIFT,
+        TREND_DECISION,
     )
 }
 
@@ -160,6 +171,15 @@ MAD_TO_SD = 1.4826
 # Trend: the 7-day mean of daily means rises, week over week, by at least this much.
 TREND_MIN_RISE = {"systolic_mmhg": 10.0, "diastolic_mmhg": 7.0, "glucose_mg_dl": 30.0}
 TREND_MIN_DAYS_PER_WEEK = 4
+# Windowed CUSUM: the sum forgets readings older than TREND_WINDOW; each reading's baseline is
+# the patient's readings in the TREND_BASELINE days ending TREND_WINDOW before it (window +
+# baseline + window = the jobs' 35-day lookback). SD floors: below these a patient's spread is
+# measurement luck (a cuff reads +-5 mmHg, a home scale +-0.2 kg), not a reason to alarm sooner.
+TREND_WINDOW = timedelta(days=7)
+TREND_BASELINE = timedelta(days=21)
+TREND_SD_FLOOR = {"systolic_mmhg": 5.0, "weight_kg": 0.3}
+# One trend flag per metric per interval; closed, it is not reopened inside it.
+TREND_REFLAG_INTERVAL = timedelta(days=14)
 
 # Adherence and the three silences (DOMAIN H9: separate signals, separate owners).
 PATIENT_SILENT_AFTER = timedelta(days=3)

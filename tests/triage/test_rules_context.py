@@ -33,11 +33,13 @@ def _history(r: Readings, n: int, sbp: float = 125, dbp: float = 80) -> None:
 def test_baseline_needs_enough_history(history: int, flag: bool) -> None:
     r = Readings()
     _history(r, history)
+    before = r.bp(162, 82, ago=timedelta(hours=12))
     r.bp(160, 82)
     out = baseline_deviation(r.frame(), now=NOW)
     assert (len(out) > 0) == flag
     if flag:
-        row = out.iloc[0]
+        row = out.iloc[-1]
+        assert row["reading_ids"] == [before, before + 1]
         assert row["episode_key"] == "systolic_mmhg" and row["baseline"] == pytest.approx(125)
         assert "28-day median 125" in row["reason"]
 
@@ -46,14 +48,34 @@ def test_baseline_needs_enough_history(history: int, flag: bool) -> None:
 def test_baseline_minimum_delta_both_directions(latest: float, flag: bool) -> None:
     r = Readings()
     _history(r, 20)
+    r.bp(latest, 80, ago=timedelta(hours=12))
     r.bp(latest, 80)
     assert (len(baseline_deviation(r.frame(), now=NOW)) > 0) == flag
+
+
+@pytest.mark.parametrize(("before", "flag"), [(126, False), (104, False), (150, True)])
+def test_baseline_bp_needs_the_occasion_before_off_the_same_way(before: float, flag: bool) -> None:
+    r = Readings()
+    _history(r, 20)
+    r.bp(before, 80, ago=timedelta(hours=12))
+    r.bp(152, 80)
+    assert (len(baseline_deviation(r.frame(), now=NOW)) > 0) == flag
+
+
+def test_baseline_single_glucose_reading_still_flags() -> None:
+    r = Readings()
+    for i in range(20):
+        r.glucose(120 + (i % 5), ago=(5 + i) * DAY)
+    r.glucose(220)
+    out = baseline_deviation(r.frame(), now=NOW)
+    assert list(out["episode_key"]) == ["glucose_mg_dl"] and len(out.iloc[0]["reading_ids"]) == 1
 
 
 def test_baseline_ignores_history_with_a_gap_beyond_the_window() -> None:
     r = Readings()
     for i in range(20):
         r.bp(125, 80, ago=(40 + i) * DAY)  # older than 3 + 28 days
+    r.bp(170, 80, ago=timedelta(hours=12))
     r.bp(170, 80)
     assert baseline_deviation(r.frame(), now=NOW).empty
 
@@ -67,7 +89,7 @@ def test_trend_sustained_weekly_rise() -> None:
     r = Readings()
     for d in range(21):
         week = d // 7  # 0 = this week
-        r.bp(150 - 8 * week, 85, ago=d * DAY + timedelta(hours=2))
+        r.bp(150 - 8 * week, 95 - 5 * week, ago=d * DAY + timedelta(hours=2))
     out = trend(r.frame(), now=NOW, patients=PATIENTS)
     assert rules_of(out) == [("trend_rise", "moderate")]
     assert out.iloc[0]["dedup"] == "episode"
@@ -76,7 +98,7 @@ def test_trend_sustained_weekly_rise() -> None:
 def test_trend_needs_four_days_each_week() -> None:
     r = Readings()
     for d in [0, 1, 2, 7, 8, 9, 10, 14, 15, 16, 17]:
-        r.bp(150 - 8 * (d // 7), 85, ago=d * DAY + timedelta(hours=2))
+        r.bp(150 - 8 * (d // 7), 95 - 5 * (d // 7), ago=d * DAY + timedelta(hours=2))
     assert trend(r.frame(), now=NOW, patients=PATIENTS).empty
 
 
@@ -213,8 +235,9 @@ def test_device_not_seen_only_while_the_patient_measures_with_another_device(
     ev = evaluate_silences(devices, gateways, now=NOW)
     assert list(zip(ev.candidates["rule_id"], ev.candidates["subject_key"], strict=True)) == rules
     if other_last > 3 * DAY:  # silent everywhere: one outreach flag naming the latest device
-        assert "No reading from any of the patient's devices for 4 days (last from BP-1" in (
-            ev.candidates["reason"].iloc[0]
+        assert (
+            "No reading from any of the patient's devices for 4 days (last from BP-1"
+            in (ev.candidates["reason"].iloc[0])
         )
 
 

@@ -19,6 +19,7 @@ from triage.limits import DEFAULTS, Limits
 from triage.rules.adherence import adherence_period, silences
 from triage.rules.baseline import baseline_deviation, trend
 from triage.rules.blood_pressure import bp_crisis, bp_hypotension, bp_stage2_sustained, pulse_out_of_range
+from triage.rules.cusum import trend_cusum
 from triage.rules.glucose import glucose_hyper, glucose_hypo, glucose_ketone_check, glucose_meter_out_of_range
 from triage.rules.quality import clock_drift, irregular_pulse, measurement_technique, repeated_failures
 from triage.rules.vitals import spo2_critical, spo2_low, weight_gain
@@ -49,6 +50,7 @@ __all__ = [
     "spo2_critical",
     "spo2_low",
     "trend",
+    "trend_cusum",
     "weight_gain",
 ]
 
@@ -67,6 +69,7 @@ VALUE_RULES: tuple[ValueRule, ...] = (
     spo2_low,
     spo2_critical,
     baseline_deviation,
+    trend_cusum,
     irregular_pulse,
     measurement_technique,
     clock_drift,

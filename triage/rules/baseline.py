@@ -15,7 +15,7 @@ from triage import frames as fr
 from triage import thresholds as th
 from triage.limits import DEFAULTS, Limits
 from triage.localtime import local_days, today_in
-from triage.rules._common import one_reading_candidates, valid
+from triage.rules._common import valid
 
 METRICS = {
     "systolic_mmhg": ("blood_pressure", "Systolic BP", th.Unit.MMHG.value),
@@ -28,7 +28,10 @@ def baseline_deviation(readings: pd.DataFrame, *, now: datetime, limits: Limits 
     """Recent readings (last 3 days) far from the patient's 28-day median before them.
 
     Flags when |x - median| >= the metric's minimum delta and the robust z (MAD-scaled) >= 3.5;
-    needs at least ``BASELINE_MIN_READINGS`` baseline readings, otherwise says nothing.
+    needs at least ``BASELINE_MIN_READINGS`` baseline readings, otherwise says nothing. Blood
+    pressure needs two consecutive recent occasions off the same way (diagnosis uses >= 2
+    readings, DOMAIN C1; single odd cuff readings were most of the stable-patient burden):
+    gradual drift is the windowed CUSUM's job (``triage.rules.cusum``).
     """
     t_now = pd.Timestamp(now)
     cut = t_now - pd.Timedelta(th.BASELINE_RECENT)
@@ -54,6 +57,12 @@ def baseline_deviation(readings: pd.DataFrame, *, now: datetime, limits: Limits 
         scale = r["mad"] * th.MAD_TO_SD
         z = np.where(scale > 0, diff / scale.where(scale > 0, 1.0), np.sign(diff) * np.inf)
         hit = (diff.abs() >= th.BASELINE_MIN_DELTA[metric]) & (np.abs(z) >= th.BASELINE_ROBUST_Z)
+        prev_id = r["reading_id"].shift(1)
+        if kind == "blood_pressure":  # one odd cuff reading is noise: the occasion before must agree
+            same = (r["patient_id"].shift(1) == r["patient_id"]) & (np.sign(diff.shift(1)) == np.sign(diff))
+            hit = hit & hit.shift(1, fill_value=False) & same
+        else:
+            prev_id = pd.Series(np.nan, index=r.index)
         sel = r.loc[hit]
         if sel.empty:
             continue
@@ -77,13 +86,17 @@ def baseline_deviation(readings: pd.DataFrame, *, now: datetime, limits: Limits 
             + ", n="
             + sel["n"].astype(str)
             + ")."
+            + (" The occasion before was off the same way." if kind == "blood_pressure" else "")
         )
         out.append(
-            one_reading_candidates(
-                sel,
+            fr.candidates(
                 rule_id="baseline_deviation",
+                patient_id=sel["patient_id"],
                 severity="moderate",
                 reason=reason,
+                reading_ids=fr.id_lists([prev_id.loc[hit], sel["reading_id"]]),
+                first_at=r["measured_at"].shift(1).loc[hit].fillna(sel["measured_at"]),
+                last_at=sel["measured_at"],
                 value=sel[metric],
                 baseline=sel["median"],
                 unit=unit,
@@ -91,6 +104,11 @@ def baseline_deviation(readings: pd.DataFrame, *, now: datetime, limits: Limits 
             )
         )
     return fr.concat(out)
+
+
+# Systolic BP is watched by the windowed CUSUM (triage.rules.cusum), which finds a steady rise
+# days sooner; the weekly comparison stays for diastolic BP and glucose.
+WEEKLY_TREND_METRICS = {k: v for k, v in METRICS.items() if k != "systolic_mmhg"}
 
 
 def trend(readings: pd.DataFrame, *, now: datetime, patients: pd.DataFrame) -> pd.DataFrame:
@@ -101,7 +119,7 @@ def trend(readings: pd.DataFrame, *, now: datetime, patients: pd.DataFrame) -> p
     """
     tz = patients.set_index("patient_id")["timezone"]
     out = []
-    for metric, (kind, label, unit) in METRICS.items():
+    for metric, (kind, label, unit) in WEEKLY_TREND_METRICS.items():
         df = valid(readings, kind)
         df = df[df[metric].notna() & df["patient_id"].isin(tz.index)]
         if df.empty:
