@@ -28,6 +28,7 @@ from dashboards.routes import (
     patient,
     queue,
     review,
+    second_factor,
 )
 from dashboards.settings import Settings
 
@@ -88,6 +89,8 @@ def create_app(settings: Settings) -> FastAPI:
     web.install(app)
     app.include_router(account.public)
     app.include_router(account.router)
+    app.include_router(second_factor.public)
+    app.include_router(second_factor.router)
     app.include_router(queue.router)
     app.include_router(patient.router)
     app.include_router(review.router)

@@ -16,13 +16,14 @@ from starlette.routing import Match
 
 from dashboards.context import client_ip, ctx
 from dashboards.db import Conn
-from dashboards.errors import CsrfRejected, Forbidden, NotSignedIn
-from dashboards.policy import allowed_roles
+from dashboards.errors import CsrfRejected, Forbidden, MfaEnrolmentDue, NotSignedIn
+from dashboards.policy import MFA_ENROLMENT_ROUTES, allowed_roles, requires_mfa
 from dashboards.sessions import Principal, resolve_session, resolve_token, token_refusal
 from triage.clinical.audit import record
 
 SESSION_COOKIE = "rpmflow_session"
 LOGIN_CSRF_COOKIE = "rpmflow_login_csrf"
+MFA_COOKIE = "rpmflow_mfa"  # password passed, second factor owed (dashboards/mfa.py challenge)
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -102,6 +103,10 @@ async def authorize(request: Request) -> Principal:
     if principal is None:
         raise NotSignedIn("sign-in required")
     request.state.principal = principal  # known before any refusal: an error page shows their own menu
+    if (principal.via == "session" and not principal.mfa_enrolled
+            and requires_mfa(principal.role, nurses=ctx(request).settings.mfa_nurses)
+            and (request.method.replace("HEAD", "GET"), route_template(request)) not in MFA_ENROLMENT_ROUTES):
+        raise MfaEnrolmentDue("Set up your second factor (an authenticator app) before anything else.")
     if principal.role not in roles:
         raise Forbidden(f"This page is not part of a {principal.role}'s work in rpmflow.")
     if principal.via == "token" and principal.scope != "write" and request.method in UNSAFE:

@@ -3,7 +3,8 @@
     DashboardError
     ├── NotSignedIn        401 (HTML: redirect to /login)
     ├── Forbidden          403 role not allowed, or the lifecycle refused the role
-    │   └── CsrfRejected   403 missing or wrong CSRF token
+    │   ├── CsrfRejected   403 missing or wrong CSRF token
+    │   └── MfaEnrolmentDue 403 (HTML: redirect to /account/mfa) a second factor must be set up first
     ├── NotFound           404
     ├── Conflict           409 illegal transition, or a refusal with reasons
     └── BadInput           422 a form or JSON field the domain code refused
@@ -32,6 +33,10 @@ class Forbidden(DashboardError):
 
 
 class CsrfRejected(Forbidden):
+    pass
+
+
+class MfaEnrolmentDue(Forbidden):
     pass
 
 

@@ -22,6 +22,12 @@ CLIN = frozenset({CLINICIAN})
 CLIN_ADM = frozenset({CLINICIAN, ADMIN})  # access transparency: who viewed a patient's data
 BILL = frozenset({BILLING})
 ADM = frozenset({ADMIN})
+# Roles that must pass a second factor (TOTP or a recovery code) before any session: clinicians
+# sign billable reviews, billing exports claims, admins manage people. Nurses when a setting says.
+MFA_ROLES: Final = frozenset({CLINICIAN, BILLING, ADMIN})
+# What a signed-in user who owes an enrolment may reach: the enrolment page and sign-out, nothing else.
+MFA_ENROLMENT_ROUTES: Final = frozenset({("GET", "/account/mfa"), ("POST", "/account/mfa/confirm"),
+                                         ("POST", "/logout")})
 
 # Routes anyone may call, signed in or not. No patient data behind any of them.
 PUBLIC: Final = frozenset(
@@ -29,6 +35,8 @@ PUBLIC: Final = frozenset(
         ("GET", "/healthz"),
         ("GET", "/login"),
         ("POST", "/login"),
+        ("GET", "/login/second-factor"),  # password passed, code owed: the challenge cookie says who
+        ("POST", "/login/second-factor"),
         ("GET", "/static/{path:path}"),
     }
 )
@@ -41,6 +49,8 @@ POLICY: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", "/account/tokens"): ANY,
     ("POST", "/account/tokens/{token_id}/revoke"): ANY,
     ("GET", "/api/me"): ANY,
+    ("GET", "/account/mfa"): ANY,
+    ("POST", "/account/mfa/confirm"): ANY,
     ("GET", "/openapi.json"): ANY,  # the API's map is for signed-in users and token holders only
     # triage work: nurses and clinicians
     ("GET", "/queue"): CARE,
@@ -83,6 +93,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", "/admin/users"): ADM,
     ("POST", "/admin/users/{user_id}/licenses"): ADM,
     ("POST", "/admin/users/{user_id}/active"): ADM,
+    ("POST", "/admin/users/{user_id}/mfa/reset"): ADM,
     ("GET", "/admin/intake"): ADM,
     ("GET", "/api/admin/users"): ADM,
     ("GET", "/api/admin/intake"): ADM,
@@ -102,6 +113,11 @@ POLICY: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", "/api/patients/{patient_id}/counted-elsewhere"): CLIN | BILL | ADM,
     ("GET", "/api/patients/{patient_id}/billing-facts"): CARE | BILL | ADM,  # no readings in it
 }
+
+
+def requires_mfa(role: str, *, nurses: bool) -> bool:
+    """Whether ``role`` must have a confirmed second factor (nurses only when the setting says)."""
+    return role in MFA_ROLES or (nurses and role == NURSE)
 
 
 def allowed_roles(method: str, path: str) -> frozenset[str] | None:

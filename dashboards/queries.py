@@ -263,7 +263,9 @@ def users(conn: Conn) -> list[dict[str, Any]]:
     return fetch_all(
         conn,
         "SELECT u.user_id, u.username, u.display_name, u.role, u.npi, u.is_physician_or_qhp, u.active,"
-        " u.created_at, coalesce(json_agg(json_build_object('state', l.state, 'license_number',"
+        " u.created_at, EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.user_id"
+        " AND m.confirmed_at IS NOT NULL) AS mfa_enrolled,"
+        " coalesce(json_agg(json_build_object('state', l.state, 'license_number',"
         " l.license_number, 'valid_from', l.valid_from, 'valid_to', l.valid_to)"
         " ORDER BY l.state) FILTER (WHERE l.license_id IS NOT NULL), '[]') AS licenses"
         " FROM users u LEFT JOIN clinician_licenses l USING (user_id) GROUP BY u.user_id ORDER BY u.username",

@@ -33,6 +33,7 @@ class Principal:
     token_id: int | None = None  # the API token used (audited by name on every use)
     token_name: str = ""
     scope: str = "write"  # a 'read' token may only GET
+    mfa_enrolled: bool = False  # a confirmed second factor (dashboards/mfa.py)
 
 
 def digest(secret: str) -> str:
@@ -60,8 +61,10 @@ def resolve_session(
         "SELECT s.csrf_token, s.ended_at,"
         " s.last_seen_at < now() - make_interval(secs => %s) AS idle,"
         " s.created_at < now() - make_interval(secs => %s) AS too_old,"
-        " u.user_id, u.username, u.display_name, u.role, u.is_physician_or_qhp, u.active"
-        " FROM dashboard_sessions s JOIN users u USING (user_id) WHERE s.session_hash = %s",
+        " u.user_id, u.username, u.display_name, u.role, u.is_physician_or_qhp, u.active,"
+        " m.confirmed_at IS NOT NULL AS mfa_enrolled"
+        " FROM dashboard_sessions s JOIN users u USING (user_id)"
+        " LEFT JOIN user_mfa m ON m.user_id = u.user_id WHERE s.session_hash = %s",
         (idle_minutes * 60.0, max_hours * 3600.0, h),
     )
     if row is None or row["ended_at"] is not None:
@@ -84,6 +87,7 @@ def resolve_session(
         via="session",
         csrf_token=row["csrf_token"],
         session_hash=h,
+        mfa_enrolled=bool(row["mfa_enrolled"]),
     )
 
 

@@ -53,6 +53,9 @@ class Settings:
                                             help="seconds a request head may take")
     keep_alive_seconds: float = setting(5.0, env=PREFIX + "KEEP_ALIVE_SECONDS", flag="--keep-alive",
                                         check=rs.at_least(0.1), help="seconds an idle connection stays open")
+    # Second factor: clinicians, billing and admins always; nurses too when this is true.
+    mfa_nurses: bool = setting(False, env=PREFIX + "MFA_NURSES",
+                               help="require a TOTP second factor for nurses too")
     auth_timeout_s: float = rs.auth_timeout_field(PREFIX)
     startup_timeout_s: float = rs.startup_timeout_field(PREFIX)
     log_level: str = rs.log_level_field(PREFIX)

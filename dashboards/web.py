@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dashboards.context import ctx
-from dashboards.errors import DashboardError, NotSignedIn
+from dashboards.errors import DashboardError, MfaEnrolmentDue, NotSignedIn
 from dashboards.sessions import Principal
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,8 @@ def install(app: FastAPI) -> None:
             return JSONResponse(body, status_code=exc.status_code, headers=headers)
         if isinstance(exc, NotSignedIn):
             return see_other("/login?next=" + quote(request.url.path, safe="/"))
+        if isinstance(exc, MfaEnrolmentDue):
+            return see_other("/account/mfa")
         return render(
             request,
             "error.html",

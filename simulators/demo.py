@@ -17,7 +17,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulators.demo_seed import vitals_devices
+from dashboards.totp import grouped
+from simulators.demo_seed import DEMO_TOTP_SECRETS, vitals_devices
 from simulators.probe import wait_until_ingest_subscribed
 from simulators.processes import ServiceProcess, console_script, run_to_completion, service_env
 from simulators.stack import Stack, StackError, start_stack, wait_until
@@ -155,6 +156,9 @@ class Demo:
             "\n"
             f"rpmflow demo is running: open {url}\n"
             f"  sign in as nurse / clinician / billing / admin, password {DEMO_PASSWORD}\n"
+            "  clinician, billing and admin then give a TOTP code: add their key to an authenticator app\n"
+            + "".join(f"    {role:<9} {grouped(secret)}\n" for role, secret in DEMO_TOTP_SECRETS.items())
+            + "  or print the current code with: .venv/bin/python -m simulators.demo_seed --code clinician\n"
             f"  {self.gateways} simulated gateways (BP cuff + glucose meter each, and a scale and a pulse\n"
             "  oximeter on the first); a hypertensive crisis\n"
             "  reading arrives within seconds and appears in the nurse's queue.\n"

@@ -1,5 +1,8 @@
 """Demo data: staff logins, and one enrolled, consented patient per simulated gateway.
 
+Clinician, billing and admin sign in with a second factor: the demo gives them fixed, published TOTP
+secrets (``DEMO_TOTP_SECRETS``, printed in the demo banner); ``--code ROLE`` prints the current code.
+
 Used by ``rpmflow-sim demo`` (as ``python -m simulators.demo_seed``) and the end-to-end test so that
 the simulated devices' readings land on identified (pseudonymous) patients that a nurse can
 triage and a licensed clinician can review. People, licences, enrolments, consents and device
@@ -17,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
+import pyotp
 
 from dashboards.passwords import hash_password
 from triage.clinical import people
@@ -24,6 +28,17 @@ from triage.clinical import people
 DEMO_STATES = ("NY", "NJ", "PA", "MA", "CT")
 CLINICIAN_NPI = "1234567893"
 DEMO_ICD10 = ("I10", "E11.9")
+# Public on purpose (a local demo): the authenticator keys of the demo users who need a second factor.
+DEMO_TOTP_SECRETS = {
+    "clinician": "RPMFLOWDEMOCLINICIANTOTPSECRET22",
+    "billing": "RPMFLOWDEMOBILLINGTOTPSECRET2222",
+    "admin": "RPMFLOWDEMOADMINTOTPSECRET222222",
+}
+
+
+def demo_code(role: str) -> str:
+    """The current TOTP code of a demo user."""
+    return pyotp.TOTP(DEMO_TOTP_SECRETS[role]).now()
 
 
 @dataclass(frozen=True)
@@ -47,10 +62,13 @@ def _existing(conn: psycopg.Connection[Any], sql: str, key: object) -> int | Non
 def _user(conn: psycopg.Connection[Any], username: str, role: str, password: str, display: str,
           npi: str | None = None, qhp: bool = False) -> int:
     found = _existing(conn, "SELECT user_id FROM users WHERE username = %s", username)
-    if found is not None:
-        return found
-    return people.create_user(conn, username=username, display_name=display, role=role,
-                              password_hash=hash_password(password), npi=npi, is_physician_or_qhp=qhp)
+    if found is None:
+        found = people.create_user(conn, username=username, display_name=display, role=role,
+                                   password_hash=hash_password(password), npi=npi, is_physician_or_qhp=qhp)
+    if role in DEMO_TOTP_SECRETS:
+        conn.execute("INSERT INTO user_mfa (user_id, totp_secret, confirmed_at) VALUES (%s, %s, now())"
+                     " ON CONFLICT (user_id) DO NOTHING", (found, DEMO_TOTP_SECRETS[role]))
+    return found
 
 
 def _licences(conn: psycopg.Connection[Any], clinician: int, today: date) -> None:
@@ -106,8 +124,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m simulators.demo_seed", description=__doc__)
     p.add_argument("--database-url", default=os.environ.get("RPMFLOW_DATABASE_URL"))
     p.add_argument("--gateway", action="append", default=[], help="simulated gateway id (repeatable)")
-    p.add_argument("--password", required=True, help="password for the demo logins")
+    p.add_argument("--password", help="password for the demo logins (required to seed)")
+    p.add_argument("--code", choices=sorted(DEMO_TOTP_SECRETS), metavar="ROLE",
+                   help="print ROLE's current TOTP code and exit")
     args = p.parse_args(argv)
+    if args.code:
+        print(demo_code(args.code))
+        return 0
+    if not args.password:
+        print("--password is required to seed", file=sys.stderr)
+        return 2
     if not args.database_url:
         print("RPMFLOW_DATABASE_URL (or --database-url) is required", file=sys.stderr)
         return 2

@@ -30,7 +30,7 @@ import psycopg
 import pytest
 
 from simulators.stack import EmbeddedPostgres, _chown_tree, _server_binary, _service_account, free_port
-from tests.dashboards.live import csrf_of
+from tests.dashboards.live import csrf_of, enrol_second_factor
 from tests.test_end_to_end import Processes, _services_connect_without_power
 from tests.waiting import wait_for
 
@@ -196,6 +196,8 @@ def _run_services_and_check_the_queue(
     with httpx.Client(base_url=base, timeout=10) as admin:
         wait_for(lambda: _ready(admin, processes), 60, "the dashboard to be ready")
         _sign_in(admin, "admin", env["ADMIN_PW"])
+        # docs/security.md: an admin's first sign-in leads to enrolling an authenticator (TOTP).
+        assert len(enrol_second_factor(admin, "admin")[1]) == 10
         # enrolling-a-gateway.md section 6: the admin registers the patient and assigns the cuff.
         assert admin.post("/admin/patients", data={
             "csrf_token": _csrf(admin), "mrn": "OP-0001", "display_name": "Operator patient", "state": "NY",

@@ -17,3 +17,11 @@ GRANT SELECT ON clinician_licenses TO rpmflow_triage, rpmflow_reporting;
 
 -- A licence ended early keeps its row (triage/billing/records.py, run by the admin's workflow).
 GRANT UPDATE (valid_to, ended_reason) ON clinician_licenses TO rpmflow_dashboard;
+
+-- Second factor (0093): the dashboard alone reads TOTP secrets, recovery-code hashes and
+-- challenges; an admin's reset deletes a user's factor.
+GRANT SELECT, INSERT, DELETE ON user_mfa, mfa_recovery_codes TO rpmflow_dashboard;
+GRANT UPDATE (totp_secret, confirmed_at, last_step) ON user_mfa TO rpmflow_dashboard;
+GRANT UPDATE (used_at) ON mfa_recovery_codes TO rpmflow_dashboard;
+GRANT SELECT, INSERT ON mfa_challenges TO rpmflow_dashboard;
+GRANT UPDATE (attempts, used_at) ON mfa_challenges TO rpmflow_dashboard;

@@ -6,13 +6,15 @@ import hmac
 import logging
 import secrets
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
+from dashboards import mfa
 from dashboards.audit_trail import record_action
-from dashboards.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, authorize
+from dashboards.auth import LOGIN_CSRF_COOKIE, MFA_COOKIE, SESSION_COOKIE, authorize
 from dashboards.context import client_ip, ctx
 from dashboards.db import fetch_one
 from dashboards.errors import CsrfRejected, NotFound
@@ -40,7 +42,7 @@ router = APIRouter(dependencies=[Depends(authorize)])
 HOME_BY_ROLE = {"nurse": "/queue", "clinician": "/queue", "billing": "/billing", "admin": "/admin"}
 
 
-def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None) -> None:
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None) -> None:
     response.set_cookie(
         name,
         value,
@@ -75,13 +77,15 @@ def login_form(request: Request, next: str | None = None, expired: int = 0) -> R
         "login.html",
         {"csrf_token": token, "next": local_path(next, ""), "expired": bool(expired), "error": None},
     )
-    _set_cookie(request, response, LOGIN_CSRF_COOKIE, token, 600)
+    set_cookie(request, response, LOGIN_CSRF_COOKIE, token, 600)
     return response
 
 
 def _check_password(request: Request, username: str, password: str) -> int | None:
     """The user id when the credentials match an active account; records every attempt (table and
-    audit chain: the table is the application's, the chain is what no service role can edit)."""
+    audit chain: the table is the application's, the chain is what no service role can edit).
+    A right password is audited by the caller: as ``auth.sign_in`` when it grants a session, as
+    ``auth.password_ok`` when a second factor is still owed."""
     with ctx(request).pool.connection() as conn:
         row = fetch_one(
             conn, "SELECT user_id, password_hash, active FROM users WHERE username = %s", (username,)
@@ -95,8 +99,9 @@ def _check_password(request: Request, username: str, password: str) -> int | Non
             " VALUES (%s, %s, %s, %s, %s)",
             (username[:200], row["user_id"] if row else None, ok, client_ip(request), reason),
         )
-        record(conn, actor=username[:200], action="auth.sign_in" if ok else "auth.sign_in_failed",
-               patient_id=None, detail={} if ok else {"reason": reason}, source_ip=client_ip(request))
+        if not ok:
+            record(conn, actor=username[:200], action="auth.sign_in_failed", patient_id=None,
+                   detail={"reason": reason}, source_ip=client_ip(request))
         if ok and row is not None and needs_rehash(row["password_hash"]):
             conn.execute("UPDATE users SET password_hash = %s WHERE user_id = %s",
                          (hash_password(password), row["user_id"]))
@@ -113,11 +118,11 @@ def _refused(request: Request, next: str, error: str, status: int,
                      status_code=status)
     if headers:
         refused.headers.update(headers)
-    _set_cookie(request, refused, LOGIN_CSRF_COOKIE, token, 600)
+    set_cookie(request, refused, LOGIN_CSRF_COOKIE, token, 600)
     return refused
 
 
-def _count_failure(request: Request, name: str, ip: str | None) -> None:
+def count_failure(request: Request, name: str, ip: str | None) -> None:
     """Feed the throttle; a new lockout is audited, and repeated ones raise an alert for admins."""
     throttle = ctx(request).throttle
     lock = throttle.failed(name, ip)
@@ -155,8 +160,23 @@ def login(
                         429, {"Retry-After": str(lock.retry_after_s)}, username=name)
     user_id = _check_password(request, name, password)
     if user_id is None:
-        _count_failure(request, name, ip)
+        count_failure(request, name, ip)
         return _refused(request, next, "Unknown user or wrong password.", 401, None, username=name)
+    with ctx(request).pool.connection() as conn:
+        if mfa.enrolled(conn, user_id):  # no session yet: the second factor first
+            challenge = mfa.start_challenge(conn, user_id)
+            record(conn, actor=name, action="auth.password_ok", patient_id=None,
+                   detail={"second_factor": "owed"}, source_ip=ip)
+            owed = see_other("/login/second-factor" + (f"?next={quote(next, safe='/')}" if next else ""))
+            set_cookie(request, owed, MFA_COOKIE, challenge, mfa.CHALLENGE_SECONDS)
+            owed.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+            return owed
+    return grant_session(request, user_id, name, next, second_factor="none")
+
+
+def grant_session(request: Request, user_id: int, username: str, next: str, *,
+                  second_factor: str) -> Response:
+    """Start the session once every factor the user has passed; audited as ``auth.sign_in``."""
     with ctx(request).pool.connection() as conn:
         old = request.cookies.get(SESSION_COOKIE)
         if old:
@@ -164,9 +184,12 @@ def login(
         session_id = start_session(
             conn, user_id, source_ip=client_ip(request), user_agent=request.headers.get("user-agent")
         )
+        record(conn, actor=username[:200], action="auth.sign_in", patient_id=None,
+               detail={"second_factor": second_factor}, source_ip=client_ip(request))
     response: Response = see_other(local_path(next, "/"))
-    _set_cookie(request, response, SESSION_COOKIE, session_id, None)
+    set_cookie(request, response, SESSION_COOKIE, session_id, None)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    response.delete_cookie(MFA_COOKIE, path="/")
     return response
 
 

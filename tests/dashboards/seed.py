@@ -6,6 +6,8 @@ patient with a BP cuff and a glucose meter on a gateway, readings of every quali
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -20,6 +22,17 @@ from triage.clinical import people
 PASSWORD = "correct horse battery staple"
 _HASH = hash_password(PASSWORD)
 ROLES = ("nurse", "clinician", "billing", "admin")
+MFA_ROLES = ("clinician", "billing", "admin")  # seeded with a confirmed second factor
+
+
+def totp_secret(username: str) -> str:
+    """The seeded TOTP secret of a test user: derived from the name, so helpers can compute codes."""
+    return base64.b32encode(hashlib.sha256(username.encode()).digest()[:20]).decode("ascii")
+
+
+def enrol_totp(db: psycopg.Connection[Any], user_id: int, username: str) -> None:
+    db.execute("INSERT INTO user_mfa (user_id, totp_secret, confirmed_at) VALUES (%s, %s, now())",
+               (user_id, totp_secret(username)))
 
 
 @dataclass
@@ -81,6 +94,8 @@ def make_world(db: psycopg.Connection[Any], *, state: str = "NY") -> World:
             db, username=name, display_name=f"{role.title()} {tag}", role=role, password_hash=_HASH,
             npi="1234567893" if role == "clinician" else None, is_physician_or_qhp=role == "clinician",
         )
+        if role in MFA_ROLES:
+            enrol_totp(db, w.users[role], name)
     today = datetime.now(UTC).date()
     people.add_licence(db, w.users["clinician"], state=state, license_number="LIC-1",
                        valid_from=today - timedelta(days=400), valid_to=today + timedelta(days=400))

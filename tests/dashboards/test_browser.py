@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.dashboards.live import totp_code
 from tests.dashboards.seed import PASSWORD, World, add_flag, add_reading
 
 CHROMIUM = "/usr/bin/chromium"
@@ -35,6 +37,10 @@ def _sign_in(browser: Browser, base_url: str, username: str) -> Page:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("#login-form button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url or "/login/second-factor" in url)
+    if "/login/second-factor" in page.url:  # clinician, billing, admin: the seeded authenticator's code
+        page.fill("input[name=code]", totp_code(username))
+        page.click("#second-factor-form button[type=submit]")
     return page
 
 
@@ -128,3 +134,45 @@ def test_live_queue_inserts_rows_without_touching_typed_text_or_focus(
     notes = db.execute("SELECT count(*) FROM flag_events WHERE flag_id = %s AND note = %s",
                        (world.flag_id, "Patient says she feels fine")).fetchone()
     assert notes == (1,)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_totp_sign_in_and_first_enrolment_in_the_browser(
+    browser: Browser, base_url: str, world: World, db: psycopg.Connection[Any], artifacts_dir: Path
+) -> None:
+    from dashboards.passwords import hash_password
+    from triage.clinical import people
+
+    clin = browser.new_context(base_url=base_url).new_page()
+    clin.set_default_timeout(10_000)
+    clin.goto("/login")
+    clin.fill("input[name=username]", world.usernames["clinician"])
+    clin.fill("input[name=password]", PASSWORD)
+    clin.click("#login-form button[type=submit]")
+    expect(clin).to_have_url(re.compile(r"/login/second-factor"))
+    expect(clin.locator("input[name=code]")).to_be_focused()
+    clin.fill("input[name=code]", "000000")
+    clin.click("#second-factor-form button[type=submit]")
+    expect(clin.locator("p.error")).to_contain_text("not valid")
+    clin.fill("input[name=code]", totp_code(world.usernames["clinician"]))
+    clin.click("#second-factor-form button[type=submit]")
+    expect(clin).to_have_url(f"{base_url}/queue")
+    clin.screenshot(path=str(artifacts_dir / "mfa-1-clinician-queue.png"), full_page=True)
+
+    people.create_user(db, username="fresh-biller", display_name="Fresh Biller", role="billing",
+                       password_hash=hash_password(PASSWORD))
+    bill = _sign_in(browser, base_url, "fresh-biller")
+    expect(bill).to_have_url(f"{base_url}/account/mfa")  # nothing else until a factor is set up
+    bill.goto("/billing")
+    expect(bill).to_have_url(f"{base_url}/account/mfa")
+    secret = bill.locator("#totp-secret").inner_text().replace(" ", "")
+    expect(bill.locator("#totp-uri")).to_contain_text(f"secret={secret}")
+    bill.screenshot(path=str(artifacts_dir / "mfa-2-enrolment.png"), full_page=True)
+    bill.fill("#mfa-confirm input[name=code]", totp_code("fresh-biller", secret))
+    bill.click("#mfa-confirm button[type=submit]")
+    expect(bill.locator("#recovery-codes li")).to_have_count(10)
+    bill.goto("/billing")
+    expect(bill).to_have_url(f"{base_url}/billing")
+    enrolled = db.execute("SELECT action FROM audit_log WHERE actor = 'fresh-biller' AND action LIKE 'mfa.%'")
+    assert enrolled.fetchall() == [("mfa.enrolled",)]

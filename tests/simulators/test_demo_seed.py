@@ -7,10 +7,11 @@ from typing import Any
 
 import psycopg
 
-from simulators.demo_seed import DEMO_STATES, seed_demo
+from simulators.demo_seed import DEMO_STATES, DEMO_TOTP_SECRETS, demo_code, seed_demo
 from simulators.stack import DatabaseUrls
 
-TABLES = ("users", "clinician_licenses", "patients", "enrolments", "consents", "device_assignments")
+TABLES = ("users", "clinician_licenses", "patients", "enrolments", "consents", "device_assignments",
+          "user_mfa")
 
 
 def _counts(db: psycopg.Connection[Any]) -> dict[str, int]:
@@ -24,12 +25,16 @@ def test_seed_is_complete_and_idempotent(database_urls: DatabaseUrls, db: psycop
     again = seed_demo(url, ["gw-a", "gw-b"], "demo-password", today=date(2026, 11, 23))
     assert again == first and _counts(db) == counts
     assert counts == {"users": 4, "clinician_licenses": len(DEMO_STATES), "patients": 2, "enrolments": 2,
-                      "consents": 2, "device_assignments": 6}
+                      "consents": 2, "device_assignments": 6, "user_mfa": 3}
     assert [p.devices for p in first] == [("SIM-BP-0001", "SIM-GL-0001"), ("SIM-BP-0002", "SIM-GL-0002")]
     assert [p.vitals for p in first] == [("SIM-WS-0001", "SIM-OX-0001"), ()]  # scale + oximeter on gw 1
     kinds = dict(db.execute("SELECT device_id, kind FROM devices").fetchall())
     assert kinds == {"SIM-BP-0001": "blood_pressure", "SIM-GL-0001": "glucose",
                      "SIM-WS-0001": "weight", "SIM-OX-0001": "spo2",
                      "SIM-BP-0002": "blood_pressure", "SIM-GL-0002": "glucose"}
+    mfa = dict(db.execute("SELECT u.username, m.totp_secret FROM user_mfa m JOIN users u USING (user_id)"
+                          " WHERE m.confirmed_at IS NOT NULL").fetchall())
+    assert mfa == DEMO_TOTP_SECRETS  # clinician, billing and admin: the secrets the banner prints
+    assert len(demo_code("admin")) == 6 and demo_code("admin").isdigit()
     icd = db.execute("SELECT DISTINCT order_icd10 FROM enrolments").fetchall()
     assert icd == [(["I10", "E11.9"],)]
