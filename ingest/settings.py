@@ -49,10 +49,13 @@ class Settings:
                                   "on restart)")
     group: str = setting("rpmflow-ingest", env=PREFIX + "GROUP", check=_group,
                          help="shared-subscription group")
-    # Plain subscription by default: Mosquitto 2.0 does not restore shared subscriptions (nor
-    # their queued/in-flight messages) across a broker restart; see docs/ingest.md.
-    shared: bool = setting(False, env=PREFIX + "SHARED",
-                           help="subscribe through $share/<group>/ (several processes; docs/ingest.md)")
+    # Shared by default, so a second process (its own client id, same group) splits the stream.
+    # A broker that forgets $share subscriptions on restart (Mosquitto 2.0) gets them again at
+    # the reconnect (subscribed on every connect); what it dropped meanwhile, the gateways re-send
+    # for want of an end-to-end ack (docs/ingest.md).
+    shared: bool = setting(True, env=PREFIX + "SHARED",
+                           help="subscribe through $share/<group>/ so several processes split the stream "
+                                "(docs/ingest.md)")
     batch_size: int = setting(500, env=PREFIX + "BATCH_SIZE", check=rs.between(1, 50_000),
                               help="commit when this many messages are waiting")
     batch_ms: int = setting(200, env=PREFIX + "BATCH_MS", check=rs.at_least(1),

@@ -44,7 +44,7 @@ def _stack(args: argparse.Namespace) -> int:
 
 
 def _fleet(rest: list[str]) -> int:
-    from simulators.fleet import fleet_main
+    from simulators.fleet_cli import fleet_main
 
     return fleet_main(rest)
 

@@ -11,32 +11,23 @@ Modes: live (readings measured "now"; a device producing faster than one per sec
 time so every message id stays unique) and backfill (``--backfill-days``: each device's history over
 the last N days, published as fast as the rate allows).
 
-CLI (``rpmflow-sim fleet`` or ``python -m simulators.fleet``)::
-
-    --broker mqtt://host:port --credentials creds.json   # an existing broker, {gateway_id: password}
-    --embedded                                          # start a throwaway stack and provision gateways
-    --gateways N --devices-per-gateway N --rate MSG_S (0 = as fast as possible)
-    --count N | --duration S --window N --backfill-days D --per-day N --glucose-share F
-    --vitals-share F (scales and pulse oximeters)
-    --seed N --ids-out FILE (one published message id per line) --prefix sim-gw
+CLI: ``rpmflow-sim fleet`` (``simulators/fleet_cli.py``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -49,12 +40,14 @@ from gateway.contract import (
     KIND_SPO2,
     KIND_WEIGHT,
     READING_SCHEMA,
+    acks_topic,
     bp_identity,
     glucose_identity,
     message_id,
     readings_topic,
     spo2_identity,
 )
+from simulators.fleet_acks import Confirmations
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +164,10 @@ class FleetConfig:
     seed: int | None = None
     prefix: str = "sim-gw"
     keep_ids: bool = True
+    # As a real gateway: keep each reading until ingest's end-to-end ack names it, resend it after
+    # confirm_timeout_s (simulators/fleet_acks.py); run_fleet returns once all are confirmed.
+    confirm: bool = False
+    confirm_timeout_s: float = 10.0
 
     def gateway_ids(self) -> list[str]:
         return [f"{self.prefix}-{i:04d}" for i in range(self.gateways)]
@@ -183,6 +180,8 @@ class FleetReport:
     published: int = 0
     acked: int = 0
     refused: int = 0
+    confirmed: int = 0  # confirm mode: readings ingest acknowledged end to end
+    resent: int = 0  # confirm mode: re-sends after the confirmation deadline
     elapsed_s: float = 0.0
     message_ids: list[str] = field(default_factory=list)
 
@@ -194,7 +193,8 @@ class FleetReport:
         target = "max" if self.target_rate <= 0 else f"{self.target_rate:,.0f}"
         rows = [("gateways", f"{self.gateways}"), ("target rate (msg/s)", target),
                 ("published", f"{self.published:,}"), ("acked (PUBACK)", f"{self.acked:,}"),
-                ("refused by broker", f"{self.refused:,}"), ("elapsed (s)", f"{self.elapsed_s:.2f}"),
+                ("refused by broker", f"{self.refused:,}"), ("confirmed by ingest", f"{self.confirmed:,}"),
+                ("re-sent (no confirmation)", f"{self.resent:,}"), ("elapsed (s)", f"{self.elapsed_s:.2f}"),
                 ("achieved rate (msg/s)", f"{self.rate:,.0f}")]
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k:<{width}}  {v:>12}" for k, v in rows)
@@ -219,9 +219,11 @@ class BrokerAddress:
 class VirtualGateway:
     """One MQTT client; ``publish`` blocks while ``window`` publishes wait for their PUBACK."""
 
-    def __init__(self, gateway_id: str, password: str, broker: BrokerAddress, window: int) -> None:
+    def __init__(self, gateway_id: str, password: str, broker: BrokerAddress, window: int,
+                 confirmations: Confirmations | None = None) -> None:
         self.gateway_id = gateway_id
         self.topic = readings_topic(gateway_id)
+        self.confirmations = confirmations
         self._window = window
         self._cond = threading.Condition()
         self._outstanding = 0
@@ -237,6 +239,8 @@ class VirtualGateway:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_publish = self._on_publish
+        if confirmations is not None:
+            c.on_message = lambda client, userdata, msg: confirmations.on_ack(bytes(msg.payload))
         self._client = c
 
     def start(self) -> None:
@@ -248,6 +252,8 @@ class VirtualGateway:
         if reason_code.is_failure:
             log.error("gateway %s refused by the broker: %s", self.gateway_id, reason_code)
         else:
+            if self.confirmations is not None:  # every connect: the session may be new
+                client.subscribe(acks_topic(self.gateway_id), qos=1)
             self.connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
@@ -264,7 +270,9 @@ class VirtualGateway:
                 self.acked += 1
             self._cond.notify_all()
 
-    def publish(self, payload: bytes) -> None:
+    def publish(self, payload: bytes, message_id: str | None = None) -> None:
+        if self.confirmations is not None and message_id is not None:
+            self.confirmations.sent(message_id, payload)
         with self._cond:
             while self._outstanding >= self._window:
                 self._cond.wait(1.0)
@@ -353,7 +361,9 @@ def run_fleet(broker_url: str, credentials: Mapping[str, str], config: FleetConf
     missing = [g for g in gateway_ids if g not in credentials]
     if missing:
         raise ValueError(f"no credentials for {len(missing)} gateway(s), e.g. {missing[0]}")
-    gateways = {g: VirtualGateway(g, credentials[g], address, config.window) for g in gateway_ids}
+    gateways = {g: VirtualGateway(g, credentials[g], address, config.window,
+                                  Confirmations(g, config.confirm_timeout_s) if config.confirm else None)
+                for g in gateway_ids}
     report = FleetReport(gateways=len(gateways), target_rate=config.rate)
     for gw in gateways.values():
         gw.start()
@@ -365,6 +375,7 @@ def run_fleet(broker_url: str, credentials: Mapping[str, str], config: FleetConf
         devices = make_devices(config, gateway_ids)
         t0 = time.monotonic()
         end = t0 + config.duration_s if config.duration_s else None
+        next_resend = t0 + 0.5
         for gw_id, mid, payload in _schedule(config, devices, stop):
             if end is not None and time.monotonic() >= end:
                 break
@@ -373,8 +384,11 @@ def run_fleet(broker_url: str, credentials: Mapping[str, str], config: FleetConf
                 delay = due - time.monotonic()
                 if delay > 0.002:
                     time.sleep(delay)
-            gateways[gw_id].publish(payload)
+            gateways[gw_id].publish(payload, mid)
             report.published += 1
+            if config.confirm and time.monotonic() >= next_resend:
+                _resend_expired(gateways.values())
+                next_resend = time.monotonic() + 0.5
             if config.keep_ids:
                 report.message_ids.append(mid)
             if on_published is not None:
@@ -382,73 +396,32 @@ def run_fleet(broker_url: str, credentials: Mapping[str, str], config: FleetConf
         wait_until = time.monotonic() + ack_timeout
         for gw in gateways.values():
             gw.wait_acked(max(wait_until - time.monotonic(), 0.0))
+        if config.confirm:
+            _wait_confirmed(gateways.values(), wait_until)
         report.elapsed_s = time.monotonic() - t0
     finally:
         for gw in gateways.values():
             gw.stop()
     report.acked = sum(g.acked for g in gateways.values())
     report.refused = sum(g.refused for g in gateways.values())
+    confirmations = [g.confirmations for g in gateways.values() if g.confirmations is not None]
+    report.confirmed = sum(c.confirmed for c in confirmations)
+    report.resent = sum(c.resent for c in confirmations)
     return report
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rpmflow-sim fleet", description=__doc__.split("\n\n")[0])
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--broker", help="mqtt://host:port of an existing broker (needs --credentials)")
-    where.add_argument("--embedded", action="store_true", help="start a throwaway stack and provision it")
-    p.add_argument("--credentials", type=Path, help="JSON file {gateway_id: password}")
-    p.add_argument("--gateways", type=int, default=10)
-    p.add_argument("--devices-per-gateway", type=int, default=5)
-    p.add_argument("--rate", type=float, default=1000.0, help="messages/s for the fleet, 0 = max")
-    p.add_argument("--count", type=int, default=10_000, help="readings to publish (live mode)")
-    p.add_argument("--duration", type=float, help="stop publishing after this many seconds")
-    p.add_argument("--window", type=int, default=500, help="un-acked publishes per gateway (<= 65000)")
-    p.add_argument("--backfill-days", type=int, default=0, help="backfill mode: N days of history")
-    p.add_argument("--per-day", type=int, default=2, help="backfill: readings per device per day")
-    p.add_argument("--glucose-share", type=float, default=0.3)
-    p.add_argument("--vitals-share", type=float, default=0.0,
-                   help="share of devices that are scales or pulse oximeters (half each)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--prefix", default="sim-gw", help="gateway id prefix")
-    p.add_argument("--ids-out", type=Path, help="write the published message ids here, one per line")
-    return p
+def _resend_expired(gateways: Iterable[VirtualGateway]) -> None:
+    for gw in gateways:
+        if gw.confirmations is not None:
+            for mid, payload in gw.confirmations.expired():
+                gw.publish(payload, mid)
 
 
-def fleet_main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not 1 <= args.window <= 65000:
-        print("--window must be 1..65000 (paho misbehaves past ~65k queued publishes)")
-        return 2
-    config = FleetConfig(
-        gateways=args.gateways, devices_per_gateway=args.devices_per_gateway, rate=args.rate,
-        count=None if args.duration and args.count == 10_000 else args.count, duration_s=args.duration,
-        window=args.window, backfill_days=args.backfill_days, per_day=args.per_day,
-        glucose_share=args.glucose_share, vitals_share=args.vitals_share, seed=args.seed, prefix=args.prefix,
-        keep_ids=args.ids_out is not None,
-    )
-    if args.embedded:
-        from simulators.stack import running_stack
-
-        with running_stack() as stack:
-            creds = provision(stack.mosquitto, config)
-            report = run_fleet(f"mqtt://127.0.0.1:{stack.mosquitto.port}", creds, config)
-    else:
-        if args.credentials is None:
-            print("--broker needs --credentials FILE ({gateway_id: password})")
-            return 2
-        creds = {str(k): str(v) for k, v in json.loads(args.credentials.read_text()).items()}
-        broker = urlsplit(args.broker)
-        url = f"mqtt://{broker.hostname}:{broker.port or 1883}"
-        if broker.username:  # credentials in the URL belong to no gateway: ignore, but say so
-            log.info("ignoring user %s in --broker: each gateway uses its own account",
-                     unquote(broker.username))
-        report = run_fleet(url, creds, config)
-    if args.ids_out:
-        args.ids_out.write_text("".join(f"{m}\n" for m in report.message_ids))
-    print(report.table())
-    return 0 if report.acked == report.published else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(fleet_main())
+def _wait_confirmed(gateways: Iterable[VirtualGateway], until: float) -> None:
+    """Confirm mode: resend what ingest has not confirmed in time until all is confirmed (or ``until``)."""
+    pending = [g for g in gateways if g.confirmations is not None]
+    while pending and time.monotonic() < until:
+        _resend_expired(pending)
+        pending = [g for g in pending if g.confirmations is not None and g.confirmations.open]
+        if pending and pending[0].confirmations is not None:
+            pending[0].confirmations.wait_empty(0.2)

@@ -23,6 +23,7 @@ from tests.ingest.helpers import (
     assert_stored_exactly_once,
     count,
     make_settings,
+    restart_broker_under_load,
 )
 from tests.waiting import wait_for
 
@@ -113,21 +114,19 @@ def test_broker_restart_during_stream(
     database_urls: DatabaseUrls,
     private_broker: EmbeddedMosquitto, database_url: str, db: Conn, tmp_path: Path
 ) -> None:
+    """The plain subscription (``shared=False``): the broker alone keeps everything across its
+    restart, so even publishers that stop at the PUBACK lose nothing (the shared default relies on
+    the gateways' end-to-end acks: test_shared_restart.py)."""
     total = 3000
-    settings = make_settings(database_urls.ingest, private_broker.ingest_url)
+    settings = make_settings(database_urls.ingest, private_broker.ingest_url, shared=False)
     ingest = IngestProcess(settings, tmp_path / "ingest.log")
     config, creds = _fleet(private_broker, total, rate=1000)
     ingest.start()
     try:
         fleet = FleetThread(private_broker.port, creds, config)
-        wait_for(lambda: _rows(db) >= 500, 30, "some readings committed")
         # Persistence on: the ingest session, its (plain) subscription and its queued messages are
         # saved. A shared subscription would not be (Mosquitto 2.0; docs/ingest.md).
-        private_broker.stop()
-        private_broker.start()
-        report = fleet.join()  # publishers resend whatever had no PUBACK
-        wait_for(lambda: _rows(db) == total, 60, f"all {total} readings stored after the restart")
-        assert ingest.alive, ingest.tail()
+        report = restart_broker_under_load(db, private_broker, fleet, [ingest], total)
     finally:
         ingest.cleanup()
     assert_stored_exactly_once(db, report.message_ids)

@@ -12,8 +12,8 @@ BASE = {"RPMFLOW_DATABASE_URL": "postgresql://u:p@127.0.0.1:5/db", "RPMFLOW_MQTT
 def test_defaults_and_shared_mqtt_url() -> None:
     s = Settings.from_env(BASE)
     assert (s.batch_size, s.batch_ms, s.receive_maximum, s.metrics_port) == (500, 200, 2000, 0)
-    assert s.client_id == "rpmflow-ingest-0" and s.group == "rpmflow-ingest" and s.shared is False
-    assert Settings.from_env({**BASE, "RPMFLOW_INGEST_SHARED": "true"}).shared is True
+    assert s.client_id == "rpmflow-ingest-0" and s.group == "rpmflow-ingest" and s.shared is True
+    assert Settings.from_env({**BASE, "RPMFLOW_INGEST_SHARED": "false"}).shared is False
     assert s.workers == 2  # two worker processes behind the receiver (bench/ingest_bench.py)
     assert Settings.from_env({**BASE, "RPMFLOW_INGEST_WORKERS": "0"}).workers == 0  # in-process path
     assert s.mqtt.host == "localhost" and s.mqtt.username == "a" and s.mqtt.password == "b"

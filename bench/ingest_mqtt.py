@@ -1,0 +1,245 @@
+"""The MQTT measures of bench/ingest_bench.py: backlog publishers, count-only, naive, rpmflow, latency.
+
+Throughput: the consumers' persistent sessions are subscribed first, then ``publishers``
+processes queue one backlog in the broker (Mosquitto keeps one copy per session), then each
+consumer in turn connects and drains its copy while a sampler counts what it has done. The naive
+consumer subscribes to one gateway's topic only (its share of the backlog is enough for its
+window). Latency: rpmflow runs, publisher processes offer a fixed total rate, and a poller notes
+when each reading becomes visible to another connection (committed).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from psycopg import sql
+
+from bench.ingest_measure import Plan, Rate, Sampler, reading_tuple
+from gateway import contract
+from ingest.pipeline import classify
+from ingest.writer import READING_COLUMNS, Accepted
+from simulators.fleet import FleetConfig, run_fleet
+from simulators.stack import EmbeddedMosquitto
+
+ROOT = Path(__file__).resolve().parents[1]
+COUNT_ONLY, NAIVE = "bench-count", "bench-naive"
+
+
+def fleets(publishers: int, gateways: int, run: int) -> list[FleetConfig]:
+    """One fleet per publisher process, each with gateways and devices of its own."""
+    return [FleetConfig(gateways=gateways, devices_per_gateway=25, rate=0, window=500, count=0,
+                        prefix=f"bench{p}", seed=100 * run + p, keep_ids=False)
+            for p in range(publishers)]
+
+
+def _publish(url: str, creds: dict[str, str], config: FleetConfig) -> tuple[int, float]:
+    report = run_fleet(url, creds, config, ack_timeout=300)
+    assert report.acked == report.published, report.table()
+    return report.acked, report.elapsed_s
+
+
+def publish(broker: EmbeddedMosquitto, creds: dict[str, str], configs: list[FleetConfig]) -> float:
+    """Run the fleets in parallel processes; returns the total rate they achieved (msg/s)."""
+    url = f"mqtt://127.0.0.1:{broker.port}"
+    with ProcessPoolExecutor(len(configs), mp_context=mp.get_context("spawn")) as pool:
+        done = list(pool.map(_publish, [url] * len(configs),
+                             [{g: creds[g] for g in c.gateway_ids()} for c in configs], configs))
+    return sum(n for n, _ in done) / max(s for _, s in done)
+
+
+def _client(broker: EmbeddedMosquitto, client_id: str, expiry: int = 600) -> tuple[mqtt.Client, Properties]:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.username_pw_set("rpmflow-ingest", broker.ingest_password)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = expiry
+    props.ReceiveMaximum = 2000  # rpmflow's default window
+    return c, props
+
+
+def session(broker: EmbeddedMosquitto, client_id: str, topic: str | None) -> None:
+    """Create a persistent session subscribed to ``topic``, or (``None``) delete the session."""
+    c, props = _client(broker, client_id, 600 if topic else 0)
+    done = threading.Event()
+    c.on_subscribe = lambda *a: done.set()
+    c.on_connect = lambda *a: done.set() if topic is None else None
+    c.connect("127.0.0.1", broker.port, clean_start=topic is None, properties=props)
+    c.loop_start()
+    if topic:
+        c.subscribe(topic, 1)
+    done.wait(10)
+    c.disconnect()
+    c.loop_stop()
+
+
+def _drain(broker: EmbeddedMosquitto, client_id: str, on_message: Callable[[Any], None],
+           done: Callable[[], int], total: int, plan: Plan) -> Rate:
+    """Resume ``client_id``'s session with ``on_message`` (paho acks on return) and sample ``done``."""
+    c, props = _client(broker, client_id)
+    c.on_message = lambda client, userdata, msg: on_message(msg)
+    c.connect("127.0.0.1", broker.port, clean_start=False, properties=props)
+    c.loop_start()
+    try:
+        return Sampler(done, plan, total).run(120)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+def count_only(broker: EmbeddedMosquitto, client_id: str, total: int, plan: Plan) -> Rate:
+    """A paho v5 subscriber that only counts the QoS 1 stream (acked by paho): the ceiling."""
+    got = [0]
+
+    def on_message(msg: Any) -> None:
+        got[0] += 1
+
+    return _drain(broker, client_id, on_message, lambda: got[0], total, plan)
+
+
+def naive(broker: EmbeddedMosquitto, client_id: str, url: str, total: int, plan: Plan) -> Rate:
+    """The usual first version: validate, INSERT and COMMIT per message in paho's callback (and
+    no dedupe at all)."""
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in READING_COLUMNS)
+    insert = sql.SQL("INSERT INTO readings ({}) VALUES ({})").format(
+        cols, sql.SQL(", ").join(sql.Placeholder() * len(READING_COLUMNS)))
+    done = [0]
+    with psycopg.connect(url) as conn:
+        def on_message(msg: Any) -> None:
+            item = classify(msg.topic, bytes(msg.payload), now=datetime.now(UTC))
+            assert isinstance(item, Accepted)
+            conn.execute(insert, reading_tuple(item))
+            conn.commit()
+            done[0] += 1
+
+        return _drain(broker, client_id, on_message, lambda: done[0], total, plan)
+
+
+class Ingest:
+    """``rpmflow-ingest run`` as a subprocess with its default settings but for the ids."""
+
+    def __init__(self, broker: EmbeddedMosquitto, url: str, client_id: str, group: str, **env: str) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("RPMFLOW_")}
+        self.env.update({
+            "RPMFLOW_DATABASE_URL": url, "RPMFLOW_INGEST_MQTT_URL": broker.ingest_url,
+            "RPMFLOW_INGEST_CLIENT_ID": client_id, "RPMFLOW_INGEST_GROUP": group,
+            "RPMFLOW_INGEST_SESSION_EXPIRY_S": "600", **env,
+        })
+        self.client_id, self.broker = client_id, broker
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = Path(tempfile.gettempdir()) / f"{client_id}.log"
+
+    @property
+    def topic(self) -> str:
+        shared = self.env.get("RPMFLOW_INGEST_SHARED", "true") == "true"
+        group = self.env["RPMFLOW_INGEST_GROUP"]
+        return f"$share/{group}/{contract.READINGS_FILTER}" if shared else contract.READINGS_FILTER
+
+    def start(self) -> None:
+        self.log.write_bytes(b"")
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "run"],
+                                         cwd=ROOT, env=self.env, stdout=log, stderr=log)
+
+    def wait_subscribed(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while b"subscribed to" not in self.log.read_bytes():
+            if time.monotonic() > deadline or (self.proc is not None and self.proc.poll() is not None):
+                raise RuntimeError(f"ingest did not subscribe: {self.log.read_text()[-2000:]}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(60)
+        session(self.broker, self.client_id, None)
+        self.log.unlink(missing_ok=True)
+
+
+def max_reading_id(url: str) -> tuple[psycopg.Connection[Any], Any]:
+    conn = psycopg.connect(url, autocommit=True)
+
+    def count() -> int:
+        row = conn.execute("SELECT coalesce(max(reading_id), 0) FROM readings").fetchone()
+        return int(row[0]) if row else 0
+
+    return conn, count
+
+
+def rpmflow(ingests: list[Ingest], url: str, total: int, plan: Plan) -> Rate:
+    """The ingest processes drain the backlog their sessions hold; rows as committed."""
+    conn, count = max_reading_id(url)
+    try:
+        for ing in ingests:
+            ing.start()
+        return Sampler(count, plan, total).run(300)
+    finally:
+        for ing in ingests:
+            ing.stop()
+        conn.close()
+
+
+def latency(ingest: Ingest, url: str, broker: EmbeddedMosquitto, creds: dict[str, str],
+            configs: list[FleetConfig], rate: float, plan: Plan) -> tuple[list[float], float]:
+    """Publish → commit (ms) at ``rate`` msg/s offered by the publisher processes, for the
+    readings published after the warm-up; also the rate the publishers achieved."""
+    per = [FleetConfig(**{**c.__dict__, "rate": rate / len(configs), "count": int(rate / len(configs)
+                                                                                   * plan.total)})
+           for c in configs]
+    lags: list[tuple[float, float]] = []  # (received_at epoch, seen - received_at)
+    stop = threading.Event()
+
+    def poll() -> None:
+        last = 0
+        with psycopg.connect(url, autocommit=True) as c:
+            while not stop.is_set():
+                got = c.execute("SELECT reading_id, extract(epoch FROM received_at)::float8 FROM readings"
+                                " WHERE reading_id > %s", (last,)).fetchall()
+                seen = time.time()
+                for rid, received in got:
+                    lags.append((received, seen - received))
+                    last = max(last, rid)
+                time.sleep(0.01)
+
+    ingest.start()
+    poller = threading.Thread(target=poll, daemon=True)
+    try:
+        ingest.wait_subscribed()
+        poller.start()
+        t0 = time.time()
+        achieved = publish(broker, creds, per)
+        total = sum(c.count or 0 for c in per)
+        deadline = time.monotonic() + 60
+        while len(lags) < total and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        poller.join(10)
+        ingest.stop()
+    assert len(lags) == total, (len(lags), total)
+    start = min(r for r, _ in lags) if lags else t0
+    steady_lags = sorted(lag * 1000 for r, lag in lags if r >= start + plan.warmup)
+    return steady_lags, achieved
+
+
+def pct(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * q))] if values else float("nan")
+
+
+def new_group() -> str:
+    return f"bench{secrets.token_hex(2)}"
