@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import ingest_mqtt as mq  # noqa: E402
 from bench.ingest_measure import (  # noqa: E402
+    SAMPLE_FLEET,
     Fresh,
     Plan,
     Rate,
@@ -77,18 +78,20 @@ def database_measures(stack: Stack, fresh: Fresh, plan: Plan, run: int, out: Run
     owner, _ = fresh_db(stack, f"b{run}_copy")
     out.rates["raw COPY readings"] = raw_copy_readings(owner, fresh, plan)
     out.rates["raw COPY minimal"] = raw_copy_minimal(owner, fresh, plan)
-    _, ingest = fresh_db(stack, f"b{run}_writer")
+    owner, ingest = fresh_db(stack, f"b{run}_writer")
+    mq.enrol(owner, [SAMPLE_FLEET])  # the binding is part of the writer's work
     out.rates["writer"] = writer_alone(ingest, fresh, plan)
 
 
 def mqtt_measures(stack: Stack, creds: dict[str, str], plan: Plan, run: int, backlog: int, out: Run) -> None:
     broker = stack.mosquitto
     group = mq.new_group()
-    _, rpm_url = fresh_db(stack, f"b{run}_rpm")
+    owner_url, rpm_url = fresh_db(stack, f"b{run}_rpm")
     ingest = mq.Ingest(broker, rpm_url, f"bench-ingest-{group}", group)
     configs = mq.fleets(PUBLISHERS, GATEWAYS, run)
     per = backlog // PUBLISHERS
     configs = [dataclasses.replace(c, count=per) for c in configs]
+    mq.enrol(owner_url, configs)  # ingest refuses readings of devices not enrolled on their gateway
     naive_topic = contract.readings_topic(configs[0].gateway_ids()[0])
     count_id, naive_id = f"{mq.COUNT_ONLY}-{group}", f"{mq.NAIVE}-{group}"
     mq.session(broker, count_id, contract.READINGS_FILTER)
@@ -115,7 +118,8 @@ def mqtt_measures(stack: Stack, creds: dict[str, str], plan: Plan, run: int, bac
 def latency_measure(stack: Stack, creds: dict[str, str], plan: Plan, run: int, out: Run) -> None:
     half = out.rates["rpmflow"].per_s / 2
     group = mq.new_group()
-    _, url = fresh_db(stack, f"b{run}_lat")
+    owner_url, url = fresh_db(stack, f"b{run}_lat")
+    mq.enrol(owner_url, mq.fleets(LATENCY_PUBLISHERS, 2, run))
     ingest = mq.Ingest(stack.mosquitto, url, f"bench-lat-{group}", group)
     print(f"  run {run}: latency at {half:,.0f} msg/s ...", file=sys.stderr)
     lags, achieved = mq.latency(ingest, url, stack.mosquitto, creds, mq.fleets(LATENCY_PUBLISHERS, 2, run),

@@ -86,8 +86,11 @@ class Sampler:
 # -- rows ---------------------------------------------------------------------------------------------
 
 
+SAMPLE_FLEET = FleetConfig(gateways=10, devices_per_gateway=10, seed=1)  # the rows' devices (enrol them)
+
+
 def accepted_items(n: int) -> list[Accepted]:
-    config = FleetConfig(gateways=10, devices_per_gateway=10, seed=1)
+    config = SAMPLE_FLEET
     devices = make_devices(config, config.gateway_ids())
     now = datetime.now(UTC)
     out = []

@@ -35,7 +35,7 @@ from bench.ingest_measure import Plan, Rate, Sampler, reading_tuple
 from gateway import contract
 from ingest.pipeline import classify
 from ingest.writer import READING_COLUMNS, Accepted
-from simulators.fleet import FleetConfig, run_fleet
+from simulators.fleet import FleetConfig, enrol_devices, make_devices, run_fleet
 from simulators.stack import EmbeddedMosquitto
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +47,12 @@ def fleets(publishers: int, gateways: int, run: int) -> list[FleetConfig]:
     return [FleetConfig(gateways=gateways, devices_per_gateway=25, rate=0, window=500, count=0,
                         prefix=f"bench{p}", seed=100 * run + p, keep_ids=False)
             for p in range(publishers)]
+
+
+def enrol(database_url: str, configs: list[FleetConfig]) -> None:
+    """Enrol every device of these (seeded, so reproducible) fleets on its gateway."""
+    for config in configs:
+        enrol_devices(database_url, make_devices(config, config.gateway_ids()))
 
 
 def _publish(url: str, creds: dict[str, str], config: FleetConfig) -> tuple[int, float]:

@@ -84,7 +84,7 @@ def generate(patients: int, days: int, bp: int, glucose: int, seed: int) -> list
     return items
 
 
-def seed_people(conn: Conn, patients: int, days: int) -> None:
+def seed_people(conn: Conn, patients: int, days: int, *, old: bool = False) -> None:
     since = datetime.now(UTC) - timedelta(days=days + 1)
     conn.execute("INSERT INTO patients (patient_id, mrn, display_name, state) SELECT g, 'MRN-' || g,"
                  " 'P' || g, 'NY' FROM generate_series(0, %s) g", (patients - 1,))
@@ -94,6 +94,12 @@ def seed_people(conn: Conn, patients: int, days: int) -> None:
         conn.execute("INSERT INTO device_assignments (device_id, patient_id, valid_from)"
                      " SELECT %s || '-' || lpad(g::text, 5, '0'), g, %s FROM generate_series(0, %s) g",
                      (prefix, since, patients - 1))
+        if not old:  # the layout before 0060 has no binding (bench/storage_old.py)
+            conn.execute("INSERT INTO device_enrolments (device_id, gateway_id, valid_from, enrolled_by,"
+                         " reason) SELECT %s || '-' || lpad(g::text, 5, '0'), 'gw-' || lpad((g / 10)::text,"
+                         " 4, '0'), timestamptz '2015-01-01 00:00Z', 'bench', 'storage bench'"
+                         " FROM generate_series(0, %s) g",
+                         (prefix, patients - 1))
 
 
 def load(url: str, items: Sequence[Accepted], old: bool) -> float:
@@ -194,7 +200,7 @@ def plain_rows(items: Sequence[Accepted], args: argparse.Namespace) -> list[Row]
             else:
                 migrate(url, ts.Settings(mode=ts.Mode.OFF))
             with psycopg.connect(url, autocommit=True) as conn:
-                seed_people(conn, args.patients, args.days)
+                seed_people(conn, args.patients, args.days, old=old)
             speed = load(url, items, old)
             with psycopg.connect(url, autocommit=True) as conn:
                 n, table, keys = size_per_row(conn)

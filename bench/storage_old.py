@@ -14,7 +14,7 @@ from typing import Any, Final
 import psycopg
 from psycopg import sql
 
-from ingest.writer import STAGING, Accepted, devices_sql
+from ingest.writer import STAGING, Accepted
 
 _COLUMNS: Final = (
     ("ord", "integer"), ("message_id", "text"), ("gateway_id", "text"), ("device_id", "text"),
@@ -74,6 +74,13 @@ class OldWriter:
             """
         ).format(st=_STAGING, rc=rc, src=src)
 
+    # first/last seen as ingest keeps them (the old layout has no devices.reported column)
+    _seen: Final = sql.SQL(
+        "UPDATE devices d SET first_seen_at = LEAST(d.first_seen_at, x.f),"
+        " last_seen_at = GREATEST(d.last_seen_at, x.l)"
+        " FROM (SELECT device_id, min(received_at) AS f, max(received_at) AS l FROM {} GROUP BY 1) x"
+        " WHERE d.device_id = x.device_id").format(_STAGING)
+
     def write(self, items: Sequence[Accepted]) -> int:
         with self.conn.transaction(), self.conn.cursor() as cur:
             with cur.copy(self._copy) as copy:
@@ -81,7 +88,7 @@ class OldWriter:
                     copy.write_row(_row(i, a))
             cur.execute(self._merge)
             n = max(cur.rowcount, 0)
-            cur.execute(devices_sql())
+            cur.execute(self._seen)
             cur.execute(sql.SQL("TRUNCATE {}").format(_STAGING))
         return n
 

@@ -1,4 +1,5 @@
-"""``rpmflow-dashboard``: serve the web app, or create users and API tokens from the shell."""
+"""``rpmflow-dashboard``: serve the web app, or create users and API tokens and enrol devices on
+gateways from the shell."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import socket
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -21,7 +23,7 @@ from gateway.runtime import settings as rs
 from gateway.runtime.fatal import EXIT_LOCAL, Fatal, exit_on_fatal, one_line
 from gateway.runtime.settings import SettingError
 from ingest.dberrors import check_url, describe_target, wait_for_database
-from triage.clinical import people
+from triage.clinical import device_enrolments, people
 
 ROLES = ("nurse", "clinician", "billing", "admin")
 
@@ -31,7 +33,7 @@ PROG = "rpmflow-dashboard"
 
 @dataclass(frozen=True)
 class AdminSettings:
-    """What the shell commands (create-user, create-token) need."""
+    """What the shell commands (create-user, create-token, enrol-device) need."""
 
     database_url: str = rs.database_url_field(check_url)
 
@@ -62,7 +64,42 @@ def _parser() -> argparse.ArgumentParser:
     rs.add_flags(ct, AdminSettings)
     ct.add_argument("--username", required=True)
     ct.add_argument("--name", default="cli", help="label shown on the account page")
+
+    en = sub.add_parser("enrol-device", help="enrol a device on a gateway (audited; ingest accepts its "
+                        "readings only from that gateway)")
+    rs.add_flags(en, AdminSettings)
+    en.add_argument("--device-id", required=True)
+    en.add_argument("--gateway-id", required=True)
+    en.add_argument("--kind", default="blood_pressure", choices=device_enrolments.KINDS)
+    en.add_argument("--manufacturer")
+    en.add_argument("--model")
+    en.add_argument("--firmware")
+    en.add_argument("--from", dest="valid_from", type=_aware, help="ISO 8601 with offset (default: now)")
+    en.add_argument("--reason", required=True, help="why (kept in the history and the audit trail)")
+    en.add_argument("--move", action="store_true", help="re-enrol: move it from the gateway it is on now")
+    en.add_argument("--by", default=os.environ.get("USER") or "cli", help="who (default: $USER)")
     return p
+
+
+def _aware(value: str) -> datetime:
+    at = datetime.fromisoformat(value)
+    if at.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} needs a UTC offset, e.g. 2026-01-31T09:00:00+00:00")
+    return at
+
+
+def _enrol_device(settings: AdminSettings, args: argparse.Namespace) -> int:
+    device = device_enrolments.Device(args.device_id, args.kind, args.manufacturer, args.model, args.firmware)
+    with _connect(settings.database_url) as conn:
+        try:
+            at = args.valid_from or datetime.now(UTC)
+            eid = device_enrolments.enrol(conn, device, args.gateway_id, at=at, by=args.by,
+                                          reason=args.reason, move=args.move)
+        except device_enrolments.EnrolmentRefused as exc:
+            print(f"cannot enrol: {exc}", file=sys.stderr)
+            return 1
+    print(f"enrolled device {args.device_id} on gateway {args.gateway_id} (enrolment {eid})")
+    return 0
 
 
 def _listen_check(host: str, port: int) -> None:
@@ -148,6 +185,8 @@ def _main(argv: Sequence[str] | None, environ: Mapping[str, str]) -> int:
     admin = rs.load(AdminSettings, environ, args)
     if args.command == "create-user":
         return _create_user(admin, args)
+    if args.command == "enrol-device":
+        return _enrol_device(admin, args)
     return _create_token(admin, args)
 
 

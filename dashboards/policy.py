@@ -88,6 +88,8 @@ POLICY: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", "/admin/patients/{patient_id}/enrol"): ADM,
     ("POST", "/admin/devices/assign"): ADM,
     ("POST", "/admin/devices/end"): ADM,
+    ("POST", "/admin/devices/enrol"): ADM,
+    ("POST", "/admin/devices/unenrol"): ADM,
     ("GET", "/admin/devices"): ADM,
     ("GET", "/admin/users"): ADM,
     ("POST", "/admin/users"): ADM,

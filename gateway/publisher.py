@@ -77,6 +77,7 @@ class PublisherStats:
     confirmed: int = 0  # rows deleted on ingest's acknowledgement
     resent: int = 0  # published rows sent again after their confirmation deadline
     malformed_acks: int = 0
+    refused_by_ingest: int = 0  # readings ingest dead-lettered (wrong gateway, not enrolled, ...)
     released: int = 0
     rejected: int = 0
     connects: int = 0
@@ -310,16 +311,22 @@ class Publisher:
             confirmed.extend(self._parse_ack(str(a), b))
 
     def _parse_ack(self, topic: str, payload: bytes) -> list[str]:
-        """The ids ingest confirmed; a bad ack is logged and ignored (its readings get re-sent)."""
+        """The ids ingest stored or refused (the outbox forgets both); a bad ack is logged and
+        ignored (its readings get re-sent)."""
         if topic != self._acks_topic:
             log.warning("ignoring a message on unexpected topic %s", topic)
             return []
         try:
-            return parse_ack(payload, self.gateway_id)
+            ack = parse_ack(payload, self.gateway_id)
         except MalformedAck as exc:
             self.stats.malformed_acks += 1
             log.warning("%s: ignored (the readings it names will be re-sent and acked again)", exc)
             return []
+        for mid, reason in ack.rejected:
+            log.error("ingest refused reading %s: %s (kept there as a dead letter for an admin;"
+                      " see docs/enrolling-a-gateway.md)", mid, reason)
+        self.stats.refused_by_ingest += len(ack.rejected)
+        return ack.done
 
     def _expire(self, outbox: Outbox) -> None:
         n = outbox.expire_published()

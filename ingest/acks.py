@@ -5,11 +5,14 @@ message it already PUBACKed to the gateway. The gateway therefore deletes a read
 confirms the commit on ``rpm/v1/<gateway_id>/acks`` (QoS 1, not retained) and re-sends otherwise;
 ingest storage is idempotent, so a re-send is a duplicate and is acked again.
 
-Which messages are acked (:func:`ack_groups`, pure): every reading message of a committed batch
-that was stored, found already stored, or dead-lettered (terminal). A dead letter is acked only if
-its payload is still a JSON object with a well-formed ``message_id``. Ids are grouped by the
-gateway id of the topic the message came on, never by what the payload claims. Statuses are not
-acked.
+Which messages are acked (pure): every reading message of a committed batch. One that was stored,
+or found already stored from the same gateway, is confirmed in ``message_ids``
+(:func:`ack_groups`); one that was dead-lettered (contract, database refusal, or the device <->
+gateway binding of ``ingest/binding.py``) is named in ``rejected`` with a short reason code
+(:func:`rejection_groups`): terminal too, the gateway forgets it, but it is never reported as
+stored. A dead letter is acked only if its payload is still a JSON object with a well-formed
+``message_id``. Ids are grouped by the gateway id of the topic the message came on, never by what
+the payload claims. Statuses are not acked.
 
 Sending (:class:`AckSender`) never blocks and never retries on its own: it hands the message to
 paho's bounded out-queue and counts it ``sent``; if the queue is full or the broker is gone the ack
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -34,8 +38,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.contract import ACK_SCHEMA, MAX_IDS_PER_ACK, MESSAGE_ID_RE, READINGS_LEAF, TOPIC_ROOT, acks_topic
 from gateway.runtime import broker
-from ingest.contract import ValidStatus
-from ingest.items import Accepted, DeadLetter, Item
+from ingest.items import Accepted, DeadLetter, Item, Rejection
 from ingest.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,7 @@ INFLIGHT_LIMIT: Final = 20
 
 
 AckGroups = dict[str, list[str]]  # gateway id (from the topic) → message ids, first-seen order
+Rejections = dict[str, list[tuple[str, str]]]  # gateway id (from the topic) → (message id, reason code)
 
 
 def readings_gateway(topic: str) -> str | None:
@@ -76,49 +80,72 @@ def dead_letter_message_id(payload: bytes) -> str | None:
     return None
 
 
-def ack_groups(items: Iterable[Item]) -> AckGroups:
-    """What to acknowledge once the transaction that handled ``items`` has committed.
+def _code(error_class: str) -> str:
+    """``ContractViolation`` → ``contract_violation``: the reason code a gateway logs."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", error_class).lower()
 
-    Every ``Accepted`` item is either stored, a duplicate, or (refused by PostgreSQL) a dead letter:
-    all three are terminal, so all are acked."""
+
+def ack_groups(items: Iterable[Item], rejected: Iterable[Rejection] = ()) -> AckGroups:
+    """What to confirm once the transaction that handled ``items`` has committed: the readings
+    stored or found already stored from the same gateway (every ``Accepted`` item not ``rejected``)."""
+    refused = {(r.gateway_id, r.message_id) for r in rejected}
     groups: AckGroups = {}
     seen: set[tuple[str, str]] = set()
     for item in items:
-        if isinstance(item, ValidStatus):
+        if not isinstance(item, Accepted):
             continue
-        if isinstance(item, Accepted):
-            topic, mid = item.reading.topic, item.reading.message_id
-        else:
-            topic, mid = item.topic, None
-        gw = readings_gateway(topic)
-        if gw is None:
-            continue  # a status (or a topic that names no gateway): nothing to ack
-        if isinstance(item, DeadLetter):
-            mid = dead_letter_message_id(item.payload)
-            if mid is None:
-                log.info("dead letter on %s has no well-formed message_id: nothing to ack", topic)
-                continue
-        assert mid is not None
-        if (gw, mid) not in seen:
-            seen.add((gw, mid))
-            groups.setdefault(gw, []).append(mid)
+        gw, mid = readings_gateway(item.reading.topic), item.reading.message_id
+        if gw is None or (gw, mid) in seen or (gw, mid) in refused:
+            continue
+        seen.add((gw, mid))
+        groups.setdefault(gw, []).append(mid)
     return groups
 
 
-def merge(into: AckGroups, more: Mapping[str, Sequence[str]]) -> None:
-    for gw, ids in more.items():
-        into.setdefault(gw, []).extend(ids)
+def rejection_groups(items: Iterable[Item], rejected: Iterable[Rejection] = (),
+                     refused: Iterable[DeadLetter] = ()) -> Rejections:
+    """What to report as refused: the dead letters among ``items`` (contract), ``refused`` (rows
+    PostgreSQL refused) and ``rejected`` (the binding), each with its reason code."""
+    out: Rejections = {}
+    seen: set[tuple[str, str]] = set()
+
+    def add(gw: str, mid: str, code: str) -> None:
+        if (gw, mid) not in seen:
+            seen.add((gw, mid))
+            out.setdefault(gw, []).append((mid, code))
+
+    for r in rejected:
+        add(r.gateway_id, r.message_id, r.code)
+    for letter in [*(x for x in items if isinstance(x, DeadLetter)), *refused]:
+        gw = readings_gateway(letter.topic)
+        if gw is None:
+            continue  # a status (or a topic that names no gateway): nothing to ack
+        mid = dead_letter_message_id(letter.payload)
+        if mid is None:
+            log.info("dead letter on %s has no well-formed message_id: nothing to ack", letter.topic)
+            continue
+        add(gw, mid, _code(letter.error_class))
+    return out
 
 
-def ack_payloads(gateway_id: str, ids: Sequence[str], committed_at: datetime) -> list[tuple[int, bytes]]:
-    """The ack messages for ``ids`` as (number of ids, payload): at most ``MAX_IDS_PER_ACK`` ids each."""
+def ack_payloads(gateway_id: str, ids: Sequence[str], committed_at: datetime,
+                 rejected: Sequence[tuple[str, str]] = ()) -> list[tuple[int, bytes]]:
+    """The ack messages for ``ids`` (confirmed) and ``rejected`` (id, reason code) as (number of
+    ids, payload): at most ``MAX_IDS_PER_ACK`` ids each; ``rejected`` only when there are some."""
     stamp = committed_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     out: list[tuple[int, bytes]] = []
+
+    def one(chunk: list[str], refused: list[tuple[str, str]]) -> None:
+        body: dict[str, object] = {"schema": ACK_SCHEMA, "gateway_id": gateway_id, "message_ids": chunk}
+        if refused:
+            body["rejected"] = [{"message_id": m, "reason": c} for m, c in refused]
+        body["committed_at"] = stamp
+        out.append((len(chunk) + len(refused), json.dumps(body, separators=(",", ":")).encode()))
+
     for i in range(0, len(ids), MAX_IDS_PER_ACK):
-        chunk = list(ids[i:i + MAX_IDS_PER_ACK])
-        out.append((len(chunk), json.dumps({"schema": ACK_SCHEMA, "gateway_id": gateway_id,
-                                            "message_ids": chunk, "committed_at": stamp},
-                                           separators=(",", ":")).encode()))
+        one(list(ids[i:i + MAX_IDS_PER_ACK]), [])
+    for i in range(0, len(rejected), MAX_IDS_PER_ACK):
+        one([], list(rejected[i:i + MAX_IDS_PER_ACK]))
     return out
 
 
@@ -139,14 +166,16 @@ class AckSender:
             client.max_queued_messages_set(QUEUE_LIMIT)
             client.max_inflight_messages_set(INFLIGHT_LIMIT)
 
-    def send(self, groups: Mapping[str, Sequence[str]], committed_at: datetime | None = None) -> None:
+    def send(self, groups: Mapping[str, Sequence[str]], committed_at: datetime | None = None, *,
+             rejected: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> None:
         """Queue the acks of one commit; never blocks, never raises for a broker problem."""
-        if not self.enabled or not groups:
+        refused = rejected or {}
+        if not self.enabled or not (groups or refused):
             return
         at = committed_at or datetime.now(UTC)
         m = self._metrics
-        for gw, ids in groups.items():
-            for n, payload in ack_payloads(gw, ids, at):
+        for gw in dict.fromkeys([*groups, *refused]):
+            for n, payload in ack_payloads(gw, groups.get(gw, ()), at, refused.get(gw, ())):
                 try:
                     info = self._client.publish(acks_topic(gw), payload, qos=1)
                     rc = info.rc

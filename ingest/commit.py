@@ -16,9 +16,16 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from gateway.runtime.retry import ErrorKind, retry_call
-from ingest.acks import AckGroups, ack_groups
+from ingest.acks import (
+    AckGroups,
+    Rejections,
+    ack_groups,
+    dead_letter_message_id,
+    readings_gateway,
+    rejection_groups,
+)
 from ingest.db import commit_kind, commit_policy
-from ingest.items import Accepted, DeadLetter, Item
+from ingest.items import Accepted, DeadLetter, Item, Rejection
 from ingest.metrics import Metrics
 from ingest.pipeline import classify
 from ingest.writer import BatchResult, BatchWriter
@@ -38,7 +45,8 @@ class Outcome(NamedTuple):
     lags: list[float]  # gateway received_at → commit, per accepted reading (seconds)
     seconds: float  # write + commit of the successful attempt
     retries: int
-    acks: AckGroups  # gateway id (from the topic) → committed message ids
+    acks: AckGroups  # gateway id (from the topic) → message ids stored (or already, from it)
+    rejected: Rejections  # gateway id (from the topic) → (message id, reason) dead-lettered
 
 
 def items_of(raw: Iterable[Raw], now: datetime) -> list[Item]:
@@ -56,10 +64,23 @@ def outcome(items: list[Item], result: BatchResult, *, done: datetime, seconds: 
             lags.append(max((done - item.reading.received_at).total_seconds(), 0.0))
         elif isinstance(item, DeadLetter):
             letters[item.error_class] += 1
-    for letter in result.refused:
+    for letter in [*result.refused, *result.unbound]:
         letters[letter.error_class] += 1
+    refused = [*result.rejected, *_refused_rows(result)]
     return Outcome(result.inserted, result.duplicates, result.statuses, dict(letters), lags, seconds,
-                   retries, ack_groups(items))
+                   retries, ack_groups(items, refused),
+                   rejection_groups(items, result.rejected, result.refused))
+
+
+def _refused_rows(result: BatchResult) -> list[Rejection]:
+    """The readings PostgreSQL refused (dead letters of the row-by-row path), to keep out of the
+    confirmed ids."""
+    out = []
+    for letter in result.refused:
+        gw, mid = readings_gateway(letter.topic), dead_letter_message_id(letter.payload)
+        if gw is not None and mid is not None:
+            out.append(Rejection(gw, mid, "row_refused"))
+    return out
 
 
 def commit(writer: BatchWriter, items: list[Item], *, auth_timeout_s: float,

@@ -172,7 +172,7 @@ class Consumer:
             if exc.kind is ErrorKind.TRANSIENT:
                 return False  # the drain deadline passed
             raise
-        self.mqtt.send_acks(done.acks)
+        self.mqtt.send_acks(done.acks, done.rejected)
         self.mqtt.ack_in_order(batch)
         record(self.metrics, done, retries=False)
         if self._on_commit is not None:

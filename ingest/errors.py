@@ -7,6 +7,8 @@
      │    │                             applied to the message's own contents (a forged or
      │    │                             pre-claimed id)
      │    ├── RowRefused(reason, sqlstate) the database refused one row (kept as a dead letter)
+     │    ├── BindingRefused(code, ...)  a reading from a gateway the device is not enrolled on at
+     │    │                             measured_at (kept as a dead letter, never a patient reading)
      │    └── WorkerFailed(reason)      a worker hit a bug, or workers keep dying: the receiver
      │                                  exits non-zero without acking (the broker resends)
      ├── Implausible(reason)            valid wire shape, impossible value (quarantined, never raised
@@ -67,6 +69,22 @@ class RowRefused(IngestError, TerminalError):
         super().__init__(reason)
         self.reason = reason
         self.sqlstate = sqlstate
+
+
+class BindingRefused(IngestError, TerminalError):
+    """A reading refused by the device <-> gateway binding (issue 14; ``ingest/binding.py``).
+
+    ``code`` is what the sending gateway is told in its ack (``wrong_gateway``, ``not_enrolled``,
+    ``duplicate_of_other_gateway``); ``reason`` adds, for the admin's dead-letter view only, which
+    gateway the device is enrolled on."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = f"{code}: {reason}"
+
+    def __reduce__(self) -> tuple[type[BindingRefused], tuple[str, str]]:
+        return (BindingRefused, (self.code, self.reason.partition(": ")[2]))
 
 
 class Implausible(IngestError, TerminalError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from ingest.contract import ValidReading, ValidStatus
 from ingest.plausibility import Grade
@@ -45,6 +45,15 @@ class DeadLetter:
         whole = hashlib.sha256(self.payload).hexdigest()
         return (self.topic, self.gateway_id, self.error_class, self.reason, kept, self.digest,
                 len(self.payload), whole)
+
+
+class Rejection(NamedTuple):
+    """One dead-lettered reading as its gateway's ack names it: gateway id (from the topic),
+    message id, reason code (e.g. ``wrong_gateway``, ``contract_violation``)."""
+
+    gateway_id: str
+    message_id: str
+    code: str
 
 
 Item = Accepted | DeadLetter | ValidStatus

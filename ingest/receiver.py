@@ -261,7 +261,8 @@ class Receiver:
                 raise WorkerFailed(report.error)
             raise WorkerFailed(f"worker {worker.slot} failed on a batch: {report.error}")
         worker.outstanding.pop(report.seq, None)
-        self.mqtt.send_acks(report.outcome.acks)  # committed: tell the gateways, PUBACKs wait for the order
+        # committed: tell the gateways, PUBACKs wait for the order
+        self.mqtt.send_acks(report.outcome.acks, report.outcome.rejected)
         for batch in self._order.committed(report.seq):
             self.mqtt.ack_in_order(batch)
         record(self.metrics, report.outcome, retries=True)

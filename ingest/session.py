@@ -36,7 +36,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from gateway.contract import READINGS_FILTER, STATUS_FILTER
 from gateway.link_watch import LinkWatch
 from gateway.runtime.fatal import Fatal
-from ingest.acks import AckGroups, AckSender
+from ingest.acks import AckGroups, AckSender, Rejections
 from ingest.errors import BrokerUnavailable
 from ingest.metrics import Metrics
 from ingest.settings import Settings
@@ -128,9 +128,9 @@ class MqttSession:
             return None
         return self.link.gave_up(time.monotonic())
 
-    def send_acks(self, groups: AckGroups) -> None:
+    def send_acks(self, groups: AckGroups, rejected: Rejections | None = None) -> None:
         """Committed: tell the gateways (before the PUBACKs, which may wait for the order)."""
-        self.acks.send(groups)
+        self.acks.send(groups, rejected=rejected)
 
     def ack_in_order(self, batch: list[Received]) -> None:
         """PUBACK a committed batch, in receive order, on the connection it arrived on."""

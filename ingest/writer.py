@@ -3,12 +3,15 @@
 Per batch, in ONE transaction:
 
 1. COPY the graded readings into a per-connection TEMP staging table (``copy.write_row``);
-2. ``INSERT INTO reading_keys … ON CONFLICT DO NOTHING RETURNING message_id`` decides which
-   messages are new (a redelivered or re-sent message finds its key and stops there);
-3. only those go into ``readings``, each mapped to the patient whose device assignment was valid
+2. the device <-> gateway binding (``ingest/binding.py``) takes out every reading not from the
+   gateway its device is enrolled on at ``measured_at``: a dead letter, its id never claimed;
+3. ``INSERT INTO reading_keys … ON CONFLICT DO NOTHING RETURNING message_id`` decides which
+   messages are new (a redelivered or re-sent message finds its key and stops there); the key
+   records the gateway, and a "duplicate" of another gateway's reading is refused, not acked ok;
+4. only new ones go into ``readings``, each mapped to the patient whose device assignment was valid
    at ``measured_at`` (no assignment: ``patient_id`` NULL, kept, attached later);
-4. ``devices`` is upserted (first/last seen, last gateway); gateway statuses are upserted;
-5. dead letters are inserted (once per topic + payload).
+5. ``devices`` gets first/last seen and what the gateway reported; gateway statuses are upserted;
+6. dead letters are inserted (once per topic + payload).
 
 If PostgreSQL refuses a value (class 22/23, e.g. a NUL character), the batch is replayed row by
 row under savepoints and only the refused rows become dead letters with the server's reason.
@@ -25,13 +28,13 @@ from typing import Any, Final
 import psycopg
 from psycopg import sql
 
-from ingest import db
+from ingest import binding, db
 from ingest.contract import ValidStatus
 from ingest.errors import RowRefused
-from ingest.items import DEAD_LETTER_KEEP, Accepted, DeadLetter, Item
+from ingest.items import DEAD_LETTER_KEEP, Accepted, DeadLetter, Item, Rejection
 
 __all__ = ["DEAD_LETTER_KEEP", "READING_COLUMNS", "Accepted", "BatchResult", "BatchWriter", "DeadLetter",
-           "Item", "attach_unassigned", "staging_row"]
+           "Item", "Rejection", "attach_unassigned", "staging_row"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,10 @@ class BatchResult:
     duplicates: int = 0
     dead_letters: int = 0
     statuses: int = 0
-    refused: list[DeadLetter] = field(default_factory=list)
+    refused: list[DeadLetter] = field(default_factory=list)  # by PostgreSQL (row by row)
+    # by the device <-> gateway binding: dead letters, and what each gateway's ack says of them
+    unbound: list[DeadLetter] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
 
 
 # (column, staging type); the order is the COPY order.
@@ -85,8 +91,9 @@ def _merge_sql() -> sql.Composed:
     return sql.SQL(
         """
         WITH new_keys AS (
-            INSERT INTO reading_keys (message_id)
-            SELECT DISTINCT message_id FROM {staging}
+            INSERT INTO reading_keys (message_id, gateway_id)
+            SELECT DISTINCT ON (message_id) message_id, gateway_id FROM {staging}
+            ORDER BY message_id, ord
             ON CONFLICT (message_id) DO NOTHING
             RETURNING message_id
         )
@@ -103,30 +110,6 @@ def _merge_sql() -> sql.Composed:
         ORDER BY s.message_id, s.ord
         """
     ).format(staging=STAGING, cols=cols, scols=scols)
-
-
-def devices_sql() -> sql.Composed:
-    return sql.SQL(
-        """
-        INSERT INTO devices AS d (device_id, kind, manufacturer, model, serial, firmware, address,
-                                  first_seen_at, last_seen_at, last_gateway_id)
-        SELECT DISTINCT ON (device_id) device_id, kind, manufacturer, model, serial, firmware, address,
-               LEAST(min(received_at) OVER w, now()), LEAST(max(received_at) OVER w, now()), gateway_id
-        FROM {staging}
-        WINDOW w AS (PARTITION BY device_id)
-        ORDER BY device_id, received_at DESC, ord DESC
-        ON CONFLICT (device_id) DO UPDATE SET
-            manufacturer = COALESCE(EXCLUDED.manufacturer, d.manufacturer),
-            model = COALESCE(EXCLUDED.model, d.model),
-            serial = COALESCE(EXCLUDED.serial, d.serial),
-            firmware = COALESCE(EXCLUDED.firmware, d.firmware),
-            address = COALESCE(EXCLUDED.address, d.address),
-            first_seen_at = LEAST(d.first_seen_at, EXCLUDED.first_seen_at),
-            last_seen_at = GREATEST(d.last_seen_at, EXCLUDED.last_seen_at),
-            last_gateway_id = CASE WHEN d.last_seen_at IS NULL OR EXCLUDED.last_seen_at >= d.last_seen_at
-                                   THEN EXCLUDED.last_gateway_id ELSE d.last_gateway_id END
-        """
-    ).format(staging=STAGING)
 
 
 _STATUS_SQL: Final = sql.SQL(
@@ -182,7 +165,9 @@ class BatchWriter:
         self._conn: db.Connection | None = None
         self._copy = _copy_sql()
         self._merge = _merge_sql()
-        self._devices = devices_sql()
+        self._unbound = binding.refuse_unbound_sql(STAGING)
+        self._foreign = binding.refuse_foreign_duplicates_sql(STAGING)
+        self._devices = binding.devices_seen_sql(STAGING)
 
     def _connection(self) -> db.Connection:
         if self._conn is None or self._conn.closed:
@@ -225,20 +210,31 @@ class BatchWriter:
         letters = [x for x in items if isinstance(x, DeadLetter)]
         with conn.transaction(), conn.cursor() as cur:
             if accepted:
-                result.inserted = self._readings(cur, accepted)
-                result.duplicates = len(accepted) - result.inserted
+                result.inserted = self._readings(cur, accepted, result)
+                result.duplicates = len(accepted) - result.inserted - len(result.rejected)
             for st in statuses:
                 cur.execute(_STATUS_SQL, (st.gateway_id, st.online, st.payload_text, st.at))
             result.statuses = len(statuses)
-            result.dead_letters = self._dead_letters(cur, letters)
+            result.dead_letters = self._dead_letters(cur, [*letters, *result.unbound])
         return result
 
-    def _readings(self, cur: psycopg.Cursor[Any], accepted: Sequence[Accepted]) -> int:
+    def _readings(self, cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], result: BatchResult) -> int:
+        """Stage, bind, merge; the binding's refusals go to ``result`` (their dead letters are
+        inserted by the caller, in the same transaction)."""
         with cur.copy(self._copy) as copy:
             for i, a in enumerate(accepted):
                 copy.write_row(staging_row(i, a))
+        cur.execute(self._unbound)
+        refused = [(int(o), binding.unbound_code(gw), gw) for o, gw in cur.fetchall()]
         cur.execute(self._merge)
         inserted = max(cur.rowcount, 0)
+        cur.execute(self._foreign)
+        refused += [(int(o), binding.OTHER_GATEWAY, None) for (o,) in cur.fetchall()]
+        for o, code, enrolled in sorted(refused):
+            letter, rejection = binding.refusal(accepted[o], code, enrolled)
+            log.warning("reading from %s refused (%s): dead-lettered", rejection.gateway_id, code)
+            result.unbound.append(letter)
+            result.rejected.append(rejection)
         cur.execute(self._devices)
         cur.execute(sql.SQL("TRUNCATE {}").format(STAGING))
         return inserted
@@ -265,9 +261,10 @@ class BatchWriter:
                 try:
                     with conn.transaction():  # a savepoint per row
                         if isinstance(item, Accepted):
-                            n = self._readings(cur, [item])
+                            before = len(result.rejected)
+                            n = self._readings(cur, [item], result)
                             result.inserted += n
-                            result.duplicates += 1 - n
+                            result.duplicates += 1 - n - (len(result.rejected) - before)
                         else:
                             cur.execute(_STATUS_SQL,
                                         (item.gateway_id, item.online, item.payload_text, item.at))
@@ -277,7 +274,7 @@ class BatchWriter:
                     log.warning("database refused a message on %s (SQLSTATE %s): dead-lettered",
                                 letter.topic, exc.sqlstate)
                     result.refused.append(letter)
-            result.dead_letters = self._dead_letters(cur, [*letters, *result.refused])
+            result.dead_letters = self._dead_letters(cur, [*letters, *result.refused, *result.unbound])
         return result
 
 
@@ -297,14 +294,19 @@ def attach_unassigned(conn: db.Connection, device_id: str | None = None) -> list
     an assignment for ``device_id`` (``None``: every device, as a sweep, which also catches a
     reading committed concurrently with the assignment). Returns (reading_id, patient_id) of each
     reading attached; a reading that has a patient is never touched, so each is attached once.
+    Only readings received from the gateway the device was enrolled on at ``measured_at`` are
+    attached (ingest refuses any other since the binding; this also keeps readings stored before it
+    from a gateway the device never belonged to away from the patient).
     """
     cur = conn.execute(
         """
         UPDATE readings r SET patient_id = a.patient_id
-        FROM device_assignments a
+        FROM device_assignments a, device_enrolments e
         WHERE r.patient_id IS NULL AND a.device_id = r.device_id
           AND (%(device)s::text IS NULL OR r.device_id = %(device)s::text)
           AND r.measured_at >= a.valid_from AND (a.valid_to IS NULL OR r.measured_at < a.valid_to)
+          AND e.device_id = r.device_id AND e.gateway_id = r.gateway_id
+          AND r.measured_at >= e.valid_from AND (e.valid_to IS NULL OR r.measured_at < e.valid_to)
         RETURNING r.reading_id, r.patient_id
         """,
         {"device": device_id},

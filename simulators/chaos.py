@@ -263,6 +263,9 @@ class Chaos:
                             " last_gateway_id) VALUES (%s, %s, 'rpmflow-sim', 'chaos', %s, %s)",
                             (serial, kind, serial, gw))
                         cur.execute(
+                            "INSERT INTO device_enrolments (device_id, gateway_id, valid_from, enrolled_by,"
+                            " reason) VALUES (%s, %s, %s, 'chaos', 'chaos run set-up')", (serial, gw, since))
+                        cur.execute(
                             "INSERT INTO device_assignments (device_id, patient_id, valid_from, assigned_by)"
                             " VALUES (%s, %s, %s, 'chaos')", (serial, row[0], since))
 

@@ -23,7 +23,7 @@ import psycopg
 import pyotp
 
 from dashboards.passwords import hash_password
-from triage.clinical import people
+from triage.clinical import device_enrolments, people
 
 DEMO_STATES = ("NY", "NJ", "PA", "MA", "CT")
 CLINICIAN_NPI = "1234567893"
@@ -107,12 +107,17 @@ def seed_demo(
         _user(conn, "billing", "billing", password, "Bill Ing")
         admin = _user(conn, "admin", "admin", password, "Ada Admin")
         _licences(conn, clinician, today)
-        for n, _gateway in enumerate(gateways, start=1):
+        for n, gateway in enumerate(gateways, start=1):
             pid = _patient(conn, n, start, clinician, admin)
             devices = (f"SIM-BP-{n:04d}", f"SIM-GL-{n:04d}")
             vitals = vitals_devices(n)
             kinds = ("blood_pressure", "glucose", "weight", "spo2")[: len(devices) + len(vitals)]
+            since = datetime.combine(start, datetime.min.time(), UTC)
             for dev, kind in zip((*devices, *vitals), kinds, strict=True):
+                # ingest accepts a device's readings only from the gateway it is enrolled on
+                if device_enrolments.enrolled_gateway(conn, dev, datetime.now(UTC)) is None:
+                    device_enrolments.enrol(conn, device_enrolments.Device(dev, kind, "SIMULATED"), gateway,
+                                            at=since, by="demo-seed", reason="demo gateway set-up")
                 if not any(valid_to is None for _, _, valid_to in people.device_history(conn, dev)):
                     people.assign_device(conn, dev, pid, kind=kind, assigned_by="demo-seed",
                                          at=datetime.combine(start, datetime.min.time(), UTC))

@@ -344,6 +344,22 @@ def _schedule(config: FleetConfig, devices: list[tuple[str, VirtualDevice]],
         n += 1
 
 
+def enrol_devices(conninfo: str, devices: Sequence[tuple[str, VirtualDevice]]) -> None:
+    """Enrol each simulated device on its gateway, as an admin would: ingest refuses the readings
+    of a device enrolled on another gateway or on none (ingest/binding.py)."""
+    import psycopg
+
+    since = datetime(2015, 1, 1, tzinfo=UTC)
+    with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cur:
+        cur.executemany("INSERT INTO devices (device_id, kind, manufacturer, model, last_gateway_id)"
+                        " VALUES (%s, %s, 'SIMULATED', %s, %s) ON CONFLICT (device_id) DO NOTHING",
+                        [(d.device_id, d.kind, d.model, gw) for gw, d in devices])
+        cur.executemany("INSERT INTO device_enrolments (device_id, gateway_id, valid_from, enrolled_by,"
+                        " reason) VALUES (%s, %s, %s, 'rpmflow-sim fleet', 'simulated fleet')"
+                        " ON CONFLICT (device_id) WHERE valid_to IS NULL DO NOTHING",
+                        [(d.device_id, gw, since) for gw, d in devices])
+
+
 def provision(broker: Any, config: FleetConfig) -> dict[str, str]:
     """Create the fleet's accounts on an ``simulators.stack.EmbeddedMosquitto``; returns credentials."""
     creds: dict[str, str] = broker.add_gateways(config.gateway_ids())
@@ -353,8 +369,10 @@ def provision(broker: Any, config: FleetConfig) -> dict[str, str]:
 def run_fleet(broker_url: str, credentials: Mapping[str, str], config: FleetConfig, *,
               stop: threading.Event | None = None, connect_timeout: float = 30.0,
               ack_timeout: float = 120.0,
-              on_published: Callable[[str], None] | None = None) -> FleetReport:
-    """Publish per ``config``; returns when every publish is acked (or ``ack_timeout`` passes)."""
+              on_published: Callable[[str], None] | None = None,
+              devices: list[tuple[str, VirtualDevice]] | None = None) -> FleetReport:
+    """Publish per ``config``; returns when every publish is acked (or ``ack_timeout`` passes).
+    ``devices``: the ones :func:`make_devices` made (and :func:`enrol_devices` enrolled) before."""
     stop = stop or threading.Event()
     address = BrokerAddress.parse(broker_url)
     gateway_ids = config.gateway_ids()
@@ -372,7 +390,7 @@ def run_fleet(broker_url: str, credentials: Mapping[str, str], config: FleetConf
         for gw in gateways.values():
             if not gw.connected.wait(max(deadline - time.monotonic(), 0.0)):
                 raise TimeoutError(f"gateway {gw.gateway_id} did not connect within {connect_timeout}s")
-        devices = make_devices(config, gateway_ids)
+        devices = devices or make_devices(config, gateway_ids)
         t0 = time.monotonic()
         end = t0 + config.duration_s if config.duration_s else None
         next_resend = t0 + 0.5

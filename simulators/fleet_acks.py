@@ -38,7 +38,7 @@ class Confirmations:
     def on_ack(self, payload: bytes) -> None:
         """An ack arrived on our acks topic: forget what it names (an odd ack is logged, ignored)."""
         try:
-            ids = parse_ack(payload, self.gateway_id)
+            ids = parse_ack(payload, self.gateway_id).done  # stored or refused: both final
         except MalformedAck as exc:
             with self._lock:
                 self.malformed += 1

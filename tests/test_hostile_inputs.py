@@ -44,7 +44,7 @@ from ingest.errors import ContractViolation
 from ingest.pipeline import classify
 from ingest.writer import Accepted, DeadLetter
 from simulators.stack import DatabaseUrls, EmbeddedMosquitto
-from tests.ingest.helpers import with_contract_id
+from tests.ingest.helpers import enrol, with_contract_id
 from tests.waiting import wait_for
 
 EXAMPLES = int(os.environ.get("RPMFLOW_TEST_HOSTILE_EXAMPLES", "2000"))
@@ -251,6 +251,7 @@ def test_a_garbage_stream_ends_in_dead_letters_and_ingest_keeps_storing(
                RPMFLOW_INGEST_SHARED="true", RPMFLOW_INGEST_GROUP=f"hostile-{secrets.token_hex(3)}")
     log_path = tmp_path / "ingest.log"
     exe = str(Path(sys.executable).parent / "rpmflow-ingest")
+    enrol(db, VALID["device"]["id"], gateway_id)  # the valid reading's cuff is this gateway's
     with log_path.open("wb") as log:
         proc = subprocess.Popen([exe, "run"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -198,7 +198,8 @@ def _run_services_and_check_the_queue(
         _sign_in(admin, "admin", env["ADMIN_PW"])
         # docs/security.md: an admin's first sign-in leads to enrolling an authenticator (TOTP).
         assert len(enrol_second_factor(admin, "admin")[1]) == 10
-        # enrolling-a-gateway.md section 6: the admin registers the patient and assigns the cuff.
+        # enrolling-a-gateway.md section 6: the admin registers the patient, assigns the cuff and
+        # enrols it on the gateway.
         assert admin.post("/admin/patients", data={
             "csrf_token": _csrf(admin), "mrn": "OP-0001", "display_name": "Operator patient", "state": "NY",
             "timezone": "America/New_York"}).status_code == 303
@@ -210,6 +211,10 @@ def _run_services_and_check_the_queue(
         assert admin.post("/admin/devices/assign", data={
             "csrf_token": _csrf(admin), "device_id": "OP-BP-0001", "patient_id": found.group(1),
             "kind": "blood_pressure", "valid_from": handed_over.strftime("%Y-%m-%dT%H:%M"),
+        }).status_code == 303
+        assert admin.post("/admin/devices/enrol", data={
+            "csrf_token": _csrf(admin), "device_id": "OP-BP-0001", "gateway_id": GW, "kind": "blood_pressure",
+            "valid_from": handed_over.strftime("%Y-%m-%dT%H:%M"), "reason": "new home set-up",
         }).status_code == 303
     gateway_env = dict(line.split("=", 1) for line in world.localise(blocks["gateway-env"]).splitlines()
                        if line and not line.startswith("#"))

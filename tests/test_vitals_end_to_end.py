@@ -21,6 +21,7 @@ import psycopg
 from simulators.devices import build_devices
 from simulators.probe import wait_until_ingest_subscribed
 from simulators.stack import EmbeddedMosquitto
+from tests.ingest.helpers import enrol
 from tests.test_end_to_end import Processes, processes  # noqa: F401  (the fixture)
 from tests.waiting import wait_for
 
@@ -48,6 +49,9 @@ def test_weight_and_spo2_are_stored_exactly_once(
     tag = secrets.token_hex(3).upper()
     spec = f"scale:WS-{tag},oximeter:OX-{tag}"
     broker.add_gateways([gw])
+    with psycopg.connect(database_url, autocommit=True) as conn:  # ingest takes them only from gw
+        enrol(conn, f"WS-{tag}", gw, "weight")
+        enrol(conn, f"OX-{tag}", gw, "spo2")
     base = {k: v for k, v in os.environ.items() if not k.startswith("RPMFLOW_")}
     base.update(RPMFLOW_DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
     group = f"vit{secrets.token_hex(3)}"

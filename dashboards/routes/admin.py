@@ -19,12 +19,12 @@ from dashboards.errors import BadInput, DashboardError, NotFound
 from dashboards.passwords import hash_password
 from dashboards.routes.deps import PatientId, User, UserId, domain_errors
 from dashboards.web import render, see_other
-from triage.clinical import assignments, people
+from triage.clinical import assignments, device_enrolments, people
 
 router = APIRouter(dependencies=[Depends(authorize)])
 
 Role = Literal["nurse", "clinician", "billing", "admin"]
-Kind = Literal["blood_pressure", "glucose"]
+Kind = Literal["blood_pressure", "glucose", "weight", "spo2"]
 ConsentMethod = Literal["verbal", "written", "electronic"]
 Page = Literal["patients", "users", "devices"]  # /admin/<page>, rendered from admin_<page>.html
 StateCode = Annotated[str, Form(pattern=r"^[A-Za-z]{2}$")]
@@ -236,16 +236,57 @@ def end_assignment(
     return _submit(request, me, "devices", write)
 
 
+@router.post("/admin/devices/enrol", include_in_schema=False)
+def enrol_device(
+    request: Request,
+    me: User,
+    device_id: Annotated[str, Form(min_length=1, max_length=128)],
+    gateway_id: Annotated[str, Form(min_length=1, max_length=64)],
+    reason: Annotated[str, Form(min_length=1, max_length=500)],
+    kind: Annotated[Kind, Form()] = "blood_pressure",
+    manufacturer: Annotated[str, Form(max_length=100)] = "",
+    model: Annotated[str, Form(max_length=100)] = "",
+    firmware: Annotated[str, Form(max_length=100)] = "",
+    valid_from: Annotated[str, Form(max_length=40)] = "",
+    move: Annotated[bool, Form()] = False,
+) -> Response:
+    """Enrol a device on a gateway (audited in triage/clinical/device_enrolments.py); moving it
+    from another gateway needs the explicit ``move`` box."""
+    def write(conn: Conn) -> None:
+        at = _instant(conn, valid_from, None, device_id)
+        device = device_enrolments.Device(device_id, kind, manufacturer or None, model or None,
+                                          firmware or None)
+        device_enrolments.enrol(conn, device, gateway_id, at=at, by=me.username, reason=reason, move=move)
+
+    return _submit(request, me, "devices", write)
+
+
+@router.post("/admin/devices/unenrol", include_in_schema=False)
+def unenrol_device(
+    request: Request,
+    me: User,
+    device_id: Annotated[str, Form(min_length=1, max_length=128)],
+    reason: Annotated[str, Form(min_length=1, max_length=500)],
+    valid_to: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    def write(conn: Conn) -> None:
+        at = _instant(conn, valid_to, None, device_id)
+        device_enrolments.end(conn, device_id, at=at, by=me.username, reason=reason)
+
+    return _submit(request, me, "devices", write)
+
+
 def _devices_context(request: Request, me: User) -> dict[str, Any]:
     with ctx(request).pool.connection() as conn:
         history = assignments.history(conn)
         moves = assignments.moves(conn)
+        enrolments = device_enrolments.history(conn)
         patients = queries.patients(conn)
         record_view(conn, me, what="device_assignments", patient_id=None,
                     detail={"assignments": len(history),
                             "patient_ids": sorted({h["patient_id"] for h in history})},
                     source_ip=client_ip(request))
-    return {"history": history, "moves": moves, "patients": patients,
+    return {"history": history, "moves": moves, "patients": patients, "enrolments": enrolments,
             "free_devices": [], "error": None}
 
 

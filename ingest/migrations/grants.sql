@@ -3,10 +3,14 @@
 -- A new table gets its lines here (or in the grants.sql of the room that owns it): see
 -- docs/operations.md, "Database roles and grants".
 
--- ingest: stores each reading once (reading_keys decides), keeps devices and gateway status
--- current, dead-letters what fails the contract.
+-- ingest: stores each reading once (reading_keys decides), keeps gateway status current,
+-- dead-letters what fails the contract or the device's enrolment. Devices are created and
+-- described only by enrolment (0075/0076): ingest records when a device was seen and what its
+-- gateway reports, nothing else.
 GRANT SELECT, INSERT ON reading_keys, readings, dead_letters TO rpmflow_ingest;
-GRANT SELECT, INSERT, UPDATE ON devices, gateway_status TO rpmflow_ingest;
+GRANT SELECT, INSERT, UPDATE ON gateway_status TO rpmflow_ingest;
+GRANT SELECT ON devices TO rpmflow_ingest;
+GRANT UPDATE (first_seen_at, last_seen_at, reported) ON devices TO rpmflow_ingest;
 
 -- triage reads what ingest stored.
 GRANT SELECT ON readings, devices, gateway_status TO rpmflow_triage;

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 
 from dashboards.passwords import hash_password
-from triage.clinical import people
+from triage.clinical import device_enrolments, people
 
 PASSWORD = "correct horse battery staple"
 _HASH = hash_password(PASSWORD)
@@ -113,8 +113,10 @@ def make_world(db: psycopg.Connection[Any], *, state: str = "NY") -> World:
     people.assign_device(db, w.bp_device, w.patient_id, at=start, assigned_by="seed", kind="blood_pressure")
     people.assign_device(db, w.bp_device.replace("bp", "glu"), w.patient_id, at=start, assigned_by="seed",
                          kind="glucose")
-    db.execute("UPDATE devices SET last_gateway_id = %s, last_seen_at = now() WHERE device_id LIKE %s",
-               (w.gateway_id, f"%-{tag}"))
+    for dev, kind in ((w.bp_device, "blood_pressure"), (w.bp_device.replace("bp", "glu"), "glucose")):
+        device_enrolments.enrol(db, device_enrolments.Device(dev, kind), w.gateway_id, at=start, by="seed",
+                                reason="test world")
+    db.execute("UPDATE devices SET last_seen_at = now() WHERE device_id LIKE %s", (f"%-{tag}",))
     db.execute(
         "INSERT INTO gateway_status (gateway_id, online, status) VALUES (%s, true, %s)",
         (w.gateway_id, json.dumps({"outbox_depth": 3, "outbox_full": False,

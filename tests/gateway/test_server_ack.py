@@ -169,4 +169,25 @@ def test_malformed_acks_raise_a_typed_error(payload: bytes) -> None:
 def test_well_formed_ack_parses() -> None:
     payload = json.dumps({"schema": "rpmflow.ack.v1", "gateway_id": "gw", "message_ids": [_mid(1), _mid(2)],
                           "committed_at": "2026-01-01T00:00:00Z"}).encode()
-    assert parse_ack(payload, "gw") == [_mid(1), _mid(2)]
+    assert parse_ack(payload, "gw").confirmed == [_mid(1), _mid(2)]
+
+
+def test_ack_with_rejected_readings_names_them_apart_from_the_stored() -> None:
+    payload = json.dumps({"schema": "rpmflow.ack.v1", "gateway_id": "gw", "message_ids": [_mid(1)],
+                          "rejected": [{"message_id": _mid(2), "reason": "wrong_gateway"}],
+                          "committed_at": "2026-01-01T00:00:00Z"}).encode()
+    ack = parse_ack(payload, "gw")
+    assert ack.confirmed == [_mid(1)]
+    assert ack.rejected == [(_mid(2), "wrong_gateway")]
+    assert ack.done == [_mid(1), _mid(2)]
+
+
+@pytest.mark.parametrize("rejected", [
+    "wrong_gateway", [{"message_id": "ABC", "reason": "wrong_gateway"}],
+    [{"message_id": "0" * 32, "reason": "Not A Code"}], [["0" * 32, "wrong_gateway"]],
+])
+def test_malformed_rejected_entries_raise_a_typed_error(rejected: object) -> None:
+    payload = json.dumps({"schema": "rpmflow.ack.v1", "gateway_id": "gw", "message_ids": [],
+                          "rejected": rejected}).encode()
+    with pytest.raises(MalformedAck):
+        parse_ack(payload, "gw")

@@ -17,9 +17,9 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +139,32 @@ def unique_reading(gateway_id: str, n: int, **changes: Any) -> dict[str, Any]:
     if msg["kind"] in ("blood_pressure", "glucose") and "message_id" not in changes:
         msg = with_contract_id(msg)
     return msg
+
+
+ENROLLED_SINCE = datetime(2015, 1, 1, tzinfo=UTC)
+
+
+def enrol(conn: psycopg.Connection[Any], device_id: str, gateway_id: str, kind: str = "blood_pressure",
+          since: datetime = ENROLLED_SINCE) -> None:
+    """Enrol ``device_id`` on ``gateway_id`` as an admin would (ingest refuses a reading from any
+    other gateway, and one for a device enrolled nowhere). Written out as SQL, not through
+    triage/clinical/device_enrolments.py, so ingest tests do not depend on the admin workflow."""
+    conn.execute("INSERT INTO devices (device_id, kind, last_gateway_id) VALUES (%s, %s, %s)"
+                 " ON CONFLICT (device_id) DO NOTHING", (device_id, kind, gateway_id))
+    conn.execute("INSERT INTO device_enrolments (device_id, gateway_id, valid_from, enrolled_by, reason)"
+                 " VALUES (%s, %s, %s, 'test', 'test set-up')", (device_id, gateway_id, since))
+
+
+def enrol_messages(conn: psycopg.Connection[Any], msgs: Iterable[dict[str, Any]]) -> None:
+    """Enrol the device of each reading message on the gateway that sends it (once per pair)."""
+    for device_id, gateway_id, kind in dict.fromkeys(
+            (m["device"]["id"], m["gateway_id"], m["kind"]) for m in msgs):
+        enrol(conn, device_id, gateway_id, kind)
+
+
+def enrol_url(url: str, msgs: Iterable[dict[str, Any]]) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        enrol_messages(conn, msgs)
 
 
 def dumps(obj: Any) -> bytes:
@@ -313,9 +339,12 @@ class IngestProcess:
 class FleetThread:
     """``simulators.fleet.run_fleet`` on a background thread; ``published`` counts as it goes."""
 
-    def __init__(self, broker_port: int, credentials: dict[str, str], config: Any) -> None:
-        from simulators.fleet import FleetReport, run_fleet
+    def __init__(self, broker_port: int, credentials: dict[str, str], config: Any, *, enrol_in: str) -> None:
+        """``enrol_in``: the database URL where the fleet's devices are enrolled on their gateways."""
+        from simulators.fleet import FleetReport, enrol_devices, make_devices, run_fleet
 
+        devices = make_devices(config, config.gateway_ids())
+        enrol_devices(enrol_in, devices)
         self.published = 0
         self.report: FleetReport | None = None
         self.error: BaseException | None = None
@@ -333,6 +362,7 @@ class FleetThread:
                     stop=self.stop,
                     on_published=bump,
                     ack_timeout=60,
+                    devices=devices,
                 )
             except BaseException as exc:
                 self.error = exc

@@ -12,7 +12,16 @@ import psycopg
 import pytest
 
 from simulators.stack import EmbeddedMosquitto
-from tests.ingest.helpers import Publisher, count, dumps, make_settings, running_consumer, unique_reading
+from tests.ingest.helpers import (
+    EXAMPLE,
+    Publisher,
+    count,
+    dumps,
+    enrol,
+    make_settings,
+    running_consumer,
+    unique_reading,
+)
 from tests.waiting import wait_for
 
 
@@ -45,6 +54,7 @@ def test_refused_acks_are_logged_and_not_counted_delivered(
     no_acks_broker.add_gateways([gw])
     caplog.set_level(logging.ERROR, logger="ingest.acks")
     settings = make_settings(database_url, no_acks_broker.ingest_url, workers=0)
+    enrol(db, EXAMPLE["device"]["id"], gw)
     with running_consumer(settings) as consumer:
         pub = Publisher(no_acks_broker, gw)
         try:

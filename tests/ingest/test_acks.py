@@ -18,16 +18,19 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.acks import ack_groups, ack_payloads, dead_letter_message_id, readings_gateway
+from ingest.acks import ack_groups, ack_payloads, dead_letter_message_id, readings_gateway, rejection_groups
 from ingest.consumer import Consumer
+from ingest.items import Rejection
 from ingest.pipeline import classify
 from ingest.receiver import Receiver
 from ingest.settings import parse_mqtt_url
 from simulators.stack import OBSERVER_USER, DatabaseUrls, EmbeddedMosquitto
 from tests.ingest.helpers import (
+    EXAMPLE,
     Publisher,
     count,
     dumps,
+    enrol,
     make_settings,
     reading,
     running_consumer,
@@ -43,10 +46,11 @@ NOW = datetime(2025, 11, 23, 15, 0, tzinfo=UTC)
 # -- pure ------------------------------------------------------------------------------------------
 
 
-def test_ack_groups_by_topic_gateway_with_dead_letters_and_without_statuses() -> None:
+def test_ack_groups_by_topic_gateway_with_dead_letters_rejected_and_without_statuses() -> None:
     good = unique_reading("gw-a", 1)
     bad_with_id = unique_reading("gw-a", 2, kind="thermometer")
     spoofed = unique_reading("gw-a", 3)  # claims gw-a, arrives on gw-b's topic
+    foreign = unique_reading("gw-a", 4)  # refused by the binding (the writer says so)
     items = [
         classify("rpm/v1/gw-a/readings", dumps(good), now=NOW),
         classify("rpm/v1/gw-a/readings", dumps(good), now=NOW),  # twice in a batch: acked once
@@ -58,11 +62,14 @@ def test_ack_groups_by_topic_gateway_with_dead_letters_and_without_statuses() ->
         classify("rpm/v1/gw-a/status", dumps(status("gw-a", "2025-11-23T12:00:00Z")), now=NOW),
         classify("rpm/v1/gw-a/status", b'{"message_id": "0123"}', now=NOW),  # a bad status: no ack
         classify("rpm/v1/gw-b/readings", dumps(spoofed), now=NOW),
+        classify("rpm/v1/gw-a/readings", dumps(foreign), now=NOW),
     ]
-    groups = ack_groups([x for x in items if x is not None])
-    assert groups == {
-        "gw-a": [good["message_id"], bad_with_id["message_id"]],
-        "gw-b": [spoofed["message_id"]],
+    batch = [x for x in items if x is not None]
+    binding = [Rejection("gw-a", foreign["message_id"], "wrong_gateway")]
+    assert ack_groups(batch, binding) == {"gw-a": [good["message_id"]]}  # ok: stored only
+    assert rejection_groups(batch, binding) == {
+        "gw-a": [(foreign["message_id"], "wrong_gateway"), (bad_with_id["message_id"], "contract_violation")],
+        "gw-b": [(spoofed["message_id"], "contract_violation")],
     }
 
 
@@ -89,6 +96,16 @@ def test_ack_payloads_split_at_1000_ids() -> None:
     assert [i for b in bodies for i in b["message_ids"]] == ids
     assert bodies[0] == {"schema": "rpmflow.ack.v1", "gateway_id": "gw-a", "message_ids": ids[:1000],
                          "committed_at": "2025-11-23T14:00:01.500Z"}
+
+
+def test_rejected_readings_go_in_their_own_list_with_the_reason() -> None:
+    at = datetime(2025, 11, 23, 14, 0, 1, tzinfo=UTC)
+    out = ack_payloads("gw-a", ["a" * 32], at, [("b" * 32, "wrong_gateway")] * 1001)
+    assert [n for n, _ in out] == [1, 1000, 1]
+    bodies = [json.loads(p) for _, p in out]
+    assert "rejected" not in bodies[0]
+    assert bodies[1]["message_ids"] == [] and bodies[1]["rejected"][0] == {"message_id": "b" * 32,
+                                                                            "reason": "wrong_gateway"}
 
 
 def _sample(consumer: Consumer | Receiver, name: str, **labels: str) -> float:
@@ -129,7 +146,7 @@ class AckListener:
         body = json.loads(msg.payload)
         missing: list[str] = []
         if self._db is not None:
-            ids = body["message_ids"]
+            ids = [*body["message_ids"], *(r["message_id"] for r in body.get("rejected", []))]
             found = {r[0] for r in self._db.execute(
                 "SELECT i FROM unnest(%s::text[]) i WHERE EXISTS"
                 " (SELECT 1 FROM reading_keys k WHERE k.message_id = i::uuid) OR EXISTS"
@@ -141,8 +158,14 @@ class AckListener:
             self.uncommitted_at_ack.extend(missing)
 
     def ids(self, topic: str | None = None) -> list[str]:
+        """The ids confirmed as stored."""
         with self._lock:
             return [i for t, b in self.acks if topic is None or t == topic for i in b["message_ids"]]
+
+    def rejected(self) -> dict[str, str]:
+        """The ids named as refused, with their reason."""
+        with self._lock:
+            return {r["message_id"]: r["reason"] for _, b in self.acks for r in b.get("rejected", [])}
 
     def close(self) -> None:
         self.client.disconnect()
@@ -162,8 +185,10 @@ def test_committed_duplicate_and_dead_lettered_readings_are_acked_to_their_own_g
     stored = unique_reading(gw_a, 1)
     dead_with_id = unique_reading(gw_a, 2, kind="thermometer")
     spoofed = unique_reading(gw_a, 3)  # claims gateway A, published by B on B's own topic
-    stored_b = unique_reading(gw_b, 1)
+    stored_b = unique_reading(gw_b, 1, device={**EXAMPLE["device"], "id": "CUFF-B"})
     marker = unique_reading(gw_a, 4)  # published after the id-less dead letters
+    enrol(db, EXAMPLE["device"]["id"], gw_a)
+    enrol(db, "CUFF-B", gw_b)
 
     observer = AckListener(broker, OBSERVER_USER, "rpm/v1/+/acks")
     listen_a = AckListener(broker, gw_a, f"rpm/v1/{gw_a}/acks", database_url)
@@ -180,15 +205,15 @@ def test_committed_duplicate_and_dead_lettered_readings_are_acked_to_their_own_g
                 (f"rpm/v1/{gw_a}/status", dumps(status(gw_a, "2025-11-23T12:00:00Z"))),
             ])
             pub_b.publish_all([(topic_b, dumps(stored_b)), (topic_b, dumps(spoofed))])
-            wait_for(lambda: {stored["message_id"], dead_with_id["message_id"]} <= set(listen_a.ids()),
-                     20, "gateway A's acks")
-            wait_for(lambda: {stored_b["message_id"], spoofed["message_id"]} <= set(listen_b.ids()),
-                     20, "gateway B's acks")
+            wait_for(lambda: stored["message_id"] in listen_a.ids()
+                     and dead_with_id["message_id"] in listen_a.rejected(), 20, "gateway A's acks")
+            wait_for(lambda: stored_b["message_id"] in listen_b.ids()
+                     and spoofed["message_id"] in listen_b.rejected(), 20, "gateway B's acks")
 
             pub_a.publish_all([(topic_a, dumps(stored)), (topic_a, dumps(marker))])  # a re-send
             wait_for(lambda: listen_a.ids().count(stored["message_id"]) == 2 and
                      marker["message_id"] in listen_a.ids(), 20, "the re-send and the marker acked")
-            wait_for(lambda: len(observer.ids()) == len(listen_a.ids()) + len(listen_b.ids()), 10,
+            wait_for(lambda: len(observer.acks) == len(listen_a.acks) + len(listen_b.acks), 10,
                      "the observer seeing every ack")
             sent = _sample(consumer, "rpmflow_ingest_acks_total", result="sent")
             acked = _sample(consumer, "rpmflow_ingest_acked_message_ids_total")
@@ -199,16 +224,17 @@ def test_committed_duplicate_and_dead_lettered_readings_are_acked_to_their_own_g
     assert count(db, "SELECT count(*) FROM readings WHERE message_id = %s", stored["message_id"]) == 1
     assert count(db, "SELECT count(*) FROM dead_letters WHERE gateway_id = %s", gw_a) == 3
     assert listen_a.uncommitted_at_ack == []  # every ack arrived after its commit
-    assert sorted(set(listen_a.ids())) == sorted(
-        {stored["message_id"], dead_with_id["message_id"], marker["message_id"]})
-    assert sorted(set(listen_b.ids())) == sorted({stored_b["message_id"], spoofed["message_id"]})
+    assert sorted(set(listen_a.ids())) == sorted({stored["message_id"], marker["message_id"]})
+    assert listen_a.rejected() == {dead_with_id["message_id"]: "contract_violation"}
+    assert sorted(set(listen_b.ids())) == [stored_b["message_id"]]
+    assert listen_b.rejected() == {spoofed["message_id"]: "contract_violation"}
     for topic, body in observer.acks:  # never an id on another gateway's topic
         gw = topic.split("/")[2]
         assert body["schema"] == "rpmflow.ack.v1" and body["gateway_id"] == gw
         assert set(body["message_ids"]) <= set(listen_a.ids() if gw == gw_a else listen_b.ids()), topic
         assert datetime.fromisoformat(body["committed_at"]).tzinfo is not None
-    assert spoofed["message_id"] not in listen_a.ids()
-    assert sent == len(observer.acks) and acked == len(observer.ids())
+    assert spoofed["message_id"] not in listen_a.ids() and spoofed["message_id"] not in listen_a.rejected()
+    assert sent == len(observer.acks) and acked == len(observer.ids()) + len(observer.rejected())
 
 
 def test_send_acks_false_sends_nothing(
@@ -217,6 +243,7 @@ def test_send_acks_false_sends_nothing(
     observer = AckListener(broker, OBSERVER_USER, f"rpm/v1/{gateway_id}/#")
     pub = Publisher(broker, gateway_id)
     settings = make_settings(database_urls.ingest, broker.ingest_url, workers=0, send_acks=False)
+    enrol(db, EXAMPLE["device"]["id"], gateway_id)
     try:
         with running_consumer(settings) as consumer:
             pub.publish_all([(f"rpm/v1/{gateway_id}/readings", dumps(reading(gateway_id=gateway_id)))])

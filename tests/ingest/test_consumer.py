@@ -16,6 +16,7 @@ from tests.ingest.helpers import (
     Publisher,
     count,
     dumps,
+    enrol,
     forget_session,
     make_settings,
     reading,
@@ -26,6 +27,12 @@ from tests.ingest.helpers import (
 from tests.waiting import wait_for
 
 Conn = psycopg.Connection[tuple[Any, ...]]
+
+
+@pytest.fixture(autouse=True)
+def _enrolled(db: Conn, gateway_id: str) -> None:
+    """The cuff of the test's gateway is enrolled on it (ingest refuses it from anywhere else)."""
+    enrol(db, EXAMPLE["device"]["id"], gateway_id)
 
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "2-workers"])

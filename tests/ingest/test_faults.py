@@ -60,7 +60,7 @@ def test_kill_9_mid_stream_then_restart_and_sigterm_drains(
     config, creds = _fleet(broker, total, rate=1500)
     ingest.start()
     try:
-        fleet = FleetThread(broker.port, creds, config)
+        fleet = FleetThread(broker.port, creds, config, enrol_in=database_url)
         wait_for(lambda: _rows(db) >= 600, 30, "some readings committed")
         ingest.kill()  # SIGKILL: whatever batch was open is neither committed nor acked
         at_kill = fleet.published
@@ -89,7 +89,7 @@ def test_postgres_outage_during_stream(
     ingest.start()
     try:
         with psycopg.connect(private_postgres.url, autocommit=True) as db:
-            fleet = FleetThread(broker.port, creds, config)
+            fleet = FleetThread(broker.port, creds, config, enrol_in=private_postgres.url)
             wait_for(lambda: _rows(db) >= 300, 30, "some readings committed")
         private_postgres.stop()
         at_stop = fleet.published
@@ -123,7 +123,7 @@ def test_broker_restart_during_stream(
     config, creds = _fleet(private_broker, total, rate=1000)
     ingest.start()
     try:
-        fleet = FleetThread(private_broker.port, creds, config)
+        fleet = FleetThread(private_broker.port, creds, config, enrol_in=database_url)
         # Persistence on: the ingest session, its (plain) subscription and its queued messages are
         # saved. A shared subscription would not be (Mosquitto 2.0; docs/ingest.md).
         report = restart_broker_under_load(db, private_broker, fleet, [ingest], total)
@@ -147,7 +147,7 @@ def test_two_ingest_processes_share_the_stream_and_one_is_killed(
     a.start()
     b.start()
     try:
-        fleet = FleetThread(broker.port, creds, config)
+        fleet = FleetThread(broker.port, creds, config, enrol_in=database_url)
         wait_for(lambda: _rows(db) >= 600, 30, "some readings committed")
         b.kill()
         at_kill = _rows(db)

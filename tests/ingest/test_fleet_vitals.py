@@ -53,7 +53,7 @@ def test_fleet_with_scales_and_oximeters_stores_each_reading_once(
     creds = provision(broker, config)
     settings = make_settings(database_url, broker.ingest_url, client_id=f"ingest-{prefix}")
     with running_consumer(settings):
-        report = FleetThread(broker.port, creds, config).join()
+        report = FleetThread(broker.port, creds, config, enrol_in=database_url).join()
         ids = report.message_ids
 
         def stored() -> int:

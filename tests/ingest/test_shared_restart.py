@@ -48,7 +48,7 @@ def test_three_shared_processes_survive_a_broker_restart_under_load(
     for ingest in ingests:
         ingest.start()
     try:
-        fleet = FleetThread(private_broker.port, creds, config)
+        fleet = FleetThread(private_broker.port, creds, config, enrol_in=database_urls.superuser)
         # every process comes back and subscribes again (the broker forgot the $share subscription)
         report = restart_broker_under_load(db, private_broker, fleet, ingests, total,
                                            lambda: all(_subscriptions(i) >= 2 for i in ingests))

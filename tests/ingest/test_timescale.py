@@ -25,7 +25,7 @@ from ingest.migrate import migrate
 from ingest.pipeline import classify
 from ingest.writer import Accepted, BatchWriter
 from simulators.stack import DatabaseUrls, EmbeddedPostgres
-from tests.ingest.helpers import unique_reading
+from tests.ingest.helpers import enrol, unique_reading
 from tests.waiting import wait_for
 
 Conn = psycopg.Connection[Any]
@@ -45,7 +45,7 @@ def _store(database_url: str, db: Conn, days_ago: list[int]) -> int:
     msgs = [unique_reading(GW, i + 1, measured_at=(datetime.now(UTC) - timedelta(days=d)).strftime(
         "%Y-%m-%dT%H:%M:%SZ")) for i, d in enumerate(days_ago)]
     dev = msgs[0]["device"]["id"]
-    db.execute("INSERT INTO devices (device_id, kind) VALUES (%s, 'blood_pressure')", (dev,))
+    enrol(db, dev, GW)
     db.execute("INSERT INTO device_assignments (device_id, patient_id, valid_from) VALUES (%s, %s, %s)",
                (dev, pid, datetime.now(UTC) - timedelta(days=400)))
     items = []

@@ -9,7 +9,16 @@ import psycopg
 import pytest
 
 from simulators.stack import INGEST_USER, EmbeddedMosquitto
-from tests.ingest.helpers import Publisher, count, dumps, make_settings, running_consumer, unique_reading
+from tests.ingest.helpers import (
+    EXAMPLE,
+    Publisher,
+    count,
+    dumps,
+    enrol,
+    make_settings,
+    running_consumer,
+    unique_reading,
+)
 from tests.waiting import wait_for
 
 
@@ -30,6 +39,7 @@ def test_ingest_over_mqtts_with_the_ca_file_stores_readings(
     tls_broker.add_gateways([gw])
     settings = make_settings(database_url, tls_broker.tls_url_for(INGEST_USER), workers=0,
                              mqtt_ca_file=str(tls_broker.ca_file))
+    enrol(db, EXAMPLE["device"]["id"], gw)
     with running_consumer(settings, forget=False):
         pub = Publisher(tls_broker, gw)  # the gateway on the plain loopback listener
         try:

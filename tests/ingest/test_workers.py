@@ -77,7 +77,7 @@ def test_worker_killed_then_worker_and_receiver_killed_every_reading_stored_once
     creds = provision(broker, config)
     ingest.start()
     try:
-        fleet = FleetThread(broker.port, creds, config)
+        fleet = FleetThread(broker.port, creds, config, enrol_in=database_url)
         wait_for(lambda: _rows(db) >= 1000, 30, "some readings committed")
         first = _worker_pids(ingest)
         assert sorted(first) == [0, 1], ingest.tail()

@@ -12,7 +12,7 @@ from ingest.errors import DatabaseUnavailable, is_transient
 from ingest.pipeline import classify
 from ingest.writer import Accepted, BatchWriter, DeadLetter, Item, attach_unassigned, raw_bytes
 from simulators.stack import free_port
-from tests.ingest.helpers import EXAMPLE, HEX_ID, count, dumps, reading, status, unique_reading
+from tests.ingest.helpers import EXAMPLE, HEX_ID, count, dumps, enrol, reading, status, unique_reading
 
 NOW = datetime(2025, 11, 23, 15, 0, tzinfo=UTC)
 GW = "gw-0001"
@@ -28,7 +28,8 @@ def item(msg: dict[str, Any], topic: str = TOPIC) -> Item:
 
 
 @pytest.fixture
-def writer(database_url: str) -> Any:
+def writer(database_url: str, db: Conn) -> Any:
+    enrol(db, EXAMPLE["device"]["id"], GW)  # every reading here is from the device's own gateway
     w = BatchWriter(database_url)
     yield w
     w.close()
@@ -63,20 +64,26 @@ def test_no_status_bit_is_stored_as_null_and_the_id_as_a_uuid(writer: BatchWrite
     assert row[1].replace("-", "") == msg["message_id"]
 
 
-def test_devices_are_upserted_with_first_and_last_seen(writer: BatchWriter, db: Conn) -> None:
+def test_devices_keep_their_enrolled_description_and_record_what_the_gateway_reports(
+    writer: BatchWriter, db: Conn
+) -> None:
     early = unique_reading(GW, 1, received_at="2025-11-20T10:00:00Z")
-    late = unique_reading("gw-0002", 2, received_at="2025-11-22T10:00:00Z")
-    writer.write([item(late, "rpm/v1/gw-0002/readings")])
-    writer.write([item(early)])
+    late = unique_reading(GW, 2, received_at="2025-11-22T10:00:00Z")
+    late["device"] = {**EXAMPLE["device"], "model": "HEM-EVIL", "firmware": "6.6"}
+    foreign = unique_reading("gw-0002", 3, received_at="2025-11-23T10:00:00Z")
+    writer.write([item(late)])
+    writer.write([item(early), item(foreign, "rpm/v1/gw-0002/readings")])
     row = db.execute(
-        "SELECT first_seen_at, last_seen_at, last_gateway_id, model, kind FROM devices"
+        "SELECT first_seen_at, last_seen_at, last_gateway_id, model, firmware, kind,"
+        " reported->>'model', reported->>'firmware', reported->>'gateway_id' FROM devices"
     ).fetchone()
     assert row == (
         datetime(2025, 11, 20, 10, tzinfo=UTC),
-        datetime(2025, 11, 22, 10, tzinfo=UTC),
-        "gw-0002",
-        "HEM-7361T",
+        datetime(2025, 11, 22, 10, tzinfo=UTC),  # the refused reading from gw-0002 is not "seen"
+        GW,  # last gateway: the enrolment's, never what a message says
+        None, None,  # the enrolment stated no model or firmware; the gateway cannot set them
         "blood_pressure",
+        "HEM-EVIL", "6.6", GW,  # the newest report of the enrolled gateway, kept apart
     )
 
 

@@ -33,6 +33,11 @@ def patient(
             "INSERT INTO device_assignments (device_id, patient_id, valid_from) VALUES (%s, %s, %s)",
             (dev, pid, assigned_from),
         )
+        conn.execute(
+            "INSERT INTO device_enrolments (device_id, gateway_id, valid_from, enrolled_by, reason)"
+            " VALUES (%s, %s, %s, 'test', 'test set-up')",
+            (dev, gateway_id, assigned_from),
+        )
     return pid
 
 

@@ -25,7 +25,13 @@ def admin(database_urls: DatabaseUrls) -> Iterator[Conn]:
 
 
 def _stored(db: Conn, device: str, at: datetime, patient_id: int | None = None) -> int:
-    """A reading as ingest stores it (patient_id NULL when no assignment covered it)."""
+    """A reading as ingest stores it (patient_id NULL when no assignment covered it), from the
+    gateway the device is enrolled on (ingest accepts no other)."""
+    db.execute("INSERT INTO devices (device_id, kind) VALUES (%s, 'blood_pressure') ON CONFLICT DO NOTHING",
+               (device,))
+    db.execute("INSERT INTO device_enrolments (device_id, gateway_id, valid_from, enrolled_by, reason)"
+               " VALUES (%s, 'gw-a', '2015-01-01Z', 'test', 'test set-up')"
+               " ON CONFLICT (device_id) WHERE valid_to IS NULL DO NOTHING", (device,))
     row = db.execute(
         "INSERT INTO readings (message_id, gateway_id, device_id, patient_id, kind, measured_at, received_at,"
         " systolic_mmhg, diastolic_mmhg, raw)"
@@ -104,6 +110,8 @@ def test_a_crisis_attached_by_a_past_dated_assignment_is_flagged_at_once(db: Con
     pid = people.create_patient(db, mrn="PC", display_name="C", state="NY")
     measured = datetime.now(UTC) - timedelta(hours=3)
     db.execute("INSERT INTO devices (device_id, kind) VALUES ('bp-mem', 'blood_pressure')")
+    db.execute("INSERT INTO device_enrolments (device_id, gateway_id, valid_from, enrolled_by, reason)"
+               " VALUES ('bp-mem', 'gw-a', '2015-01-01Z', 'test', 'test set-up')")
     row = db.execute(
         "INSERT INTO readings (message_id, gateway_id, device_id, kind, measured_at, received_at,"
         " ingested_at,"

@@ -3,8 +3,9 @@
 -- role (its head moves only through the SECURITY DEFINER trigger). A new table gets its lines
 -- here: see docs/operations.md, "Database roles and grants".
 
--- ingest: which patient a device belonged to when a reading was measured.
-GRANT SELECT ON device_assignments TO rpmflow_ingest;
+-- ingest: which patient a device belonged to when a reading was measured, and which gateway it
+-- was enrolled on then (0075: a reading from any other gateway is refused).
+GRANT SELECT ON device_assignments, device_enrolments TO rpmflow_ingest;
 
 -- triage service (rules, silences, billing, audit-verify, quality).
 GRANT SELECT ON patients, device_assignments, flags, flag_events, job_watermarks,
@@ -12,6 +13,7 @@ GRANT SELECT ON patients, device_assignments, flags, flag_events, job_watermarks
     flag_symptom_checks, enrolments, consents, reviews, time_logs, communications, billable_events,
     billing_claims_history, billing_policy, audit_log, audit_chain_head TO rpmflow_triage;
 GRANT INSERT, UPDATE ON flags, job_watermarks TO rpmflow_triage;
+GRANT SELECT ON device_enrolments TO rpmflow_triage;
 GRANT INSERT ON flag_events, triage_suppressions, audit_log TO rpmflow_triage;
 GRANT USAGE ON SEQUENCE rpm_episode_seq TO rpmflow_triage;
 
@@ -26,6 +28,9 @@ GRANT INSERT ON patients, device_assignments, flags, flag_events, triage_thresho
     time_logs, communications, billable_events, billing_claims_history, audit_log TO rpmflow_dashboard;
 GRANT UPDATE ON flags TO rpmflow_dashboard;
 GRANT UPDATE (valid_to) ON device_assignments TO rpmflow_dashboard;
+-- device enrolment on a gateway (0075), recorded by the admin (triage/clinical/device_enrolments.py).
+GRANT SELECT, INSERT ON device_enrolments TO rpmflow_dashboard;
+GRANT UPDATE (valid_to, ended_by, end_reason) ON device_enrolments TO rpmflow_dashboard;
 GRANT UPDATE (end_date) ON enrolments TO rpmflow_dashboard;
 GRANT UPDATE (revoked_at) ON consents TO rpmflow_dashboard;
 GRANT UPDATE (revoked_at, revoked_by) ON triage_threshold_overrides TO rpmflow_dashboard;
@@ -36,7 +41,7 @@ GRANT SELECT ON patients, device_assignments, flags, flag_events, job_watermarks
     triage_threshold_overrides,
     triage_snoozes, triage_suppressions, triage_rule_quality, flag_symptom_checks, enrolments,
     consents, reviews, time_logs, communications, billable_events, billing_claims_history,
-    billing_policy, audit_log, audit_chain_head TO rpmflow_reporting;
+    billing_policy, audit_log, audit_chain_head, device_enrolments TO rpmflow_reporting;
 
 -- Billing facts (0050): where the patient was, orders, payers, prior authorisations. Recorded by
 -- the admin's workflow (triage/billing/records.py, triage/clinical/locations.py; an enrolment's

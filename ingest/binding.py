@@ -1,0 +1,112 @@
+"""Device <-> gateway binding: a gateway speaks only for the devices enrolled on it (issue 14).
+
+Why: a reading used to be attributed by device id alone, so a gateway with its own valid broker
+credentials could publish a crisis for another patient's cuff, pre-claim the message ids of another
+gateway's readings (the real reading was then "a duplicate", acked and lost) and rewrite a device's
+metadata. Now, inside the writer's transaction (``ingest/writer.py``), before any message id is
+claimed in ``reading_keys``:
+
+* a staged reading whose device is enrolled (``device_enrolments``, triage/clinical/device_enrolments.py)
+  on another gateway at ``measured_at`` is refused as ``wrong_gateway``; one whose device is enrolled
+  nowhere then as ``not_enrolled``. Refused readings leave the staging table, so their ids are never
+  claimed, and become dead letters (``BindingRefused``) with the reason;
+* after the merge, a reading found "already stored" whose key was claimed by another gateway is
+  refused as ``duplicate_of_other_gateway`` (a key stored before the binding has no gateway and
+  counts as the same): a duplicate is acknowledged only to the gateway whose reading was stored.
+
+Device rows are created and described only by enrolment; ingest records first/last seen and what the
+enrolled gateway reports (``devices.reported``), never kind, manufacturer, model, firmware or gateway.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from psycopg import sql
+
+from ingest.errors import BindingRefused
+from ingest.items import Accepted, DeadLetter, Rejection
+
+WRONG_GATEWAY: Final = "wrong_gateway"
+NOT_ENROLLED: Final = "not_enrolled"
+OTHER_GATEWAY: Final = "duplicate_of_other_gateway"
+
+
+def refuse_unbound_sql(staging: sql.Identifier) -> sql.Composed:
+    """Remove the staged readings not from the gateway enrolled at ``measured_at``; returns
+    ``(ord, enrolled gateway or NULL)`` of each."""
+    return sql.SQL(
+        """
+        DELETE FROM {staging} s USING (
+            SELECT t.ord, e.gateway_id AS enrolled FROM {staging} t
+            LEFT JOIN LATERAL (
+                SELECT de.gateway_id FROM device_enrolments de
+                WHERE de.device_id = t.device_id AND de.valid_from <= t.measured_at
+                  AND (de.valid_to IS NULL OR de.valid_to > t.measured_at)
+                ORDER BY de.valid_from DESC LIMIT 1
+            ) e ON true
+            WHERE e.gateway_id IS DISTINCT FROM t.gateway_id
+        ) bad
+        WHERE s.ord = bad.ord
+        RETURNING s.ord, bad.enrolled
+        """
+    ).format(staging=staging)
+
+
+def refuse_foreign_duplicates_sql(staging: sql.Identifier) -> sql.Composed:
+    """After the merge: remove the staged readings whose id another gateway's reading holds;
+    returns their ``ord``."""
+    return sql.SQL(
+        """
+        DELETE FROM {staging} s USING reading_keys k
+        WHERE k.message_id = s.message_id AND k.gateway_id IS NOT NULL AND k.gateway_id <> s.gateway_id
+        RETURNING s.ord
+        """
+    ).format(staging=staging)
+
+
+def devices_seen_sql(staging: sql.Identifier) -> sql.Composed:
+    """First/last seen and the reported description of each device with an accepted reading."""
+    return sql.SQL(
+        """
+        UPDATE devices d SET
+            first_seen_at = LEAST(d.first_seen_at, x.first_seen),
+            last_seen_at = GREATEST(d.last_seen_at, x.last_seen),
+            reported = CASE WHEN d.last_seen_at IS NULL OR x.last_seen >= d.last_seen_at
+                            THEN x.reported ELSE d.reported END
+        FROM (
+            SELECT DISTINCT ON (device_id) device_id,
+                   LEAST(min(received_at) OVER w, now()) AS first_seen,
+                   LEAST(max(received_at) OVER w, now()) AS last_seen,
+                   jsonb_strip_nulls(jsonb_build_object(
+                       'manufacturer', manufacturer, 'model', model, 'serial', serial,
+                       'firmware', firmware, 'address', address, 'gateway_id', gateway_id,
+                       'kind', kind)) AS reported
+            FROM {staging}
+            WINDOW w AS (PARTITION BY device_id)
+            ORDER BY device_id, received_at DESC, ord DESC
+        ) x
+        WHERE d.device_id = x.device_id
+        """
+    ).format(staging=staging)
+
+
+def refusal(item: Accepted, code: str, enrolled: str | None = None) -> tuple[DeadLetter, Rejection]:
+    """The dead letter (reason for the admin) and the ack entry (code only: the sending gateway
+    is not told which gateway the device is enrolled on) of one refused reading."""
+    r = item.reading
+    when = r.measured_at.isoformat()
+    if code == WRONG_GATEWAY:
+        why = (f"device {r.device.device_id} is enrolled on gateway {enrolled} at {when},"
+               f" not on {r.gateway_id}")
+    elif code == NOT_ENROLLED:
+        why = f"device {r.device.device_id} is enrolled on no gateway at {when}"
+    else:
+        why = f"message {r.message_id} is already stored from another gateway"
+    exc = BindingRefused(code, why)
+    letter = DeadLetter(r.topic, r.gateway_id, type(exc).__name__, exc.reason, r.payload_text.encode("utf-8"))
+    return letter, Rejection(r.gateway_id, r.message_id, code)
+
+
+def unbound_code(enrolled: str | None) -> str:
+    return NOT_ENROLLED if enrolled is None else WRONG_GATEWAY
