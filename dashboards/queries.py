@@ -22,14 +22,14 @@ SELECT f.flag_id, f.patient_id, p.display_name AS patient, f.subject_key, f.rule
        f.state, f.reason, f.opened_at, f.assigned_to, f.last_reading_at,
        coalesce((f.evidence->'symptom_check'->>'call_911')::boolean, false) AS call_911,
        r.reading_id, r.kind, r.systolic_mmhg, r.diastolic_mmhg, r.pulse_bpm, r.glucose_mg_dl,
-       coalesce(r.measured_at, f.last_reading_at) AS reading_at,
+       r.weight_kg, r.spo2_pct, coalesce(r.measured_at, f.last_reading_at) AS reading_at,
        extract(epoch FROM now() - coalesce(r.measured_at, f.last_reading_at, f.opened_at))::bigint
            AS seconds_since_reading
 FROM flags f
 LEFT JOIN patients p ON p.patient_id = f.patient_id
 LEFT JOIN LATERAL (
     SELECT r.reading_id, r.kind, r.systolic_mmhg, r.diastolic_mmhg, r.pulse_bpm, r.glucose_mg_dl,
-           r.measured_at
+           r.weight_kg, r.spo2_pct, r.measured_at
     FROM readings r
     WHERE cardinality(f.reading_ids) > 0 AND r.reading_id = f.reading_ids[cardinality(f.reading_ids)]
     LIMIT 1
@@ -68,9 +68,9 @@ def queue(
 
 _NEWEST_SQL = """
 SELECT p.pid AS patient_id, r.reading_id, r.kind, r.measured_at, r.systolic_mmhg, r.diastolic_mmhg,
-       r.pulse_bpm, r.glucose_mg_dl
+       r.pulse_bpm, r.glucose_mg_dl, r.weight_kg, r.spo2_pct
 FROM unnest(%s::bigint[]) AS p(pid)
-CROSS JOIN (VALUES ('blood_pressure'), ('glucose')) AS k(kind)
+CROSS JOIN (VALUES ('blood_pressure'), ('glucose'), ('weight'), ('spo2')) AS k(kind)
 JOIN LATERAL (
     SELECT * FROM readings r
     WHERE r.patient_id = p.pid AND r.kind = k.kind AND r.quality = 'valid'

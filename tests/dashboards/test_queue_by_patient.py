@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -90,3 +91,25 @@ def test_200_flag_queue_is_light_one_token_and_gzipped(signed_in: Any, world: Wo
     finally:
         r.close()
     assert len(wire) < len(page.content) / 4 and gzip.decompress(wire).count(b"data-flag-id=") == 200
+
+
+def test_queue_rows_show_weight_and_spo2_values(signed_in: Any, world: World, db: Db) -> None:
+    now = datetime.now(UTC)
+    ids = []
+    for kind, col, value, minutes in (("weight", "weight_kg", 84.2, 90), ("spo2", "spo2_pct", 86.0, 30)):
+        row = db.execute(
+            "INSERT INTO readings (message_id, gateway_id, device_id, patient_id, kind, measured_at,"
+            f" received_at, {col}, pulse_bpm, raw) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 91, '\\x00')"
+            " RETURNING reading_id",
+            (secrets.token_hex(16), world.gateway_id, world.bp_device, world.patient_id, kind,
+             now - timedelta(minutes=minutes), now, value),
+        ).fetchone()
+        assert row is not None
+        ids.append(int(row[0]))
+    add_flag(db, world, severity="high", rule_id="weight_gain", reading_ids=[ids[0]])
+    other = make_world(db)
+    db.execute("UPDATE readings SET patient_id = %s WHERE reading_id = %s", (other.patient_id, ids[1]))
+    add_flag(db, other, severity="critical", rule_id="spo2_critical", reading_ids=[ids[1]])
+    nurse = signed_in("nurse")
+    assert "84.2 kg" in nurse.get("/queue?rule=weight_gain").text
+    assert "SpO2 86 %, pulse 91" in nurse.get("/queue?rule=spo2_critical").text
