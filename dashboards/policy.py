@@ -59,6 +59,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/flags/{flag_id}"): CARE,
     ("POST", "/flags/{flag_id}/events"): CARE,
     ("GET", "/patients/{patient_id}"): CARE,
+    ("POST", "/patients/{patient_id}/dry-weight"): CARE,  # the care team's target weight
     ("GET", "/api/queue"): CARE,
     ("GET", "/api/flags/{flag_id}"): CARE,
     ("POST", "/api/flags/{flag_id}/events"): CARE,

@@ -13,6 +13,9 @@ import pandas as pd
 
 from triage import thresholds as th
 
+# Dry weight rows (patient_dry_weights, loaded beside the overrides): not a threshold, a baseline.
+DRY_WEIGHT_KEY = "dry_weight"
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -45,6 +48,14 @@ class Limits:
             .map(t.clamp)
         )
         return patient_ids.map(per_patient).fillna(float(t.value)).astype("float64")
+
+    def dry_weight(self, patient_ids: pd.Series) -> pd.Series:
+        """Each row's patient's dry weight in kg (set by the care team), NaN where none is set."""
+        rows = self.overrides[self.overrides["threshold_key"] == DRY_WEIGHT_KEY]
+        per_patient = rows.drop_duplicates("patient_id", keep="last").set_index("patient_id")[
+            "value_canonical"
+        ]
+        return patient_ids.map(per_patient).astype("float64")
 
     def for_patients(self, patient_ids: set[int]) -> Limits:
         return Limits(self.overrides[self.overrides["patient_id"].isin(patient_ids)])

@@ -13,7 +13,7 @@ import pandas as pd
 import psycopg
 
 from triage import frames as fr
-from triage.limits import Limits
+from triage.limits import DRY_WEIGHT_KEY, Limits
 from triage.valid_reading import PROBLEM_STATUS
 
 # device_status is NULL when the device set no status bit.
@@ -30,11 +30,7 @@ _PROBLEM_SQL = (
 _READING_SQL = (
     "SELECT reading_id, patient_id, device_id, gateway_id, kind, measured_at, ingested_at, quality,"
     " measurement, transmission, systolic_mmhg, diastolic_mmhg, pulse_bpm, glucose_mg_dl, clock_offset_s,"
-    " weight_kg, spo2_pct, spo2_min_pct, "
-    + _STATUS_SQL
-    + ", "
-    + _PROBLEM_SQL
-    + " FROM readings"
+    " weight_kg, spo2_pct, spo2_min_pct, " + _STATUS_SQL + ", " + _PROBLEM_SQL + " FROM readings"
 )
 
 
@@ -91,8 +87,10 @@ def overrides(conn: psycopg.Connection[Any], patient_ids: Collection[int]) -> Li
     with conn.cursor() as cur:
         cur.execute(
             "SELECT patient_id, threshold_key, value, unit, value_canonical, set_by"
-            " FROM triage_threshold_overrides WHERE revoked_at IS NULL AND patient_id = ANY(%s)",
-            (list(patient_ids),),
+            " FROM triage_threshold_overrides WHERE revoked_at IS NULL AND patient_id = ANY(%(ids)s)"
+            " UNION ALL SELECT patient_id, %(dry)s, value, unit, dry_weight_kg, set_by"
+            " FROM patient_dry_weights WHERE revoked_at IS NULL AND patient_id = ANY(%(ids)s)",
+            {"ids": list(patient_ids), "dry": DRY_WEIGHT_KEY},
         )
         df = _frame(cur)
     return Limits(df) if not df.empty else Limits()

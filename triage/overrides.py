@@ -71,6 +71,40 @@ def set_override(
     return int(row[0])
 
 
+_Conn = psycopg.Connection[Any]
+DRY_WEIGHT_RANGE_KG = (20.0, 350.0)  # a home scale's range; anything else is a typing error
+
+
+def set_dry_weight(
+    conn: _Conn, *, patient_id: int, value: float, unit: str, set_by: str, role: str, reason: str
+) -> int:
+    """Replace the patient's dry weight (the care team's target, kg or lb); returns the new row id.
+
+    The weight rule then measures the week's gain from it (``Limits.dry_weight``).
+    """
+    if role not in ("clinician", "nurse"):
+        raise UnsafeOverride("dry_weight", value, unit, f"role {role} may not set a dry weight")
+    if not reason.strip():
+        raise UnsafeOverride("dry_weight", value, unit, "a reason is required")
+    kg = to_canonical(th.WEIGHT_GAIN_WEEK.key, value, unit)
+    lo, hi = DRY_WEIGHT_RANGE_KG
+    if not lo <= kg <= hi:
+        raise UnsafeOverride("dry_weight", value, unit, f"must be {lo:g}-{hi:g} kg")
+    with conn.transaction():
+        conn.execute(
+            "UPDATE patient_dry_weights SET revoked_at = now(), revoked_by = %s"
+            " WHERE patient_id = %s AND revoked_at IS NULL",
+            (set_by, patient_id),
+        )
+        row = conn.execute(
+            "INSERT INTO patient_dry_weights (patient_id, value, unit, dry_weight_kg, reason, set_by,"
+            " set_by_role) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING dry_weight_id",
+            (patient_id, value, unit, kg, reason, set_by, role),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def revoke_override(conn: psycopg.Connection[Any], *, patient_id: int, key: str, revoked_by: str) -> int:
     cur = conn.execute(
         "UPDATE triage_threshold_overrides SET revoked_at = now(), revoked_by = %s"

@@ -156,6 +156,9 @@ PULSE_PERSISTENCE_SPAN = timedelta(days=3)
 # 12 h - 7 days before (a morning weight against yesterday's, tolerant of the time of day).
 WEIGHT_DAY_WINDOW = (timedelta(hours=12), timedelta(hours=36))
 WEIGHT_WEEK_WINDOW = (timedelta(hours=12), timedelta(days=7))
+# With a dry weight set (patient_dry_weights), the week line is measured from it: one flag per
+# patient per this interval while the patient stays above it (weekly HF clinic review).
+WEIGHT_DRY_REVIEW_INTERVAL = timedelta(days=7)
 # SpO2 "sustained": two consecutive occasions below the line within this span (spot checks, or
 # two per-minute continuous summaries).
 SPO2_SUSTAINED_WINDOW = timedelta(hours=1)

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from dashboards import queries
 from dashboards.adherence import adherence
-from dashboards.audit_trail import record_view
+from dashboards.audit_trail import record_action, record_view
 from dashboards.auth import authorize
 from dashboards.context import client_ip, ctx
-from dashboards.db import Conn, fetch_all
+from dashboards.db import Conn, fetch_all, fetch_one
 from dashboards.errors import NotFound
 from dashboards.patient_charts import chart_context
 from dashboards.routes.billing_facts import billing_facts
-from dashboards.routes.deps import PatientId, User
+from dashboards.routes.deps import PatientId, User, domain_errors
 from dashboards.sessions import Principal
-from dashboards.web import render
+from dashboards.web import render, see_other
+from triage.overrides import set_dry_weight
 from triage.valid_reading import ReadingFacts, judge_all
 
 router = APIRouter(dependencies=[Depends(authorize)])
@@ -79,9 +80,15 @@ def patient_data(
     for r in readings:
         r["flagged"] = int(r["reading_id"]) in flagged
         r["counts"] = verdicts[int(r["reading_id"])].describe()  # the shared valid-reading definition
+    dry = fetch_one(
+        conn,
+        "SELECT value, unit, dry_weight_kg, reason, set_by, set_at FROM patient_dry_weights"
+        " WHERE patient_id = %s AND revoked_at IS NULL",
+        (patient_id,),
+    )
     return {"patient": p, "days": days, "since": since, "now": now, "readings": readings, "flags": flags,
             "adherence": adh, "devices": devices, "facts": billing_facts(conn, patient_id),
-            "daily": daily}
+            "daily": daily, "dry_weight": dry}
 
 
 def _reading_facts(r: dict[str, Any]) -> ReadingFacts:
@@ -133,3 +140,20 @@ def api_readings(
         record_view(conn, me, what="readings", patient_id=patient_id,
                     detail={"days": days, "rows": len(rows)}, source_ip=client_ip(request))
     return {"patient_id": patient_id, "days": days, "readings": rows}
+
+
+@router.post("/patients/{patient_id}/dry-weight", include_in_schema=False)
+def patient_dry_weight(
+    request: Request, me: User, patient_id: PatientId, value: Annotated[float, Form(gt=0, lt=1000)],
+    unit: Annotated[Literal["kg", "lb"], Form()], reason: Annotated[str, Form(min_length=1, max_length=500)],
+) -> Response:
+    """The care team's target weight: the weight rule measures the week's gain from it (audited)."""
+    with ctx(request).pool.connection() as conn, domain_errors(), conn.transaction():
+        if queries.patient(conn, patient_id) is None:
+            raise NotFound(f"no patient {patient_id}")
+        row_id = set_dry_weight(conn, patient_id=patient_id, value=value, unit=unit, set_by=me.username,
+                                role=me.role, reason=reason)
+        record_action(conn, me, action="patient.dry_weight", patient_id=patient_id,
+                      detail={"dry_weight_id": row_id, "value": value, "unit": unit, "reason": reason},
+                      source_ip=client_ip(request))
+    return see_other(f"/patients/{patient_id}#dry-weight")

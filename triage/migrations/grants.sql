@@ -57,3 +57,8 @@ GRANT UPDATE (counted_elsewhere, counted_elsewhere_by, counted_elsewhere_at) ON 
 -- Billing results as computed (0051, append-only): written by `rpmflow-triage billing --store`.
 GRANT SELECT, INSERT ON billing_runs, billing_decisions TO rpmflow_triage;
 GRANT SELECT ON billing_runs, billing_decisions TO rpmflow_dashboard, rpmflow_reporting;
+
+-- Dry weight (0094): set by the care team on the patient page, read by the weight rule.
+GRANT SELECT ON patient_dry_weights TO rpmflow_triage, rpmflow_dashboard, rpmflow_reporting;
+GRANT INSERT ON patient_dry_weights TO rpmflow_dashboard;
+GRANT UPDATE (revoked_at, revoked_by) ON patient_dry_weights TO rpmflow_dashboard;

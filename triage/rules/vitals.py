@@ -73,21 +73,50 @@ def _gain(w: pd.DataFrame, limits: Limits, key: str, window: tuple[timedelta, ti
     return out
 
 
+def _gain_over_dry(w: pd.DataFrame, limits: Limits, dry: pd.Series) -> pd.DataFrame:
+    """Weighings at or above the patient's dry weight + the week line (the weighing alone is the evidence)."""
+    line = pd.Series(limits.at("weight_gain_week", w["patient_id"]), index=w.index).astype("float64")
+    hit = dry.notna() & (w["weight_kg"] - dry >= line - 1e-9)
+    out: pd.DataFrame = w.loc[hit].copy()
+    out["base_kg"] = dry.loc[hit]
+    out["base_id"] = -1
+    out["base_at"] = out["measured_at"]
+    out["line_kg"] = line.loc[hit]
+    return out
+
+
 def weight_gain(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS) -> pd.DataFrame:
-    """>= 0.9 kg over yesterday's lowest weighing, or >= 2.3 kg over the week's lowest (high).
+    """>= 0.9 kg over yesterday's lowest weighing, or >= 2.3 kg over the week's lowest (high);
+    when the care team set a dry weight, the week line is measured from it instead.
 
     One candidate per weighing; the day rule wins when both apply (it names the sharper change).
     Both weighings are the evidence, so the nurse sees the baseline the gain is measured from.
     """
     w = valid(readings, WEIGHT)
     w = w[w["weight_kg"].notna()].reset_index(drop=True)
-    if len(w) < 2:
+    if w.empty:
         return fr.empty_candidates()
     day = _gain(w, limits, "weight_gain_day", th.WEIGHT_DAY_WINDOW)
+    dry = limits.dry_weight(w["patient_id"])
     week = _gain(w, limits, "weight_gain_week", th.WEIGHT_WEEK_WINDOW)
-    week = week[~week.index.isin(day.index)]
+    week = week[dry.loc[week.index].isna() & ~week.index.isin(day.index)]
+    from_dry = _gain_over_dry(w, limits, dry)
+    from_dry = from_dry[~from_dry.index.isin(day.index)]
+    # Above the dry weight persists until the fluid is off: one flag per patient and review week
+    # (episode), not one per weighing after each close.
+    review = th.WEIGHT_DRY_REVIEW_INTERVAL // timedelta(microseconds=1) * 1000
+    dry_key = pd.Series(
+        "dry:" + pd.DatetimeIndex(
+            pd.to_datetime(ns(from_dry["measured_at"]) // review * review, utc=True)
+        ).strftime("%Y-%m-%d"),
+        index=from_dry.index,
+    )  # fmt: skip
     parts = []
-    for sel, span in ((day, "a day"), (week, "a week")):
+    for sel, since, key, dedup in (
+        (day, " in a day from ", "", "readings"),
+        (week, " in a week from ", "", "readings"),
+        (from_dry, " above the dry weight set by the care team, ", dry_key, "episode"),
+    ):
         if sel.empty:
             continue
         gain = sel["weight_kg"] - sel["base_kg"]
@@ -98,7 +127,8 @@ def weight_gain(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAU
             + fr.fmt(gain, 1)
             + " kg ("
             + fr.fmt(gain / th.KG_PER_LB, 1)
-            + f" lb) in {span} from "
+            + " lb)"
+            + since
             + fr.fmt(sel["base_kg"], 1)
             + " kg (line "
             + fr.fmt(sel["line_kg"], 1)
@@ -116,6 +146,8 @@ def weight_gain(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAU
                 value=gain,
                 baseline=sel["base_kg"],
                 unit=KG,
+                episode_key=key,
+                dedup=dedup,
             )
         )
     return fr.concat(parts)
