@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import statistics
 import sys
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from bench.ingest_measure import (  # noqa: E402
     Plan,
     Rate,
     accepted_items,
+    postmaster_pid,
     raw_copy_minimal,
     raw_copy_readings,
     writer_alone,
@@ -64,7 +66,7 @@ P99_TARGET_MS = 250.0
 class Run:
     rates: dict[str, Rate] = field(default_factory=dict)
     latency: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    per_core: dict[str, float] = field(default_factory=dict)  # readings per CPU second, by process tree
 
 
 def fresh_db(stack: Stack, name: str) -> tuple[str, str]:
@@ -106,7 +108,8 @@ def mqtt_measures(stack: Stack, creds: dict[str, str], plan: Plan, run: int, bac
     finally:
         mq.session(broker, count_id, None)
     print(f"  run {run}: rpmflow ...", file=sys.stderr)
-    out.rates["rpmflow"] = mq.rpmflow([ingest], rpm_url, total, plan)
+    others = {"database": postmaster_pid(stack.postgres.data_dir), "broker": broker.pid}
+    out.rates["rpmflow"], out.per_core = mq.rpmflow([ingest], rpm_url, total, plan, others)
     try:
         print(f"  run {run}: naive ...", file=sys.stderr)
         _, naive_url = fresh_db(stack, f"b{run}_naive")
@@ -153,6 +156,11 @@ def report(runs: list[Run], plan: Plan, quick: bool, load_before: str) -> bool:
         offered = statistics.median(r.latency["offered"] for r in runs)
         rows.append((f"latency publish→commit {q}", f"{med} ms", rng,
                      f"at {offered:,.0f} msg/s offered (half rpmflow), {LATENCY_PUBLISHERS} publishers"))
+    for name, what in (("ingest", "receiver + workers"), ("database", "all PostgreSQL processes"),
+                       ("broker", "Mosquitto, delivering")):
+        med, rng = spread([r.per_core[name] for r in runs], lambda v: f"{v:,.0f}")
+        rows.append((f"readings per {name} core", f"{med} /s", rng,
+                     f"{what}: rpmflow's window ÷ CPU seconds (less load-sensitive than rates)"))
     ok = True
     results: list[tuple[str, str, str, str]] = []
     pairs = [("rpmflow / count-only", "rpmflow", "count-only"),
@@ -193,6 +201,11 @@ def _table(title: str, rows: list[tuple[str, str, str, str]]) -> None:
         print(f"{a:<{w[0]}}  {b:>{w[1]}}  {c:<{max(w[2], 18)}}  {d}")
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    """SIGTERM (e.g. ``timeout``) unwinds like Ctrl-C, so the embedded stack is torn down."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="3 s windows (indicative only)")
@@ -202,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--expect", type=float, default=20_000,
                    help="msg/s the fastest consumer is expected to reach (sizes the first backlog)")
     args = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     plan = Plan(warmup=args.warmup or (1.0 if args.quick else 1.5), window=args.window or (3.0 if args.quick
                                                                                             else 10.0))
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -11,10 +11,11 @@ and consumer never compete for the cores.
 from __future__ import annotations
 
 import dataclasses
+import os
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
@@ -62,24 +63,37 @@ def steady(samples: list[tuple[float, int]], plan: Plan) -> Rate:
 
 
 class Sampler:
-    """Samples ``count()`` every ``every`` seconds until stopped, the plan is done, or ``total``."""
+    """Samples ``count()`` every ``every`` seconds until stopped, the plan is done, or ``total``;
+    ``meters`` run from the window's start to the end (CPU seconds of the steady state)."""
 
-    def __init__(self, count: Callable[[], int], plan: Plan, total: int, every: float = 0.1) -> None:
+    def __init__(self, count: Callable[[], int], plan: Plan, total: int, every: float = 0.1,
+                 meters: Sequence[CpuMeter] = ()) -> None:
         self.samples: list[tuple[float, int]] = []
         self._count, self._plan, self._total, self._every = count, plan, total, every
+        self._meters = meters
+        self.window_items = 0
 
     def run(self, timeout: float) -> Rate:
         deadline = time.monotonic() + timeout
         first: float | None = None
+        started: int | None = None
         while time.monotonic() < deadline:
             n = self._count()
             now = time.monotonic()
             self.samples.append((now, n))
             if n and first is None:
                 first = now
+            if started is None and first is not None and now >= first + self._plan.warmup:
+                started = n
+                for m in self._meters:
+                    m.start()
             if n >= self._total or (first is not None and now >= first + self._plan.total + self._every):
                 break
             time.sleep(self._every)
+        if started is not None:
+            for m in self._meters:
+                m.stop()
+            self.window_items = self.samples[-1][1] - started
         return steady(self.samples, self._plan)
 
 
@@ -196,3 +210,53 @@ def writer_alone(url: str, fresh: Fresh, plan: Plan) -> Rate:
         return _timed_loop(plan, fresh.batch, step)
     finally:
         w.close()
+
+
+# -- CPU time of process trees (msgs per ingest core, rows per database core) -------------------------
+
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            kids.setdefault(ppid, []).append(int(entry.name))
+    return kids
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of ``root`` and its living descendants (Linux /proc)."""
+    kids, tick = _children(), os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        todo.extend(kids.get(pid, []))
+    return total
+
+
+def postmaster_pid(data_dir: Path) -> int:
+    return int((data_dir / "postmaster.pid").read_text().split()[0])
+
+
+class CpuMeter:
+    """CPU seconds a process tree spends between ``start()`` and ``stop()``."""
+
+    def __init__(self, root: int) -> None:
+        self._root = root
+        self.seconds = 0.0
+        self._t0 = 0.0
+
+    def start(self) -> None:
+        self._t0 = tree_cpu_seconds(self._root)
+
+    def stop(self) -> float:
+        self.seconds = tree_cpu_seconds(self._root) - self._t0
+        return self.seconds

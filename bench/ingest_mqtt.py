@@ -31,7 +31,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from psycopg import sql
 
-from bench.ingest_measure import Plan, Rate, Sampler, reading_tuple
+from bench.ingest_measure import CpuMeter, Plan, Rate, Sampler, reading_tuple
 from gateway import contract
 from ingest.pipeline import classify
 from ingest.writer import READING_COLUMNS, Accepted
@@ -162,6 +162,11 @@ class Ingest:
             self.proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "run"],
                                          cwd=ROOT, env=self.env, stdout=log, stderr=log)
 
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
     def wait_subscribed(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while b"subscribed to" not in self.log.read_bytes():
@@ -187,13 +192,22 @@ def max_reading_id(url: str) -> tuple[psycopg.Connection[Any], Any]:
     return conn, count
 
 
-def rpmflow(ingests: list[Ingest], url: str, total: int, plan: Plan) -> Rate:
-    """The ingest processes drain the backlog their sessions hold; rows as committed."""
+def rpmflow(ingests: list[Ingest], url: str, total: int, plan: Plan,
+            others: dict[str, int] | None = None) -> tuple[Rate, dict[str, float]]:
+    """The ingest processes drain the backlog their sessions hold; rows as committed. Also the
+    readings per CPU second (per core) of the ingest processes and of the ``others`` process
+    trees (name → root pid: the database, the broker) over the steady-state window."""
     conn, count = max_reading_id(url)
     try:
         for ing in ingests:
             ing.start()
-        return Sampler(count, plan, total).run(300)
+        meters = {"ingest": [CpuMeter(i.pid) for i in ingests]}
+        meters.update({name: [CpuMeter(pid)] for name, pid in (others or {}).items()})
+        sampler = Sampler(count, plan, total, meters=[m for ms in meters.values() for m in ms])
+        rate = sampler.run(300)
+        per_core = {name: sampler.window_items / max(sum(m.seconds for m in ms), 1e-9)
+                    for name, ms in meters.items()}
+        return rate, per_core
     finally:
         for ing in ingests:
             ing.stop()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -71,12 +72,18 @@ def summarise(raw: Path) -> dict[str, Counter[str]]:
     return out
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    """SIGTERM (e.g. ``timeout``) unwinds like Ctrl-C, so the embedded stack is torn down."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backlog", type=int, default=120_000)
     p.add_argument("--seconds", type=float, default=12.0)
     p.add_argument("--keep", type=Path, help="also keep py-spy's raw output (and a flame graph) here")
     args = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
         print("py-spy not found: .venv/bin/pip install py-spy")

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from triage.frames import STATUS_COLUMNS
+from triage.frames import PROBLEM_COLUMN, STATUS_COLUMNS
 from triage.rules import evaluate_daily, evaluate_readings
 
 ZONES = ["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"]
@@ -82,9 +82,12 @@ def build(n_patients: int, days: int, seed: int = 3) -> tuple[pd.DataFrame, pd.D
     df["measurement"] = np.where(fail, "failed", "ok")
     df["transmission"] = "automatic"
     df["clock_offset_s"] = 0.0
+    for col in ("weight_kg", "spo2_pct", "spo2_min_pct"):  # no scales or oximeters in this population
+        df[col] = np.nan
     for col in STATUS_COLUMNS:
         df[col] = False
     df["st_irregular_pulse"] = (df["kind"] == "blood_pressure") & (rng.random(n) < 2e-4)
+    df[PROBLEM_COLUMN] = False  # no measurement-problem status in this population
     for col in ("kind", "quality", "measurement", "transmission", "gateway_id", "device_id"):
         df[col] = df[col].astype("category")
     patients = pd.DataFrame(

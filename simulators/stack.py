@@ -589,6 +589,13 @@ class EmbeddedMosquitto:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int:
+        """The broker's process id (benchmarks read its CPU time)."""
+        if self._proc is None:
+            raise StackError("mosquitto is not running")
+        return self._proc.pid
+
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.state_dir, ignore_errors=True)
