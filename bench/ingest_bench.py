@@ -212,15 +212,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--window", type=float, help="steady-state seconds per measure (default 10; quick 3)")
     p.add_argument("--warmup", type=float, help="seconds excluded at the start (default 1.5; quick 1)")
-    p.add_argument("--expect", type=float, default=20_000,
-                   help="msg/s the fastest consumer is expected to reach (sizes the first backlog)")
+    p.add_argument("--expect", type=float,
+                   help="msg/s the fastest consumer is expected to reach (sizes the first backlog; "
+                        "default 26000, quick 10000); later runs use what the previous one measured")
     args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_cleanly)
     plan = Plan(warmup=args.warmup or (1.0 if args.quick else 1.5), window=args.window or (3.0 if args.quick
                                                                                             else 10.0))
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     runs: list[Run] = []
-    expect = args.expect
+    expect = args.expect or (10_000 if args.quick else 26_000)
     with running_stack() as stack:
         fleets = mq.fleets(max(PUBLISHERS, LATENCY_PUBLISHERS), GATEWAYS, 0)
         gateways = [g for c in fleets for g in c.gateway_ids()]
