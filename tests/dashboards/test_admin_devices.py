@@ -106,3 +106,24 @@ def test_the_cli_enrols_and_moves_only_with_move(database_urls: Any, db: Db, cap
     rows = db.execute("SELECT gateway_id, enrolled_by, valid_to IS NULL FROM device_enrolments"
                       " WHERE device_id = 'cli-cuff' ORDER BY valid_from").fetchall()
     assert rows == [("gw-cli-1", "ops", False), ("gw-cli-2", "ops", True)]
+
+
+def test_a_refused_reading_is_shown_with_its_reason_on_the_dead_letter_view(
+    signed_in: Any, database_url: str, db: Db
+) -> None:
+    from ingest.pipeline import classify
+    from ingest.writer import BatchWriter
+    from tests.ingest.helpers import EXAMPLE, dumps, enrol, unique_reading
+
+    enrol(db, EXAMPLE["device"]["id"], "gw-owner")
+    forged = unique_reading("gw-intruder", 1)
+    item = classify("rpm/v1/gw-intruder/readings", dumps(forged), now=datetime.now(UTC))
+    assert item is not None
+    writer = BatchWriter(database_url)
+    try:
+        assert writer.write([item]).rejected[0].code == "wrong_gateway"
+    finally:
+        writer.close()
+    page = signed_in("admin").get("/admin/intake")
+    assert page.status_code == 200
+    assert "BindingRefused" in page.text and "wrong_gateway: device OMR-7361-000123" in page.text
