@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     with running_stack() as stack:
         creds = stack.mosquitto.add_gateways([g for c in configs for g in c.gateway_ids()])
         group = mq.new_group()
-        _, url = fresh_db(stack, "storm")
+        owner, url = fresh_db(stack, "storm")
+        mq.enrol(owner, configs)  # ingest refuses readings of devices not enrolled on their gateway
         ingest = mq.Ingest(stack.mosquitto, url, f"storm-{group}", group)
         ingest.start()
         ingest.wait_subscribed()
