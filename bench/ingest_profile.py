@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         configs = mq.fleets(3, 8, 0)
         creds = stack.mosquitto.add_gateways([g for c in configs for g in c.gateway_ids()])
         group = mq.new_group()
-        _, url = fresh_db(stack, "prof")
+        owner, url = fresh_db(stack, "prof")
+        mq.enrol(owner, configs)  # ingest refuses readings of devices not enrolled on their gateway
         ingest = mq.Ingest(stack.mosquitto, url, f"prof-{group}", group)
         mq.session(stack.mosquitto, ingest.client_id, ingest.topic)
         per = args.backlog // len(configs)
