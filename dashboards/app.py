@@ -25,6 +25,7 @@ from dashboards.routes import (
     billing,
     billing_facts,
     billing_worklist,
+    care_teams,
     patient,
     queue,
     review,
@@ -99,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(billing_facts.router)
     app.include_router(admin.router)
     app.include_router(access.router)
+    app.include_router(care_teams.router)
     app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")
     # Pages compress about tenfold; event streams are left alone by Starlette (text/event-stream).
     app.add_middleware(GZipMiddleware, minimum_size=1024)

@@ -1,9 +1,11 @@
 """The single authorization dependency every protected route runs.
 
 Order: find the route's allowed roles in ``policy.POLICY`` → identify the caller (Bearer token,
-else session cookie) → check the role → for cookie-authenticated unsafe methods, check the CSRF
-token (form field ``csrf_token`` or header ``X-CSRF-Token``). Bearer requests carry no ambient
-credential, so CSRF does not apply to them.
+else session cookie) → a session owing a second-factor enrolment reaches only the enrolment page →
+check the role → for cookie-authenticated unsafe methods, check the CSRF token (form field
+``csrf_token`` or header ``X-CSRF-Token``; Bearer requests carry no ambient credential, so CSRF does
+not apply to them) → a nurse or clinician naming a patient (or a patient's flag) outside their care
+teams is refused and audited (``check_scope``).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 
+from dashboards import care_teams
 from dashboards.context import client_ip, ctx
 from dashboards.db import Conn
-from dashboards.errors import CsrfRejected, Forbidden, MfaEnrolmentDue, NotSignedIn
-from dashboards.policy import MFA_ENROLMENT_ROUTES, allowed_roles, requires_mfa
+from dashboards.errors import CsrfRejected, Forbidden, MfaEnrolmentDue, NotSignedIn, OutOfCareTeam
+from dashboards.policy import MFA_ENROLMENT_ROUTES, SCOPE_EXEMPT, allowed_roles, requires_mfa
 from dashboards.sessions import Principal, resolve_session, resolve_token, token_refusal
 from triage.clinical.audit import record
 
@@ -91,6 +94,33 @@ async def check_csrf(request: Request, expected: str) -> None:
         raise CsrfRejected("missing or invalid CSRF token")
 
 
+def _path_id(request: Request, name: str) -> int | None:
+    raw = request.path_params.get(name)
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None  # the route's own validation answers 422
+
+
+def check_scope(request: Request, who: Principal) -> None:
+    """Refuse (and audit) a nurse's or clinician's request naming a patient, or a flag of a patient,
+    outside their care teams and break-glass grants."""
+    if care_teams.viewer(who) is None:
+        return
+    patient_id, flag_id = _path_id(request, "patient_id"), _path_id(request, "flag_id")
+    if patient_id is None and flag_id is None:
+        return
+    with ctx(request).pool.connection() as conn:
+        if patient_id is None and flag_id is not None:
+            patient_id = care_teams.flag_patient(conn, flag_id)
+        if patient_id is None or not care_teams.out_of_scope(conn, who.user_id, patient_id):
+            return
+        record(conn, actor=who.username, action="access.refused_out_of_scope", patient_id=patient_id,
+               detail={"role": who.role, "via": who.via, "method": request.method,
+                       "path": request.url.path[:300]}, source_ip=client_ip(request))
+    raise OutOfCareTeam(patient_id)
+
+
 async def authorize(request: Request) -> Principal:
     """Resolve and check the caller for the matched route; raise a DashboardError otherwise."""
     roles = allowed_roles(request.method, route_template(request))
@@ -113,4 +143,6 @@ async def authorize(request: Request) -> Principal:
         raise Forbidden(f"token {principal.token_name!r} is read-only")
     if request.method in UNSAFE and principal.via == "session":
         await check_csrf(request, principal.csrf_token)
+    if (request.method, route_template(request)) not in SCOPE_EXEMPT:
+        await run_in_threadpool(check_scope, request, principal)
     return principal

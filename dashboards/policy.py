@@ -29,6 +29,10 @@ MFA_ROLES: Final = frozenset({CLINICIAN, BILLING, ADMIN})
 MFA_ENROLMENT_ROUTES: Final = frozenset({("GET", "/account/mfa"), ("POST", "/account/mfa/confirm"),
                                          ("POST", "/logout")})
 
+# Routes that name a patient but are not scope-checked: asking for break-glass access itself.
+SCOPE_EXEMPT: Final = frozenset({("POST", "/patients/{patient_id}/break-glass"),
+                                 ("POST", "/api/patients/{patient_id}/break-glass")})
+
 # Routes anyone may call, signed in or not. No patient data behind any of them.
 PUBLIC: Final = frozenset(
     {
@@ -67,6 +71,8 @@ POLICY: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", "/api/flags/{flag_id}/symptoms"): CARE,
     ("GET", "/api/patients/{patient_id}"): CARE,
     ("GET", "/api/patients/{patient_id}/readings"): CARE,
+    ("POST", "/patients/{patient_id}/break-glass"): CARE,  # emergency access outside the care team
+    ("POST", "/api/patients/{patient_id}/break-glass"): CARE,
     # clinician review and promotion
     ("GET", "/flags/{flag_id}/review"): CLIN,
     ("POST", "/flags/{flag_id}/review"): CLIN,
@@ -98,6 +104,11 @@ POLICY: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", "/admin/users/{user_id}/active"): ADM,
     ("POST", "/admin/users/{user_id}/mfa/reset"): ADM,
     ("GET", "/admin/intake"): ADM,
+    ("GET", "/admin/care-teams"): ADM,
+    ("POST", "/admin/care-teams"): ADM,
+    ("POST", "/admin/care-teams/{team_id}/members"): ADM,
+    ("POST", "/admin/care-teams/{team_id}/patients"): ADM,
+    ("GET", "/api/admin/care-teams"): ADM,
     ("GET", "/api/admin/users"): ADM,
     ("GET", "/api/admin/intake"): ADM,
     # access transparency (DOMAIN F, H11): no readings, only who touched the record

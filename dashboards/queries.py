@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from dashboards.care_teams import visible
 from dashboards.db import Conn, fetch_all, fetch_one
 from triage import lifecycle
 from triage.valid_reading import ReadingFacts, judge
@@ -38,6 +39,7 @@ WHERE f.state = ANY(%(states)s)
   AND (%(severity)s::text IS NULL OR f.severity = %(severity)s::text)
   AND (%(rule_id)s::text IS NULL OR f.rule_id = %(rule_id)s::text)
   AND (%(assigned_to)s::text IS NULL OR f.assigned_to = %(assigned_to)s::text)
+  AND {visible("f.patient_id")}
 ORDER BY {_SEVERITY_RANK}, f.opened_at, f.flag_id
 LIMIT %(limit)s
 """
@@ -51,8 +53,10 @@ def queue(
     rule_id: str | None = None,
     assigned_to: str | None = None,
     limit: int = 200,
+    viewer: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Flags to work, most severe first, then oldest first, with the flag's latest reading."""
+    """Flags to work, most severe first, then oldest first, with the flag's latest reading; only the
+    patients ``viewer`` may see (``dashboards.care_teams``; None: every patient)."""
     return fetch_all(
         conn,
         _QUEUE_SQL,
@@ -62,6 +66,7 @@ def queue(
             "rule_id": rule_id,
             "assigned_to": assigned_to,
             "limit": limit,
+            "viewer": viewer,
         },
     )
 
@@ -87,11 +92,13 @@ def newest_readings(conn: Conn, patient_ids: list[int]) -> dict[int, dict[str, d
     return out
 
 
-def severity_counts(conn: Conn, states: tuple[str, ...] = ACTIVE_STATES) -> dict[str, int]:
+def severity_counts(conn: Conn, states: tuple[str, ...] = ACTIVE_STATES, *,
+                    viewer: int | None = None) -> dict[str, int]:
     rows = fetch_all(
         conn,
-        "SELECT severity, count(*) AS n FROM flags WHERE state = ANY(%s) GROUP BY severity",
-        (list(states),),
+        "SELECT severity, count(*) AS n FROM flags f WHERE state = ANY(%(states)s)"
+        f" AND {visible('f.patient_id')} GROUP BY severity",
+        {"states": list(states), "viewer": viewer},
     )
     counts = dict.fromkeys(SEVERITIES, 0)
     for r in rows:
@@ -108,13 +115,15 @@ def max_flag_id(conn: Conn) -> int:
     return int(row["m"]) if row else 0
 
 
-def new_flags(conn: Conn, after_id: int, limit: int = 100) -> list[dict[str, Any]]:
-    """Flags created after ``after_id``: what the event stream announces (no patient data)."""
+def new_flags(conn: Conn, after_id: int, limit: int = 100, *,
+              viewer: int | None = None) -> list[dict[str, Any]]:
+    """Flags created after ``after_id`` that ``viewer`` may see: what the event stream announces
+    (no patient data)."""
     return fetch_all(
         conn,
-        "SELECT flag_id, severity, rule_id, state, opened_at FROM flags"
-        " WHERE flag_id > %s ORDER BY flag_id LIMIT %s",
-        (after_id, limit),
+        "SELECT flag_id, severity, rule_id, state, opened_at FROM flags f"
+        f" WHERE flag_id > %(after)s AND {visible('f.patient_id')} ORDER BY flag_id LIMIT %(limit)s",
+        {"after": after_id, "limit": limit, "viewer": viewer},
     )
 
 

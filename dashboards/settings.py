@@ -56,6 +56,9 @@ class Settings:
     # Second factor: clinicians, billing and admins always; nurses too when this is true.
     mfa_nurses: bool = setting(False, env=PREFIX + "MFA_NURSES",
                                help="require a TOTP second factor for nurses too")
+    # Break-glass: how long an emergency opening of a patient outside the care team lasts.
+    break_glass_minutes: float = setting(60.0, env=PREFIX + "BREAK_GLASS_MINUTES", check=rs.between(1, 720),
+                                         help="minutes a break-glass access to a patient lasts")
     auth_timeout_s: float = rs.auth_timeout_field(PREFIX)
     startup_timeout_s: float = rs.startup_timeout_field(PREFIX)
     log_level: str = rs.log_level_field(PREFIX)

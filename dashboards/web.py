@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dashboards.context import ctx
-from dashboards.errors import DashboardError, MfaEnrolmentDue, NotSignedIn
+from dashboards.errors import DashboardError, MfaEnrolmentDue, NotSignedIn, OutOfCareTeam
 from dashboards.sessions import Principal
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,8 @@ def install(app: FastAPI) -> None:
             body: dict[str, Any] = {"error": exc.message}
             if exc.reasons:
                 body["reasons"] = exc.reasons
+            if isinstance(exc, OutOfCareTeam):
+                body["break_glass"] = f"/api/patients/{exc.patient_id}/break-glass"
             headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotSignedIn) else None
             return JSONResponse(body, status_code=exc.status_code, headers=headers)
         if isinstance(exc, NotSignedIn):
@@ -128,7 +130,8 @@ def install(app: FastAPI) -> None:
         return render(
             request,
             "error.html",
-            {"status": exc.status_code, "message": exc.message, "reasons": exc.reasons},
+            {"status": exc.status_code, "message": exc.message, "reasons": exc.reasons,
+             "break_glass": exc.patient_id if isinstance(exc, OutOfCareTeam) else None},
             status_code=exc.status_code,
         )
 

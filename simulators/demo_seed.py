@@ -22,12 +22,14 @@ from typing import Any
 import psycopg
 import pyotp
 
+from dashboards import care_teams
 from dashboards.passwords import hash_password
 from triage.clinical import device_enrolments, people
 
 DEMO_STATES = ("NY", "NJ", "PA", "MA", "CT")
 CLINICIAN_NPI = "1234567893"
 DEMO_ICD10 = ("I10", "E11.9")
+DEMO_TEAM = "Demo care team"
 # Public on purpose (a local demo): the authenticator keys of the demo users who need a second factor.
 DEMO_TOTP_SECRETS = {
     "clinician": "RPMFLOWDEMOCLINICIANTOTPSECRET22",
@@ -101,7 +103,7 @@ def seed_demo(
     start = today - timedelta(days=20)
     out: list[SeededPatient] = []
     with psycopg.connect(conninfo) as conn, conn.transaction():
-        _user(conn, "nurse", "nurse", password, "Nora Nurse, RN")
+        nurse = _user(conn, "nurse", "nurse", password, "Nora Nurse, RN")
         clinician = _user(conn, "clinician", "clinician", password, "Dr. Cal Clinician, MD",
                           npi=CLINICIAN_NPI, qhp=True)
         _user(conn, "billing", "billing", password, "Bill Ing")
@@ -122,7 +124,17 @@ def seed_demo(
                     people.assign_device(conn, dev, pid, kind=kind, assigned_by="demo-seed",
                                          at=datetime.combine(start, datetime.min.time(), UTC))
             out.append(SeededPatient(pid, f"DEMO-{n:04d}", devices, vitals))
+        _care_team(conn, [nurse, clinician], [p.patient_id for p in out])
     return out
+
+
+def _care_team(conn: psycopg.Connection[Any], members: list[int], patients: list[int]) -> None:
+    """The demo nurse and clinician care for every demo patient (care-team scoping)."""
+    team = care_teams.create_team(conn, DEMO_TEAM)
+    for user_id in members:
+        care_teams.set_member(conn, team, user_id, present=True)
+    for patient_id in patients:
+        care_teams.set_patient(conn, team, patient_id, present=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -208,6 +208,16 @@ def _run_services_and_check_the_queue(
         assert found, patients[:2000]
         handed_over = datetime.now(ZoneInfo("America/New_York")) - timedelta(days=2)  # "from the date
         # it was handed over": the cuff's memory holds readings measured before today
+        # Care teams: the nurse sees the patients of her teams only (docs/enrolling-a-gateway.md).
+        assert admin.post("/admin/care-teams", data={"csrf_token": _csrf(admin), "name": "Ward 3"}
+                          ).status_code == 303
+        team = admin.get("/api/admin/care-teams").json()["teams"][0]["team_id"]
+        nurse_id = next(u["user_id"] for u in admin.get("/api/admin/users").json()["users"]
+                        if u["username"] == "nurse")
+        assert admin.post(f"/admin/care-teams/{team}/members", data={
+            "csrf_token": _csrf(admin), "user_id": nurse_id}).status_code == 303
+        assert admin.post(f"/admin/care-teams/{team}/patients", data={
+            "csrf_token": _csrf(admin), "patient_id": found.group(1)}).status_code == 303
         assert admin.post("/admin/devices/assign", data={
             "csrf_token": _csrf(admin), "device_id": "OP-BP-0001", "patient_id": found.group(1),
             "kind": "blood_pressure", "valid_from": handed_over.strftime("%Y-%m-%dT%H:%M"),

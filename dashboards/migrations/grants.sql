@@ -25,3 +25,9 @@ GRANT UPDATE (totp_secret, confirmed_at, last_step) ON user_mfa TO rpmflow_dashb
 GRANT UPDATE (used_at) ON mfa_recovery_codes TO rpmflow_dashboard;
 GRANT SELECT, INSERT ON mfa_challenges TO rpmflow_dashboard;
 GRANT UPDATE (attempts, used_at) ON mfa_challenges TO rpmflow_dashboard;
+
+-- Care teams and break-glass (0097): the dashboard assigns (admin pages) and filters by them;
+-- reporting reads them (who could see whom is part of the record).
+GRANT SELECT, INSERT ON care_teams, break_glass TO rpmflow_dashboard;
+GRANT SELECT, INSERT, DELETE ON care_team_members, care_team_patients TO rpmflow_dashboard;
+GRANT SELECT ON care_teams, care_team_members, care_team_patients, break_glass TO rpmflow_reporting;

@@ -45,6 +45,11 @@ _WHAT = {
     "patient.enrol": "enrolled the patient",
     "patient.consent": "recorded consent",
     "device.assign": "assigned a device",
+    "access.break_glass": "opened the record by break-glass (emergency, reason recorded)",
+    "alert.break_glass": "break-glass reported to the administrators",
+    "access.refused_out_of_scope": "was refused: the patient is not in their care teams",
+    "care_team.patient_add": "added the patient to a care team",
+    "care_team.patient_remove": "removed the patient from a care team",
 }
 
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, Response
 
+from dashboards import care_teams
 from dashboards.audit_trail import record_view
 from dashboards.auth import authorize
 from dashboards.context import client_ip, ctx
@@ -52,6 +53,10 @@ def worklist(conn: Conn, year: int, month: int, now: datetime) -> list[WorkItem]
 
 def _load(conn: Conn, me: Principal, year: int, month: int, source_ip: str | None) -> list[WorkItem]:
     items = worklist(conn, year, month, datetime.now(UTC))
+    scoped = care_teams.viewer(me)  # a clinician reads only their care teams' patients
+    if scoped is not None:
+        mine = care_teams.visible_ids(conn, scoped)
+        items = [i for i in items if i.patient_id in mine]
     record_view(
         conn,
         me,

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from dashboards import queries
+from dashboards import care_teams, queries
 from dashboards.audit_trail import record_action, record_view
 from dashboards.auth import authorize
 from dashboards.context import client_ip, ctx
@@ -96,6 +96,7 @@ def _load_queue(
         rule_id=filters.rule,
         assigned_to=me.username if filters.mine else None,
         limit=limit,
+        viewer=care_teams.viewer(me),
     )
     for r in rows:
         r["actions"] = lifecycle.allowed_events(r["state"], me.role)
@@ -105,7 +106,7 @@ def _load_queue(
     return {
         "rows": rows,
         "patient_ids": patient_ids,
-        "counts": queries.severity_counts(conn),
+        "counts": queries.severity_counts(conn, viewer=care_teams.viewer(me)),
         "last_flag_id": queries.max_flag_id(conn),
     }
 
@@ -191,7 +192,7 @@ def _poll(request: Request, after: int, principal: Principal) -> tuple[list[dict
         alive = principal.via != "session" or session_alive(
             conn, principal.session_hash, idle_minutes=c.settings.session_idle_minutes
         )
-        return (queries.new_flags(conn, after) if alive else []), alive
+        return (queries.new_flags(conn, after, viewer=care_teams.viewer(principal)) if alive else []), alive
 
 
 def _newest(request: Request) -> int:

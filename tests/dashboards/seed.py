@@ -1,7 +1,9 @@
 """A small, realistic world for the dashboard tests, written through triage.clinical.people where it can be.
 
-One user per role (same known password), a licensed clinician with an NPI, a consented, enrolled
-patient with a BP cuff and a glucose meter on a gateway, readings of every quality, and flags.
+One user per role (same known password; clinician, billing and admin with a seeded TOTP factor), a
+licensed clinician with an NPI, a consented, enrolled patient with a BP cuff and a glucose meter on a
+gateway, readings of every quality, and flags. Every world's nurse, clinician and patient are in one
+shared care team, so worlds made in one database see each other's patients as before scoping.
 """
 
 from __future__ import annotations
@@ -84,6 +86,25 @@ def add_flag(
     return int(row[0])
 
 
+SEED_TEAM = "Seed care team"  # every world's nurse, clinician and patient: they all see each other
+
+
+def join_team(db: psycopg.Connection[Any], *, users: list[int], patients: list[int],
+              team: str = SEED_TEAM) -> int:
+    """Put users and patients in a care team (made when missing); returns its id."""
+    row = db.execute("INSERT INTO care_teams (name) VALUES (%s)"
+                     " ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING team_id",
+                     (team,)).fetchone()
+    assert row is not None
+    for u in users:
+        db.execute("INSERT INTO care_team_members (team_id, user_id) VALUES (%s, %s)"
+                   " ON CONFLICT DO NOTHING", (row[0], u))
+    for p in patients:
+        db.execute("INSERT INTO care_team_patients (team_id, patient_id) VALUES (%s, %s)"
+                   " ON CONFLICT DO NOTHING", (row[0], p))
+    return int(row[0])
+
+
 def make_world(db: psycopg.Connection[Any], *, state: str = "NY") -> World:
     tag = secrets.token_hex(3)
     w = World()
@@ -102,6 +123,7 @@ def make_world(db: psycopg.Connection[Any], *, state: str = "NY") -> World:
     w.patient_name = f"Patient {tag}"
     w.patient_id = people.create_patient(db, mrn=f"MRN-{tag}", display_name=w.patient_name, state=state,
                                          timezone="America/New_York")
+    join_team(db, users=[w.users["nurse"], w.users["clinician"]], patients=[w.patient_id])
     start = datetime.now(UTC) - timedelta(days=20)
     people.record_consent(db, w.patient_id, consented_at=start - timedelta(days=1), method="written",
                           recorded_by=w.users["admin"], version="v1")

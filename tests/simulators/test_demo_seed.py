@@ -11,7 +11,7 @@ from simulators.demo_seed import DEMO_STATES, DEMO_TOTP_SECRETS, demo_code, seed
 from simulators.stack import DatabaseUrls
 
 TABLES = ("users", "clinician_licenses", "patients", "enrolments", "consents", "device_assignments",
-          "user_mfa")
+          "user_mfa", "care_team_members", "care_team_patients")
 
 
 def _counts(db: psycopg.Connection[Any]) -> dict[str, int]:
@@ -25,7 +25,8 @@ def test_seed_is_complete_and_idempotent(database_urls: DatabaseUrls, db: psycop
     again = seed_demo(url, ["gw-a", "gw-b"], "demo-password", today=date(2026, 11, 23))
     assert again == first and _counts(db) == counts
     assert counts == {"users": 4, "clinician_licenses": len(DEMO_STATES), "patients": 2, "enrolments": 2,
-                      "consents": 2, "device_assignments": 6, "user_mfa": 3}
+                      "consents": 2, "device_assignments": 6, "user_mfa": 3,
+                      "care_team_members": 2, "care_team_patients": 2}
     assert [p.devices for p in first] == [("SIM-BP-0001", "SIM-GL-0001"), ("SIM-BP-0002", "SIM-GL-0002")]
     assert [p.vitals for p in first] == [("SIM-WS-0001", "SIM-OX-0001"), ()]  # scale + oximeter on gw 1
     kinds = dict(db.execute("SELECT device_id, kind FROM devices").fetchall())

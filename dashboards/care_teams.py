@@ -1,0 +1,132 @@
+"""Who may see which patient: care teams, break-glass grants, and the scope check. SQL only.
+
+Nurses and clinicians (``SCOPED_ROLES``) see the patients of the care teams they belong to, and a
+patient they opened by break-glass until that grant expires; the database function
+``patients_visible_to(user_id)`` (migration 0097) is the one definition every query uses. Billing
+and admin are not scoped: billing works on claims across all patients and sees no readings, admins
+enrol and assign but do not browse readings (``dashboards.policy``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from dashboards.db import Conn, fetch_all, fetch_one
+from dashboards.policy import CARE
+from dashboards.sessions import Principal
+
+SCOPED_ROLES: Final = CARE
+MIN_REASON: Final = 10  # characters of a break-glass reason (the table checks it too)
+
+# For SQL with named parameters: true when the row's patient is visible to %(viewer)s, or the
+# viewer is unscoped (NULL). Flags of no patient (an unassigned device) carry no patient data.
+VISIBLE: Final = ("(%(viewer)s::bigint IS NULL OR {col} IS NULL"
+                  " OR {col} IN (SELECT patients_visible_to(%(viewer)s::bigint)))")
+
+
+def visible(col: str) -> str:
+    """The :data:`VISIBLE` condition for the patient id column ``col`` (a fixed identifier)."""
+    return VISIBLE.format(col=col)
+
+
+def viewer(who: Principal) -> int | None:
+    """The user id to scope queries by, or None for roles that see every patient."""
+    return who.user_id if who.role in SCOPED_ROLES else None
+
+
+def out_of_scope(conn: Conn, user_id: int, patient_id: int) -> bool:
+    """True when the patient exists and the user may not see it (an unknown id is the route's 404)."""
+    row = fetch_one(conn, "SELECT EXISTS (SELECT 1 FROM patients WHERE patient_id = %(p)s)"
+                          " AND NOT EXISTS (SELECT 1 FROM patients_visible_to(%(u)s) v(pid)"
+                          " WHERE pid = %(p)s) AS refused", {"u": user_id, "p": patient_id})
+    return bool(row and row["refused"])
+
+
+def visible_ids(conn: Conn, user_id: int) -> set[int]:
+    rows = fetch_all(conn, "SELECT v.pid FROM patients_visible_to(%s) v(pid)", (user_id,))
+    return {int(r["pid"]) for r in rows}
+
+
+def flag_patient(conn: Conn, flag_id: int) -> int | None:
+    """The patient a flag belongs to (None for a missing flag or one of no patient)."""
+    row = fetch_one(conn, "SELECT patient_id FROM flags WHERE flag_id = %s", (flag_id,))
+    return None if row is None or row["patient_id"] is None else int(row["patient_id"])
+
+
+@dataclass(frozen=True)
+class BreakGlass:
+    grant_id: int
+    patient_id: int
+    expires_at: datetime
+
+
+class ReasonTooShort(ValueError):
+    """A break-glass reason must say why, in at least ``MIN_REASON`` characters."""
+
+
+def open_break_glass(conn: Conn, user_id: int, patient_id: int, reason: str, minutes: float) -> BreakGlass:
+    text = " ".join(reason.split())
+    if len(text) < MIN_REASON:
+        raise ReasonTooShort(f"give the emergency reason in at least {MIN_REASON} characters")
+    row = fetch_one(conn, "INSERT INTO break_glass (user_id, patient_id, reason, expires_at)"
+                          " VALUES (%s, %s, %s, now() + make_interval(secs => %s))"
+                          " RETURNING grant_id, expires_at", (user_id, patient_id, text[:1000], minutes * 60))
+    assert row is not None
+    return BreakGlass(int(row["grant_id"]), patient_id, row["expires_at"])
+
+
+def recent_break_glass(conn: Conn, days: int = 30) -> list[dict[str, Any]]:
+    return fetch_all(conn, "SELECT b.grant_id, u.username, b.patient_id, p.mrn, b.reason, b.opened_at,"
+                           " b.expires_at, b.expires_at > now() AS active FROM break_glass b"
+                           " JOIN users u USING (user_id) JOIN patients p USING (patient_id)"
+                           " WHERE b.opened_at > now() - make_interval(days => %s)"
+                           " ORDER BY b.opened_at DESC LIMIT 200", (days,))
+
+
+def teams(conn: Conn) -> list[dict[str, Any]]:
+    """Every team with its members and patients (ids and names), by name."""
+    return fetch_all(
+        conn,
+        "SELECT t.team_id, t.name,"
+        " coalesce((SELECT json_agg(json_build_object('user_id', u.user_id, 'username', u.username,"
+        "  'role', u.role) ORDER BY u.username) FROM care_team_members m JOIN users u USING (user_id)"
+        "  WHERE m.team_id = t.team_id), '[]') AS members,"
+        " coalesce((SELECT json_agg(json_build_object('patient_id', p.patient_id, 'mrn', p.mrn)"
+        "  ORDER BY p.mrn) FROM care_team_patients cp JOIN patients p USING (patient_id)"
+        "  WHERE cp.team_id = t.team_id), '[]') AS patients"
+        " FROM care_teams t ORDER BY t.name",
+    )
+
+
+def create_team(conn: Conn, name: str) -> int:
+    row = fetch_one(conn, "INSERT INTO care_teams (name) VALUES (%s) ON CONFLICT (name) DO NOTHING"
+                          " RETURNING team_id", (name.strip(),))
+    if row is None:
+        found = fetch_one(conn, "SELECT team_id FROM care_teams WHERE name = %s", (name.strip(),))
+        assert found is not None
+        return int(found["team_id"])
+    return int(row["team_id"])
+
+
+def set_member(conn: Conn, team_id: int, user_id: int, *, present: bool) -> bool:
+    """Add or remove a member; True when something changed."""
+    if present:
+        cur = conn.execute("INSERT INTO care_team_members (team_id, user_id) VALUES (%s, %s)"
+                           " ON CONFLICT DO NOTHING", (team_id, user_id))
+    else:
+        cur = conn.execute("DELETE FROM care_team_members WHERE team_id = %s AND user_id = %s",
+                           (team_id, user_id))
+    return cur.rowcount == 1
+
+
+def set_patient(conn: Conn, team_id: int, patient_id: int, *, present: bool) -> bool:
+    """Add or remove a patient; True when something changed."""
+    if present:
+        cur = conn.execute("INSERT INTO care_team_patients (team_id, patient_id) VALUES (%s, %s)"
+                           " ON CONFLICT DO NOTHING", (team_id, patient_id))
+    else:
+        cur = conn.execute("DELETE FROM care_team_patients WHERE team_id = %s AND patient_id = %s",
+                           (team_id, patient_id))
+    return cur.rowcount == 1
