@@ -176,3 +176,26 @@ def test_totp_sign_in_and_first_enrolment_in_the_browser(
     expect(bill).to_have_url(f"{base_url}/billing")
     enrolled = db.execute("SELECT action FROM audit_log WHERE actor = 'fresh-biller' AND action LIKE 'mfa.%'")
     assert enrolled.fetchall() == [("mfa.enrolled",)]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_break_glass_from_the_refusal_page(
+    browser: Browser, base_url: str, world: World, db: psycopg.Connection[Any], artifacts_dir: Path
+) -> None:
+    from triage.clinical import people
+
+    outside = people.create_patient(db, mrn="MRN-ER", display_name="Erin Elsewhere", state="NY")
+    nurse = _sign_in(browser, base_url, world.usernames["nurse"])
+    expect(nurse).to_have_url(f"{base_url}/queue")
+    nurse.goto(f"/patients/{outside}")
+    expect(nurse.locator("h1")).to_contain_text("not open to you")
+    expect(nurse.locator("body")).not_to_contain_text("Erin Elsewhere")
+    nurse.screenshot(path=str(artifacts_dir / "care-1-refused.png"), full_page=True)
+    nurse.fill("#break-glass textarea[name=reason]", "Patient phoned the ward line with chest pain")
+    nurse.click("#break-glass button[type=submit]")
+    expect(nurse).to_have_url(f"{base_url}/patients/{outside}")
+    expect(nurse.locator("body")).to_contain_text("Erin Elsewhere")
+    rows = db.execute("SELECT action FROM audit_log WHERE patient_id = %s AND action LIKE %s ORDER BY seq",
+                      (outside, "%break_glass")).fetchall()
+    assert rows == [("access.break_glass",), ("alert.break_glass",)]
