@@ -68,6 +68,62 @@ _DUPLICATE_FLAGS_SQL = """
 """
 
 
+# The weight and SpO2 events the value rules must flag, mirrored from triage/rules/vitals.py on the
+# stored rows: a weighing >= 0.9 kg above the lowest 12-36 h before, a SpO2 < 85 % (floor), two
+# consecutive SpO2 occasions < 90 % within an hour; ``*_problem`` are the kinds' device-problem bits.
+# A weighing repeating the previous one's value < 30 s later is the same weighing (triage collapses
+# it, as it does crisis repeats): a restarted demo scale stores its records again.
+_VITALS_SQL = """
+    WITH w0 AS (
+        SELECT reading_id, patient_id, measured_at, weight_kg,
+               measured_at - lag(measured_at) OVER win < interval '30 seconds'
+                   AND weight_kg = lag(weight_kg) OVER win AS repeat
+        FROM readings
+        WHERE kind = 'weight' AND quality = 'valid' AND patient_id IS NOT NULL AND weight_kg IS NOT NULL
+          AND NOT coalesce(device_status && %(weight_problem)s::text[], false)
+        WINDOW win AS (PARTITION BY patient_id ORDER BY measured_at, reading_id)
+    ), w AS (
+        SELECT reading_id, patient_id, measured_at, weight_kg FROM w0 WHERE NOT coalesce(repeat, false)
+    ), s AS (
+        SELECT reading_id, measured_at, spo2_pct, lag(spo2_pct) OVER win AS prev_pct,
+               lag(measured_at) OVER win AS prev_at
+        FROM readings
+        WHERE kind = 'spo2' AND quality = 'valid' AND patient_id IS NOT NULL AND spo2_pct IS NOT NULL
+          AND NOT coalesce(device_status && %(spo2_problem)s::text[], false)
+        WINDOW win AS (PARTITION BY patient_id ORDER BY measured_at, reading_id)
+    ), events AS (
+        SELECT w.reading_id, 'weight_gain' AS rule_id FROM w
+        WHERE w.weight_kg - (SELECT min(b.weight_kg) FROM w b WHERE b.patient_id = w.patient_id
+                             AND b.measured_at BETWEEN w.measured_at - interval '36 hours'
+                                                   AND w.measured_at - interval '12 hours') >= 0.9
+        UNION ALL SELECT reading_id, 'spo2_critical' FROM s WHERE spo2_pct < 85
+        UNION ALL SELECT reading_id, 'spo2_low' FROM s
+        WHERE spo2_pct < 90 AND prev_pct < 90
+          AND measured_at - prev_at BETWEEN interval '30 seconds' AND interval '1 hour'
+    )
+    SELECT e.reading_id, e.rule_id,
+           EXISTS (SELECT 1 FROM flags f WHERE f.rule_id = e.rule_id AND e.reading_id = ANY(f.reading_ids))
+    FROM events e
+"""
+
+
+def vitals(conn: psycopg.Connection[Any]) -> tuple[dict[str, list[int]], list[str]]:
+    """({rule: [events, flagged]} for weight and SpO2 events in the stored rows, the unflagged ones)."""
+    # orchestration only: simulators do not import triage at top
+    from triage.valid_reading import PROBLEM_STATUS
+
+    params = {f"{k}_problem": sorted(PROBLEM_STATUS.get(k, ())) for k in ("weight", "spo2")}
+    by_rule: dict[str, list[int]] = {}
+    missing: list[str] = []
+    for reading_id, rule_id, has_flag in conn.execute(_VITALS_SQL, params).fetchall():
+        counts = by_rule.setdefault(str(rule_id), [0, 0])
+        counts[0] += 1
+        counts[1] += int(bool(has_flag))
+        if not has_flag:
+            missing.append(f"{rule_id}:{reading_id}")
+    return by_rule, missing
+
+
 def prepare_outbox(path: Path) -> None:
     """Create the gateway's outbox schema, then the ground-truth trigger beside it."""
     from gateway.outbox import Outbox  # orchestration only
@@ -100,7 +156,8 @@ def crisis(conn: psycopg.Connection[Any]) -> tuple[int, int, list[int], int]:
 
 
 def settled(conninfo: str, outboxes: Iterable[Path]) -> bool:
-    """Whether every outbox is empty, every produced reading stored and every crisis flagged."""
+    """Whether every outbox is empty, every produced reading stored, every crisis and every weight
+    and SpO2 event flagged."""
     produced, waiting = read_produced(outboxes)
     if waiting:
         return False
@@ -109,7 +166,7 @@ def settled(conninfo: str, outboxes: Iterable[Path]) -> bool:
             stored = {r[0] for r in conn.execute("SELECT replace(message_id::text, '-', '') FROM readings")}
             if not produced.keys() <= stored:
                 return False
-            return not crisis(conn)[2]
+            return not crisis(conn)[2] and not vitals(conn)[1]
     except psycopg.Error:
         return False
 
@@ -136,9 +193,10 @@ def count_readings(r: ChaosReport, produced: dict[str, str], conn: psycopg.Conne
 
 
 def count_flags(r: ChaosReport, conn: psycopg.Connection[Any]) -> None:
-    """Dead letters, crisis coverage and duplicated flags."""
+    """Dead letters, crisis, weight and SpO2 coverage, and duplicated flags."""
     r.dead_letters = _one(conn, "SELECT count(*) FROM dead_letters")
     r.crisis_readings, r.crisis_flagged, r.crisis_missing, r.crisis_collapsed = crisis(conn)
+    r.vitals_events, r.vitals_missing = vitals(conn)
     r.flags = _one(conn, "SELECT count(*) FROM flags")
     r.duplicate_flags = _one(conn, _DUPLICATE_FLAGS_SQL)
 

@@ -43,6 +43,8 @@ class ChaosReport:
     crisis_flagged: int = 0
     crisis_collapsed: int = 0  # an identical repeat < 30 s after the previous reading: triage collapses
     crisis_missing: list[int] = field(default_factory=list)
+    vitals_events: dict[str, list[int]] = field(default_factory=dict)  # rule: [events, flagged]
+    vitals_missing: list[str] = field(default_factory=list)  # "rule:reading_id" without its flag
     duplicate_flags: int = 0
     flags: int = 0
     audit_rows: int = 0
@@ -59,7 +61,8 @@ class ChaosReport:
     @property
     def ok(self) -> bool:
         return (self.settled and self.lost == 0 and self.duplicated == 0 and self.unexpected == 0
-                and not self.crisis_missing and self.duplicate_flags == 0 and self.audit_ok
+                and not self.crisis_missing and not self.vitals_missing and self.duplicate_flags == 0
+                and self.audit_ok
                 and self.produced > 0)
 
     def kind(self, name: str) -> KindCount:
@@ -86,6 +89,9 @@ class ChaosReport:
             ("crisis readings / flagged / identical repeats < 30 s",
              f"{self.crisis_readings} / {self.crisis_flagged} / {self.crisis_collapsed}"),
             ("crisis readings without a flag", len(self.crisis_missing)),
+            *[(f"  {rule} events / flagged", f"{n} / {f}")
+              for rule, (n, f) in sorted(self.vitals_events.items())],
+            ("weight and SpO2 events without their flag", len(self.vitals_missing)),
             ("flags / duplicated flags", f"{self.flags} / {self.duplicate_flags}"),
             ("audit rows / committed by writers / chain verifies",
              f"{self.audit_rows} / {self.audit_committed} / {'yes' if self.audit_ok else 'NO'}"),

@@ -7,7 +7,8 @@ are counted kind by kind: each must be stored exactly once, like blood pressure 
 Every kind of fault of ``simulators/chaos_schedule.py`` is in the draw (kill -9 of gateways, ingest and
 triage; Mosquitto and PostgreSQL restarts and kills; gateways cut off the broker). The run then
 settles by condition (with a deadline, never a fixed sleep) and must show every produced reading
-stored exactly once, every alertable crisis flagged, no duplicated flag and an intact audit chain.
+stored exactly once, every alertable crisis flagged, every weight and SpO2 event (the demo
+scenario's weight gain and low spot-checks) in its flag, no duplicated flag and an intact audit chain.
 The full-size run is ``rpmflow-sim chaos`` / ``bench/chaos_run.py``.
 """
 
@@ -52,6 +53,9 @@ def test_short_chaos_run_loses_and_doubles_nothing() -> None:
         assert (counts.stored, counts.duplicated, counts.lost) == (counts.produced, 0, 0), (kind, counts)
     assert sum(c.produced for c in report.by_kind.values()) == report.produced
     assert report.crisis_readings > 0 and not report.crisis_missing
+    # The demo gateways' first scale gains 2.4 kg in a day, their first oximeter reads 87 % then 86 %.
+    assert {"weight_gain", "spo2_low"} <= set(report.vitals_events), report.vitals_events
+    assert not report.vitals_missing, report.vitals_missing
     assert report.duplicate_flags == 0
     assert report.audit_ok, report.audit_problems
     assert report.audit_rows >= report.audit_committed > 0

@@ -18,10 +18,11 @@ which measurements must reach the broker.
   sequence numbers are reversed and which has no clock access.
 - Scales (``scale:``) and oximeters (``oximeter:``): ``normal`` scales in kg with time stamp, user,
   BMI and height; oximeters with stored spot-checks (RACP) and a short continuous recording.
-  ``demo``: the first scale gains 2.4 kg in a day, the first oximeter holds an 86 % spot-check and
-  a desaturation in its continuous data.  ``faults``: pound scales with an unsuccessful weighing
-  (0xFFFF) and a frame whose BMI comes without height; oximeters whose clock was never set, with
-  a finger-out reading, demonstration data, a 16-bit device status and finger-out samples.
+  ``demo``: the first scale gains 2.4 kg in a day, the first oximeter holds two low spot-checks
+  (87 % then 86 %, ten minutes apart) and a desaturation in its continuous data.  ``faults``:
+  pound scales with an unsuccessful weighing (0xFFFF) and a frame whose BMI comes without height;
+  oximeters whose clock was never set, with a finger-out reading, demonstration data, a 16-bit
+  device status and finger-out samples.
   ``quirks``: a Xiaomi-like scale with a vendor bit in an RFU position and no clock access.
 - ``faults``: everything a field gateway meets at once: kPa cuffs that indicate every reading
   twice and drop the link after two; mol/L meters that drop mid-RACP download, with a control
@@ -217,8 +218,9 @@ def _demo_oximeter(b: Build) -> SimDevice:
     ox = _oximeter(b, interval_s=4 * b.interval_s)
     now = ox.local_now()
     ox.store(96.0, 68.0, when=now - timedelta(hours=3))
-    if b.index == 0:
-        ox.store(86.0, 104.0, when=now)  # desaturation with tachycardia
+    if b.index == 0:  # desaturation with tachycardia, on two spot-checks ten minutes apart (spo2_low)
+        ox.store(87.0, 101.0, when=now - timedelta(minutes=10))
+        ox.store(86.0, 104.0, when=now)
     _night(ox, 40, dip_at=20)
     return ox
 
