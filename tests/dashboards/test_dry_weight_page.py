@@ -8,6 +8,7 @@ import psycopg
 
 from tests.dashboards.live import csrf_of
 from tests.dashboards.seed import World
+from triage.clinical import people
 
 Db = psycopg.Connection[tuple[Any, ...]]
 
@@ -41,3 +42,12 @@ def test_billing_may_not_set_it(signed_in: Any, world: World) -> None:
     csrf = csrf_of(billing.get("/account").text)
     data = {"value": "80", "unit": "kg", "reason": "x", "csrf_token": csrf}
     assert billing.post(f"/patients/{world.patient_id}/dry-weight", data=data).status_code == 403
+
+
+def test_a_nurse_outside_the_care_team_may_not_set_it(signed_in: Any, world: World, db: Db) -> None:
+    pid = people.create_patient(db, mrn="MRN-DRY-OUT", display_name="In no team", state="NY")
+    nurse = signed_in("nurse")
+    data = {"value": "80", "unit": "kg", "reason": "x", "csrf_token": csrf_of(nurse.get("/account").text)}
+    assert nurse.post(f"/patients/{pid}/dry-weight", data=data).status_code == 403
+    rows = db.execute("SELECT count(*) FROM patient_dry_weights WHERE patient_id = %s", (pid,)).fetchone()
+    assert rows == (0,)
