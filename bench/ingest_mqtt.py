@@ -71,8 +71,10 @@ def publish(broker: EmbeddedMosquitto, creds: dict[str, str], configs: list[Flee
 
 
 def _client(broker: EmbeddedMosquitto, client_id: str, expiry: int = 600) -> tuple[mqtt.Client, Properties]:
+    """An ingest account named ``client_id`` (the broker binds client ids to usernames)."""
+    broker.add_ingest(client_id)
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    c.username_pw_set("rpmflow-ingest", broker.ingest_password)
+    c.username_pw_set(client_id, broker.accounts[client_id])
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = expiry
     props.ReceiveMaximum = 2000  # rpmflow's default window
@@ -142,8 +144,8 @@ class Ingest:
     def __init__(self, broker: EmbeddedMosquitto, url: str, client_id: str, group: str, **env: str) -> None:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("RPMFLOW_")}
         self.env.update({
-            "RPMFLOW_DATABASE_URL": url, "RPMFLOW_INGEST_MQTT_URL": broker.ingest_url,
-            "RPMFLOW_INGEST_CLIENT_ID": client_id, "RPMFLOW_INGEST_GROUP": group,
+            "RPMFLOW_DATABASE_URL": url, "RPMFLOW_INGEST_MQTT_URL": broker.add_ingest(client_id),
+            "RPMFLOW_INGEST_GROUP": group,
             "RPMFLOW_INGEST_SESSION_EXPIRY_S": "600", **env,
         })
         self.client_id, self.broker = client_id, broker

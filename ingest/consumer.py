@@ -49,7 +49,7 @@ class Consumer:
         self._batches: queue.Queue[tuple[list[Received], list[Item]] | None] = queue.Queue(maxsize=2)
         self._crash: BaseException | None = None
         self._writer = BatchWriter(settings.database_url,
-                                   application_name=f"rpmflow-ingest:{settings.client_id}")
+                                   application_name=f"rpmflow-ingest:{settings.session_id}")
 
     @property
     def connected(self) -> threading.Event:

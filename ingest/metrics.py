@@ -36,6 +36,9 @@ class Metrics:
                             ["result"], registry=r)
         self.acked_ids = Counter("rpmflow_ingest_acked_message_ids", "Message ids acknowledged to gateways",
                                  registry=r)
+        self.sessions_lost = Counter("rpmflow_ingest_mqtt_sessions_lost",
+                                     "Reconnects where the broker no longer had this process's persistent "
+                                     "session (its queued messages are gone)", registry=r)
         self.waiting = Gauge("rpmflow_ingest_unacked", "Messages received and not yet acknowledged",
                              registry=r)
 

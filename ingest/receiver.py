@@ -115,8 +115,8 @@ class Receiver:
         if s.metrics_port:
             self.metrics.watch_timescale_jobs(s.database_url)
         self.metrics.serve(s.metrics_port)
+        self.mqtt.start()  # first: it claims this process's MQTT identity or stops us (ingest/identity.py)
         self._workers = [self._spawn(i) for i in range(s.workers)]
-        self.mqtt.start()
         try:
             while not stop.is_set() and not self._broker_gave_up(stop):
                 if not self._ready():
@@ -148,7 +148,7 @@ class Receiver:
     def _spawn(self, slot: int) -> _Worker:
         task_out, task_in = self._ctx.Pipe(duplex=False)
         report_in, report_out = self._ctx.Pipe(duplex=False)
-        name = f"{self.settings.client_id}:w{slot}"
+        name = f"{self.settings.session_id}:w{slot}"
         process = self._ctx.Process(
             target=worker_main, name=f"rpmflow-ingest-worker-{slot}", daemon=True,
             args=(task_out, report_out, self.settings.database_url, name,

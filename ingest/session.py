@@ -38,6 +38,7 @@ from gateway.link_watch import LinkWatch
 from gateway.runtime.fatal import Fatal
 from ingest.acks import AckGroups, AckSender, Rejections
 from ingest.errors import BrokerUnavailable
+from ingest.identity import IdentityLock
 from ingest.metrics import Metrics
 from ingest.settings import Settings
 
@@ -64,7 +65,7 @@ def make_client(settings: Settings) -> mqtt.Client:
     """The one paho client of an ingest process (callbacks are attached by :class:`MqttSession`)."""
     target = settings.mqtt
     client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=settings.client_id, protocol=mqtt.MQTTv5, manual_ack=True,
+        CallbackAPIVersion.VERSION2, client_id=settings.session_id, protocol=mqtt.MQTTv5, manual_ack=True,
     )
     if target.username:
         client.username_pw_set(target.username, target.password)
@@ -91,10 +92,16 @@ class MqttSession:
         self.inbox: deque[Received] = deque()
         self.connected = threading.Event()
         self.subscribed = threading.Event()
+        self.metrics = metrics
+        self.identity = IdentityLock(settings.database_url, settings.session_id,
+                                     application_name=f"rpmflow-ingest:{settings.session_id}:identity",
+                                     auth_timeout_s=settings.auth_timeout_s,
+                                     startup_timeout_s=settings.startup_timeout_s)
+        self._had_session = False  # a CONNACK of this process said "session present" (or made one)
         self._generation = 0
         self._gen_lock = threading.Lock()
         target = settings.mqtt
-        self.link = LinkWatch(target.host, target.port, f"ingest {settings.client_id}", tls=target.tls,
+        self.link = LinkWatch(target.host, target.port, f"ingest {settings.session_id}", tls=target.tls,
                               ca_file=None, auth_timeout_s=settings.auth_timeout_s, logger=log.name)
         self.client = make_client(settings)
         self.client.on_connect = self._on_connect
@@ -106,12 +113,20 @@ class MqttSession:
         self.client.on_publish = self.acks.on_publish
 
     @property
+    def connections(self) -> int:
+        """How many times this process has connected (1 = never cut off since it started)."""
+        with self._gen_lock:
+            return self._generation
+
+    @property
     def readings_filter(self) -> str:
         if self.settings.shared:
             return f"$share/{self.settings.group}/{READINGS_FILTER}"
         return READINGS_FILTER
 
     def start(self) -> None:
+        """Claim this process's MQTT identity (ingest/identity.py), then connect to its session."""
+        self.identity.acquire()
         s = self.settings
         target = s.mqtt
         self.client.connect_async(target.host, target.port, keepalive=30, clean_start=False,
@@ -121,9 +136,13 @@ class MqttSession:
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        self.identity.release()
 
     def gave_up(self) -> Fatal | None:
-        """The broker refused our credentials past ``auth_timeout_s`` (the owner stops, exit 3)."""
+        """Another process took our identity (exit 2), or the broker refused our credentials past
+        ``auth_timeout_s`` (exit 3): the owner stops."""
+        if self.identity.taken is not None:
+            return self.identity.taken
         if self.connected.is_set():
             return None
         return self.link.gave_up(time.monotonic())
@@ -158,12 +177,30 @@ class MqttSession:
         self.link.connected()
         with self._gen_lock:
             self._generation += 1
-        log.info("connected as %s (session present: %s)", self.settings.client_id, flags.session_present)
+        self._check_session(flags.session_present)
         client.subscribe([
             (self.readings_filter, SubscribeOptions(qos=1)),
             (STATUS_FILTER, SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)),
         ])
         self.connected.set()
+
+    def _check_session(self, present: bool) -> None:
+        """A broker that answers "no session" after this process had one has lost it (expired,
+        broker restarted without its persistence file): what was queued for us is gone, and only
+        the gateways' re-sends of unconfirmed readings bring it back. Said once per loss, counted."""
+        sid = self.settings.session_id
+        if present or not self._had_session:
+            log.info("connected as %s (session present: %s)", sid, present)
+            if not present:
+                log.info("the broker had no session for %s: it starts one now (new account or first start "
+                         "on this broker); messages queue for it once it has subscribed", sid)
+        else:
+            self.metrics.sessions_lost.inc()
+            log.error("SESSION LOST: the broker had no session for %s although this process had one: "
+                      "messages queued for ingest while it was away are gone (expired after "
+                      "RPMFLOW_INGEST_SESSION_EXPIRY_S, or the broker lost its persistence); gateways "
+                      "re-send readings ingest never confirmed", sid)
+        self._had_session = True
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: list[ReasonCode],
                       properties: Properties | None) -> None:

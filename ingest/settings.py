@@ -33,7 +33,7 @@ def parse_mqtt_url(url: str) -> MqttTarget:
 
 
 def _client_id(value: str) -> str | None:
-    return None if value and "/" not in value else "must be a non-empty id without '/'"
+    return None if "/" not in value else "must be an id without '/'"
 
 
 def _group(value: str) -> str | None:
@@ -44,9 +44,11 @@ def _group(value: str) -> str | None:
 class Settings:
     database_url: str = rs.database_url_field(check_url)
     mqtt_url: str = rs.mqtt_url_field(PREFIX)
-    client_id: str = setting("rpmflow-ingest-0", env=PREFIX + "CLIENT_ID", check=_client_id,
-                             help="fixed MQTT client id: the persistent session (one per process; reuse it "
-                                  "on restart)")
+    # The broker binds client ids to usernames (use_username_as_clientid), so the id is the
+    # account's name: set it only to state it, a different one would name a session we do not own.
+    client_id: str = setting("", env=PREFIX + "CLIENT_ID", check=_client_id,
+                             help="MQTT client id of the persistent session; empty: the MQTT username (the "
+                                  "broker binds ids to usernames, so only that value is accepted)")
     group: str = setting("rpmflow-ingest", env=PREFIX + "GROUP", check=_group,
                          help="shared-subscription group")
     # Shared by default, so a second process (its own client id, same group) splits the stream.
@@ -86,11 +88,26 @@ class Settings:
     log_level: str = rs.log_level_field(PREFIX)
 
     def validate(self) -> None:
-        """Cross-field rule: plain MQTT only to loopback unless the operator allows it."""
+        """Cross-field rules: plain MQTT only to loopback unless the operator allows it; the client
+        id is the account's own (the broker binds ids to usernames, docs/operations.md §3)."""
         problem = plaintext_problem(self.mqtt, self.allow_plaintext_mqtt)
         if problem is not None:
             raise SettingError("mqtt_url", f"{problem} ({PREFIX}ALLOW_PLAINTEXT_MQTT=true)",
                                env=PREFIX + "MQTT_URL", flag="--mqtt-url")
+        user = self.mqtt.username or ""
+        if not user:
+            raise SettingError("mqtt_url", "needs a username: each ingest process connects as its own "
+                               "MQTT account, whose name is its client id", env=PREFIX + "MQTT_URL",
+                               flag="--mqtt-url")
+        if self.client_id and self.client_id != user:
+            raise SettingError("client_id", f"{self.client_id!r} is not the MQTT username {user!r}: the "
+                               "broker binds each client id to its username, so this process can only own "
+                               f"the session {user!r}; leave it empty, or give this process its own account")
+
+    @property
+    def session_id(self) -> str:
+        """The MQTT client id, hence the persistent session, this process owns: its username."""
+        return self.client_id or self.mqtt.username or ""
 
     @property
     def mqtt(self) -> MqttTarget:

@@ -149,9 +149,9 @@ class Chaos:
         self._seed_people()
         for i in range(self.config.ingest_processes):
             name = f"ingest-{i}"
-            env = dict(self._env("ingest"), RPMFLOW_MQTT_URL=self.broker.ingest_url,
+            # Its own MQTT account each: the broker binds client ids to usernames.
+            env = dict(self._env("ingest"), RPMFLOW_MQTT_URL=self.broker.add_ingest(f"chaos-ingest-{i}"),
                        RPMFLOW_INGEST_SHARED=str(self.config.shared).lower(), RPMFLOW_INGEST_GROUP="chaos",
-                       RPMFLOW_INGEST_CLIENT_ID=f"chaos-ingest-{i}",
                        RPMFLOW_INGEST_BATCH_MS="100")
             self.procs[name] = Proc.run_command(name, "rpmflow-ingest", env, self.logs)
         env = dict(self._env("triage"), RPMFLOW_TRIAGE_INTERVAL_S="1")

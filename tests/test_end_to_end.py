@@ -88,8 +88,8 @@ def test_crisis_reading_travels_from_cuff_to_nurse_queue(
     processes.start(
         "ingest",
         [_script("rpmflow-ingest"), "run"],
-        dict(base, RPMFLOW_DATABASE_URL=database_urls.ingest, RPMFLOW_MQTT_URL=broker.ingest_url,
-             RPMFLOW_INGEST_CLIENT_ID=f"ingest-{group}", RPMFLOW_INGEST_GROUP=group),
+        dict(base, RPMFLOW_DATABASE_URL=database_urls.ingest, RPMFLOW_MQTT_URL=broker.add_ingest(),
+             RPMFLOW_INGEST_GROUP=group),
     )
     wait_until_ingest_subscribed(broker.url_for(gw), database_url)
     processes.start("triage", [_script("rpmflow-triage"), "run"],

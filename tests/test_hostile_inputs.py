@@ -246,8 +246,8 @@ def test_a_garbage_stream_ends_in_dead_letters_and_ingest_keeps_storing(
     tmp_path: Path,
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RPMFLOW_")}
-    env.update(RPMFLOW_DATABASE_URL=database_urls.ingest, RPMFLOW_MQTT_URL=broker.ingest_url,
-               RPMFLOW_INGEST_CLIENT_ID=f"hostile-{secrets.token_hex(4)}", RPMFLOW_INGEST_BATCH_MS="50",
+    env.update(RPMFLOW_DATABASE_URL=database_urls.ingest, RPMFLOW_MQTT_URL=broker.add_ingest(),
+               RPMFLOW_INGEST_BATCH_MS="50",
                RPMFLOW_INGEST_SHARED="true", RPMFLOW_INGEST_GROUP=f"hostile-{secrets.token_hex(3)}")
     log_path = tmp_path / "ingest.log"
     exe = str(Path(sys.executable).parent / "rpmflow-ingest")

@@ -67,8 +67,7 @@ def assert_one_line(prog: str, output: str, *fragments: str, secret: str | None 
 
 @pytest.fixture
 def env(database_url: str, broker: EmbeddedMosquitto) -> dict[str, str]:
-    return {"RPMFLOW_DATABASE_URL": database_url, "RPMFLOW_MQTT_URL": broker.ingest_url,
-            "RPMFLOW_INGEST_CLIENT_ID": f"mistakes-{os.getpid()}", **FAST}
+    return {"RPMFLOW_DATABASE_URL": database_url, "RPMFLOW_MQTT_URL": broker.add_ingest(), **FAST}
 
 
 @pytest.mark.parametrize("command", DB_COMMANDS)

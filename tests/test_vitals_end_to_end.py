@@ -58,8 +58,7 @@ def test_weight_and_spo2_are_stored_exactly_once(
     processes.start(
         "ingest",
         [_script("rpmflow-ingest"), "run"],
-        dict(base, RPMFLOW_MQTT_URL=broker.ingest_url, RPMFLOW_INGEST_CLIENT_ID=f"ingest-{group}",
-             RPMFLOW_INGEST_GROUP=group),
+        dict(base, RPMFLOW_MQTT_URL=broker.add_ingest(), RPMFLOW_INGEST_GROUP=group),
     )
     wait_until_ingest_subscribed(broker.url_for(gw), database_url)
     processes.start(

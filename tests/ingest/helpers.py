@@ -236,11 +236,12 @@ def forget_session(mqtt_url: str, client_id: str) -> None:
 
 
 def make_settings(database_url: str, mqtt_url: str, **changes: Any) -> Settings:
+    """Test settings; ``mqtt_url`` should be an account of this test's own (``broker.add_ingest()``):
+    the broker binds client ids to usernames, so the account is the session."""
     tag = secrets.token_hex(3)
     base = Settings(
         database_url=database_url,
         mqtt_url=mqtt_url,
-        client_id=f"ingest-test-{tag}",
         group=f"g{tag}",
         batch_ms=50,
         session_expiry_s=300,
@@ -263,7 +264,7 @@ def running_consumer(settings: Settings, *, forget: bool = True) -> Iterator[Con
         stop.set()
         thread.join(30)
         if forget:
-            forget_session(settings.mqtt_url, settings.client_id)
+            forget_session(settings.mqtt_url, settings.session_id)
     assert not thread.is_alive(), "consumer did not stop"
 
 
@@ -311,7 +312,7 @@ class IngestProcess:
             assert self.proc is not None and self.proc.poll() is None, self.tail()
             return b"subscribed to" in self.log_path.read_bytes()[offset:]
 
-        wait_for(subscribed, 30, f"ingest {s.client_id} subscribed")
+        wait_for(subscribed, 30, f"ingest {s.session_id} subscribed")
 
     def tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
@@ -333,7 +334,7 @@ class IngestProcess:
     def cleanup(self) -> None:
         if self.alive:
             self.kill()
-        forget_session(self.settings.mqtt_url, self.settings.client_id)
+        forget_session(self.settings.mqtt_url, self.settings.session_id)
 
 
 class FleetThread:

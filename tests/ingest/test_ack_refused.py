@@ -53,7 +53,7 @@ def test_refused_acks_are_logged_and_not_counted_delivered(
     gw = "gw-noacks"
     no_acks_broker.add_gateways([gw])
     caplog.set_level(logging.ERROR, logger="ingest.acks")
-    settings = make_settings(database_url, no_acks_broker.ingest_url, workers=0)
+    settings = make_settings(database_url, no_acks_broker.add_ingest(), workers=0)
     enrol(db, EXAMPLE["device"]["id"], gw)
     with running_consumer(settings) as consumer:
         pub = Publisher(no_acks_broker, gw)

@@ -117,25 +117,34 @@ def _sample(consumer: Consumer | Receiver, name: str, **labels: str) -> float:
 
 class AckListener:
     """Collects (topic, ack payload) from ``topic_filter``; with ``database_url``, also records
-    which acked ids were already committed when their ack arrived."""
+    which acked ids were already committed when their ack arrived. With ``on``, it listens on that
+    gateway publisher's own connection, as a real gateway does: the broker binds client ids to
+    usernames, so a second connection with the same account would take the first one's place."""
 
     def __init__(self, broker: EmbeddedMosquitto, user: str, topic_filter: str,
-                 database_url: str | None = None) -> None:
+                 database_url: str | None = None, on: Publisher | None = None) -> None:
         self.acks: list[tuple[str, dict[str, Any]]] = []
         self.uncommitted_at_ack: list[str] = []
         self.other: list[str] = []  # topics of anything else received (e.g. the barrier status)
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self._db = psycopg.connect(database_url, autocommit=True) if database_url else None
-        target = parse_mqtt_url(broker.url_for(user))
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"acks-{secrets.token_hex(3)}",
-                                  protocol=mqtt.MQTTv5)
-        self.client.username_pw_set(target.username, target.password)
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *a: self._subscribed.set()
-        self.client.on_connect = lambda c, *a: c.subscribe(topic_filter, qos=1)
-        self.client.connect(target.host, target.port)
-        self.client.loop_start()
+        self._own = on is None
+        if on is not None:
+            self.client = on.client
+            self.client.on_message = self._on_message
+            self.client.on_subscribe = lambda *a: self._subscribed.set()
+            self.client.subscribe(topic_filter, qos=1)
+        else:
+            target = parse_mqtt_url(broker.url_for(user))
+            self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"acks-{secrets.token_hex(3)}",
+                                      protocol=mqtt.MQTTv5)
+            self.client.username_pw_set(target.username, target.password)
+            self.client.on_message = self._on_message
+            self.client.on_subscribe = lambda *a: self._subscribed.set()
+            self.client.on_connect = lambda c, *a: c.subscribe(topic_filter, qos=1)
+            self.client.connect(target.host, target.port)
+            self.client.loop_start()
         wait_for(self._subscribed.is_set, 10, f"{user} subscribed to {topic_filter}")
 
     def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -168,8 +177,9 @@ class AckListener:
             return {r["message_id"]: r["reason"] for _, b in self.acks for r in b.get("rejected", [])}
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        if self._own:
+            self.client.disconnect()
+            self.client.loop_stop()
         if self._db is not None:
             self._db.close()
 
@@ -191,11 +201,11 @@ def test_committed_duplicate_and_dead_lettered_readings_are_acked_to_their_own_g
     enrol(db, "CUFF-B", gw_b)
 
     observer = AckListener(broker, OBSERVER_USER, "rpm/v1/+/acks")
-    listen_a = AckListener(broker, gw_a, f"rpm/v1/{gw_a}/acks", database_url)
-    listen_b = AckListener(broker, gw_b, f"rpm/v1/{gw_b}/acks")
     pub_a, pub_b = Publisher(broker, gw_a), Publisher(broker, gw_b)
+    listen_a = AckListener(broker, gw_a, f"rpm/v1/{gw_a}/acks", database_url, on=pub_a)
+    listen_b = AckListener(broker, gw_b, f"rpm/v1/{gw_b}/acks", on=pub_b)
     try:
-        settings = make_settings(database_urls.ingest, broker.ingest_url, workers=workers)
+        settings = make_settings(database_urls.ingest, broker.add_ingest(), workers=workers)
         with running_consumer(settings) as consumer:
             pub_a.publish_all([
                 (topic_a, dumps(stored)),
@@ -218,7 +228,7 @@ def test_committed_duplicate_and_dead_lettered_readings_are_acked_to_their_own_g
             sent = _sample(consumer, "rpmflow_ingest_acks_total", result="sent")
             acked = _sample(consumer, "rpmflow_ingest_acked_message_ids_total")
     finally:
-        for c in (pub_a, pub_b, listen_a, listen_b, observer):
+        for c in (listen_a, listen_b, pub_a, pub_b, observer):
             c.close()
 
     assert count(db, "SELECT count(*) FROM readings WHERE message_id = %s", stored["message_id"]) == 1
@@ -242,7 +252,7 @@ def test_send_acks_false_sends_nothing(
 ) -> None:
     observer = AckListener(broker, OBSERVER_USER, f"rpm/v1/{gateway_id}/#")
     pub = Publisher(broker, gateway_id)
-    settings = make_settings(database_urls.ingest, broker.ingest_url, workers=0, send_acks=False)
+    settings = make_settings(database_urls.ingest, broker.add_ingest(), workers=0, send_acks=False)
     enrol(db, EXAMPLE["device"]["id"], gateway_id)
     try:
         with running_consumer(settings) as consumer:

@@ -45,7 +45,7 @@ def test_malformed_messages_end_in_dead_letters_and_valid_ones_once(
     cases = corpus(gateway_id)
     valid = reading(gateway_id=gateway_id)
     topic = f"rpm/v1/{gateway_id}/readings"
-    with running_consumer(make_settings(database_urls.ingest, broker.ingest_url, workers=workers)):
+    with running_consumer(make_settings(database_urls.ingest, broker.add_ingest(), workers=workers)):
         pub, odd = Publisher(broker, gateway_id), Publisher(broker, odd_gateway)
         try:
             pub.publish_all([(topic, payload) for _, payload, _ in cases] + [(topic, dumps(valid))] * 3)
@@ -98,7 +98,7 @@ def test_messages_published_while_ingest_is_away_all_arrive(
     Our broker config raises it and the consumer's session persists (fixed client id,
     clean_start=False, session expiry), so 1500 readings published while it is down all arrive.
     """
-    settings = make_settings(database_urls.ingest, broker.ingest_url, shared=shared)
+    settings = make_settings(database_urls.ingest, broker.add_ingest(), shared=shared)
     with running_consumer(settings, forget=False):
         pass  # creates the persistent session and its subscriptions, then goes away
     messages = [unique_reading(gateway_id, n) for n in range(1500)]
@@ -114,7 +114,7 @@ def test_messages_published_while_ingest_is_away_all_arrive(
                 lambda: count(db, "SELECT count(*) FROM readings") == 1500, 30, "1500 queued readings stored"
             )
     finally:
-        forget_session(settings.mqtt_url, settings.client_id)
+        forget_session(settings.mqtt_url, settings.session_id)
     stored = {r[0] for r in db.execute(f"SELECT {HEX_ID} FROM readings")}
     assert stored == {m["message_id"] for m in messages}
     assert count(db, "SELECT count(*) FROM dead_letters") == 0
@@ -126,7 +126,7 @@ def test_example_is_stored_with_provenance(
     broker: EmbeddedMosquitto, gateway_id: str, database_url: str, db: Conn, workers: int
 ) -> None:
     msg = reading(gateway_id=gateway_id)
-    with running_consumer(make_settings(database_urls.ingest, broker.ingest_url, workers=workers)):
+    with running_consumer(make_settings(database_urls.ingest, broker.add_ingest(), workers=workers)):
         pub = Publisher(broker, gateway_id)
         try:
             pub.publish_all([(f"rpm/v1/{gateway_id}/readings", dumps(msg))])

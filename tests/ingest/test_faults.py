@@ -54,7 +54,7 @@ def test_kill_9_mid_stream_then_restart_and_sigterm_drains(
 ) -> None:
     total = 4000
     ingest = IngestProcess(
-        make_settings(database_urls.ingest, broker.ingest_url, batch_size=200, shared=True),
+        make_settings(database_urls.ingest, broker.add_ingest(), batch_size=200, shared=True),
         tmp_path / "ingest.log"
     )
     config, creds = _fleet(broker, total, rate=1500)
@@ -83,7 +83,7 @@ def test_postgres_outage_during_stream(
 ) -> None:
     rate = 500.0
     total = int(rate * (OUTAGE_S + 4))
-    settings = make_settings(private_postgres.urls().ingest, broker.ingest_url)
+    settings = make_settings(private_postgres.urls().ingest, broker.add_ingest())
     ingest = IngestProcess(settings, tmp_path / "ingest.log")
     config, creds = _fleet(broker, total, rate=rate)
     ingest.start()
@@ -119,7 +119,7 @@ def test_broker_restart_during_stream(
     restart, so even publishers that stop at the PUBACK lose nothing (the shared default relies on
     the gateways' end-to-end acks: test_shared_restart.py)."""
     total = 3000
-    settings = make_settings(database_urls.ingest, private_broker.ingest_url, shared=False)
+    settings = make_settings(database_urls.ingest, private_broker.add_ingest(), shared=False)
     ingest = IngestProcess(settings, tmp_path / "ingest.log")
     config, creds = _fleet(private_broker, total, rate=1000)
     ingest.start()
@@ -139,11 +139,12 @@ def test_two_ingest_processes_share_the_stream_and_one_is_killed(
 ) -> None:
     """Shared subscription: the survivor keeps working, but (DOMAIN.md I1) Mosquitto does not hand
     the dead member's un-acked messages to it: they wait in the dead member's session. The killed
-    process therefore comes back with the same client id, and then everything is stored once."""
+    process therefore comes back with the same account (its client id), and then everything is
+    stored once."""
     total = 4000
-    first = make_settings(database_urls.ingest, broker.ingest_url, batch_size=200, shared=True)
+    first = make_settings(database_urls.ingest, broker.add_ingest(), batch_size=200, shared=True)
     a = IngestProcess(first, tmp_path / "a.log")
-    b = IngestProcess(first.override(client_id=first.client_id + "-b"), tmp_path / "b.log")
+    b = IngestProcess(first.override(mqtt_url=broker.add_ingest()), tmp_path / "b.log")  # its own account
     config, creds = _fleet(broker, total, rate=1500)
     a.start()
     b.start()

@@ -51,7 +51,7 @@ def test_fleet_with_scales_and_oximeters_stores_each_reading_once(
         vitals_share=0.5,
     )
     creds = provision(broker, config)
-    settings = make_settings(database_url, broker.ingest_url, client_id=f"ingest-{prefix}")
+    settings = make_settings(database_url, broker.add_ingest())
     with running_consumer(settings):
         report = FleetThread(broker.port, creds, config, enrol_in=database_url).join()
         ids = report.message_ids

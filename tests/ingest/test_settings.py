@@ -12,7 +12,8 @@ BASE = {"RPMFLOW_DATABASE_URL": "postgresql://u:p@127.0.0.1:5/db", "RPMFLOW_MQTT
 def test_defaults_and_shared_mqtt_url() -> None:
     s = Settings.from_env(BASE)
     assert (s.batch_size, s.batch_ms, s.receive_maximum, s.metrics_port) == (500, 200, 2000, 0)
-    assert s.client_id == "rpmflow-ingest-0" and s.group == "rpmflow-ingest" and s.shared is True
+    assert s.client_id == "" and s.session_id == "a"  # the client id is the MQTT username
+    assert s.group == "rpmflow-ingest" and s.shared is True
     assert Settings.from_env({**BASE, "RPMFLOW_INGEST_SHARED": "false"}).shared is False
     assert s.workers == 2  # two worker processes behind the receiver (bench/ingest_bench.py)
     assert Settings.from_env({**BASE, "RPMFLOW_INGEST_WORKERS": "0"}).workers == 0  # in-process path
@@ -27,11 +28,11 @@ def test_prefixed_values_and_ingest_mqtt_url_win() -> None:
             **BASE,
             "RPMFLOW_INGEST_MQTT_URL": "mqtts://x%40y:p%2Fw@broker",
             "RPMFLOW_INGEST_BATCH_SIZE": "100",
-            "RPMFLOW_INGEST_CLIENT_ID": "ingest-7",
+            "RPMFLOW_INGEST_CLIENT_ID": "x@y",
             "RPMFLOW_INGEST_METRICS_PORT": "9108",
         }
     )
-    assert s.batch_size == 100 and s.client_id == "ingest-7" and s.metrics_port == 9108
+    assert s.batch_size == 100 and s.session_id == "x@y" and s.metrics_port == 9108
     assert s.mqtt.tls and s.mqtt.port == 8883 and s.mqtt.username == "x@y" and s.mqtt.password == "p/w"
     assert s.override(batch_size=None, batch_ms=10).batch_ms == 10
 
@@ -48,6 +49,10 @@ def test_prefixed_values_and_ingest_mqtt_url_win() -> None:
         ({**BASE, "RPMFLOW_INGEST_WORKERS": "-1"}, "RPMFLOW_INGEST_WORKERS"),
         ({**BASE, "RPMFLOW_INGEST_WORKERS": "two"}, "RPMFLOW_INGEST_WORKERS"),
         ({**BASE, "RPMFLOW_INGEST_SEND_ACKS": "maybe"}, "RPMFLOW_INGEST_SEND_ACKS"),
+        # The broker binds client ids to usernames: another id names a session this process does
+        # not own, and an account-less URL has no session at all.
+        ({**BASE, "RPMFLOW_INGEST_CLIENT_ID": "rpmflow-ingest-0"}, "RPMFLOW_INGEST_CLIENT_ID.*username 'a'"),
+        ({**BASE, "RPMFLOW_MQTT_URL": "mqtt://localhost:1883"}, "RPMFLOW_INGEST_MQTT_URL.*needs a username"),
     ],
 )
 def test_bad_or_missing_settings_name_the_variable(env: dict[str, str], names: str) -> None:

@@ -20,8 +20,7 @@ def test_ingest_waits_for_the_database_then_checks_the_schema_and_subscribes(
     env = {k: v for k, v in os.environ.items() if not k.startswith("RPMFLOW_")}
     env.update(
         RPMFLOW_DATABASE_URL=private_postgres.urls().ingest,
-        RPMFLOW_INGEST_MQTT_URL=broker.ingest_url,
-        RPMFLOW_INGEST_CLIENT_ID=f"startup-{os.getpid()}",
+        RPMFLOW_INGEST_MQTT_URL=broker.add_ingest(),
     )
     log_path = tmp_path / "ingest.log"
     with log_path.open("wb") as out:

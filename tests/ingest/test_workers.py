@@ -70,7 +70,7 @@ def test_worker_killed_then_worker_and_receiver_killed_every_reading_stored_once
     database_urls: DatabaseUrls, broker: EmbeddedMosquitto, database_url: str, db: Conn, tmp_path: Path
 ) -> None:
     total = 10_000
-    settings = make_settings(database_urls.ingest, broker.ingest_url, batch_size=200, workers=2)
+    settings = make_settings(database_urls.ingest, broker.add_ingest(), batch_size=200, workers=2)
     ingest = IngestProcess(settings, tmp_path / "ingest.log")
     config = FleetConfig(gateways=3, devices_per_gateway=4, rate=0, count=total, window=300,
                          prefix=f"w{secrets.token_hex(3)}", seed=11)
@@ -82,7 +82,8 @@ def test_worker_killed_then_worker_and_receiver_killed_every_reading_stored_once
         first = _worker_pids(ingest)
         assert sorted(first) == [0, 1], ingest.tail()
         with _reading_keys_locked(database_url):
-            wait_for(lambda: _waiting_on_lock(db, settings.client_id) == [0, 1], 15, "both workers mid-batch")
+            wait_for(lambda: _waiting_on_lock(db, settings.session_id) == [0, 1], 15,
+                     "both workers mid-batch")
             os.kill(first[0], signal.SIGKILL)
             resent = wait_for(lambda: re.search(r"restarted it and resent (\d+)", ingest.tail()), 15,
                               "the receiver replacing worker 0")
@@ -96,7 +97,7 @@ def test_worker_killed_then_worker_and_receiver_killed_every_reading_stored_once
         # had anything been acked before its commit, the broker would not resend it and it is lost.
         pids = _worker_pids(ingest)
         with _reading_keys_locked(database_url):
-            busy = wait_for(lambda: _waiting_on_lock(db, settings.client_id), 15, "a worker mid-batch")
+            busy = wait_for(lambda: _waiting_on_lock(db, settings.session_id), 15, "a worker mid-batch")
             assert _rows(db) < total
             os.kill(pids[busy[-1]], signal.SIGKILL)
             ingest.kill()
