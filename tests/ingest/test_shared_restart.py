@@ -38,9 +38,10 @@ def test_three_shared_processes_survive_a_broker_restart_under_load(
     database_urls: DatabaseUrls, private_broker: EmbeddedMosquitto, db: Conn, tmp_path: Path
 ) -> None:
     total = 4000
-    base = make_settings(database_urls.ingest, private_broker.ingest_url, batch_size=200, workers=1)
+    base = make_settings(database_urls.ingest, private_broker.add_ingest(), batch_size=200, workers=1)
     assert base.shared, "shared subscriptions are the default"
-    ingests = [IngestProcess(base.override(client_id=f"{base.client_id}-{i}"), tmp_path / f"ingest{i}.log")
+    # Each process its own MQTT account: the broker binds client ids to usernames.
+    ingests = [IngestProcess(base.override(mqtt_url=private_broker.add_ingest()), tmp_path / f"ingest{i}.log")
                for i in range(3)]
     config = FleetConfig(gateways=4, devices_per_gateway=4, rate=800, count=total, window=300,
                          prefix=f"s{secrets.token_hex(3)}", seed=5, confirm=True, confirm_timeout_s=4.0)
