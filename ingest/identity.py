@@ -65,6 +65,10 @@ class IdentityLock:
         self._thread = threading.Thread(target=self._watch, name="ingest-identity", daemon=True)
         self._thread.start()
 
+    @property
+    def held(self) -> bool:
+        return self._conn is not None
+
     def release(self) -> None:
         self._stop.set()
         if self._thread is not None:

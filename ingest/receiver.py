@@ -115,8 +115,9 @@ class Receiver:
         if s.metrics_port:
             self.metrics.watch_timescale_jobs(s.database_url)
         self.metrics.serve(s.metrics_port)
-        self.mqtt.start()  # first: it claims this process's MQTT identity or stops us (ingest/identity.py)
+        self.mqtt.claim()  # first: this process's MQTT identity, or stop (ingest/identity.py)
         self._workers = [self._spawn(i) for i in range(s.workers)]
+        self.mqtt.start()
         try:
             while not stop.is_set() and not self._broker_gave_up(stop):
                 if not self._ready():

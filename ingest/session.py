@@ -124,9 +124,14 @@ class MqttSession:
             return f"$share/{self.settings.group}/{READINGS_FILTER}"
         return READINGS_FILTER
 
+    def claim(self) -> None:
+        """Take this process's MQTT identity (ingest/identity.py) or raise; once is enough."""
+        if not self.identity.held:
+            self.identity.acquire()
+
     def start(self) -> None:
-        """Claim this process's MQTT identity (ingest/identity.py), then connect to its session."""
-        self.identity.acquire()
+        """Claim this process's MQTT identity, then connect to its session."""
+        self.claim()
         s = self.settings
         target = s.mqtt
         self.client.connect_async(target.host, target.port, keepalive=30, clean_start=False,
