@@ -32,6 +32,8 @@ from dashboards.routes import (
     second_factor,
 )
 from dashboards.settings import Settings
+from dashboards.throttle import SignInThrottle
+from dashboards.throttle_store import PostgresThrottleStorage
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,9 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,  # streamed bodies: 413 past the limit
     )
-    app.state.ctx = AppContext(settings=settings, pool=pool, templates=web.make_templates())
+    # Throttle counters in the database: every dashboard process counts the same failures.
+    app.state.ctx = AppContext(settings=settings, pool=pool, templates=web.make_templates(),
+                               throttle=SignInThrottle(storage=PostgresThrottleStorage(pool)))
     web.install(app)
     app.include_router(account.public)
     app.include_router(account.router)

@@ -7,8 +7,10 @@ password (429, "try again in N s"), so the wait grows roughly tenfold per rung: 
 back-off built from the library's windows, not a home-made counter. A success does not erase
 failures (an attacker cannot reset the ladder by knowing one password).
 
-Counters live in the dashboard process (``MemoryStorage``): several dashboard processes each keep
-their own, so the effective limit is per process (docs/security.md). Pure of HTTP and SQL.
+Where the counters live is the ``storage`` given: the app passes
+:class:`~dashboards.throttle_store.PostgresThrottleStorage`, so every dashboard process counts the
+same hits (docs/security.md); the default ``MemoryStorage`` is for unit tests. Lockouts are
+counted in the same storage, so "repeated lockouts" also hold across processes. Pure of HTTP.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
+from limits.storage import MemoryStorage, MovingWindowSupport, Storage
 from limits.strategies import MovingWindowRateLimiter
 
 ACCOUNT_LADDER: Final = ("5/minute", "10/10 minutes", "20/hour", "40/day")
 ADDRESS_LADDER: Final = ("20/minute", "40/10 minutes", "80/hour", "160/day")
 REPEATED_LOCKOUTS: Final = 3  # lockouts of one account within a day that page the admins
+_DAY_S: Final = 86400
+_NO_LIMIT: Final = 1_000_000  # lockouts are counted, never refused
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,14 @@ class SignInThrottle:
 
     account_ladder: tuple[str, ...] = ACCOUNT_LADDER
     address_ladder: tuple[str, ...] = ADDRESS_LADDER
-    _limiter: MovingWindowRateLimiter = field(
-        default_factory=lambda: MovingWindowRateLimiter(MemoryStorage()))
+    storage: Storage | None = None  # a moving-window storage; None: this process's memory
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _lockouts: dict[str, list[float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        store = self.storage if self.storage is not None else MemoryStorage()
+        assert isinstance(store, MovingWindowSupport), "the throttle needs moving windows"
+        self._store: MovingWindowSupport = store
+        self._limiter = MovingWindowRateLimiter(store)
 
     def _items(self, scope: str) -> list[RateLimitItem]:
         return [parse(s) for s in (self.account_ladder if scope == "account" else self.address_ladder)]
@@ -69,12 +77,8 @@ class SignInThrottle:
                 self._limiter.hit(item, "address", address or "?")
             lock = self.locked(username, address)
             if lock is not None and lock.scope == "account":
-                now = time.time()
-                recent = [t for t in self._lockouts.get(lock.key, []) if now - t < 86400]
-                recent.append(now)
-                self._lockouts[lock.key] = recent
+                self._store.acquire_entry(f"lockouts/{lock.key}", _NO_LIMIT, _DAY_S)
             return lock
 
     def lockouts_today(self, username: str) -> int:
-        now = time.time()
-        return sum(1 for t in self._lockouts.get(username.lower(), []) if now - t < 86400)
+        return self._store.get_moving_window(f"lockouts/{username.lower()}", _NO_LIMIT, _DAY_S)[1]

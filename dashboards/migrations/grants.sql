@@ -31,3 +31,6 @@ GRANT UPDATE (attempts, used_at) ON mfa_challenges TO rpmflow_dashboard;
 GRANT SELECT, INSERT ON care_teams, break_glass TO rpmflow_dashboard;
 GRANT SELECT, INSERT, DELETE ON care_team_members, care_team_patients TO rpmflow_dashboard;
 GRANT SELECT ON care_teams, care_team_members, care_team_patients, break_glass TO rpmflow_reporting;
+
+-- Sign-in throttle counters (0078): every dashboard process counts and expires the same hits.
+GRANT SELECT, INSERT, DELETE ON throttle_hits TO rpmflow_dashboard;

@@ -13,6 +13,7 @@ import pytest
 from dashboards.app import create_app
 from dashboards.sessions import create_token
 from dashboards.throttle import SignInThrottle
+from simulators.stack import DatabaseUrls
 from tests.dashboards.conftest import settings_for
 from tests.dashboards.live import serve, session_csrf, sign_in
 from tests.dashboards.seed import World
@@ -91,3 +92,40 @@ def test_tokens_expire_are_scoped_and_every_use_is_audited(signed_in: Any, world
     assert refused is not None and refused[0]["reason"] == "expired" and refused[0]["token_name"] == "reader"
     with pytest.raises(ValueError):
         create_token(db, world.users["nurse"], "forever", days=3650)
+
+
+def test_throttle_counters_hold_across_dashboard_processes(
+    database_urls: DatabaseUrls, world: World, db: Db
+) -> None:
+    """Two dashboards (each its own pool and throttle object, as two processes behind one proxy)
+    on one database, as the dashboard's role: failures split between them lock the account in both,
+    because the counters are rows of ``throttle_hits`` (dashboards/throttle_store.py)."""
+    nurse = world.usernames["nurse"]
+    with serve(create_app(settings_for(database_urls.dashboard))) as one, \
+            serve(create_app(settings_for(database_urls.dashboard))) as two, \
+            httpx.Client(base_url=one, timeout=20) as a, httpx.Client(base_url=two, timeout=20) as b:
+        assert [sign_in(c, nurse, "wrong-password-123").status_code for c in (a, b, a, b, a)] == [401] * 5
+        assert sign_in(b, nurse).status_code == 429  # the fifth failure was on the other one
+        assert sign_in(a, nurse).status_code == 429
+    refused = ["auth.sign_in_refused"] * 2
+    assert _actions(db, nurse) == ["auth.sign_in_failed"] * 5 + ["auth.lockout"] + refused
+    hits = db.execute("SELECT count(*) FROM throttle_hits WHERE key LIKE %s", (f"%/account/{nurse}/%",))
+    assert hits.fetchone() == (5 * 4,)  # five failures on each of the four rungs
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT password_hash FROM users",
+    "SELECT session_hash FROM dashboard_sessions",
+    "SELECT token_hash FROM api_tokens",
+    "SELECT * FROM dashboard_sign_ins",
+    "SELECT * FROM throttle_hits",
+    "UPDATE audit_log SET actor = 'x'",
+    "DELETE FROM audit_log",
+])
+def test_the_ingest_role_cannot_read_staff_credentials_nor_edit_the_audit_log(
+    database_urls: DatabaseUrls, world: World, query: str
+) -> None:
+    """Connected as ingest's own login (not a catalog check): each attempt is refused."""
+    with psycopg.connect(database_urls.ingest, autocommit=True) as conn, \
+            pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+        conn.execute(query)

@@ -86,7 +86,11 @@ class Acker:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"acker-{secrets.token_hex(4)}", protocol=mqtt.MQTTv5
         )
-        self.client.username_pw_set(INGEST_USER, broker.accounts[INGEST_USER])
+        # An ingest account of its own: the broker binds client ids to usernames, so sharing one
+        # with another client of the same test would cut one of them off.
+        user = f"{INGEST_USER}-{secrets.token_hex(3)}"
+        broker.add_ingest(user)
+        self.client.username_pw_set(user, broker.accounts[user])
         self.client.on_connect = lambda c, *a: c.subscribe(f"rpm/v1/{gateway_id}/readings", qos=1)
         self.client.on_subscribe = lambda *a: self.subscribed.set()
         self.client.on_message = self._on_message

@@ -149,7 +149,7 @@ def test_bootstrap_sql_names_every_role_and_needs_no_superuser() -> None:
 
 def test_every_table_has_grants_and_reporting_reads_all_but_credentials(db: Conn) -> None:
     """A new table without its lines in a grants.sql fails here, not in production."""
-    credentials = {"dashboard_sessions", "api_tokens", "dashboard_sign_ins",
+    credentials = {"dashboard_sessions", "api_tokens", "dashboard_sign_ins", "throttle_hits",
                    "user_mfa", "mfa_recovery_codes", "mfa_challenges"}  # second factor (0093)
     rows = db.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
