@@ -65,11 +65,13 @@ def test_a_gateway_speaks_only_for_the_devices_enrolled_on_it(
 
     forged = _crisis(gw_b, 1, model="EVIL", firmware="6.6")
     real = _crisis(gw_a, 2)
-    listen_a = AckListener(broker, gw_a, f"rpm/v1/{gw_a}/acks")
-    listen_b = AckListener(broker, gw_b, f"rpm/v1/{gw_b}/acks")
+    # Each gateway listens on its publisher's own connection: the broker binds client ids to
+    # usernames, so a second connection of the same account would take the first one's place.
     pub_a, pub_b = Publisher(broker, gw_a), Publisher(broker, gw_b)
+    listen_a = AckListener(broker, gw_a, f"rpm/v1/{gw_a}/acks", on=pub_a)
+    listen_b = AckListener(broker, gw_b, f"rpm/v1/{gw_b}/acks", on=pub_b)
     try:
-        with running_consumer(make_settings(database_urls.ingest, broker.ingest_url, workers=1)):
+        with running_consumer(make_settings(database_urls.ingest, broker.add_ingest(), workers=1)):
             # 1. B's own credentials, B's own topic, a crisis for A's cuff
             pub_b.publish_all([(f"rpm/v1/{gw_b}/readings", dumps(_as(forged, gw_b)))])
             wait_for(lambda: forged["message_id"] in listen_b.rejected(), 20, "B's refusal")
