@@ -30,7 +30,16 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.settings import Settings
 from simulators.stack import EmbeddedMosquitto
-from tests.ingest.helpers import Publisher, count, dumps, make_settings, running_consumer, unique_reading
+from tests.ingest.helpers import (
+    EXAMPLE,
+    Publisher,
+    count,
+    dumps,
+    enrol,
+    make_settings,
+    running_consumer,
+    unique_reading,
+)
 from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -114,6 +123,7 @@ def test_ingest_stays_connected_and_stores_everything_through_a_hostile_connect(
     hostile = f"gw-{secrets.token_hex(4)}"
     broker.add_gateways([hostile])
     settings = _ingest(database_urls.ingest, broker)
+    enrol(db, EXAMPLE["device"]["id"], gateway_id)  # ingest takes readings of enrolled devices only
     pub = Publisher(broker, gateway_id)
     topic = f"rpm/v1/{gateway_id}/readings"
     try:
@@ -135,6 +145,7 @@ def test_ingests_persistent_session_survives_a_hostile_clean_start(
     hostile = f"gw-{secrets.token_hex(4)}"
     broker.add_gateways([hostile])
     settings = _ingest(database_urls.ingest, broker)
+    enrol(db, EXAMPLE["device"]["id"], gateway_id)
     with running_consumer(settings, forget=False):
         pass  # the session exists and is subscribed; now ingest is away
     pub = Publisher(broker, gateway_id)
@@ -160,6 +171,7 @@ def test_each_ingest_process_is_its_own_identity_and_a_second_one_on_it_refuses_
     one = _ingest(database_urls.ingest, broker, shared=True, group=group)
     two = _ingest(database_urls.ingest, broker, shared=True, group=group)
     assert one.session_id != two.session_id  # two accounts, two client ids, two sessions
+    enrol(db, EXAMPLE["device"]["id"], gateway_id)
     pub = Publisher(broker, gateway_id)
     try:
         with running_consumer(one) as a, running_consumer(two) as b:
