@@ -123,6 +123,7 @@ def _queue_view(conn: Conn, request: Request, me: Principal, filters: QueueFilte
         "query": request.url.query,
         "dispositions": lifecycle.DISPOSITIONS,
         "status_choices": STATUS_CHOICES,
+        "one_click": (("acknowledge", "a"), ("assign", "t")),  # app.js adds them from each flag's data-acts
     }
 
 
