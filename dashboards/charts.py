@@ -149,7 +149,7 @@ def _margin_labels(f: _Frame, thresholds: Sequence[Threshold], series: Sequence[
     b = f.b
     lines: list[tuple[float, str, str, str]] = [(t.value, f"{t.label} {_fmt(t.value)}", t.color, "5,4")
                                                 for t in thresholds]
-    lines += [(s.average, f"{s.name} avg {_fmt(s.average)}", s.color, "2,3")
+    lines += [(s.average, f"{s.name.split(' (')[0]} avg {s.average:.0f}", s.color, "2,3")
               for s in series if s.average is not None]
     ys = spread_labels([f.y(v) + 4 for v, *_ in lines], lo=b.top + 8, hi=b.top + b.plot_h + 4)
     out: list[str] = []
@@ -227,13 +227,15 @@ def line_chart(
         out.extend(_marks(f, s, unit))
     legend_y = b.height - 6
     lx = float(b.left)
-    for s in (s for s in series if s.points):
-        paint = f'fill="{escape(s.color)}"' if s.line else 'fill="none" stroke="#b91c1c" stroke-width="2"'
+    entries = [(s.name, f'fill="{escape(s.color)}"', 4) for s in series if s.points and s.line]
+    if any(p.flagged for s in series for p in s.points):
+        entries.append(("flagged", 'fill="none" stroke="#b91c1c" stroke-width="2"', 5))
+    for name, paint, r in entries:
         out.append(
-            f'<circle cx="{lx + 4:.1f}" cy="{legend_y - 4}" r="{4 if s.line else 5}" {paint}/>'
-            f'<text x="{lx + 12:.1f}" y="{legend_y}" font-size="12" fill="#111">{escape(s.name)}</text>'
+            f'<circle cx="{lx + 4:.1f}" cy="{legend_y - 4}" r="{r}" {paint}/>'
+            f'<text x="{lx + 12:.1f}" y="{legend_y}" font-size="12" fill="#111">{escape(name)}</text>'
         )
-        lx += 24 + 7.5 * len(s.name)
+        lx += 24 + 7 * len(name)
     if not any(s.points for s in series):
         out.append(
             f'<text x="{b.left + b.plot_w / 2:.1f}" y="{b.top + b.plot_h / 2:.1f}" font-size="13"'

@@ -124,7 +124,8 @@ def install(app: FastAPI) -> None:
             headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotSignedIn) else None
             return JSONResponse(body, status_code=exc.status_code, headers=headers)
         if isinstance(exc, NotSignedIn):
-            return see_other("/login?next=" + quote(request.url.path, safe="/"))
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return see_other("/login?next=" + quote(here, safe="/"))  # the deep link, query included
         if isinstance(exc, MfaEnrolmentDue):
             return see_other("/account/mfa")
         return render(

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import psycopg
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from dashboards.app import create_app
 from dashboards.settings import Settings
@@ -70,3 +71,19 @@ def signed_in(app_client: httpx.Client, world: World) -> object:
         return app_client
 
     return _sign
+
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Headless Chromium (the system's), for the browser tests."""
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -79,3 +79,13 @@ def test_sorted_by_least_work_first() -> None:
     best = [(i.best.code, i.best.action) for i in ordered if i.best is not None]
     assert best == [("99470", "an interactive call"), ("99470", "8 more minutes with an interactive call"),
                     ("99470", "10 more minutes with an interactive call")]
+
+
+def test_two_management_steps_at_most_and_device_days_cost_reminder_calls() -> None:
+    f = patient(readings=days(FIRST, 30) + days(date(2026, 2, 4), 15, first_id=500))
+    item = work_item(f, 2026, 2, POLICIES, as_of=AS_OF)
+    management = [s for s in item.steps if s.code not in ("99454", "99445")]
+    assert [s.code for s in management] == ["99470", "99457"]  # not the 99458 units after them
+    device = next(s for s in item.steps if s.code == "99454")
+    assert (device.days, device.minutes, device.effort) == (1, 0, 5)  # 1 day = one 5-minute reminder
+    assert item.best is device  # cheaper than 10 minutes with a call

@@ -24,6 +24,8 @@ from triage.billing.rules import Decision, Policy
 
 GATE_RULES = frozenset({"G1", "G2", "G3", "G4", "G5", "G7", "G8", "G14", "PA", "PROFILE"})
 _NO_LIMIT = 10_000  # effort of a step nobody can take this month
+REMINDER_MINUTES = 5  # a missing device day, counted as one short reminder call (see Step.effort)
+NEXT_MANAGEMENT_STEPS = 2  # the next two management codes are shown; more time reaches the rest
 
 
 @dataclass(frozen=True)
@@ -34,14 +36,21 @@ class Step:
     action: str  # "4 more minutes with an interactive call"
     due: date
     days_left: int
-    minutes: int  # staff minutes still needed (0: none, e.g. a gate to fix or patient days)
+    minutes: int  # staff minutes still needed (0 for a call alone, or for device days)
     reachable: bool
     blocked_by: str | None = None  # the engine's reason when a gate withholds it anyway
+    days: int = 0  # days with readings still needed (device codes)
 
     @property
     def effort(self) -> int:
-        """Sort key: minutes of work; steps that cannot earn this period last."""
-        return self.minutes if self.reachable and self.blocked_by is None else _NO_LIMIT
+        """Sort key in staff minutes; steps that cannot earn this period last.
+
+        A missing device day is counted as a 5-minute reminder call to the patient (the outreach
+        that a patient who stopped measuring needs anyway): a stated proxy, not a measured one.
+        """
+        if not self.reachable or self.blocked_by is not None:
+            return _NO_LIMIT
+        return self.minutes + REMINDER_MINUTES * self.days
 
 
 @dataclass(frozen=True)
@@ -119,8 +128,8 @@ def _management_steps(eng: Engine, y: int, m: int, as_of: date) -> list[Step]:
         action = f"{need} more minutes" + (f" with {call}" if call else "") if need else call
         code = "+".join(sorted(new)) or next(d.code for d in after if not d.emitted and _gate_block(d))
         steps.append(Step(code, action, m_end, (m_end - as_of).days + 1, need, True, blocked))
-        if blocked is not None:
-            break  # more time is withheld by the same gate
+        if blocked is not None or len(steps) == NEXT_MANAGEMENT_STEPS:
+            break  # more time is withheld by the same gate, or is the step after next
     return steps
 
 
@@ -146,7 +155,10 @@ def _device_step(eng: Engine, as_of: date) -> tuple[Step | None, int | None, tup
             else f"out of reach: {have} days so far, {left} left, {target} needed"
         )
         blocked = next((r for d in p.decisions if not d.emitted and (r := _gate_block(d))), None)
-        return Step(code, action, p.end, (p.end - as_of).days + 1, 0, reachable, blocked), have, span
+        step = Step(
+            code, action, p.end, (p.end - as_of).days + 1, 0, reachable, blocked, max(target - have, 0)
+        )
+        return step, have, span
     return None, None, None
 
 
