@@ -75,6 +75,13 @@ def load(url: str, patients: int, flags: int) -> None:
                 cp.write_row((pid, f"patient:{pid}", rnd.choice(RULES), f"ep-{i}",
                               rnd.choices(SEVERITIES, weights=(1, 3, 4, 2))[0], "bench flag",
                               [i + 1], opened, opened))
+        # Care-team scoping (issue 14): the nurse's team holds every patient, so the queue is the
+        # whole clinic's, filtered through patients_visible_to like any nurse's.
+        conn.execute("INSERT INTO care_teams (name) VALUES ('bench')")
+        conn.execute("INSERT INTO care_team_members (team_id, user_id) SELECT team_id, user_id"
+                     " FROM care_teams, users WHERE name = 'bench' AND username = 'nurse'")
+        conn.execute("INSERT INTO care_team_patients (team_id, patient_id) SELECT team_id, patient_id"
+                     " FROM care_teams, patients WHERE name = 'bench'")
         conn.execute("ANALYZE")
 
 

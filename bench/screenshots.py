@@ -95,11 +95,18 @@ def _patient(
                 + (40 if flag and flag[0] == "bp_crisis" and d == days[-1] else 0)
             )
             at = day.replace(hour=hour, minute=rnd.randint(0, 50))
-            last = _reading(conn, pid, bp, "blood_pressure", at, {
+            last = _reading(
+                conn,
+                pid,
+                bp,
+                "blood_pressure",
+                at,
+                {
                     "systolic_mmhg": round(s),
                     "diastolic_mmhg": round(s * 0.62 + rnd.gauss(0, 4)),
                     "pulse_bpm": round(70 + rnd.gauss(0, 6)),
-            })
+                },
+            )
         for hour in (8, 13, 20):
             g = glucose + 35 * math.sin(hour / 3) + rnd.gauss(0, 18)
             if flag and flag[0] == "glucose_hypo_l2" and d == days[-1] and hour == 8:
@@ -145,6 +152,19 @@ def seed(url: str) -> dict[str, Any]:
             valid_to=date(2030, 12, 31),
         )
         made = [_patient(conn, users, i, spec, now) for i, spec in enumerate(PEOPLE)]
+        # Care-team scoping (issue 14): the nurse and the clinician work this clinic's patients.
+        team = conn.execute(
+            "INSERT INTO care_teams (name) VALUES ('Demo clinic') RETURNING team_id"
+        ).fetchone()
+        assert team is not None
+        for role in ("nurse", "clinician"):
+            conn.execute(
+                "INSERT INTO care_team_members (team_id, user_id) VALUES (%s, %s)", (team[0], users[role])
+            )
+        for pid, _ in made:
+            conn.execute(
+                "INSERT INTO care_team_patients (team_id, patient_id) VALUES (%s, %s)", (team[0], pid)
+            )
         flags = [f for _, f in made if f is not None]
         # Billing: one flag worked, reviewed and promoted (its minutes count); others with time logged.
         worked = flags[0]
@@ -168,8 +188,10 @@ def seed(url: str) -> dict[str, Any]:
         # Clinician and billing sign in with a second factor (issue 14): an enrolled authenticator.
         keys = {role: pyotp.random_base32() for role in ("clinician", "billing", "admin")}
         for role, key in keys.items():
-            conn.execute("INSERT INTO user_mfa (user_id, totp_secret, confirmed_at) VALUES (%s, %s, now())",
-                         (users[role], key))
+            conn.execute(
+                "INSERT INTO user_mfa (user_id, totp_secret, confirmed_at) VALUES (%s, %s, now())",
+                (users[role], key),
+            )
     return {"patient": made[2][0], "review_flag": flags[1], "queue_flag": flags[1], "secrets": keys}
 
 

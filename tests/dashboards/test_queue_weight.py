@@ -12,13 +12,14 @@ from typing import Any
 import httpx
 import psycopg
 
-from tests.dashboards.seed import World
+from tests.dashboards.seed import World, join_team
 
 Db = psycopg.Connection[tuple[Any, ...]]
 
 
 def _two_hundred_patients(db: Db, world: World) -> None:
     now = datetime.now(UTC)
+    ids: list[int] = []
     for i in range(200):
         pid = db.execute("INSERT INTO patients (mrn, display_name, state, timezone) VALUES (%s, %s, 'NY',"
                          " 'America/New_York') RETURNING patient_id",
@@ -33,6 +34,8 @@ def _two_hundred_patients(db: Db, world: World) -> None:
             "INSERT INTO flags (patient_id, subject_key, rule_id, episode_key, severity, reason, reading_ids,"
             " last_reading_at, opened_at) VALUES (%s, %s, 'bp_crisis', %s, 'critical', 'bp_crisis: high',"
             " %s, %s, %s)", (pid, f"patient:{pid}", f"w-{i}", [rid], at, at))
+        ids.append(pid)
+    join_team(db, users=[world.users["nurse"]], patients=ids)  # the nurse's care team sees them
 
 
 def test_200_row_queue_is_under_100_kb_and_says_which_buttons_to_add(
