@@ -1,11 +1,12 @@
-"""Bytes per stored reading, ingest speed and patient-page query times: old and lean layouts.
+"""Bytes per stored reading, ingest speed and patient-page query times: old, lean and compact layouts.
 
 Sparse RPM data: each patient has a cuff (``--bp-per-day`` readings a day) and a glucose meter
 (``--glucose-per-day``) over ``--days`` days, written through ingest's own writer in batches of
-500, in receive order. Layouts: the pre-0060 table on plain PostgreSQL, the lean table on plain
-PostgreSQL, and, when TimescaleDB binaries are found (``--pg-bin``, ``RPMFLOW_PG_BIN`` or a built
-../shared/timescaledb), the lean hypertable uncompressed and compressed, plus compressed bytes per
-chunk interval. Bytes = table + indexes + TOAST (+ reading_keys, the dedupe), over the row count.
+500, in receive order. Layouts: the pre-0060 table, the lean table (0060-0080) and the compact one
+(0090: real values, dedupe by a unique index) on plain PostgreSQL, and, when TimescaleDB binaries
+are found (``--pg-bin``, ``RPMFLOW_PG_BIN`` or a built ../shared/timescaledb), the lean and compact
+hypertables uncompressed and compressed, plus compressed bytes per chunk interval and segment-by.
+Bytes = table + indexes + TOAST (+ reading_keys, the dedupe where it is a table), over the row count.
 
     .venv/bin/python bench/storage_bench.py              # ~2-3 min on 2 cores
     .venv/bin/python bench/storage_bench.py --patients 100 --days 30   # a quick look
@@ -36,7 +37,7 @@ from dashboards import queries
 from ingest import timescale as ts
 from ingest.migrate import available, migrate
 from ingest.pipeline import classify
-from ingest.writer import Accepted, BatchWriter
+from ingest.writer import Accepted, BatchWriter, keys_table
 from simulators.fleet import VirtualDevice, build_reading
 from simulators.stack import EmbeddedPostgres
 
@@ -121,14 +122,27 @@ def one(conn: Conn, query: str, *params: Any) -> Any:
 
 def size_per_row(conn: Conn, hypertable: str | None = None) -> tuple[int, float, float]:
     conn.execute("VACUUM ANALYZE readings")
-    conn.execute("VACUUM ANALYZE reading_keys")
+    keys = 0
+    if keys_table(conn):
+        conn.execute("VACUUM ANALYZE reading_keys")
+        keys = one(conn, "SELECT pg_total_relation_size('reading_keys')")
     n = int(one(conn, "SELECT count(*) FROM readings"))
     if hypertable:
         table = one(conn, "SELECT hypertable_size(%s)", hypertable)
     else:
         table = one(conn, "SELECT pg_total_relation_size('readings')")
-    keys = one(conn, "SELECT pg_total_relation_size('reading_keys')")
     return n, table / n, keys / n
+
+
+def column_profile(conn: Conn) -> list[str]:
+    """Average stored bytes of each column of readings (pg_column_size; NULL counts 0)."""
+    query = ("SELECT attname FROM pg_attribute WHERE attnum > 0 AND NOT attisdropped"
+             " AND attrelid = 'readings'::regclass ORDER BY attnum")
+    cols = [r[0] for r in conn.execute(query)]
+    exprs = ", ".join(f'avg(coalesce(pg_column_size("{c}"), 0))' for c in cols)
+    row = conn.execute(f"SELECT {exprs} FROM readings".encode()).fetchone()
+    assert row is not None
+    return [f"| {c} | {float(v):.1f} |" for c, v in zip(cols, row, strict=True)]
 
 
 def fields(conn: Conn) -> float:
@@ -188,74 +202,92 @@ def new_db(pg: EmbeddedPostgres, name: str) -> str:
     return pg.url.rsplit("/", 1)[0] + "/" + name
 
 
-def plain_rows(items: Sequence[Accepted], args: argparse.Namespace) -> list[Row]:
-    out = []
+LEAN_UP_TO = 89  # the lean layout (0060-0080), before 0090 compacts it
+
+
+def schema(url: str, layout: str) -> None:
+    """``old`` (before 0060, plus the later kinds' columns), ``lean`` (0060-0080) or ``compact``
+    (today), without the TimescaleDB layer."""
+    if layout == "old":
+        migrate(url, up_to=59)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(next(m for m in available() if m.version == 80).sql.encode())
+    elif layout == "lean":
+        migrate(url, up_to=LEAN_UP_TO)
+    else:
+        migrate(url, ts.Settings(mode=ts.Mode.OFF))
+
+
+def plain_rows(items: Sequence[Accepted], args: argparse.Namespace) -> tuple[list[Row], list[str]]:
+    out, profile = [], []
     with cluster(None, preload=False) as pg:
-        for layout, old in (("old layout, plain PostgreSQL", True), ("lean, plain PostgreSQL", False)):
-            url = new_db(pg, "old" if old else "lean")
-            if old:
-                migrate(url, up_to=59)  # the layout before 0060, plus the later kinds' columns
-                with psycopg.connect(url, autocommit=True) as conn:
-                    conn.execute(next(m for m in available() if m.version == 80).sql.encode())
-            else:
-                migrate(url, ts.Settings(mode=ts.Mode.OFF))
+        for layout in ("old", "lean", "compact"):
+            url = new_db(pg, layout)
+            schema(url, layout)
             with psycopg.connect(url, autocommit=True) as conn:
-                seed_people(conn, args.patients, args.days, old=old)
-            speed = load(url, items, old)
+                seed_people(conn, args.patients, args.days, old=layout == "old")
+            speed = load(url, items, layout == "old")
             with psycopg.connect(url, autocommit=True) as conn:
                 n, table, keys = size_per_row(conn)
-                r, d, b = query_times(conn, args.patients, daily=not old)
-                out.append(Row(layout, n, table, keys, fields(conn), speed, r, d, b))
-    return out
+                r, d, b = query_times(conn, args.patients, daily=layout != "old")
+                out.append(Row(f"{layout}, plain PostgreSQL", n, table, keys, fields(conn), speed, r, d, b))
+                if layout == "compact":
+                    profile = column_profile(conn)
+    return out, profile
 
 
 def timescale_rows(
     items: Sequence[Accepted], args: argparse.Namespace, pg_bin: str
 ) -> tuple[list[Row], list[str]]:
-    rows, chunks = [], []
+    rows: list[Row] = []
+    chunks: list[str] = []
     with cluster(pg_bin, preload=True) as pg:
-        url = new_db(pg, "ts")
-        # The schema and grants as on plain PostgreSQL, then the TimescaleDB layer (a later grants
-        # run would hit TimescaleDB 2.28.3 refusing column grants on a compressed hypertable).
-        migrate(url, ts.Settings(mode=ts.Mode.OFF))
-        with psycopg.connect(url, autocommit=True) as conn:
-            ts.apply(conn, ts.Settings(chunk_days=args.chunk_days))
-        with psycopg.connect(url, autocommit=True) as conn:
-            seed_people(conn, args.patients, args.days)
-        speed = load(url, items, old=False)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CALL refresh_continuous_aggregate('readings_daily', NULL, NULL)")
-            n, table, keys = size_per_row(conn, "readings")
-            r, d, b = query_times(conn, args.patients, daily=True)
-            label = f"lean, TimescaleDB, {args.chunk_days}-day chunks"
-            rows.append(Row(f"{label}, uncompressed", n, table, keys, fields(conn), speed, r, d, b))
-            conn.execute("SELECT count(compress_chunk(c)) FROM show_chunks('readings') c")
-            n, table, keys = size_per_row(conn, "readings")
-            r, d, b = query_times(conn, args.patients, daily=True)
-            rows.append(Row(f"{label}, compressed", n, table, keys, None, None, r, d, b))
-            for days in args.compare_chunks:
-                chunks.append(chunk_interval(conn, days))
+        for layout in ("lean", "compact"):
+            url = new_db(pg, f"ts_{layout}")
+            # The schema and grants as on plain PostgreSQL, then the TimescaleDB layer (a later grants
+            # run would hit TimescaleDB 2.28.3 refusing column grants on a compressed hypertable).
+            schema(url, layout)
+            with psycopg.connect(url, autocommit=True) as conn:
+                ts.apply(conn, ts.Settings(chunk_days=args.chunk_days))
+                seed_people(conn, args.patients, args.days)
+            speed = load(url, items, old=False)
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("CALL refresh_continuous_aggregate('readings_daily', NULL, NULL)")
+                n, table, keys = size_per_row(conn, "readings")
+                r, d, b = query_times(conn, args.patients, daily=True)
+                label = f"{layout}, TimescaleDB, {args.chunk_days}-day chunks"
+                rows.append(Row(f"{label}, uncompressed", n, table, keys, fields(conn), speed, r, d, b))
+                conn.execute("SELECT count(compress_chunk(c)) FROM show_chunks('readings') c")
+                n, table, keys = size_per_row(conn, "readings")
+                r, d, b = query_times(conn, args.patients, daily=True)
+                rows.append(Row(f"{label}, compressed", n, table, keys, None, None, r, d, b))
+                if layout == "compact":
+                    for days in args.compare_chunks:
+                        for segment in args.compare_segments:
+                            chunks.append(chunk_interval(conn, days, segment))
     return rows, chunks
 
 
-def chunk_interval(conn: Conn, days: int) -> str:
-    """Compressed bytes per reading with ``days``-day chunks (same data, same compression)."""
+def chunk_interval(conn: Conn, days: int, layout: str) -> str:
+    """Compressed bytes per reading with ``days``-day chunks and ``layout`` = "segmentby|orderby"
+    (same data)."""
+    segment, _, order = layout.partition("|")
     name = f"readings_c{days}"
     conn.execute(f"CREATE TABLE {name} (LIKE readings INCLUDING DEFAULTS)")
     conn.execute(f"SELECT create_hypertable('{name}', 'measured_at', create_default_indexes => false,"
                  f" chunk_time_interval => interval '{days} days')")
     conn.execute(f"CREATE INDEX ON {name} (patient_id, measured_at DESC)")
     conn.execute(f"ALTER TABLE {name} SET (timescaledb.compress,"
-                 " timescaledb.compress_segmentby = 'patient_id',"
-                 " timescaledb.compress_orderby = 'measured_at DESC')")
+                 f" timescaledb.compress_segmentby = '{segment}',"
+                 f" timescaledb.compress_orderby = '{order or 'measured_at DESC'}')")
     conn.execute(f"INSERT INTO {name} SELECT * FROM readings")
     conn.execute(f"SELECT count(compress_chunk(c)) FROM show_chunks('{name}') c")
     conn.execute(f"VACUUM ANALYZE {name}")
     n = int(one(conn, f"SELECT count(*) FROM {name}"))
     size = float(one(conn, "SELECT hypertable_size(%s)", name))
-    batches = one(conn, f"SELECT count(*) FROM show_chunks('{name}')")
+    chunks = one(conn, f"SELECT count(*) FROM show_chunks('{name}')")
     conn.execute(f"DROP TABLE {name}")
-    return f"| {days} | {batches} | {size / n:.1f} |"
+    return f"| {days} | {segment or '(none)'} | {order or 'measured_at DESC'} | {chunks} | {size / n:.1f} |"
 
 
 def find_pg_bin(given: str | None) -> str | None:
@@ -285,6 +317,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--compare-chunks", type=lambda s: [int(x) for x in s.split(",") if x],
                     default=[7, 28, 91],
                     help="chunk intervals (days) to compare compressed, comma-separated ('' = none)")
+    ap.add_argument("--compare-segments", type=lambda s: [x.strip() for x in s.split(";") if x.strip()],
+                    default=["patient_id", "patient_id, kind", "|patient_id, measured_at DESC"],
+                    help="'segmentby|orderby' pairs to compare compressed, ';'-separated (orderby"
+                         " defaults to measured_at DESC)")
     ap.add_argument("--pg-bin", help="TimescaleDB-enabled PostgreSQL bin directory")
     ap.add_argument("--seed", type=int, default=11)
     args = ap.parse_args(argv)
@@ -292,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     items = generate(args.patients, args.days, args.bp_per_day, args.glucose_per_day, args.seed)
     print(f"rpmflow storage bench: {len(items):,} readings, {args.patients} patients x {args.days} days"
           f" ({args.bp_per_day} BP + {args.glucose_per_day} glucose a day), batches of {BATCH}")
-    rows = plain_rows(items, args)
+    rows, profile = plain_rows(items, args)
     chunks: list[str] = []
     pg_bin = find_pg_bin(args.pg_bin)
     if pg_bin:
@@ -300,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += more
     else:
         print("(no TimescaleDB binaries: build ../shared/timescaledb or pass --pg-bin for its rows)")
-    print("\n| layout | rows | bytes/reading (table+indexes+TOAST) | + dedupe (reading_keys) | total |"
+    print("\n| layout | rows | bytes/reading (table+indexes+TOAST) | + reading_keys | total |"
           " fields | ingest rows/s | readings 90 d ms | daily 90 d ms | billing days 30 d ms |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -308,8 +344,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               f" {fmt(r.fields_b)} | {fmt(r.rows_per_s, ',.0f')} | {fmt(r.q_readings_ms, '.2f')} |"
               f" {fmt(r.q_daily_ms, '.2f')} | {fmt(r.q_billing_ms, '.2f')} |")
     if chunks:
-        print("\n| chunk interval (days) | chunks | compressed bytes/reading (no dedupe) |\n|---|---|---|")
+        print("\n| chunk interval (days) | segment by | order by | chunks | compressed bytes/reading"
+              " (no reading_keys) |\n|---|---|---|---|---|")
         print("\n".join(chunks))
+    print("\n| compact column (plain) | avg bytes |\n|---|---|\n" + "\n".join(profile))
     print(f"\n'fields' = a reading's own values (its row as a composite minus the 24-byte header);"
           " the floor of a heap row is fields + 28 (tuple header + line pointer)."
           f" {time.perf_counter() - t0:.0f} s")

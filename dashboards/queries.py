@@ -189,7 +189,8 @@ def daily_stats(conn: Conn, patient_id: int, since: datetime) -> list[dict[str, 
     return fetch_all(
         conn,
         "SELECT day, kind, readings, valid, systolic_min, systolic_avg, systolic_max, diastolic_avg,"
-        " pulse_avg, glucose_min, glucose_avg, glucose_max FROM readings_daily"
+        " pulse_avg, pulse_min, pulse_max, glucose_min, glucose_avg, glucose_max, weight_min, weight_avg,"
+        " weight_max, spo2_min, spo2_avg, spo2_max FROM readings_daily"
         " WHERE patient_id = %s AND day >= %s ORDER BY day DESC, kind",
         (patient_id, since),
     )

@@ -4,7 +4,7 @@ Why: a reading used to be attributed by device id alone, so a gateway with its o
 credentials could publish a crisis for another patient's cuff, pre-claim the message ids of another
 gateway's readings (the real reading was then "a duplicate", acked and lost) and rewrite a device's
 metadata. Now, inside the writer's transaction (``ingest/writer.py``), before any message id is
-claimed in ``reading_keys``:
+claimed (by the dedupe index on ``readings``, or ``reading_keys`` on TimescaleDB):
 
 * a staged reading whose device is enrolled (``device_enrolments``, triage/clinical/device_enrolments.py)
   on another gateway at ``measured_at`` is refused as ``wrong_gateway``; one whose device is enrolled
@@ -53,9 +53,18 @@ def refuse_unbound_sql(staging: sql.Identifier) -> sql.Composed:
     ).format(staging=staging)
 
 
-def refuse_foreign_duplicates_sql(staging: sql.Identifier) -> sql.Composed:
+def refuse_foreign_duplicates_sql(staging: sql.Identifier, *, keys_table: bool = True) -> sql.Composed:
     """After the merge: remove the staged readings whose id another gateway's reading holds;
-    returns their ``ord``."""
+    returns their ``ord``. The stored reading names its gateway (plain PostgreSQL, dedupe by the
+    unique index readings_dedupe); on TimescaleDB the key in ``reading_keys`` does."""
+    if not keys_table:
+        return sql.SQL(
+            """
+            DELETE FROM {staging} s USING readings r
+            WHERE r.message_id = s.message_id AND r.gateway_id <> s.gateway_id
+            RETURNING s.ord
+            """
+        ).format(staging=staging)
     return sql.SQL(
         """
         DELETE FROM {staging} s USING reading_keys k

@@ -5,7 +5,7 @@ connection) is :class:`~ingest.session.MqttSession`, which :class:`Consumer` own
 ``ingest/commit.py``. ``RPMFLOW_INGEST_WORKERS=0`` runs this; otherwise
 :class:`~ingest.receiver.Receiver` owns the same session and hands batches to worker processes.
 
-- The insert is idempotent (``reading_keys``), so a redelivery after a crash stores nothing twice.
+- The insert is idempotent (the dedupe on ``message_id``), so a redelivery after a crash stores nothing twice.
 - Database outage: the batch is kept and retried with back-off, nothing is acked, the broker stops
   sending at Receive Maximum and queues the rest. SIGTERM: commit what was received, ack, exit.
 - After each commit, and before its PUBACKs, the committed readings are acknowledged end to end to

@@ -60,7 +60,15 @@ def bootstrap_sql(database: str = "rpmflow") -> str:
         f"--   psql -h HOST -U DBA -d postgres {variables} -f bootstrap.sql",
         "\\set ON_ERROR_STOP on",
     ]
-    return "\n".join(head + [s + ";" for s in bootstrap_statements(database)]) + "\n"
+    db = '"' + database.replace('"', '""') + '"'
+    tail = [
+        "-- Optional, TimescaleDB only: as a superuser (TimescaleDB is not a trusted extension), once, in",
+        "-- the new database, on a server that preloads it (shared_preload_libraries = 'timescaledb').",
+        "-- Without it rpmflow runs on plain PostgreSQL; migrate says which (docs/operations.md).",
+        f"--   \\connect {db}",
+        "--   CREATE EXTENSION IF NOT EXISTS timescaledb;",
+    ]
+    return "\n".join(head + [s + ";" for s in bootstrap_statements(database)] + tail) + "\n"
 
 
 def missing_roles(conn: psycopg.Connection[Any]) -> list[str]:

@@ -1,7 +1,8 @@
 """The optional TimescaleDB layer over the plain schema, applied by migrate after the SQL files.
 
 Plain PostgreSQL is the reference: every query works there. When the extension is installed and
-preloaded, ``readings`` becomes a hypertable; on the community edition it is also compressed
+preloaded, ``readings`` becomes a hypertable (its dedupe moves from a unique index to
+``reading_keys``, see :func:`_dedupe_beside`); on the community edition it is also compressed
 (segment by patient, newest first, as the patient queries read it) with a policy, and
 ``readings_daily`` (a plain view on plain PostgreSQL) becomes a continuous aggregate with a
 refresh policy. The Apache edition gets the hypertable only. Retention is off unless a setting
@@ -142,6 +143,18 @@ def is_hypertable(conn: psycopg.Connection[Any], table: str) -> bool:
                 (table,)) is not None
 
 
+def _dedupe_beside(conn: psycopg.Connection[Any]) -> None:
+    """Move the dedupe from the unique index readings_dedupe (0090) to reading_keys.
+
+    A hypertable's unique index must include measured_at, and (message_id, measured_at) would let a
+    record re-downloaded with another clock offset in twice; so the ids live in their own table.
+    """
+    conn.execute("CREATE TABLE IF NOT EXISTS reading_keys (message_id uuid PRIMARY KEY, gateway_id text)")
+    conn.execute("INSERT INTO reading_keys (message_id, gateway_id)"
+                 " SELECT message_id, gateway_id FROM readings ON CONFLICT DO NOTHING")
+    conn.execute("DROP INDEX IF EXISTS readings_dedupe")
+
+
 def apply(conn: psycopg.Connection[Any], settings: Settings) -> None:
     """Hypertable; on the community edition compression, its policy, the daily aggregate, retention."""
     if not usable(conn, settings):
@@ -150,6 +163,7 @@ def apply(conn: psycopg.Connection[Any], settings: Settings) -> None:
         return
     with conn.transaction():
         if not is_hypertable(conn, "readings"):
+            _dedupe_beside(conn)
             conn.execute(
                 "SELECT create_hypertable('readings', 'measured_at', migrate_data => true,"
                 " create_default_indexes => false, chunk_time_interval => %s::int * interval '1 day')",

@@ -7,6 +7,7 @@ removes the policy when the setting is back to 0).
 from __future__ import annotations
 
 import logging
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -23,26 +24,19 @@ _COMPRESS = (
     " timescaledb.compress_orderby = 'measured_at DESC')"
 )
 
-# Same columns as the plain view in 0061_readings_daily.sql; UTC days (time_bucket's 1-day bucket).
-DAILY_AGGREGATE = """
-CREATE MATERIALIZED VIEW readings_daily
-WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
-SELECT patient_id, kind, time_bucket(interval '1 day', measured_at) AS day,
-       count(*) AS readings,
-       count(*) FILTER (WHERE quality = 'valid') AS valid,
-       min(systolic_mmhg) FILTER (WHERE quality = 'valid') AS systolic_min,
-       avg(systolic_mmhg) FILTER (WHERE quality = 'valid') AS systolic_avg,
-       max(systolic_mmhg) FILTER (WHERE quality = 'valid') AS systolic_max,
-       avg(diastolic_mmhg) FILTER (WHERE quality = 'valid') AS diastolic_avg,
-       avg(pulse_bpm) FILTER (WHERE quality = 'valid') AS pulse_avg,
-       min(glucose_mg_dl) FILTER (WHERE quality = 'valid') AS glucose_min,
-       avg(glucose_mg_dl) FILTER (WHERE quality = 'valid') AS glucose_avg,
-       max(glucose_mg_dl) FILTER (WHERE quality = 'valid') AS glucose_max
-FROM readings
-WHERE patient_id IS NOT NULL
-GROUP BY patient_id, kind, time_bucket(interval '1 day', measured_at)
-WITH NO DATA
-"""
+# The continuous aggregate is the plain view's SELECT (the last migration that defines it) with
+# TimescaleDB's bucket: time_bucket's 1-day buckets are the same UTC days as date_bin's.
+DAILY_VIEW_MIGRATION = "0090_readings_compact.sql"
+_DATE_BIN = "date_bin(interval '1 day', measured_at, timestamptz '2000-01-01 00:00+00')"
+
+
+def daily_aggregate_sql() -> str:
+    text = resources.files("ingest.migrations").joinpath(DAILY_VIEW_MIGRATION).read_text()
+    select = text[text.index("CREATE VIEW readings_daily AS") + len("CREATE VIEW readings_daily AS"):]
+    select = select.strip().rstrip(";").replace(_DATE_BIN, "time_bucket(interval '1 day', measured_at)")
+    return ("CREATE MATERIALIZED VIEW readings_daily"
+            " WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS\n"
+            f"{select}\nWITH NO DATA")
 
 
 def _one(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...] = ()) -> Any:
@@ -74,7 +68,7 @@ def _daily_aggregate(conn: psycopg.Connection[Any]) -> bool:
             " WHERE view_name = 'readings_daily'") is not None:
         return False
     conn.execute("DROP VIEW IF EXISTS readings_daily")
-    conn.execute(DAILY_AGGREGATE)
+    conn.execute(daily_aggregate_sql().encode())
     conn.execute(
         "SELECT add_continuous_aggregate_policy('readings_daily', start_offset => NULL,"
         " end_offset => interval '1 hour', schedule_interval => interval '30 minutes')"

@@ -5,10 +5,11 @@ Per batch, in ONE transaction:
 1. COPY the graded readings into a per-connection TEMP staging table (``copy.write_row``);
 2. the device <-> gateway binding (``ingest/binding.py``) takes out every reading not from the
    gateway its device is enrolled on at ``measured_at``: a dead letter, its id never claimed;
-3. ``INSERT INTO reading_keys … ON CONFLICT DO NOTHING RETURNING message_id`` decides which
-   messages are new (a redelivered or re-sent message finds its key and stops there); the key
-   records the gateway, and a "duplicate" of another gateway's reading is refused, not acked ok;
-4. only new ones go into ``readings``, each mapped to the patient whose device assignment was valid
+3. ``INSERT INTO readings … ON CONFLICT (message_id) DO NOTHING``: a redelivered or re-sent
+   message finds its id in the unique index readings_dedupe and stops there (on TimescaleDB,
+   ``INSERT INTO reading_keys … RETURNING`` decides first, see ``_merge_sql``); a "duplicate" of
+   another gateway's stored reading is refused, not acked ok;
+4. each new reading is mapped to the patient whose device assignment was valid
    at ``measured_at`` (no assignment: ``patient_id`` NULL, kept, attached later);
 5. ``devices`` gets first/last seen and what the gateway reported; gateway statuses are upserted;
 6. dead letters are inserted (once per topic + payload).
@@ -34,7 +35,7 @@ from ingest.errors import RowRefused
 from ingest.items import DEAD_LETTER_KEEP, Accepted, DeadLetter, Item, Rejection
 
 __all__ = ["DEAD_LETTER_KEEP", "READING_COLUMNS", "Accepted", "BatchResult", "BatchWriter", "DeadLetter",
-           "Item", "Rejection", "attach_unassigned", "staging_row"]
+           "Item", "Rejection", "attach_unassigned", "keys_table", "staging_row"]
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,29 @@ def _copy_sql() -> sql.Composed:
     return sql.SQL("COPY {} ({}) FROM STDIN").format(STAGING, cols)
 
 
-def _merge_sql() -> sql.Composed:
+_ASSIGNED_SELECT: Final = """
+        SELECT DISTINCT ON (s.message_id) {scols}, a.patient_id, clock_timestamp()
+        FROM {staging} s
+        {keys}
+        LEFT JOIN LATERAL (
+            SELECT da.patient_id FROM device_assignments da
+            WHERE da.device_id = s.device_id AND da.valid_from <= s.measured_at
+              AND (da.valid_to IS NULL OR da.valid_to > s.measured_at)
+            ORDER BY da.valid_from DESC LIMIT 1
+        ) a ON true
+        ORDER BY s.message_id, s.ord
+"""
+
+
+def _merge_sql(keys_table: bool) -> sql.Composed:
+    """The readings insert. Plain PostgreSQL: ``ON CONFLICT`` on the unique index readings_dedupe.
+    TimescaleDB (``keys_table``): reading_keys decides first, as a hypertable cannot hold that index."""
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in READING_COLUMNS)
     scols = sql.SQL(", ").join(sql.Identifier("s", c) for c in READING_COLUMNS)
+    if not keys_table:
+        return sql.SQL("INSERT INTO readings ({cols}, patient_id, ingested_at)" + _ASSIGNED_SELECT
+                       + "ON CONFLICT (message_id) DO NOTHING").format(
+            staging=STAGING, cols=cols, scols=scols, keys=sql.SQL(""))
     return sql.SQL(
         """
         WITH new_keys AS (
@@ -97,19 +118,15 @@ def _merge_sql() -> sql.Composed:
             ON CONFLICT (message_id) DO NOTHING
             RETURNING message_id
         )
-        INSERT INTO readings ({cols}, patient_id, ingested_at)
-        SELECT DISTINCT ON (s.message_id) {scols}, a.patient_id, clock_timestamp()
-        FROM {staging} s
-        JOIN new_keys k ON k.message_id = s.message_id
-        LEFT JOIN LATERAL (
-            SELECT da.patient_id FROM device_assignments da
-            WHERE da.device_id = s.device_id AND da.valid_from <= s.measured_at
-              AND (da.valid_to IS NULL OR da.valid_to > s.measured_at)
-            ORDER BY da.valid_from DESC LIMIT 1
-        ) a ON true
-        ORDER BY s.message_id, s.ord
-        """
-    ).format(staging=STAGING, cols=cols, scols=scols)
+        INSERT INTO readings ({cols}, patient_id, ingested_at)""" + _ASSIGNED_SELECT
+    ).format(staging=STAGING, cols=cols, scols=scols,
+             keys=sql.SQL("JOIN new_keys k ON k.message_id = s.message_id"))
+
+
+def keys_table(conn: psycopg.Connection[Any]) -> bool:
+    """Whether this database dedupes through reading_keys (TimescaleDB) rather than readings_dedupe."""
+    row = conn.execute("SELECT to_regclass('reading_keys') IS NOT NULL").fetchone()
+    return bool(row and row[0])
 
 
 _STATUS_SQL: Final = sql.SQL(
@@ -164,9 +181,9 @@ class BatchWriter:
         self._application_name = application_name
         self._conn: db.Connection | None = None
         self._copy = _copy_sql()
-        self._merge = _merge_sql()
+        self._merge = _merge_sql(keys_table=False)
         self._unbound = binding.refuse_unbound_sql(STAGING)
-        self._foreign = binding.refuse_foreign_duplicates_sql(STAGING)
+        self._foreign = binding.refuse_foreign_duplicates_sql(STAGING, keys_table=False)
         self._devices = binding.devices_seen_sql(STAGING)
 
     def _connection(self) -> db.Connection:
@@ -174,6 +191,9 @@ class BatchWriter:
             conn = db.connect(self._conninfo, application_name=self._application_name)
             with db.map_errors():
                 conn.execute(_staging_ddl())
+                keys = keys_table(conn)
+                self._merge = _merge_sql(keys)
+                self._foreign = binding.refuse_foreign_duplicates_sql(STAGING, keys_table=keys)
                 conn.commit()
             self._conn = conn
         return self._conn

@@ -3,11 +3,18 @@
 -- A new table gets its lines here (or in the grants.sql of the room that owns it): see
 -- docs/operations.md, "Database roles and grants".
 
--- ingest: stores each reading once (reading_keys decides), keeps gateway status current,
--- dead-letters what fails the contract or the device's enrolment. Devices are created and
--- described only by enrolment (0075/0076): ingest records when a device was seen and what its
--- gateway reports, nothing else.
-GRANT SELECT, INSERT ON reading_keys, readings, dead_letters TO rpmflow_ingest;
+-- ingest: stores each reading once (the unique index readings_dedupe decides; on TimescaleDB the
+-- reading_keys table: 0090, ingest/timescale.py), keeps gateway status current, dead-letters what
+-- fails the contract or the device's enrolment. Devices are created and described only by
+-- enrolment (0075/0076): ingest records when a device was seen and what its gateway reports.
+GRANT SELECT, INSERT ON readings, dead_letters TO rpmflow_ingest;
+DO $$
+BEGIN
+    IF to_regclass('reading_keys') IS NOT NULL THEN
+        GRANT SELECT, INSERT ON reading_keys TO rpmflow_ingest;
+        GRANT SELECT ON reading_keys TO rpmflow_reporting;
+    END IF;
+END $$;
 GRANT SELECT, INSERT, UPDATE ON gateway_status TO rpmflow_ingest;
 GRANT SELECT ON devices TO rpmflow_ingest;
 GRANT UPDATE (first_seen_at, last_seen_at, reported) ON devices TO rpmflow_ingest;
@@ -40,4 +47,4 @@ BEGIN
 END $$;
 
 -- reporting: read-only.
-GRANT SELECT ON readings, reading_keys, devices, gateway_status, dead_letters TO rpmflow_reporting;
+GRANT SELECT ON readings, devices, gateway_status, dead_letters TO rpmflow_reporting;

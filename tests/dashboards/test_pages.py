@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -131,3 +132,19 @@ def test_queue_orders_by_severity_then_age_and_filters(signed_in: Any, world: Wo
 def test_healthz_lists_failing_timescaledb_jobs(app_client: httpx.Client) -> None:
     body = app_client.get("/healthz").json()
     assert body["status"] == "ok" and isinstance(body["timescaledb_jobs_failing"], list)
+
+
+def test_daily_summary_shows_weight_and_spo2(signed_in: Any, world: World, db: Db) -> None:
+    at = datetime.now(UTC) - timedelta(days=3)
+    insert = ("INSERT INTO readings (message_id, gateway_id, device_id, patient_id, kind, measured_at,"
+              " received_at, weight_kg, spo2_pct, spo2_min_pct, pulse_bpm, raw)"
+              " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '\\x00')")
+    for kind, kg, spo2, low, pulse in (("weight", 81.5, None, None, None),
+                                       ("weight", 82.5, None, None, None),
+                                       ("spo2", None, 95.5, 91.0, 64.0)):
+        db.execute(insert, (secrets.token_hex(16), world.gateway_id, f"{kind}-dev", world.patient_id, kind,
+                            at, at, kg, spo2, low, pulse))
+    page = signed_in("nurse").get(f"/patients/{world.patient_id}", params={"days": 30}).text
+    summary = page[page.index("Daily summary"):page.index("<h2>Readings")]
+    assert "82 kg" in summary and "81.5–82.5 kg" in summary  # mean, then the day's range
+    assert "SpO2 95.5 %, 64 /min" in summary and "91–95.5 %" in summary

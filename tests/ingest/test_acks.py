@@ -158,7 +158,7 @@ class AckListener:
             ids = [*body["message_ids"], *(r["message_id"] for r in body.get("rejected", []))]
             found = {r[0] for r in self._db.execute(
                 "SELECT i FROM unnest(%s::text[]) i WHERE EXISTS"
-                " (SELECT 1 FROM reading_keys k WHERE k.message_id = i::uuid) OR EXISTS"
+                " (SELECT 1 FROM readings r WHERE r.message_id = i::uuid) OR EXISTS"
                 " (SELECT 1 FROM dead_letters d WHERE position(convert_to(i, 'UTF8') in d.payload) > 0)",
                 (ids,))}
             missing = [i for i in ids if i not in found]

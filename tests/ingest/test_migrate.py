@@ -145,6 +145,9 @@ def test_bootstrap_sql_names_every_role_and_needs_no_superuser() -> None:
         assert f"CREATE ROLE {role} LOGIN NOSUPERUSER" in text
     assert "CREATE DATABASE \"rpmflow\" OWNER rpmflow_owner;" in text
     assert "SUPERUSER " not in text.replace("NOSUPERUSER", "")
+    # TimescaleDB's one superuser step is in the same script, commented out (optional).
+    assert "\n--   CREATE EXTENSION IF NOT EXISTS timescaledb;\n" in text
+    assert "\nCREATE EXTENSION" not in text
 
 
 def test_every_table_has_grants_and_reporting_reads_all_but_credentials(db: Conn) -> None:

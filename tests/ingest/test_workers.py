@@ -55,10 +55,10 @@ def _waiting_on_lock(db: Conn, client_id: str) -> list[int]:
 
 
 @contextlib.contextmanager
-def _reading_keys_locked(database_url: str) -> Iterator[None]:
+def _readings_locked(database_url: str) -> Iterator[None]:
     """Every worker's next commit blocks on this lock: each holds a batch it has not committed."""
     with psycopg.connect(database_url) as lock:
-        lock.execute("LOCK TABLE reading_keys IN ACCESS EXCLUSIVE MODE")
+        lock.execute("LOCK TABLE readings IN SHARE MODE")
         try:
             yield
         finally:
@@ -81,7 +81,7 @@ def test_worker_killed_then_worker_and_receiver_killed_every_reading_stored_once
         wait_for(lambda: _rows(db) >= 1000, 30, "some readings committed")
         first = _worker_pids(ingest)
         assert sorted(first) == [0, 1], ingest.tail()
-        with _reading_keys_locked(database_url):
+        with _readings_locked(database_url):
             wait_for(lambda: _waiting_on_lock(db, settings.session_id) == [0, 1], 15,
                      "both workers mid-batch")
             os.kill(first[0], signal.SIGKILL)
@@ -96,7 +96,7 @@ def test_worker_killed_then_worker_and_receiver_killed_every_reading_stored_once
         # A worker dies holding an uncommitted batch and the receiver dies before it can resend it:
         # had anything been acked before its commit, the broker would not resend it and it is lost.
         pids = _worker_pids(ingest)
-        with _reading_keys_locked(database_url):
+        with _readings_locked(database_url):
             busy = wait_for(lambda: _waiting_on_lock(db, settings.session_id), 15, "a worker mid-batch")
             assert _rows(db) < total
             os.kill(pids[busy[-1]], signal.SIGKILL)

@@ -10,7 +10,15 @@ import pytest
 
 from ingest.errors import DatabaseUnavailable, is_transient
 from ingest.pipeline import classify
-from ingest.writer import Accepted, BatchWriter, DeadLetter, Item, attach_unassigned, raw_bytes
+from ingest.writer import (
+    Accepted,
+    BatchWriter,
+    DeadLetter,
+    Item,
+    attach_unassigned,
+    keys_table,
+    raw_bytes,
+)
 from simulators.stack import free_port
 from tests.ingest.helpers import EXAMPLE, HEX_ID, count, dumps, enrol, reading, status, unique_reading
 
@@ -40,7 +48,8 @@ def test_same_message_three_times_is_one_row(writer: BatchWriter, db: Conn) -> N
     again = writer.write([item(EXAMPLE)])
     assert (first.inserted, first.duplicates, again.inserted, again.duplicates) == (1, 2, 0, 1)
     assert count(db, "SELECT count(*) FROM readings WHERE message_id = %s", EXAMPLE["message_id"]) == 1
-    assert count(db, "SELECT count(*) FROM reading_keys") == 1
+    if keys_table(db):  # TimescaleDB
+        assert count(db, "SELECT count(*) FROM reading_keys") == 1
     row = db.execute(
         "SELECT systolic_mmhg, device_status, quality, patient_id, gateway_id, raw, raw_context"
         " FROM readings"

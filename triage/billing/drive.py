@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+from ingest.writer import keys_table
 from triage.errors import TerminalTriageError
 
 KINDS = ("blood_pressure", "glucose", "weight", "spo2")
@@ -73,9 +74,8 @@ def add_reading(
             "INSERT INTO devices (device_id, kind) VALUES (%s, %s) ON CONFLICT (device_id) DO NOTHING",
             (device_id, kind),
         )
-        conn.execute(
-            "INSERT INTO reading_keys (message_id) VALUES (%s)", (message_id,)
-        )
+        if keys_table(conn):  # TimescaleDB: the dedupe ids live beside the hypertable
+            conn.execute("INSERT INTO reading_keys (message_id) VALUES (%s)", (message_id,))
         row = conn.execute(
             "INSERT INTO readings (message_id, gateway_id, device_id, patient_id, kind, measured_at,"
             " received_at, quality, transmission, systolic_mmhg, diastolic_mmhg, pulse_bpm, glucose_mg_dl,"
