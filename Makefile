@@ -16,8 +16,9 @@ TIMESCALE_TESTS := tests/ingest tests/triage tests/dashboards tests/test_end_to_
 # aggregate, triage and billing reads, the patient page, the whole pipeline, ingest killed with
 # SIGKILL mid-stream: nothing lost or duplicated on a hypertable), about 3 minutes.
 TIMESCALE_CI_TESTS := tests/ingest/test_timescale.py tests/ingest/test_writer.py tests/ingest/test_migrate.py \
-	tests/ingest/test_lean_migration.py tests/test_end_to_end.py tests/triage/test_jobs.py \
-	tests/triage/test_billing_compute.py tests/triage/test_assignments.py tests/dashboards/test_pages.py \
+	tests/ingest/test_lean_migration.py tests/ingest/test_compact_migration.py tests/test_end_to_end.py \
+	tests/triage/test_jobs.py tests/triage/test_billing_compute.py tests/triage/test_assignments.py \
+	tests/dashboards/test_pages.py \
 	tests/ingest/test_faults.py::test_kill_9_mid_stream_then_restart_and_sigterm_drains
 
 test-timescale: setup
