@@ -139,14 +139,15 @@ SPECS = (
         always=True,
     ),
     ChartSpec(
-        "weight-chart", "Weight", "kg", "weight", (Line("weight", WEIGHT, "weight_kg", None, "weight"),), ()
+        "weight-chart", "Weight", "kg", "weight",
+        (Line("weight", WEIGHT, "weight_kg", "weight_avg", "weight"),), (),
     ),
     ChartSpec(
         "spo2-chart",
         "SpO2",
         "%",
         "spo2",
-        (Line("SpO2", SPO2, "spo2_pct", None, "spo2"),),
+        (Line("SpO2", SPO2, "spo2_pct", "spo2_avg", "spo2"),),
         (("spo2_low", "low", STAGE2), ("spo2_critical", "critical", CRISIS)),
     ),
 )

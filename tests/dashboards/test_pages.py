@@ -148,3 +148,4 @@ def test_daily_summary_shows_weight_and_spo2(signed_in: Any, world: World, db: D
     summary = page[page.index("Daily summary"):page.index("<h2>Readings")]
     assert "82 kg" in summary and "81.5–82.5 kg" in summary  # mean, then the day's range
     assert "SpO2 95.5 %, 64 /min" in summary and "91–95.5 %" in summary
+    assert "weight (daily mean)" in page and "SpO2 (daily mean)" in page  # the charts read them too
