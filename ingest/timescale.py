@@ -3,7 +3,7 @@
 Plain PostgreSQL is the reference: every query works there. When the extension is installed and
 preloaded, ``readings`` becomes a hypertable (its dedupe moves from a unique index to
 ``reading_keys``, see :func:`_dedupe_beside`); on the community edition it is also compressed
-(segment by patient, newest first, as the patient queries read it) with a policy, and
+(ordered by patient, then newest first, as the patient queries read it) with a policy, and
 ``readings_daily`` (a plain view on plain PostgreSQL) becomes a continuous aggregate with a
 refresh policy. The Apache edition gets the hypertable only. Retention is off unless a setting
 turns it on: patient records are kept for years (docs/operations.md).

@@ -17,11 +17,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Segment by patient, newest first: every patient query filters one patient and a time range and
-# reads newest first, so a compressed batch is one patient's readings in time order.
+# Ordered by patient, then newest first, with no segment-by: every patient query filters one patient
+# and a time range, and a batch's min/max patient_id lets it skip every batch without that patient.
+# Segmenting by patient makes one batch per patient and chunk, which on sparse RPM data (~84
+# readings a patient per 28 days) is small enough for its fixed cost to dominate: 121 bytes a
+# reading against 69 with full 1000-row batches (bench/storage_bench.py, docs/operations.md §9).
 _COMPRESS = (
-    "ALTER TABLE readings SET (timescaledb.compress, timescaledb.compress_segmentby = 'patient_id',"
-    " timescaledb.compress_orderby = 'measured_at DESC')"
+    "ALTER TABLE readings SET (timescaledb.compress, timescaledb.compress_segmentby = '',"
+    " timescaledb.compress_orderby = 'patient_id, measured_at DESC')"
 )
 
 # The continuous aggregate is the plain view's SELECT (the last migration that defines it) with
@@ -55,7 +58,7 @@ def _compression(conn: psycopg.Connection[Any], settings: Settings) -> None:
                    " WHERE hypertable_name = 'readings'")
     if not enabled:
         conn.execute(_COMPRESS)
-        log.info("readings: compression segmented by patient_id, ordered by measured_at DESC")
+        log.info("readings: compression ordered by patient_id, measured_at DESC")
     if _job(conn, "policy_compression", "readings") is None:
         conn.execute("SELECT add_compression_policy('readings', %s::int * interval '1 day')",
                      (settings.compress_after_days,))

@@ -84,7 +84,7 @@ def test_the_layer_of_this_leg_is_in_use(database_url: str, db: Conn) -> None:
         seg = dict(db.execute("SELECT attname, coalesce(segmentby_column_index, -orderby_column_index)"
                               " FROM timescaledb_information.compression_settings"
                               " WHERE hypertable_name = 'readings'").fetchall())
-        assert seg == {"patient_id": 1, "measured_at": -1}
+        assert seg == {"patient_id": -1, "measured_at": -2}  # ordered by both, no segment-by
         job = _one(db, "SELECT job_id FROM timescaledb_information.jobs"
                        " WHERE proc_name = 'policy_compression' AND hypertable_name = 'readings'")
         assert job is not None
