@@ -26,7 +26,9 @@ from dashboards.routes import (
     billing_facts,
     billing_worklist,
     care_teams,
+    crisis,
     patient,
+    preferences,
     queue,
     review,
     second_factor,
@@ -97,6 +99,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(second_factor.public)
     app.include_router(second_factor.router)
     app.include_router(queue.router)
+    app.include_router(crisis.router)
+    app.include_router(preferences.router)
     app.include_router(patient.router)
     app.include_router(review.router)
     app.include_router(billing_worklist.router)  # before billing: /billing/worklist is no {year}

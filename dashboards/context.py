@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from psycopg_pool import ConnectionPool
 
 from dashboards.db import Conn
+from dashboards.localtime import zone
 from dashboards.settings import Settings
 from dashboards.throttle import SignInThrottle
 
@@ -29,3 +31,8 @@ def ctx(request: Request) -> AppContext:
 
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+def patient_zone(request: Request, name: str | None) -> ZoneInfo:
+    """The zone a patient's times are shown in: theirs, else the clinic's."""
+    return zone(name, ctx(request).settings.clinic_tz)

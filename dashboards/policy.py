@@ -55,6 +55,8 @@ POLICY: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/api/me"): ANY,
     ("GET", "/account/mfa"): ANY,
     ("POST", "/account/mfa/confirm"): ANY,
+    ("GET", "/account/preferences"): ANY,  # glucose unit (dashboards/units.py)
+    ("POST", "/account/preferences"): ANY,
     ("GET", "/openapi.json"): ANY,  # the API's map is for signed-in users and token holders only
     # triage work: nurses and clinicians
     ("GET", "/queue"): CARE,
@@ -69,6 +71,8 @@ POLICY: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", "/api/flags/{flag_id}/events"): CARE,
     ("POST", "/flags/{flag_id}/symptoms"): CARE,  # AHA crisis symptom check (triage.clinical.symptoms)
     ("POST", "/api/flags/{flag_id}/symptoms"): CARE,
+    ("POST", "/flags/{flag_id}/crisis-outcome"): CARE,  # 911 called / loop closed (triage.clinical.crisis)
+    ("POST", "/api/flags/{flag_id}/crisis-outcome"): CARE,
     ("GET", "/api/patients/{patient_id}"): CARE,
     ("GET", "/api/patients/{patient_id}/readings"): CARE,
     ("POST", "/patients/{patient_id}/break-glass"): CARE,  # emergency access outside the care team

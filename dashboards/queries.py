@@ -137,7 +137,8 @@ def new_flags(conn: Conn, after_id: int, limit: int = 100, *,
 def flag(conn: Conn, flag_id: int) -> dict[str, Any] | None:
     return fetch_one(
         conn,
-        "SELECT f.*, p.display_name AS patient, p.state AS patient_state FROM flags f"
+        "SELECT f.*, p.display_name AS patient, p.state AS patient_state, p.timezone AS patient_tz"
+        " FROM flags f"
         " LEFT JOIN patients p ON p.patient_id = f.patient_id WHERE f.flag_id = %s",
         (flag_id,),
     )

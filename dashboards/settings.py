@@ -59,6 +59,10 @@ class Settings:
     # Break-glass: how long an emergency opening of a patient outside the care team lasts.
     break_glass_minutes: float = setting(60.0, env=PREFIX + "BREAK_GLASS_MINUTES", check=rs.between(1, 720),
                                          help="minutes a break-glass access to a patient lasts")
+    # Times on clinical screens are the patient's local time; this zone is used when a patient has
+    # none on file, and for the live status line of the queue (many patients, one clinic).
+    clinic_tz: str = setting("America/New_York", env=PREFIX + "CLINIC_TZ", check=rs.iana_zone,
+                             help="IANA time zone of the clinic (patients without a zone, queue status line)")
     auth_timeout_s: float = rs.auth_timeout_field(PREFIX)
     startup_timeout_s: float = rs.startup_timeout_field(PREFIX)
     log_level: str = rs.log_level_field(PREFIX)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import psycopg
 from fastapi import FastAPI, Request
@@ -16,11 +17,18 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dashboards.context import ctx
 from dashboards.errors import DashboardError, MfaEnrolmentDue, NotSignedIn, OutOfCareTeam
+from dashboards.flash import PARAM as FLASH_PARAM
+from dashboards.flash import message as flash_message
+from dashboards.localtime import time_html, utc_text
 from dashboards.sessions import Principal
+from dashboards.units import MG_DL, glucose_text
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +54,24 @@ def _ago(value: Any) -> str:
     return f"{seconds} s ago"
 
 
-def _when(value: Any) -> str:
+@pass_context
+def _when(context: Context, value: Any) -> str | Markup:
+    """A time: in the page's ``tz`` (the patient's zone) with UTC on hover, else in UTC."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return str(value)
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        tz = context.get("tz")
+        return time_html(value, tz) if isinstance(tz, ZoneInfo) else utc_text(value)
     return "–" if value is None else str(value)
+
+
+@pass_context
+def _glucose(context: Context, value: Any) -> str:
+    """A glucose value (stored in mg/dL) in the unit the page's user reads (``glucose_unit``)."""
+    return glucose_text(value, str(context.get("glucose_unit") or MG_DL))
 
 
 def _num(value: Any) -> str:
@@ -66,6 +88,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["ago"] = _ago
     env.filters["when"] = _when
     env.filters["num"] = _num
+    env.filters["glucose"] = _glucose
     return templates
 
 
@@ -83,6 +106,7 @@ def render(
         "me": who,
         "csrf_token": who.csrf_token if who is not None else context.get("csrf_token", ""),
         "idle_minutes": c.settings.session_idle_minutes,
+        "flash": flash_message(request.query_params.get(FLASH_PARAM)),
         **context,
     }
     return c.templates.TemplateResponse(request, template, full, status_code=status_code)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from gateway import backends
 from gateway.contract import GATEWAY_ID_RE
@@ -35,12 +35,7 @@ def _backend(value: str) -> str | None:
                                             f"{', '.join(installed)})")
 
 
-def _zone(value: str) -> str | None:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return "unknown IANA time zone"
-    return None
+_zone = rs.iana_zone
 
 
 def _poll_interval(raw: str) -> float | None:

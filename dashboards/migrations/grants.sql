@@ -7,6 +7,8 @@
 GRANT SELECT, INSERT ON users, clinician_licenses, dashboard_sessions, api_tokens,
     dashboard_sign_ins TO rpmflow_dashboard;
 GRANT UPDATE (password_hash, active) ON users TO rpmflow_dashboard;
+-- A user's own display preference (0095), changed on /account/preferences.
+GRANT UPDATE (glucose_unit) ON users TO rpmflow_dashboard;
 GRANT UPDATE (last_seen_at, ended_at, end_reason) ON dashboard_sessions TO rpmflow_dashboard;
 GRANT UPDATE (last_used_at, revoked_at) ON api_tokens TO rpmflow_dashboard;
 

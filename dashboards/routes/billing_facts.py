@@ -20,6 +20,7 @@ from dashboards.auth import authorize
 from dashboards.context import client_ip, ctx
 from dashboards.db import Conn, fetch_all
 from dashboards.errors import NotFound
+from dashboards.flash import with_code
 from dashboards.routes.deps import FlagId, PatientId, User, domain_errors
 from dashboards.sessions import Principal
 from dashboards.web import local_path, see_other
@@ -100,7 +101,7 @@ def flag_communication(
     realtime = {"default": None, "realtime_two_way": True, "not_realtime": False}[kind]
     body = CommunicationIn(mode=mode, at=when, realtime=realtime, two_way=realtime, note=note or None)
     _communicate(request, me, flag_id, body)
-    return see_other(local_path(next, f"/flags/{flag_id}"))
+    return see_other(with_code(local_path(next, f"/flags/{flag_id}"), "contact"))
 
 
 @router.post("/api/flags/{flag_id}/communications", tags=["billing facts"])

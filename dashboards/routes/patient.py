@@ -13,13 +13,14 @@ from dashboards import queries
 from dashboards.adherence import adherence
 from dashboards.audit_trail import record_action, record_view
 from dashboards.auth import authorize
-from dashboards.context import client_ip, ctx
+from dashboards.context import client_ip, ctx, patient_zone
 from dashboards.db import Conn, fetch_all, fetch_one
 from dashboards.errors import NotFound
 from dashboards.patient_charts import chart_context
 from dashboards.routes.billing_facts import billing_facts
 from dashboards.routes.deps import PatientId, User, domain_errors
 from dashboards.sessions import Principal
+from dashboards.units import glucose_unit
 from dashboards.web import render, see_other
 from triage.overrides import set_dry_weight
 from triage.valid_reading import ReadingFacts, judge_all
@@ -109,7 +110,10 @@ def patient_page(
     with ctx(request).pool.connection() as conn:
         data = patient_data(conn, me, patient_id, days, client_ip(request))
         charts = chart_context(conn, data)
-    return render(request, "patient.html", {**data, **charts, "table": data["readings"][:300]})
+        unit = glucose_unit(conn, me.user_id)
+    return render(request, "patient.html", {**data, **charts, "table": data["readings"][:300],
+                                            "tz": patient_zone(request, data["patient"]["timezone"]),
+                                            "glucose_unit": unit})
 
 
 @router.get("/api/patients/{patient_id}", tags=["patients"])

@@ -17,20 +17,26 @@ from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from dashboards import care_teams, queries
 from dashboards.audit_trail import record_action, record_view
 from dashboards.auth import authorize
-from dashboards.context import client_ip, ctx
+from dashboards.context import client_ip, ctx, patient_zone
 from dashboards.db import Conn
 from dashboards.errors import NotFound
+from dashboards.flash import PARAM as FLASH_PARAM
+from dashboards.flash import message as flash_message
+from dashboards.flash import with_code
+from dashboards.localtime import local_text, utc_text, zone
 from dashboards.queue_view import RULE_WORDS, by_patient, plain_reason
 from dashboards.routes.deps import FlagId, User, domain_errors
 from dashboards.sessions import Principal, session_alive
+from dashboards.units import glucose_unit
 from dashboards.web import local_path, render, see_other
 from triage import lifecycle
+from triage.clinical import crisis
 from triage.clinical import symptoms as symptom_check
 from triage.clinical.review import log_time
 from triage.flags_store import apply_event
@@ -124,6 +130,7 @@ def _queue_view(conn: Conn, request: Request, me: Principal, filters: QueueFilte
         "dispositions": lifecycle.DISPOSITIONS,
         "status_choices": STATUS_CHOICES,
         "one_click": (("acknowledge", "a"), ("assign", "t")),  # app.js adds them from each flag's data-acts
+        "glucose_unit": glucose_unit(conn, me.user_id),
     }
 
 
@@ -219,6 +226,7 @@ async def flag_stream(
     if after is None:
         after = await run_in_threadpool(_newest, request)
     interval = c.settings.sse_poll_seconds
+    clinic = zone(c.settings.clinic_tz)
     start = after
 
     async def events() -> AsyncIterator[str]:
@@ -232,8 +240,12 @@ async def flag_stream(
                 return
             for r in rows:
                 last = int(r["flag_id"])
+                # The status line shows the clinic's wall time with its zone, UTC beside it (not the
+                # browser's clock, which may be in another zone than the clinic or the patient).
                 payload = {"flag_id": last, "severity": r["severity"], "rule_id": r["rule_id"],
-                           "state": r["state"], "opened_at": r["opened_at"].isoformat()}
+                           "state": r["state"], "opened_at": r["opened_at"].isoformat(),
+                           "opened_local": local_text(r["opened_at"], clinic, date=False),
+                           "opened_utc": utc_text(r["opened_at"])}
                 yield f"id: {last}\nevent: flag\ndata: {json.dumps(payload)}\n\n"
             quiet = 0.0 if rows else quiet + interval
             if quiet >= 15.0:
@@ -262,18 +274,24 @@ def _crisis_context(conn: Conn, f: dict[str, Any]) -> dict[str, Any] | None:
     if f["rule_id"] not in symptom_check.CRISIS_RULES:
         return None
     evidence = f["evidence"] or {}
-    crisis_at = f["first_reading_at"] or f["last_reading_at"] or f["opened_at"]
-    remeasure = symptom_check.remeasure_status(evidence, crisis_at=crisis_at, now=datetime.now(UTC))
+    remeasure, wf = crisis.current(conn, f, now=datetime.now(UTC))
     return {"remeasure": asdict(remeasure), "latest": evidence.get("symptom_check"),
             "checks": symptom_check.symptom_checks(conn, int(f["flag_id"])),
-            "labels": symptom_check.LABELS}
+            "labels": symptom_check.LABELS,
+            "workflow": {**asdict(wf), "done": wf.done, "history": evidence.get("crisis_outcomes") or []},
+            "outcome_labels": crisis.OUTCOME_LABELS}
 
 
 @router.get("/flags/{flag_id}", response_class=HTMLResponse, include_in_schema=False)
 def flag_page(request: Request, me: User, flag_id: FlagId) -> Response:
     with ctx(request).pool.connection() as conn:
         data = _flag_context(conn, me, flag_id, client_ip(request))
-    return render(request, "flag.html", {**data, "dispositions": lifecycle.DISPOSITIONS})
+        unit = glucose_unit(conn, me.user_id)
+    nxt = data["crisis"]["workflow"]["next_step"] if data["crisis"] else None
+    flash = flash_message(request.query_params.get(FLASH_PARAM), next_step=nxt)
+    return render(request, "flag.html", {**data, "dispositions": lifecycle.DISPOSITIONS, "flash": flash,
+                                         "tz": patient_zone(request, data["flag"]["patient_tz"]),
+                                         "glucose_unit": unit})
 
 
 @router.get("/api/flags/{flag_id}", tags=["triage"])
@@ -320,7 +338,7 @@ def flag_action(
     _apply(request, me, flag_id, event, note=note.strip() or None,
            disposition=(disposition or None) if event == "close" else None,
            minutes=minutes if event == "log_time" else None)
-    return see_other(local_path(next, f"/flags/{flag_id}"))
+    return see_other(with_code(local_path(next, f"/flags/{flag_id}"), event))
 
 
 class FlagEventIn(BaseModel):
@@ -341,58 +359,3 @@ def api_flag_action(request: Request, me: User, flag_id: FlagId, body: FlagEvent
     state = _apply(request, me, flag_id, body.event, note=body.note, disposition=body.disposition,
                    minutes=body.minutes)
     return {"flag_id": flag_id, "state": state}
-
-
-SymptomName = Literal[
-    "chest_pain", "shortness_of_breath", "back_pain", "numbness_weakness", "vision_change",
-    "difficulty_speaking", "confusion", "none",
-]
-
-
-def _record_symptoms(
-    request: Request, me: Principal, flag_id: int, symptoms: list[str], *,
-    note: str | None, asked_at: datetime | None,
-) -> symptom_check.RecordedCheck:
-    """One symptom check; triage writes the history row, evidence, flag event and audit row."""
-    with ctx(request).pool.connection() as conn, domain_errors():
-        return symptom_check.record_symptom_check(
-            conn, flag_id, actor=me.username, role=me.role, symptoms=symptoms, note=note,
-            asked_at=asked_at, source_ip=client_ip(request),
-        )
-
-
-@router.post("/flags/{flag_id}/symptoms", include_in_schema=False)
-def flag_symptoms(
-    request: Request,
-    me: User,
-    flag_id: FlagId,
-    symptoms: Annotated[list[str] | None, Form()] = None,
-    note: Annotated[str, Form(max_length=4000)] = "",
-) -> Response:
-    _record_symptoms(request, me, flag_id, symptoms or [], note=note, asked_at=None)
-    return see_other(f"/flags/{flag_id}#symptom-check")
-
-
-class SymptomCheckIn(BaseModel):
-    symptoms: list[SymptomName] = Field(min_length=1, max_length=8)
-    note: str | None = Field(default=None, max_length=4000)
-    asked_at: AwareDatetime | None = None
-
-
-class SymptomCheckOut(BaseModel):
-    flag_id: int
-    symptom_check_id: int
-    outcome: Literal["hypertensive_emergency", "severe_asymptomatic_hypertension"]
-    call_911: bool
-    instruction: str
-    symptoms: list[str]
-    asked_at: datetime
-    recorded_at: datetime
-    state: str
-
-
-@router.post("/api/flags/{flag_id}/symptoms", response_model=SymptomCheckOut, tags=["triage"])
-def api_flag_symptoms(request: Request, me: User, flag_id: FlagId, body: SymptomCheckIn) -> dict[str, Any]:
-    """Record the AHA symptom check on a bp_crisis flag; any target-organ symptom means call 911 now."""
-    rec = _record_symptoms(request, me, flag_id, list(body.symptoms), note=body.note, asked_at=body.asked_at)
-    return {**asdict(rec), "call_911": rec.call_911, "symptoms": list(rec.symptoms)}

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from dashboards import queries
+from dashboards import queries, review_context
 from dashboards.audit_trail import record_view
 from dashboards.auth import authorize
-from dashboards.context import client_ip, ctx
+from dashboards.context import client_ip, ctx, patient_zone
 from dashboards.db import Conn
 from dashboards.errors import Conflict, DashboardError, NotFound
+from dashboards.flash import with_code
 from dashboards.routes.deps import FlagId, User, domain_errors
 from dashboards.sessions import Principal
+from dashboards.units import glucose_unit
 from dashboards.web import render, see_other
 from triage import lifecycle
 from triage.clinical.icd10 import COMMON_RPM_CODES
@@ -32,13 +33,6 @@ POS_CHOICES = {"11": "Office", "02": "Telehealth (not patient's home)", "10": "T
                "22": "On-campus outpatient hospital", "19": "Off-campus outpatient hospital"}
 
 
-def _local_today(tz: str | None) -> date:
-    try:
-        return datetime.now(ZoneInfo(tz or "UTC")).date()
-    except (KeyError, ValueError):
-        return datetime.now(UTC).date()
-
-
 def _flag_or_404(conn: Conn, flag_id: int) -> dict[str, Any]:
     f = queries.flag(conn, flag_id)
     if f is None:
@@ -46,12 +40,15 @@ def _flag_or_404(conn: Conn, flag_id: int) -> dict[str, Any]:
     return f
 
 
-def _form_context(conn: Conn, me: Principal, flag_id: int, source_ip: str | None) -> dict[str, Any]:
+def _form_context(conn: Conn, request: Request, me: Principal, flag_id: int) -> dict[str, Any]:
     f = _flag_or_404(conn, flag_id)
     record_view(conn, me, what="review_form", patient_id=f["patient_id"], detail={"flag_id": flag_id},
-                source_ip=source_ip)
-    tz_row = queries.patient(conn, f["patient_id"]) if f["patient_id"] else None
+                source_ip=client_ip(request))
+    tz = patient_zone(request, f["patient_tz"])
+    extras = review_context.load(conn, f, now=datetime.now(UTC), tz=tz)
     return {
+        **extras,
+        "tz": tz,
         "flag": f,
         "events": queries.flag_events(conn, [flag_id]),
         "readings": queries.flag_readings(conn, list(f["reading_ids"])),
@@ -60,8 +57,9 @@ def _form_context(conn: Conn, me: Principal, flag_id: int, source_ip: str | None
         "modes": INTERACTIVE_MODES,
         "pos_choices": POS_CHOICES,
         "common_codes": COMMON_RPM_CODES,
-        "today": _local_today(tz_row["timezone"] if tz_row else None),
+        "today": datetime.now(tz).date(),
         "form": {},
+        "glucose_unit": glucose_unit(conn, me.user_id),
         "error": None,
         "reasons": [],
     }
@@ -70,7 +68,7 @@ def _form_context(conn: Conn, me: Principal, flag_id: int, source_ip: str | None
 @router.get("/flags/{flag_id}/review", response_class=HTMLResponse, include_in_schema=False)
 def review_form(request: Request, me: User, flag_id: FlagId) -> Response:
     with ctx(request).pool.connection() as conn:
-        data = _form_context(conn, me, flag_id, client_ip(request))
+        data = _form_context(conn, request, me, flag_id)
     return render(request, "review.html", data)
 
 
@@ -129,10 +127,10 @@ def review_submit(
         if exc.status_code not in (409, 422):
             raise
         with ctx(request).pool.connection() as conn:
-            data = _form_context(conn, me, flag_id, client_ip(request))
+            data = _form_context(conn, request, me, flag_id)
         data.update(form=raw, error=exc.message, reasons=exc.reasons)
         return render(request, "review.html", data, status_code=exc.status_code)
-    return see_other(f"/flags/{flag_id}")
+    return see_other(with_code(f"/flags/{flag_id}", "review"))
 
 
 def _promote(request: Request, me: Principal, flag_id: int) -> int:
@@ -154,7 +152,7 @@ def promote_submit(request: Request, me: User, flag_id: FlagId) -> Response:
         return render(request, "error.html",
                       {"status": 409, "message": f"Flag {flag_id} cannot be promoted yet.",
                        "reasons": exc.reasons, "back": f"/flags/{flag_id}"}, status_code=409)
-    return see_other(f"/flags/{flag_id}")
+    return see_other(with_code(f"/flags/{flag_id}", "promote"))
 
 
 class ReviewOut(BaseModel):

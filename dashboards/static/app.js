@@ -143,8 +143,8 @@
   source.addEventListener("flag", function (ev) {
     var data = {};
     try { data = JSON.parse(ev.data); } catch (e) { data = {}; }
-    setStatus("New " + (data.severity || "") + " flag, " +
-      new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) + " your time.");
+    setStatus("New " + (data.severity || "") + " flag at " + (data.opened_local || "") +
+      (data.opened_utc ? " (" + data.opened_utc + ")" : "") + ".");
     refresh();
   });
   source.addEventListener("signed-out", function () {

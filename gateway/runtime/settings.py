@@ -27,6 +27,7 @@ import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.runtime.fatal import EXIT_CONFIG, Fatal
 from gateway.runtime.urls import mqtt_url_problem
@@ -305,6 +306,15 @@ def at_least(minimum: float) -> Callable[[Any], str | None]:
 
 def between(low: float, high: float) -> Callable[[Any], str | None]:
     return lambda v: None if low <= v <= high else f"must be {low:g}..{high:g}"
+
+
+def iana_zone(value: Any) -> str | None:
+    """A check: the value names an IANA time zone (``America/New_York``), not an offset like "GMT+4"."""
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        return "unknown IANA time zone (e.g. America/New_York)"
+    return None
 
 
 def positive(value: Any) -> str | None:

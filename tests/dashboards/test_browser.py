@@ -115,7 +115,8 @@ def test_live_queue_inserts_rows_without_touching_typed_text_or_focus(
     doc_width = page.evaluate("document.documentElement.scrollWidth")
     assert doc_width <= width + 1, doc_width  # nothing pushes the queue off a phone screen
     mine.locator("form.panel button[value=annotate]").click()
-    expect(page).to_have_url(f"{base_url}/queue")
+    expect(page).to_have_url(f"{base_url}/queue?done=annotate")  # back, saying what happened
+    expect(page.locator("#flash")).to_contain_text("Note added")
     notes = db.execute("SELECT count(*) FROM flag_events WHERE flag_id = %s AND note = %s",
                        (world.flag_id, "Patient says she feels fine")).fetchone()
     assert notes == (1,)

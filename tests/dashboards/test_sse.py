@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import threading
 from typing import Any
 
@@ -49,6 +50,9 @@ def test_new_flag_is_delivered_over_sse(signed_in: Any, world: World, db: psycop
     event = wait_for(got_flag, 10, "the new flag on the event stream")
     assert event is not None
     assert (event["severity"], event["rule_id"], event["state"]) == ("critical", "glucose_hypo_l2", "open")
+    # The status line's time: the clinic's wall clock with its zone (default New York), and UTC.
+    assert re.fullmatch(r"\d\d:\d\d E[SD]T", event["opened_local"]), event
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", event["opened_utc"]), event
     assert world.patient_name not in "\n".join(seen)  # ids and severity only: no PHI on the stream
     assert f"id: {new_id}" in seen
     stop.set()

@@ -36,7 +36,8 @@ def test_nurse_records_symptoms_and_the_page_says_call_911(signed_in: Any, world
     r = client.post(f"/flags/{world.flag_id}/symptoms", data={
         "symptoms": ["chest_pain", "difficulty_speaking"], "note": "slurred words on the phone",
         "csrf_token": session_csrf(client)})
-    assert r.status_code == 303 and r.headers["location"] == f"/flags/{world.flag_id}#symptom-check"
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/flags/{world.flag_id}?done=symptoms#symptom-check"
     html = client.get(f"/flags/{world.flag_id}").text
     assert BANNER in html and "Patient should call 911 now" in html
     assert "chest pain, difficulty speaking" in html and "slurred words on the phone" in html

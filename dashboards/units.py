@@ -1,0 +1,40 @@
+"""Glucose in the unit each user reads: mg/dL or mmol/L, a display choice only.
+
+Readings, thresholds, the JSON API and exports stay in mg/dL (one canonical unit, DOMAIN H6); a
+clinician trained in mmol/L sees mmol/L on screen, converted here with the one constant the wire
+contract uses (``gateway.contract.MMOL_L_TO_MG_DL``, 18.0156 mg/dL per mmol/L), never rounded back.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from dashboards.db import Conn, fetch_one
+from gateway.contract import MMOL_L_TO_MG_DL
+
+MG_DL: Final = "mg/dL"
+MMOL_L: Final = "mmol/L"
+UNITS: Final = (MG_DL, MMOL_L)
+_PER_MMOL = float(MMOL_L_TO_MG_DL)
+
+
+def glucose_text(mg_dl: Any, unit: str = MG_DL) -> str:
+    """``112 mg/dL`` or ``6.2 mmol/L`` (one decimal, as meters show it); ``–`` for no value."""
+    if mg_dl is None:
+        return "–"
+    value = float(mg_dl)
+    if unit == MMOL_L:
+        return f"{value / _PER_MMOL:.1f} {MMOL_L}"
+    return f"{int(value) if value.is_integer() else round(value, 1):g} {MG_DL}"
+
+
+def glucose_unit(conn: Conn, user_id: int) -> str:
+    row = fetch_one(conn, "SELECT glucose_unit FROM users WHERE user_id = %s", (user_id,))
+    unit = str(row["glucose_unit"]) if row else MG_DL
+    return unit if unit in UNITS else MG_DL
+
+
+def set_glucose_unit(conn: Conn, user_id: int, unit: str) -> None:
+    if unit not in UNITS:
+        raise ValueError(f"glucose unit must be one of {', '.join(UNITS)}")
+    conn.execute("UPDATE users SET glucose_unit = %s WHERE user_id = %s", (unit, user_id))
