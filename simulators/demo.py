@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dashboards.totp import grouped
-from simulators.demo_seed import DEMO_TOTP_SECRETS, vitals_devices
+from simulators.demo_history import ARCHETYPES
+from simulators.demo_seed import DEMO_TOTP_SECRETS, HISTORY_DAYS, vitals_devices
 from simulators.probe import wait_until_ingest_subscribed
 from simulators.processes import ServiceProcess, console_script, run_to_completion, service_env
 from simulators.stack import Stack, StackError, start_stack, wait_until
@@ -62,10 +63,19 @@ class Demo:
         self.stack = start_stack(gateways=self.gateway_ids())
         broker = self.stack.mosquitto
         run_to_completion([console_script("rpmflow-ingest"), "migrate"], self.env_as("owner"))
-        seed = [sys.executable, "-m", "simulators.demo_seed", "--password", DEMO_PASSWORD]
+        seed = [sys.executable, "-m", "simulators.demo_seed", "--password", DEMO_PASSWORD,
+                "--patients", str(len(ARCHETYPES))]
         for gw in self.gateway_ids():
             seed += ["--gateway", gw]
         run_to_completion(seed, self.env_as("dashboard"))
+        # A month of history (simulators/demo_history.py): through ingest as the ingest role, then
+        # triage as of each step of the month as the triage role, before any live reading arrives.
+        print(f"rpmflow demo: backfilling {HISTORY_DAYS} days for {len(ARCHETYPES)} patients ...", flush=True)
+        history = [sys.executable, "-m", "simulators.demo_history"]
+        run_to_completion([*history, "backfill", "--truth", str(self.state / "truth.json")],
+                          self.env_as("ingest"))
+        run_to_completion([*history, "replay"], self.env_as("triage"))
+        run_to_completion([*history, "work"], self.env_as("dashboard"))
 
         # Every service connects as its own least-privilege role (ingest/dbroles.py).
         env = self.env_as("triage")
@@ -159,8 +169,10 @@ class Demo:
             "  clinician, billing and admin then give a TOTP code: add their key to an authenticator app\n"
             + "".join(f"    {role:<9} {grouped(secret)}\n" for role, secret in DEMO_TOTP_SECRETS.items())
             + "  or print the current code with: .venv/bin/python -m simulators.demo_seed --code clinician\n"
-            f"  {self.gateways} simulated gateways (BP cuff + glucose meter each, and a scale and a pulse\n"
-            "  oximeter on the first); a hypertensive crisis\n"
+            f"  {len(ARCHETYPES)} patients with {HISTORY_DAYS} days of history (ground truth:"
+            f" {self.state / 'truth.json'});\n"
+            f"  {self.gateways} simulated gateways stream live (BP cuff + glucose meter each, and a scale\n"
+            "  and a pulse oximeter on the first); a hypertensive crisis\n"
             "  reading arrives within seconds and appears in the nurse's queue.\n"
             f"  database (reporting, read-only): {self.stack.database_urls.reporting}\n"
             f"  logs: {self.state / 'logs'}\n"

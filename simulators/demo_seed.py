@@ -41,6 +41,8 @@ DEMO_TOTP_SECRETS = {
 def demo_code(role: str) -> str:
     """The current TOTP code of a demo user."""
     return pyotp.TOTP(DEMO_TOTP_SECRETS[role]).now()
+DEMO_ZONE = "America/New_York"  # every demo state is on Eastern time
+HISTORY_DAYS = 30  # simulators.demo_history backfills this many days: devices are assigned before
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,20 @@ class SeededPatient:
     vitals: tuple[str, ...] = ()  # the first patient's scale and oximeter (heart failure / COPD)
 
 
+# Scales and oximeters: the first gateway's (live), and the history-only heart-failure and COPD
+# patients of simulators.demo_history (its ARCHETYPES 11 and 12).
+VITALS_BY_PATIENT = {1: ("weight", "spo2"), 11: ("weight",), 12: ("spo2",)}
+_PREFIX = {"blood_pressure": "BP", "glucose": "GL", "weight": "WS", "spo2": "OX"}
+
+
+def device_ids(n: int) -> dict[str, str]:
+    """Demo patient ``n``'s devices by kind: a cuff and a meter, and a scale / oximeter for some."""
+    kinds = ("blood_pressure", "glucose", *VITALS_BY_PATIENT.get(n, ()))
+    return {k: f"SIM-{_PREFIX[k]}-{n:04d}" for k in kinds}
+
+
 def vitals_devices(n: int) -> tuple[str, ...]:
-    """The scale and oximeter of demo gateway ``n`` (only the first gateway has them)."""
+    """The scale and oximeter of demo gateway ``n`` (only the first gateway has them live)."""
     return (f"SIM-WS-{n:04d}", f"SIM-OX-{n:04d}") if n == 1 else ()
 
 
@@ -88,7 +102,8 @@ def _patient(conn: psycopg.Connection[Any], n: int, start: date, clinician: int,
     if found is not None:
         return found
     pid = people.create_patient(conn, mrn=mrn, display_name=f"Patient {mrn}",
-                                state=DEMO_STATES[(n - 1) % len(DEMO_STATES)], birth_year=1950 + n)
+                                state=DEMO_STATES[(n - 1) % len(DEMO_STATES)], birth_year=1950 + n,
+                                timezone=DEMO_ZONE)
     people.enrol(conn, pid, ordering_user_id=clinician, icd10_codes=DEMO_ICD10, start_date=start,
                  established_visit_date=start - timedelta(days=40), education_documented_on=start)
     people.record_consent(conn, pid, consented_at=datetime.combine(start, datetime.min.time(), UTC),
@@ -97,10 +112,11 @@ def _patient(conn: psycopg.Connection[Any], n: int, start: date, clinician: int,
 
 
 def seed_demo(
-    conninfo: str, gateways: list[str], password: str, today: date | None = None
+    conninfo: str, gateways: list[str], password: str, today: date | None = None, *, patients: int = 0
 ) -> list[SeededPatient]:
+    """Staff logins and ``max(patients, len(gateways))`` patients, monitored since before the history."""
     today = today or datetime.now(UTC).date()
-    start = today - timedelta(days=20)
+    start = today - timedelta(days=HISTORY_DAYS + 1)
     out: list[SeededPatient] = []
     with psycopg.connect(conninfo) as conn, conn.transaction():
         nurse = _user(conn, "nurse", "nurse", password, "Nora Nurse, RN")
@@ -109,20 +125,21 @@ def seed_demo(
         _user(conn, "billing", "billing", password, "Bill Ing")
         admin = _user(conn, "admin", "admin", password, "Ada Admin")
         _licences(conn, clinician, today)
-        for n, gateway in enumerate(gateways, start=1):
+        since = datetime.combine(start, datetime.min.time(), UTC)
+        for n in range(1, max(patients, len(gateways)) + 1):
             pid = _patient(conn, n, start, clinician, admin)
-            devices = (f"SIM-BP-{n:04d}", f"SIM-GL-{n:04d}")
-            vitals = vitals_devices(n)
-            kinds = ("blood_pressure", "glucose", "weight", "spo2")[: len(devices) + len(vitals)]
-            since = datetime.combine(start, datetime.min.time(), UTC)
-            for dev, kind in zip((*devices, *vitals), kinds, strict=True):
+            owned = device_ids(n)
+            # History-only patients (simulators.demo_history) have a home gateway that is not live.
+            gateway = gateways[n - 1] if n <= len(gateways) else f"gw-{n:04d}"
+            for kind, dev in owned.items():
                 # ingest accepts a device's readings only from the gateway it is enrolled on
                 if device_enrolments.enrolled_gateway(conn, dev, datetime.now(UTC)) is None:
                     device_enrolments.enrol(conn, device_enrolments.Device(dev, kind, "SIMULATED"), gateway,
                                             at=since, by="demo-seed", reason="demo gateway set-up")
                 if not any(valid_to is None for _, _, valid_to in people.device_history(conn, dev)):
-                    people.assign_device(conn, dev, pid, kind=kind, assigned_by="demo-seed",
-                                         at=datetime.combine(start, datetime.min.time(), UTC))
+                    people.assign_device(conn, dev, pid, kind=kind, assigned_by="demo-seed", at=since)
+            devices = (owned["blood_pressure"], owned["glucose"])
+            vitals = tuple(d for k, d in owned.items() if k in ("weight", "spo2"))
             out.append(SeededPatient(pid, f"DEMO-{n:04d}", devices, vitals))
         _care_team(conn, [nurse, clinician], [p.patient_id for p in out])
     return out
@@ -144,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--password", help="password for the demo logins (required to seed)")
     p.add_argument("--code", choices=sorted(DEMO_TOTP_SECRETS), metavar="ROLE",
                    help="print ROLE's current TOTP code and exit")
+    p.add_argument("--patients", type=int, default=0, help="patients in all (at least one per gateway)")
     args = p.parse_args(argv)
     if args.code:
         print(demo_code(args.code))
@@ -154,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.database_url:
         print("RPMFLOW_DATABASE_URL (or --database-url) is required", file=sys.stderr)
         return 2
-    seeded = seed_demo(args.database_url, args.gateway, args.password)
+    seeded = seed_demo(args.database_url, args.gateway, args.password, patients=args.patients)
     print(f"seeded {len(seeded)} demo patients")
     return 0
 

@@ -134,6 +134,11 @@ def _involves(ids: pd.Series, new_ids: set[int]) -> pd.Series:
     return ids.map(lambda xs: any(int(x) in new_ids for x in xs)).astype(bool)
 
 
+def incremental_job_name(shard: int, shards: int) -> str:
+    """The ``job_watermarks`` key of one shard of the incremental pass."""
+    return f"{JOB_INCREMENTAL}:{shard}/{shards}"
+
+
 class IncrementalJob:
     """One per process: remembers reading ids it handled inside the overlap window."""
 
@@ -143,7 +148,7 @@ class IncrementalJob:
         self._seen: dict[int, datetime] = {}
 
     def _job_name(self, shard: int) -> str:
-        return f"{JOB_INCREMENTAL}:{shard}/{self.settings.shards}"
+        return incremental_job_name(shard, self.settings.shards)
 
     def run(self, conn: psycopg.Connection[Any]) -> PassReport:
         """One pass over every shard this process can lock now."""

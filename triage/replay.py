@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 from triage import loader
-from triage.jobs import PassReport, _involves, _write, daily_pass, db_errors
+from triage.jobs import PassReport, _involves, _write, daily_pass, db_errors, incremental_job_name
 from triage.rules import evaluate_readings
 from triage.settings import Settings
 
@@ -106,4 +106,21 @@ def replay(
     return total
 
 
-__all__ = ["as_of_pass", "measured_between", "replay", "steps"]
+def hand_over(conn: psycopg.Connection[Any], settings: Settings, until: datetime) -> None:
+    """After a replay up to ``until`` of a backfill: the incremental pass starts from there.
+
+    Backfilled readings carry a fresh ``ingested_at``, so without this the live service would judge
+    the month a second time "as of now", on top of the replay's flags stamped as they happened.
+    """
+    with db_errors(), conn.transaction():
+        for shard in range(settings.shards):
+            conn.execute(
+                "INSERT INTO job_watermarks (job, watermark, updated_at) VALUES (%s, %s, %s)"
+                " ON CONFLICT (job) DO UPDATE SET"
+                " watermark = greatest(job_watermarks.watermark, EXCLUDED.watermark),"
+                " updated_at = EXCLUDED.updated_at",
+                (incremental_job_name(shard, settings.shards), until, until),
+            )
+
+
+__all__ = ["as_of_pass", "hand_over", "measured_between", "replay", "steps"]
