@@ -15,8 +15,8 @@ from tests.dashboards.live import totp_code
 from tests.dashboards.seed import PASSWORD, World, add_flag, add_reading
 
 
-def _sign_in(browser: Browser, base_url: str, username: str) -> Page:
-    page = browser.new_context(base_url=base_url, viewport={"width": 1400, "height": 1000}).new_page()
+def _sign_in(browser: Browser, base_url: str, username: str, *, width: int = 1400) -> Page:
+    page = browser.new_context(base_url=base_url, viewport={"width": width, "height": 1000}).new_page()
     page.set_default_timeout(10_000)
     page.goto("/login")
     page.fill("input[name=username]", username)

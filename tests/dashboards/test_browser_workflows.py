@@ -10,24 +10,15 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.dashboards.live import totp_code
-from tests.dashboards.seed import PASSWORD, World, add_reading
+from tests.dashboards.seed import World, add_reading
+from tests.dashboards.test_browser import _sign_in as sign_in_page
 from tests.dashboards.test_browser import browser  # noqa: F401  (the Chromium fixture)
 
 WIDTHS = [1440, 390]
 
 
 def _sign_in(browser: Browser, base_url: str, username: str, width: int) -> Page:  # noqa: F811
-    page = browser.new_context(base_url=base_url, viewport={"width": width, "height": 900}).new_page()
-    page.set_default_timeout(10_000)
-    page.goto("/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(lambda url: "/login" not in url or "/login/second-factor" in url)
-    if "/login/second-factor" in page.url:  # clinicians: the seeded authenticator's code
-        page.fill("input[name=code]", totp_code(username))
-        page.click("#second-factor-form button[type=submit]")
+    page = sign_in_page(browser, base_url, username, width=width)
     page.wait_for_url(f"{base_url}/queue")
     return page
 
