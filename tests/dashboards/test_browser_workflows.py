@@ -12,12 +12,11 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.dashboards.seed import World, add_reading
 from tests.dashboards.test_browser import _sign_in as sign_in_page
-from tests.dashboards.test_browser import browser  # noqa: F401  (the Chromium fixture)
 
 WIDTHS = [1440, 390]
 
 
-def _sign_in(browser: Browser, base_url: str, username: str, width: int) -> Page:  # noqa: F811
+def _sign_in(browser: Browser, base_url: str, username: str, width: int) -> Page:
     page = sign_in_page(browser, base_url, username, width=width)
     page.wait_for_url(f"{base_url}/queue")
     return page
@@ -34,7 +33,7 @@ def _within_width(el: Locator, width: int) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("width", WIDTHS)
 def test_crisis_from_symptoms_to_911_to_closed_loop(
-    browser: Browser, base_url: str, world: World, db: psycopg.Connection[Any],  # noqa: F811
+    browser: Browser, base_url: str, world: World, db: psycopg.Connection[Any],
     artifacts_dir: Path, width: int,
 ) -> None:
     # Two later normal readings: the panel must not say "waiting for the re-measurement".
@@ -78,7 +77,7 @@ def test_crisis_from_symptoms_to_911_to_closed_loop(
 @pytest.mark.slow
 @pytest.mark.parametrize("width", WIDTHS)
 def test_review_form_with_its_context(
-    browser: Browser, base_url: str, world: World, db: psycopg.Connection[Any],  # noqa: F811
+    browser: Browser, base_url: str, world: World, db: psycopg.Connection[Any],
     artifacts_dir: Path, width: int,
 ) -> None:
     nurse = _sign_in(browser, base_url, world.usernames["nurse"], width)
