@@ -123,6 +123,7 @@ def test_one_click_buttons_come_from_data_acts_and_work_at_phone_width(
     assert take.inner_text() == "Take it" and li.locator("button[value=acknowledge]").count() == 1
     assert take.bounding_box()["height"] >= 44  # type: ignore[index]
     take.click()
-    page.wait_for_url(lambda url: url.endswith("/queue"))
+    page.wait_for_url(lambda url: url.endswith("/queue?done=assign"))  # back, saying what happened
+    assert "The flag is yours now" in page.locator("#flash").inner_text()
     row = db.execute("SELECT assigned_to FROM flags WHERE flag_id = %s", (world.flag_id,)).fetchone()
     assert row == (world.usernames["nurse"],)
