@@ -142,9 +142,18 @@ STAGE2_PERSISTENCE_READINGS = 3
 STAGE2_PERSISTENCE_SPAN = timedelta(days=7)
 # Stable-but-high under treatment (issue 16): a patient whose own 28-day median is already at
 # stage 2 is judged against that treated baseline. Re-raised at once only when the run's mean is
-# this much worse; otherwise once per documented review interval (monthly care-plan review).
-STAGE2_WORSENING = {"systolic_mmhg": 10.0, "diastolic_mmhg": 5.0}
+# worse by at least this much, and by STAGE2_WORSENING_Z standard deviations of a run mean (the
+# patient's own MAD-based SD / sqrt(3)), over readings on at least two calendar days (UTC);
+# otherwise once per documented review interval (monthly care-plan review). 10/7 is about 3 SD
+# of a 3-reading mean at home-monitor noise (SD ~6/4 mmHg), so noise alone rarely crosses it.
+STAGE2_WORSENING = {"systolic_mmhg": 10.0, "diastolic_mmhg": 7.0}
+STAGE2_WORSENING_Z = 3.0
 STAGE2_REVIEW_INTERVAL = timedelta(days=30)
+# Warm-up (fewer than BASELINE_MIN_READINGS readings before the run): one stage-2 flag per this
+# review interval; worsening against the readings so far (at least STAGE2_WARMUP_MIN_READINGS)
+# raises at once. Crisis rules are separate and never held back.
+STAGE2_WARMUP_REVIEW_INTERVAL = timedelta(days=7)
+STAGE2_WARMUP_MIN_READINGS = 3
 KETONE_PAIR_WINDOW = timedelta(hours=24)
 PULSE_CONFIRM_WINDOW = timedelta(minutes=30)
 # One reading per session: this many consecutive out-of-range occasions within the span (issue 16:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -183,15 +184,20 @@ def _steady(r: Readings, sbp: float, dbp: float, days: int = 27) -> None:
         r.bp(sbp, dbp, ago=d * DAY)
 
 
-def test_stable_high_is_judged_against_its_treated_baseline() -> None:
+def _last_run(level: tuple[float, float], run: tuple[float, float], hours: tuple[int, ...]) -> pd.DataFrame:
+    """Stage-2 candidates ending at NOW: a steady ``level`` for weeks, then ``run`` at ``hours`` ago."""
     from triage.rules import bp_stage2_sustained
 
     r = Readings()
-    _steady(r, 145, 92)
-    for h in (48, 24, 0):
-        r.bp(146, 91, ago=h * HOUR)
+    _steady(r, *level)
+    for h in hours:
+        r.bp(*run, ago=h * HOUR)
     got = bp_stage2_sustained(r.frame(), now=NOW)
-    last = got[got["last_reading_at"] == pd.Timestamp(NOW)]
+    return got[got["last_reading_at"] == pd.Timestamp(NOW)]
+
+
+def test_stable_high_is_judged_against_its_treated_baseline() -> None:
+    last = _last_run((145, 92), (146, 91), (48, 24, 0))
     assert len(last) == 1
     assert last["dedup"].iloc[0] == "episode"
     assert str(last["episode_key"].iloc[0]).startswith("review:")
@@ -200,26 +206,80 @@ def test_stable_high_is_judged_against_its_treated_baseline() -> None:
 
 
 def test_stable_high_worsening_is_raised_at_once() -> None:
-    from triage.rules import bp_stage2_sustained
-
-    r = Readings()
-    _steady(r, 145, 92)
-    for h in (48, 24, 0):
-        r.bp(158, 94, ago=h * HOUR)
-    got = bp_stage2_sustained(r.frame(), now=NOW)
-    last = got[got["last_reading_at"] == pd.Timestamp(NOW)]
+    last = _last_run((145, 92), (158, 94), (48, 24, 0))
     assert list(last["dedup"]) == ["readings"]
     assert list(last["episode_key"]) == [""]
     assert "worse than this patient's treated baseline" in last["reason"].iloc[0]
 
 
 def test_new_stage2_without_a_high_baseline_is_raised_per_readings() -> None:
+    got = _last_run((125, 78), (146, 91), (48, 24, 0))
+    assert list(got["dedup"]) == ["readings"]
+    assert "Review the treatment plan." in got["reason"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("run", "hours"),
+    [
+        ((147, 98), (48, 24, 0)),  # +6 diastolic on a 3-reading mean: noise (crossed the old 5 mmHg)
+        ((160, 100), (2, 1, 0)),  # clearly worse, but on one day only: wait for a second day
+    ],
+)
+def test_stable_high_not_worse_beyond_noise_stays_on_the_review(
+    run: tuple[float, float], hours: tuple[int, ...]
+) -> None:
+    last = _last_run((145, 92), run, hours)
+    assert list(last["dedup"]) == ["episode"]
+    assert "not worsening" in last["reason"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("mean", "sd", "worse"),
+    [
+        (155.0, 0.0, True),
+        (154.0, 0.0, False),
+        (155.0, 12.0, False),
+        (166.0, 12.0, True),
+        (155.0, float("nan"), True),
+    ],
+)
+def test_worsening_margin_scales_with_the_patients_own_noise(mean: float, sd: float, worse: bool) -> None:
+    """Floor 10 mmHg, or 3 SDs of a 3-reading mean (12 / sqrt(3) * 3 = 20.8) when that is larger."""
+    from triage.rules.treated import worse_beyond_noise
+
+    got = worse_beyond_noise(np.array([mean]), np.array([145.0]), np.array([sd]), 10.0, 3)
+    assert bool(got[0]) is worse
+
+
+def _new_patient(r: Readings, sbp: float, dbp: float, days: int) -> None:
+    """A new patient at stage 2 from the first reading: two readings a day for ``days`` days."""
+    for d in range(days - 1, -1, -1):
+        for h in (12, 0):
+            r.bp(sbp, dbp, ago=d * DAY + h * HOUR)
+
+
+def test_new_patient_at_stage2_is_raised_once_per_warmup_review_not_after_every_close() -> None:
     from triage.rules import bp_stage2_sustained
 
     r = Readings()
-    _steady(r, 125, 78)
-    for h in (48, 24, 0):
-        r.bp(146, 91, ago=h * HOUR)
+    _new_patient(r, 146, 92, 4)
     got = bp_stage2_sustained(r.frame(), now=NOW)
-    assert list(got["dedup"]) == ["readings"]
-    assert "Review the treatment plan." in got["reason"].iloc[0]
+    assert len(got) == 6  # every run from the third reading on, all one warm-up episode per 7 days
+    assert set(got["dedup"]) == {"episode"}
+    assert all(str(k).startswith("warmup:") for k in got["episode_key"])
+    assert got["episode_key"].nunique() <= 2
+    assert "before this patient's treated baseline is built (n=" in got["reason"].iloc[-1]
+
+
+def test_new_patient_clearly_worse_than_the_readings_so_far_is_raised_at_once() -> None:
+    from triage.rules import bp_stage2_sustained
+
+    r = Readings()
+    for h in (120, 108, 96, 84):
+        r.bp(146, 92, ago=h * HOUR)
+    for h in (48, 24, 0):
+        r.bp(162, 101, ago=h * HOUR)
+    got = bp_stage2_sustained(r.frame(), now=NOW)
+    last = got[got["last_reading_at"] == pd.Timestamp(NOW)]
+    assert list(last["dedup"]) == ["readings"]
+    assert list(last["episode_key"]) == [""]

@@ -168,7 +168,7 @@ def bp_stage2_sustained(readings: pd.DataFrame, *, now: datetime, limits: Limits
         + tb.n.astype(str)
         + ")"
     )
-    reason = (
+    head = (
         f"{k} consecutive readings at or above "
         + fr.fmt(s2)
         + "/"
@@ -182,10 +182,10 @@ def bp_stage2_sustained(readings: pd.DataFrame, *, now: datetime, limits: Limits
         + ")"
     )
     worse = pd.Series(tb.worsening, index=sel.index)
-    reason = (reason + ". Review the treatment plan.").where(
-        ~worse, reason + ", worse than " + base_text + ". Review the treatment plan."
+    reason = (head + ". Review the treatment plan.").where(
+        ~worse, head + ", worse than " + base_text + ". Review the treatment plan."
     )
-    review = reason + (
+    review = head + (
         ", at "
         + base_text
         + ": not worsening. Raised once per "
@@ -194,9 +194,19 @@ def bp_stage2_sustained(readings: pd.DataFrame, *, now: datetime, limits: Limits
         + fr.fmt(pd.Series(th.STAGE2_WORSENING["systolic_mmhg"], index=sel.index))
         + "/"
         + fr.fmt(pd.Series(th.STAGE2_WORSENING["diastolic_mmhg"], index=sel.index))
-        + " over it raises a flag at once."
+        + " over it (beyond this patient's noise, on 2 days) raises a flag at once."
     )
-    periodic = tb.stable_high & ~tb.worsening
+    warm = pd.Series(tb.warmup, index=sel.index)
+    review = review.where(
+        ~warm,
+        head
+        + ", before this patient's treated baseline is built (n="
+        + tb.n.astype(str)
+        + f" of {th.BASELINE_MIN_READINGS} readings): raised once per "
+        + str(th.STAGE2_WARMUP_REVIEW_INTERVAL.days)
+        + "-day review while it builds; clear worsening raises a flag at once.",
+    )
+    periodic = (tb.stable_high | tb.warmup) & ~tb.worsening
     parts = []
     splits = ((~periodic, reason, "", "readings"), (periodic, review, tb.review_key, "episode"))
     for mask, why, episode, dedup in splits:
