@@ -9,7 +9,7 @@ with the data crushed at the right edge); the caption says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from markupsafe import Markup
 from dashboards import chart_stats as cs
 from dashboards.charts import Point, Series, Threshold, line_chart, stacked_bar
 from dashboards.db import Conn, fetch_all
+from dashboards.units import MG_DL, MMOL_L, mmol_per_l
 
 # Colours: 4.5:1 or better on white for text (the labels use the series colour).
 SYSTOLIC, DIASTOLIC, GLUCOSE, WEIGHT, SPO2 = "#6d28d9", "#0e7490", "#047857", "#1d4ed8", "#0e7490"
@@ -185,8 +186,37 @@ def _start(since: datetime, rows: list[dict[str, Any]]) -> datetime:
     return max(since, datetime.combine(first.date(), datetime.min.time(), first.tzinfo))
 
 
-def chart_context(conn: Conn, data: dict[str, Any]) -> dict[str, Any]:
-    """Everything the charts section of the patient page renders."""
+# The consensus band edges as mmol/L users read them (Battelino et al. 2019 give both units).
+MMOL_BAND_LABELS = {
+    "very_high": "Very high (> 13.9)",
+    "high": "High (10.1-13.9)",
+    "in_range": "In range (3.9-10.0)",
+    "low": "Low (3.0-3.8)",
+    "very_low": "Very low (< 3.0)",
+}
+
+
+def _in_unit(
+    series: list[Series], thresholds: list[Threshold], unit: str
+) -> tuple[list[Series], list[Threshold]]:
+    """The glucose chart in mmol/L: every plotted value, average and target line converted alike."""
+    if unit != MMOL_L:
+        return series, thresholds
+    return (
+        [
+            replace(
+                s,
+                points=[replace(p, value=mmol_per_l(p.value)) for p in s.points],
+                average=None if s.average is None else mmol_per_l(s.average),
+            )
+            for s in series
+        ],
+        [replace(t, value=mmol_per_l(t.value)) for t in thresholds],
+    )
+
+
+def chart_context(conn: Conn, data: dict[str, Any], glucose_unit: str = MG_DL) -> dict[str, Any]:
+    """Everything the charts section of the patient page renders (glucose in the user's unit)."""
     pid, days = int(data["patient"]["patient_id"]), int(data["days"])
     stats = period_stats(conn, pid, data["since"])
     keys = tuple(k for spec in SPECS for k, _, _ in spec.thresholds)
@@ -205,17 +235,16 @@ def chart_context(conn: Conn, data: dict[str, Any]) -> dict[str, Any]:
             for ln in spec.lines
             for s in _series(ln, spec.kind, mine, daily, _avg(stats, spec.kind, ln.average))
         ]
+        lines = _lines(t, spec.thresholds)
+        unit = spec.unit
+        if spec.kind == "glucose":
+            series, lines = _in_unit(series, lines, glucose_unit)
+            unit = glucose_unit
         charts.append(
             (
                 spec.element_id,
-                line_chart(
-                    title=spec.title,
-                    unit=spec.unit,
-                    series=series,
-                    thresholds=_lines(t, spec.thresholds),
-                    start=start,
-                    end=data["now"],
-                ),
+                line_chart(title=spec.title, unit=unit, series=series, thresholds=lines, start=start,
+                           end=data["now"]),
             )
         )
     g = stats.get("glucose")
@@ -233,4 +262,6 @@ def chart_context(conn: Conn, data: dict[str, Any]) -> dict[str, Any]:
         )
     )
     bar = None if tir is None else stacked_bar([(b.share, b.color, b.label) for b in tir.bands])
-    return {"targets": t, "stats": stats, "chart_start": start, "charts": charts, "tir": tir, "tir_bar": bar}
+    labels = MMOL_BAND_LABELS if glucose_unit == MMOL_L else {}
+    return {"targets": t, "stats": stats, "chart_start": start, "charts": charts, "tir": tir, "tir_bar": bar,
+            "tir_labels": labels}

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from dashboards import queries
 from dashboards.db import Conn, fetch_all
 from dashboards.patient_charts import chart_context
+from dashboards.units import MG_DL
 from triage import lifecycle
 from triage import thresholds as th
 from triage.billing.compute import compute_month
@@ -69,7 +70,8 @@ def _flag_logs(conn: Conn, patient_id: int, since: datetime) -> dict[str, list[d
     }
 
 
-def load(conn: Conn, flag: Mapping[str, Any], *, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
+def load(conn: Conn, flag: Mapping[str, Any], *, now: datetime, tz: ZoneInfo,
+         glucose_unit: str = MG_DL) -> dict[str, Any]:
     """Everything :mod:`dashboards.routes.review` shows beside the flag (no audit: the caller writes it)."""
     pid = flag.get("patient_id")
     if pid is None:
@@ -96,7 +98,7 @@ def load(conn: Conn, flag: Mapping[str, Any], *, now: datetime, tz: ZoneInfo) ->
               "devices": queries.patient_devices(conn, int(pid))}
     return {
         "has_patient": True,
-        "review_charts": chart_context(conn, period)["charts"],
+        "review_charts": chart_context(conn, period, glucose_unit)["charts"],
         "averages": averages(readings, at=at, now=now),
         "other_flags": others, "notes": notes, **logs,
         "logged_on_flag": sum(int(t["minutes"]) for t in on_flag),

@@ -18,13 +18,18 @@ UNITS: Final = (MG_DL, MMOL_L)
 _PER_MMOL = float(MMOL_L_TO_MG_DL)
 
 
+def mmol_per_l(mg_dl: float) -> float:
+    """mg/dL to mmol/L for display (charts plot this; text rounds it to one decimal)."""
+    return mg_dl / _PER_MMOL
+
+
 def glucose_text(mg_dl: Any, unit: str = MG_DL) -> str:
     """``112 mg/dL`` or ``6.2 mmol/L`` (one decimal, as meters show it); ``–`` for no value."""
     if mg_dl is None:
         return "–"
     value = float(mg_dl)
     if unit == MMOL_L:
-        return f"{value / _PER_MMOL:.1f} {MMOL_L}"
+        return f"{mmol_per_l(value):.1f} {MMOL_L}"
     return f"{int(value) if value.is_integer() else round(value, 1):g} {MG_DL}"
 
 

@@ -109,8 +109,8 @@ def patient_page(
     days = 7 if days <= 7 else 30 if days <= 30 else 90  # the three windows the page offers
     with ctx(request).pool.connection() as conn:
         data = patient_data(conn, me, patient_id, days, client_ip(request))
-        charts = chart_context(conn, data)
         unit = glucose_unit(conn, me.user_id)
+        charts = chart_context(conn, data, unit)
     return render(request, "patient.html", {**data, **charts, "table": data["readings"][:300],
                                             "tz": patient_zone(request, data["patient"]["timezone"]),
                                             "glucose_unit": unit})

@@ -45,7 +45,8 @@ def _form_context(conn: Conn, request: Request, me: Principal, flag_id: int) -> 
     record_view(conn, me, what="review_form", patient_id=f["patient_id"], detail={"flag_id": flag_id},
                 source_ip=client_ip(request))
     tz = patient_zone(request, f["patient_tz"])
-    extras = review_context.load(conn, f, now=datetime.now(UTC), tz=tz)
+    unit = glucose_unit(conn, me.user_id)
+    extras = review_context.load(conn, f, now=datetime.now(UTC), tz=tz, glucose_unit=unit)
     return {
         **extras,
         "tz": tz,
@@ -59,7 +60,7 @@ def _form_context(conn: Conn, request: Request, me: Principal, flag_id: int) -> 
         "common_codes": COMMON_RPM_CODES,
         "today": datetime.now(tz).date(),
         "form": {},
-        "glucose_unit": glucose_unit(conn, me.user_id),
+        "glucose_unit": unit,
         "error": None,
         "reasons": [],
     }

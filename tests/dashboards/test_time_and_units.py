@@ -66,7 +66,12 @@ def test_glucose_unit_is_a_user_preference_and_the_api_stays_mg_dl(
         assert 'value="mmol/L" checked' in page and "Display settings saved." in page
         assert "2.7 mmol/L" in nurse.get(f"/flags/{flag_id}").text
         assert "2.7 mmol/L" in nurse.get("/queue").text
-        assert "2.7 mmol/L</td>" in nurse.get(f"/patients/{world.patient_id}").text  # the readings table
+        patient_page = nurse.get(f"/patients/{world.patient_id}?days=7").text
+        assert "2.7 mmol/L</td>" in patient_page  # the readings table
+        # The chart, its target lines and the time-in-range bands follow the same choice.
+        assert "Glucose (mmol/L)" in patient_page and "glucose 2.7 mmol/L at" in patient_page
+        assert "Band (mmol/L)" in patient_page and "In range (3.9-10.0)" in patient_page
+        assert "mg/dL" not in patient_page.split('id="glucose-chart"', 1)[1].split("</svg>", 1)[0]
         api = nurse.get(f"/api/flags/{flag_id}").json()
         assert [r["glucose_mg_dl"] for r in api["readings"]] == [48.0]
         bad = nurse.post("/account/preferences", data={"glucose_unit": "mg", "csrf_token": csrf})
