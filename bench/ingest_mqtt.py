@@ -216,6 +216,9 @@ def rpmflow(ingests: list[Ingest], url: str, total: int, plan: Plan,
         conn.close()
 
 
+POLL_LOOKBACK = 2_000  # ids: a few workers' batches of 500 in flight at once
+
+
 def latency(ingest: Ingest, url: str, broker: EmbeddedMosquitto, creds: dict[str, str],
             configs: list[FleetConfig], rate: float, plan: Plan) -> tuple[list[float], float]:
     """Publish → commit (ms) at ``rate`` msg/s offered by the publisher processes, for the
@@ -227,13 +230,18 @@ def latency(ingest: Ingest, url: str, broker: EmbeddedMosquitto, creds: dict[str
     stop = threading.Event()
 
     def poll() -> None:
-        last = 0
+        # Workers commit concurrently, so a lower reading_id can become visible after a higher one:
+        # look back a margin behind the highest id seen and skip the ids already counted.
+        last, seen_ids = 0, set()
         with psycopg.connect(url, autocommit=True) as c:
             while not stop.is_set():
                 got = c.execute("SELECT reading_id, extract(epoch FROM received_at)::float8 FROM readings"
-                                " WHERE reading_id > %s", (last,)).fetchall()
+                                " WHERE reading_id > %s", (last - POLL_LOOKBACK,)).fetchall()
                 seen = time.time()
                 for rid, received in got:
+                    if rid in seen_ids:
+                        continue
+                    seen_ids.add(rid)
                     lags.append((received, seen - received))
                     last = max(last, rid)
                 time.sleep(0.01)
