@@ -21,13 +21,15 @@ TIMESCALE_CI_TESTS := tests/ingest/test_timescale.py tests/ingest/test_writer.py
 	tests/dashboards/test_pages.py \
 	tests/ingest/test_faults.py::test_kill_9_mid_stream_then_restart_and_sigterm_drains
 
+TIMESCALE_MARKERS := not browser and not slow
+
 test-timescale: setup
 	bin=$$(bash scripts/timescaledb.sh | tail -n 1) && \
 	RPMFLOW_PG_BIN=$$bin RPMFLOW_EXPECT_TIMESCALE=1 \
-	$(VENV)/python -m pytest -q -m 'not browser and not slow' $(TIMESCALE_TESTS)
+	$(VENV)/python -m pytest -q -m '$(TIMESCALE_MARKERS)' $(TIMESCALE_TESTS)
 
 test-timescale-ci:
-	$(MAKE) test-timescale TIMESCALE_TESTS="$(TIMESCALE_CI_TESTS)"
+	$(MAKE) test-timescale TIMESCALE_TESTS="$(TIMESCALE_CI_TESTS)" TIMESCALE_MARKERS="not browser"
 
 lint:
 	$(VENV)/ruff check .
