@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from psycopg import sql
+
 from dashboards.db import Conn, fetch_all, fetch_one
 from dashboards.policy import CARE
 from dashboards.sessions import Principal
@@ -110,23 +112,21 @@ def create_team(conn: Conn, name: str) -> int:
     return int(row["team_id"])
 
 
+def _set_link(conn: Conn, table: str, column: str, team_id: int, key: int, *, present: bool) -> bool:
+    """Add or remove one (team, member or patient) row; True when something changed."""
+    names = {"table": sql.Identifier(table), "column": sql.Identifier(column)}
+    if present:
+        query = sql.SQL("INSERT INTO {table} (team_id, {column}) VALUES (%s, %s) ON CONFLICT DO NOTHING")
+    else:
+        query = sql.SQL("DELETE FROM {table} WHERE team_id = %s AND {column} = %s")
+    return conn.execute(query.format(**names), (team_id, key)).rowcount == 1
+
+
 def set_member(conn: Conn, team_id: int, user_id: int, *, present: bool) -> bool:
     """Add or remove a member; True when something changed."""
-    if present:
-        cur = conn.execute("INSERT INTO care_team_members (team_id, user_id) VALUES (%s, %s)"
-                           " ON CONFLICT DO NOTHING", (team_id, user_id))
-    else:
-        cur = conn.execute("DELETE FROM care_team_members WHERE team_id = %s AND user_id = %s",
-                           (team_id, user_id))
-    return cur.rowcount == 1
+    return _set_link(conn, "care_team_members", "user_id", team_id, user_id, present=present)
 
 
 def set_patient(conn: Conn, team_id: int, patient_id: int, *, present: bool) -> bool:
     """Add or remove a patient; True when something changed."""
-    if present:
-        cur = conn.execute("INSERT INTO care_team_patients (team_id, patient_id) VALUES (%s, %s)"
-                           " ON CONFLICT DO NOTHING", (team_id, patient_id))
-    else:
-        cur = conn.execute("DELETE FROM care_team_patients WHERE team_id = %s AND patient_id = %s",
-                           (team_id, patient_id))
-    return cur.rowcount == 1
+    return _set_link(conn, "care_team_patients", "patient_id", team_id, patient_id, present=present)
