@@ -28,6 +28,7 @@ class Observer:
         self.acks: list[bytes] = []
         self.by_id: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.subscribed = threading.Event()
+        self.subscriptions = 0  # SUBACKs so far: one more after every reconnect
         self._lock = threading.Lock()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"observer-{secrets.token_hex(4)}", protocol=mqtt.MQTTv5
@@ -35,7 +36,7 @@ class Observer:
         self.client.username_pw_set(OBSERVER_USER, broker.accounts[OBSERVER_USER])
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.client.on_subscribe = self._on_subscribe
         self.client.reconnect_delay_set(1, 2)
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 600
@@ -44,6 +45,11 @@ class Observer:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
         client.subscribe(f"rpm/v1/{self.gateway_id}/#", qos=1)
+
+    def _on_subscribe(self, *args: Any) -> None:
+        with self._lock:
+            self.subscriptions += 1
+        self.subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.topic.endswith("/acks"):  # ingest's acknowledgements (tests may send malformed ones)

@@ -191,11 +191,21 @@ def test_kill_9_between_decode_and_publish_then_restart(
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         assert observer.count() == 0
+        subscriptions = observer.subscriptions
         private_broker.start()
         acker = Acker(private_broker, gw)  # plays ingest: confirms what it receives
-        wait_for(acker.subscribed.is_set, 15, "acker subscription")
+        # Both subscribers back before the gateway publishes: the test watches the gateway's
+        # outbox, not the observer's own reconnect timing.
+        wait_for(lambda: acker.subscribed.is_set() and observer.subscriptions > subscriptions, 30,
+                 "acker subscription and the observer's re-subscription")
         proc = _gateway_process(env)
-        _assert_all_arrived_once_each(observer, expected)
+        try:
+            _assert_all_arrived_once_each(observer, expected)
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}; observer has {len(observer.keys())} of {len(expected)}, acker received "
+                f"{len(acker.ids())}, outbox depth {queued()}, gateway exit code {proc.poll()}"
+            ) from exc
         wait_for(lambda: queued() == 0, 20, "outbox drained after restart")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
