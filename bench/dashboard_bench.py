@@ -32,7 +32,8 @@ from dashboards.app import create_app
 from dashboards.passwords import hash_password
 from dashboards.settings import Settings
 from ingest.migrate import migrate
-from simulators.stack import EmbeddedPostgres, free_port
+from simulators.embedded_postgres import EmbeddedPostgres
+from simulators.server_host import free_port
 
 PASSWORD = "bench password 123"
 SEVERITIES = ("critical", "high", "moderate", "info")

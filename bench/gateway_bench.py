@@ -8,7 +8,7 @@ ids per ack, as ingest batches) confirms the readings. The second figure is the 
 the round trip; real ingest adds its commit time. The child keeps its memory out of the peak RSS.
 
 Run: ``.venv/bin/python bench/gateway_bench.py [--readings 10000]``. Starts its own Mosquitto
-(``simulators.stack.EmbeddedMosquitto``); prints a table. The budget for the Pi is a peak RSS
+(``simulators.embedded_mosquitto.EmbeddedMosquitto``); prints a table. The budget for the Pi is a peak RSS
 under 60 MB. Figures are for comparison within one run on one
 machine, not asserts.
 """
@@ -41,7 +41,7 @@ from gateway.publisher import Publisher, make_client
 from gateway.settings import Settings
 from simulators.devices.bp_cuff import encode_measurement as bp_bytes
 from simulators.devices.glucose_meter import encode_measurement as glucose_bytes
-from simulators.stack import INGEST_USER, EmbeddedMosquitto
+from simulators.embedded_mosquitto import INGEST_USER, EmbeddedMosquitto
 
 ACK_BATCH = 1000
 

@@ -35,8 +35,8 @@ from bench.ingest_measure import CpuMeter, Plan, Rate, Sampler, reading_tuple
 from gateway import contract
 from ingest.pipeline import classify
 from ingest.writer import READING_COLUMNS, Accepted
+from simulators.embedded_mosquitto import EmbeddedMosquitto
 from simulators.fleet import FleetConfig, enrol_devices, make_devices, run_fleet
-from simulators.stack import EmbeddedMosquitto
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNT_ONLY, NAIVE = "bench-count", "bench-naive"

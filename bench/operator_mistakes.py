@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from simulators.stack import EmbeddedPostgres, free_port
+from simulators.embedded_postgres import EmbeddedPostgres
+from simulators.server_host import free_port
 
 
 def main() -> int:

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.dashboard_bench import served
 from dashboards.passwords import hash_password
 from ingest.migrate import migrate
-from simulators.stack import EmbeddedPostgres
+from simulators.embedded_postgres import EmbeddedPostgres
 from triage.clinical import people
 from triage.clinical.promotion import promote
 from triage.clinical.review import log_time, record_communication, record_review

@@ -38,8 +38,8 @@ from ingest import timescale as ts
 from ingest.migrate import available, migrate
 from ingest.pipeline import classify
 from ingest.writer import Accepted, BatchWriter, keys_table
+from simulators.embedded_postgres import EmbeddedPostgres
 from simulators.fleet import VirtualDevice, build_reading
-from simulators.stack import EmbeddedPostgres
 
 BATCH = 500
 REPO = Path(__file__).resolve().parents[1]

@@ -355,7 +355,7 @@ def db_latency(n: int) -> list[float]:
     import psycopg
 
     from ingest.migrate import migrate
-    from simulators.stack import EmbeddedPostgres
+    from simulators.embedded_postgres import EmbeddedPostgres
     from triage.service import TriageService
     from triage.settings import Settings
 

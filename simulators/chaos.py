@@ -54,8 +54,10 @@ from simulators.chaos_accounting import (
 )
 from simulators.chaos_report import ChaosReport, KindCount
 from simulators.chaos_schedule import FAULT_KINDS, FaultSchedule
+from simulators.embedded_mosquitto import EmbeddedMosquitto
+from simulators.embedded_postgres import EmbeddedPostgres
 from simulators.processes import ServiceProcess, console_script, run_audit_key, run_to_completion, service_env
-from simulators.stack import EmbeddedMosquitto, EmbeddedPostgres, StackError, free_port
+from simulators.server_host import StackError, free_port
 
 __all__ = ["FAULT_KINDS", "Chaos", "ChaosConfig", "ChaosReport", "KindCount", "chaos_main", "run_chaos"]
 

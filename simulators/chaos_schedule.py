@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from simulators.stack import EmbeddedMosquitto, EmbeddedPostgres
+from simulators.embedded_mosquitto import EmbeddedMosquitto
+from simulators.embedded_postgres import EmbeddedPostgres
 
 if TYPE_CHECKING:
     from simulators.chaos import Chaos

@@ -22,7 +22,8 @@ from simulators.demo_history import ARCHETYPES
 from simulators.demo_seed import DEMO_TOTP_SECRETS, HISTORY_DAYS, vitals_devices
 from simulators.probe import wait_until_ingest_subscribed
 from simulators.processes import ServiceProcess, console_script, run_to_completion, service_env
-from simulators.stack import Stack, StackError, start_stack, wait_until
+from simulators.server_host import StackError, wait_until
+from simulators.stack import Stack, start_stack
 
 DEMO_PASSWORD = "rpmflow-demo"  # noqa: S105 - printed to the user; local demo only
 DEMO_USERS = (

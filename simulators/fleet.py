@@ -361,7 +361,7 @@ def enrol_devices(conninfo: str, devices: Sequence[tuple[str, VirtualDevice]]) -
 
 
 def provision(broker: Any, config: FleetConfig) -> dict[str, str]:
-    """Create the fleet's accounts on an ``simulators.stack.EmbeddedMosquitto``; returns credentials."""
+    """Create the fleet's accounts on an ``embedded_mosquitto.EmbeddedMosquitto``; returns credentials."""
     creds: dict[str, str] = broker.add_gateways(config.gateway_ids())
     return creds
 

@@ -20,7 +20,7 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.contract import STATUS_SCHEMA, status_topic
-from simulators.stack import StackError
+from simulators.server_host import StackError
 
 
 def _status_payload(gateway_id: str) -> bytes:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from simulators.stack import StackError
-from simulators.stack import console_script as console_script  # re-exported: demo, chaos
+from simulators.server_host import StackError
+from simulators.server_host import console_script as console_script  # re-exported: demo, chaos
 
 log = logging.getLogger(__name__)
 

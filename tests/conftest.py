@@ -17,7 +17,9 @@ import pytest
 
 from ingest.dbroles import OWNER_ROLE
 from ingest.migrate import migrate
-from simulators.stack import DatabaseUrls, EmbeddedMosquitto, EmbeddedPostgres, Stack, start_stack
+from simulators.embedded_mosquitto import EmbeddedMosquitto
+from simulators.embedded_postgres import DatabaseUrls, EmbeddedPostgres
+from simulators.stack import Stack, start_stack
 
 TEMPLATE_DB = "rpmflow_template"
 _db_counter = itertools.count()

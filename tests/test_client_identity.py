@@ -29,7 +29,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.settings import Settings
-from simulators.stack import EmbeddedMosquitto
+from simulators.embedded_mosquitto import EmbeddedMosquitto
 from tests.ingest.helpers import (
     EXAMPLE,
     Publisher,

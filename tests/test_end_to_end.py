@@ -20,8 +20,10 @@ import psycopg
 import pytest
 
 from simulators.demo_seed import seed_demo
+from simulators.embedded_mosquitto import EmbeddedMosquitto
+from simulators.embedded_postgres import DatabaseUrls
 from simulators.probe import wait_until_ingest_subscribed
-from simulators.stack import DatabaseUrls, EmbeddedMosquitto, free_port
+from simulators.server_host import free_port
 from tests.dashboards.live import csrf_of
 from tests.waiting import wait_for
 

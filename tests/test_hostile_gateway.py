@@ -12,7 +12,8 @@ from typing import Any
 
 import psycopg
 
-from simulators.stack import DatabaseUrls, EmbeddedMosquitto
+from simulators.embedded_mosquitto import EmbeddedMosquitto
+from simulators.embedded_postgres import DatabaseUrls
 from tests.ingest.helpers import (
     EXAMPLE,
     Publisher,

@@ -43,7 +43,8 @@ from ingest.contract import ValidReading, ValidStatus, decode
 from ingest.errors import ContractViolation
 from ingest.pipeline import classify
 from ingest.writer import Accepted, DeadLetter
-from simulators.stack import DatabaseUrls, EmbeddedMosquitto
+from simulators.embedded_mosquitto import EmbeddedMosquitto
+from simulators.embedded_postgres import DatabaseUrls
 from tests.ingest.helpers import enrol, with_contract_id
 from tests.waiting import wait_for
 

@@ -23,7 +23,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from simulators.stack import INGEST_USER, OBSERVER_USER, EmbeddedMosquitto
+from simulators.embedded_mosquitto import INGEST_USER, OBSERVER_USER, EmbeddedMosquitto
 from tests.waiting import wait_for
 
 

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from simulators.stack import EmbeddedMosquitto, free_port, make_local_ca
+from simulators.embedded_mosquitto import EmbeddedMosquitto, make_local_ca
+from simulators.server_host import free_port
 from tests.waiting import wait_for
 
 BIN = Path(sys.executable).parent

@@ -29,7 +29,8 @@ import httpx
 import psycopg
 import pytest
 
-from simulators.stack import EmbeddedPostgres, _chown_tree, _server_binary, _service_account, free_port
+from simulators.embedded_postgres import EmbeddedPostgres
+from simulators.server_host import chown_tree, free_port, server_binary, service_account
 from tests.dashboards.live import csrf_of, enrol_second_factor
 from tests.test_end_to_end import Processes, _services_connect_without_power
 from tests.waiting import wait_for
@@ -110,7 +111,7 @@ def bare_cluster(world: World) -> Iterator[EmbeddedPostgres]:
 
 def _base_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RPMFLOW_", "PG"))}
-    tools = [str(Path(sys.executable).parent), str(Path(_server_binary("psql")).parent)]
+    tools = [str(Path(sys.executable).parent), str(Path(server_binary("psql")).parent)]
     env["PATH"] = os.pathsep.join([*tools, env.get("PATH", "/usr/bin:/bin")])
     env["PYTHONUNBUFFERED"] = "1"
     return env
@@ -125,10 +126,10 @@ def _start_broker(world: World, blocks: dict[str, str], processes: Processes) ->
     (world.etc_mosquitto / "acl").write_text(blocks["acl-server"] + "\n\n" + blocks["acl-gateway"] + "\n")
     main = world.etc_mosquitto / "mosquitto.conf"
     main.write_text(f"include_dir {conf}\n")
-    account = _service_account()
-    _chown_tree(world.root, account)
+    account = service_account()
+    chown_tree(world.root, account)
     log = (world.root / "work" / "mosquitto.log").open("wb")
-    proc = subprocess.Popen([_server_binary("mosquitto"), "-c", str(main)], stdout=log,
+    proc = subprocess.Popen([server_binary("mosquitto"), "-c", str(main)], stdout=log,
                             stderr=subprocess.STDOUT, user=account[0] if account else None,
                             group=account[1] if account else None, start_new_session=True)
     log.close()

@@ -19,8 +19,8 @@ from typing import Any
 import psycopg
 
 from simulators.devices import build_devices
+from simulators.embedded_mosquitto import EmbeddedMosquitto
 from simulators.probe import wait_until_ingest_subscribed
-from simulators.stack import EmbeddedMosquitto
 from tests.ingest.helpers import enrol
 from tests.test_end_to_end import Processes, processes  # noqa: F401  (the fixture)
 from tests.waiting import wait_for

@@ -12,7 +12,8 @@ from playwright.sync_api import Browser, sync_playwright
 
 from dashboards.app import create_app
 from dashboards.settings import Settings
-from simulators.stack import DatabaseUrls, Stack
+from simulators.embedded_postgres import DatabaseUrls
+from simulators.stack import Stack
 from tests.conftest import clone_database
 from tests.dashboards.live import serve, sign_in
 from tests.dashboards.seed import World, make_world

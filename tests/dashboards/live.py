@@ -13,7 +13,7 @@ import pyotp
 import uvicorn
 from fastapi import FastAPI
 
-from simulators.stack import free_port
+from simulators.server_host import free_port
 from tests.dashboards.seed import PASSWORD, totp_secret
 from tests.waiting import wait_for
 

@@ -12,7 +12,7 @@ import pytest
 
 from dashboards.app import create_app, route_keys
 from dashboards.policy import POLICY, PUBLIC, ROLES, SCOPE_EXEMPT
-from simulators.stack import DatabaseUrls
+from simulators.embedded_postgres import DatabaseUrls
 from tests.dashboards.conftest import settings_for
 from tests.dashboards.live import serve, session_csrf, sign_in
 from tests.dashboards.seed import World, add_flag

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from dashboards.app import create_app
 from dashboards.policy import POLICY
 from dashboards.sessions import create_token
-from simulators.stack import DatabaseUrls
+from simulators.embedded_postgres import DatabaseUrls
 from tests.dashboards.conftest import settings_for
 from tests.dashboards.live import serve
 from tests.dashboards.seed import World

@@ -11,7 +11,8 @@ import psycopg
 from dashboards.app import create_app
 from ingest.dbroles import OWNER_ROLE
 from ingest.migrate import available
-from simulators.stack import DatabaseUrls, Stack
+from simulators.embedded_postgres import DatabaseUrls
+from simulators.stack import Stack
 from tests.dashboards.conftest import settings_for
 from tests.dashboards.live import csrf_of, serve
 

@@ -31,7 +31,8 @@ from dashboards.limits import server_options
 from dashboards.policy import ANY, POLICY, ROLES
 from dashboards.sessions import create_token
 from dashboards.settings import Settings
-from simulators.stack import DatabaseUrls, free_port
+from simulators.embedded_postgres import DatabaseUrls
+from simulators.server_host import free_port
 from tests.dashboards.conftest import settings_for
 from tests.dashboards.live import csrf_of, sign_in
 from tests.dashboards.seed import PASSWORD, World

@@ -16,7 +16,7 @@ import pytest
 from dashboards import totp
 from dashboards.app import create_app
 from dashboards.auth import MFA_COOKIE, SESSION_COOKIE
-from simulators.stack import DatabaseUrls
+from simulators.embedded_postgres import DatabaseUrls
 from tests.dashboards.conftest import settings_for
 from tests.dashboards.live import csrf_of, serve, session_csrf, sign_in, totp_code
 from tests.dashboards.seed import PASSWORD, World, totp_secret

@@ -11,7 +11,7 @@ import uvicorn
 
 from dashboards.app import create_app
 from dashboards.limits import server_options
-from simulators.stack import free_port
+from simulators.server_host import free_port
 from tests.dashboards.conftest import settings_for
 from tests.dashboards.live import session_csrf
 from tests.dashboards.seed import World

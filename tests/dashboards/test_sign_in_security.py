@@ -13,7 +13,7 @@ import pytest
 from dashboards.app import create_app
 from dashboards.sessions import create_token
 from dashboards.throttle import SignInThrottle
-from simulators.stack import DatabaseUrls
+from simulators.embedded_postgres import DatabaseUrls
 from tests.dashboards.conftest import settings_for
 from tests.dashboards.live import serve, session_csrf, sign_in
 from tests.dashboards.seed import World

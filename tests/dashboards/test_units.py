@@ -13,7 +13,7 @@ from dashboards.adherence import adherence, current_period
 from dashboards.charts import Point, Series, Threshold, line_chart, nice_ticks
 from dashboards.passwords import hash_password, needs_rehash, scrypt_hash, verify_password
 from dashboards.settings import Settings, SettingsError
-from simulators.stack import DatabaseUrls
+from simulators.embedded_postgres import DatabaseUrls
 
 
 def test_password_hash_round_trip_salted_and_parameterised() -> None:

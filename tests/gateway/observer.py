@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from simulators.stack import INGEST_USER, OBSERVER_USER, EmbeddedMosquitto
+from simulators.embedded_mosquitto import INGEST_USER, OBSERVER_USER, EmbeddedMosquitto
 
 
 class Observer:

@@ -44,7 +44,7 @@ from gateway.outbox import Outbox
 from gateway.service import GatewayService
 from gateway.settings import Settings
 from gateway.state_dir import prepare_state_dir
-from simulators.stack import EmbeddedMosquitto
+from simulators.embedded_mosquitto import EmbeddedMosquitto
 from tests.gateway.private_bus import private_bus
 
 R = BleakBluetoothNotAvailableReason

@@ -15,7 +15,7 @@ from gateway.outbox import Outbox
 from gateway.settings import Settings
 from simulators.devices import SimulatedRadio, build_radio
 from simulators.devices.pulse_oximeter import PulseOximeter
-from simulators.stack import EmbeddedMosquitto
+from simulators.embedded_mosquitto import EmbeddedMosquitto
 from tests.gateway.service_runner import running
 from tests.waiting import wait_for
 

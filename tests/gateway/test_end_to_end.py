@@ -22,7 +22,7 @@ import pytest
 from gateway.outbox import Outbox
 from gateway.settings import Settings
 from simulators.devices import SimDevice, build_devices, build_radio
-from simulators.stack import EmbeddedMosquitto
+from simulators.embedded_mosquitto import EmbeddedMosquitto
 from tests.gateway.observer import Acker, Observer
 from tests.gateway.service_runner import running
 from tests.waiting import wait_for

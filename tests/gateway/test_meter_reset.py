@@ -21,7 +21,7 @@ from gateway.collector import Collector, CollectorConfig, next_sequence, restart
 from gateway.outbox import HighWater, Outbox
 from gateway.settings import Settings
 from simulators.devices import GlucoseMeter, SimLink, SimulatedRadio
-from simulators.stack import EmbeddedMosquitto
+from simulators.embedded_mosquitto import EmbeddedMosquitto
 from tests.gateway.observer import Observer
 from tests.gateway.service_runner import running
 from tests.waiting import wait_for

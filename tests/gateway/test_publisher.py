@@ -12,7 +12,7 @@ import pytest
 from gateway.outbox import Outbox
 from gateway.publisher import Publisher, make_client
 from gateway.settings import Settings
-from simulators.stack import EmbeddedMosquitto
+from simulators.embedded_mosquitto import EmbeddedMosquitto
 from tests.gateway.observer import Observer
 from tests.waiting import wait_for
 

@@ -16,7 +16,7 @@ from gateway.acks import MalformedAck, parse_ack
 from gateway.outbox import Outbox
 from gateway.publisher import Publisher, make_client
 from gateway.settings import Settings
-from simulators.stack import EmbeddedMosquitto
+from simulators.embedded_mosquitto import EmbeddedMosquitto
 from tests.gateway.observer import Acker, Observer
 from tests.waiting import wait_for
 

@@ -33,7 +33,7 @@ from ingest.consumer import Consumer
 from ingest.receiver import Receiver
 from ingest.settings import Settings, parse_mqtt_url
 from ingest.writer import keys_table
-from simulators.stack import EmbeddedMosquitto
+from simulators.embedded_mosquitto import EmbeddedMosquitto
 from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]

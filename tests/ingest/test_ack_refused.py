@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from simulators.stack import EmbeddedMosquitto
+from simulators.embedded_mosquitto import EmbeddedMosquitto
 from tests.ingest.helpers import (
     EXAMPLE,
     Publisher,

@@ -24,7 +24,8 @@ from ingest.items import Rejection
 from ingest.pipeline import classify
 from ingest.receiver import Receiver
 from ingest.settings import parse_mqtt_url
-from simulators.stack import OBSERVER_USER, DatabaseUrls, EmbeddedMosquitto
+from simulators.embedded_mosquitto import OBSERVER_USER, EmbeddedMosquitto
+from simulators.embedded_postgres import DatabaseUrls
 from tests.ingest.helpers import (
     EXAMPLE,
     Publisher,

@@ -8,7 +8,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from simulators.stack import DatabaseUrls, EmbeddedMosquitto
+from simulators.embedded_mosquitto import EmbeddedMosquitto
+from simulators.embedded_postgres import DatabaseUrls
 from tests.ingest.corpus import corpus
 from tests.ingest.helpers import (
     EXAMPLE,

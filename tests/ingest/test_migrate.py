@@ -12,7 +12,7 @@ import pytest
 
 from ingest import migrate as m
 from ingest.dbroles import ALL_ROLES, SERVICE_ROLES, bootstrap_sql, check_service_roles
-from simulators.stack import DatabaseUrls
+from simulators.embedded_postgres import DatabaseUrls
 
 Conn = psycopg.Connection[Any]
 

@@ -16,8 +16,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from simulators.embedded_mosquitto import EmbeddedMosquitto
+from simulators.embedded_postgres import DatabaseUrls
 from simulators.fleet import FleetConfig, provision
-from simulators.stack import DatabaseUrls, EmbeddedMosquitto
 from tests.ingest.helpers import (
     FleetThread,
     IngestProcess,

@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from simulators.stack import EmbeddedMosquitto, EmbeddedPostgres
+from simulators.embedded_mosquitto import EmbeddedMosquitto
+from simulators.embedded_postgres import EmbeddedPostgres
 from tests.waiting import wait_for
 
 

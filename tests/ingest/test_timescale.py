@@ -24,7 +24,7 @@ from ingest.metrics import Metrics
 from ingest.migrate import migrate
 from ingest.pipeline import classify
 from ingest.writer import Accepted, BatchWriter
-from simulators.stack import DatabaseUrls, EmbeddedPostgres
+from simulators.embedded_postgres import DatabaseUrls, EmbeddedPostgres
 from tests.ingest.helpers import enrol, unique_reading
 from tests.waiting import wait_for
 

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from simulators.stack import INGEST_USER, EmbeddedMosquitto
+from simulators.embedded_mosquitto import INGEST_USER, EmbeddedMosquitto
 from tests.ingest.helpers import (
     EXAMPLE,
     Publisher,

@@ -20,8 +20,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from simulators.embedded_mosquitto import EmbeddedMosquitto
+from simulators.embedded_postgres import DatabaseUrls
 from simulators.fleet import FleetConfig, provision
-from simulators.stack import DatabaseUrls, EmbeddedMosquitto
 from tests.ingest.helpers import FleetThread, IngestProcess, assert_stored_exactly_once, count, make_settings
 from tests.waiting import wait_for
 

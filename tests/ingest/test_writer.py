@@ -19,7 +19,7 @@ from ingest.writer import (
     keys_table,
     raw_bytes,
 )
-from simulators.stack import free_port
+from simulators.server_host import free_port
 from tests.ingest.helpers import EXAMPLE, HEX_ID, count, dumps, enrol, reading, status, unique_reading
 
 NOW = datetime(2025, 11, 23, 15, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ import psycopg
 from simulators import demo_history
 from simulators.demo_history import ARCHETYPES, DAYS
 from simulators.demo_seed import VITALS_BY_PATIENT, seed_demo
-from simulators.stack import DatabaseUrls
+from simulators.embedded_postgres import DatabaseUrls
 
 GATEWAYS = ["gw-0001", "gw-0002", "gw-0003"]
 

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 
 from simulators.demo_seed import DEMO_STATES, DEMO_TOTP_SECRETS, demo_code, seed_demo
-from simulators.stack import DatabaseUrls
+from simulators.embedded_postgres import DatabaseUrls
 
 TABLES = ("users", "clinician_licenses", "patients", "enrolments", "consents", "device_assignments",
           "user_mfa", "care_team_members", "care_team_patients")

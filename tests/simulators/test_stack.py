@@ -11,7 +11,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from simulators.stack import EmbeddedMosquitto, EmbeddedPostgres, mosquitto_password_hash
+from simulators.embedded_mosquitto import EmbeddedMosquitto, mosquitto_password_hash
+from simulators.embedded_postgres import EmbeddedPostgres
 from tests.waiting import wait_for
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from simulators.stack import DatabaseUrls
+from simulators.embedded_postgres import DatabaseUrls
 from triage.clinical import assignments, audit, people
 
 Conn = psycopg.Connection[Any]

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from simulators.stack import DatabaseUrls
+from simulators.embedded_postgres import DatabaseUrls
 from tests.triage.rpm_seed import add_reading, make_world, promoted_flag
 from triage import cli
 

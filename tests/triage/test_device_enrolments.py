@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from simulators.stack import DatabaseUrls
+from simulators.embedded_postgres import DatabaseUrls
 from triage.clinical import audit
 from triage.clinical.device_enrolments import Device, EnrolmentRefused, end, enrol, enrolled_gateway, history
 

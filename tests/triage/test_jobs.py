@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from simulators.stack import DatabaseUrls
+from simulators.embedded_postgres import DatabaseUrls
 from tests.triage.dbseed import patient, reading
 from tests.waiting import wait_for
 from triage import cli, overrides

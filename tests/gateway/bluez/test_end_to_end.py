@@ -11,7 +11,7 @@ from gateway.ble_link import BleakRadio
 from gateway.settings import Settings
 from simulators.bluez.runner import double_thread
 from simulators.devices import build_devices
-from simulators.stack import EmbeddedMosquitto
+from simulators.embedded_mosquitto import EmbeddedMosquitto
 from tests.gateway.observer import Acker, Observer
 from tests.gateway.service_runner import running
 from tests.waiting import wait_for

@@ -13,7 +13,8 @@ import pytest
 from gateway.link_watch import LinkWatch
 from gateway.runtime.reach import diagnose, tls_context
 from gateway.runtime.retry import ErrorKind
-from simulators.stack import EmbeddedMosquitto, free_port, make_local_ca
+from simulators.embedded_mosquitto import EmbeddedMosquitto, make_local_ca
+from simulators.server_host import free_port
 
 
 def _watch(reasons: list[str] | None = None) -> LinkWatch:
