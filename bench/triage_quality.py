@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 from simulators import cohorts
-from simulators.population import InjectedEvent, generate
+from simulators.population import generate
+from simulators.population_model import InjectedEvent
 from triage import frames as fr
 from triage.frames import prepare_readings
 from triage.rules import VALUE_RULES, baseline_deviation, evaluate_daily, evaluate_silences

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from simulators.population import InjectedEvent
+from simulators.population_model import InjectedEvent
 
 COHORTS = ("heart_failure", "copd", "stable_high", "single_reading", "non_adherent")
 KIND_OF = {"heart_failure": "weight", "copd": "spo2"}

@@ -39,7 +39,8 @@ from ingest.pipeline import classify
 from ingest.writer import BatchWriter
 from simulators.demo_seed import DEMO_ZONE, device_ids
 from simulators.fleet import _date_time, _sfloat
-from simulators.population import InjectedEvent, Population, Profile, _at
+from simulators.population import Population
+from simulators.population_model import InjectedEvent, Profile, at_local
 from triage import flags_store, lifecycle
 from triage.clinical.promotion import PromotionRefused, promote
 from triage.clinical.review import log_time, record_communication, record_review
@@ -58,7 +59,7 @@ CALENDAR_STEP = timedelta(days=7)  # trend and adherence-period rules weekly, an
 @dataclass(frozen=True)
 class Archetype:
     name: str
-    condition: str  # population.CONDITIONS
+    condition: str  # population_model.CONDITIONS
     adherence: float
     events: tuple[tuple[str, int], ...] = ()  # (population event, day)
     rise_start: int | None = None
@@ -115,22 +116,22 @@ def population(patient_ids: Sequence[int], *, today: date, zone: str = DEMO_ZONE
         profiles.append(prof)
         for name, day in arch.events:
             critical, length, rules = _RULES[name]
-            start = _at(prof, t0, day, 14.5)
+            start = at_local(prof, t0, day, 14.5)
             events.append(InjectedEvent(pid, name, start, start + length, critical, rules))
         if arch.rise_start is not None:
-            events.append(InjectedEvent(pid, "bp_gradual_rise", _at(prof, t0, arch.rise_start, 7.0),
+            events.append(InjectedEvent(pid, "bp_gradual_rise", at_local(prof, t0, arch.rise_start, 7.0),
                                         t0 + timedelta(days=arch.rise_start + 21), False,
                                         ("trend_rise", "bp_stage2_sustained", "baseline_deviation")))
         if arch.dropout_day is not None:
-            events.append(InjectedEvent(pid, "dropout", _at(prof, t0, arch.dropout_day, 0.0),
+            events.append(InjectedEvent(pid, "dropout", at_local(prof, t0, arch.dropout_day, 0.0),
                                         t0 + timedelta(days=DAYS), False,
                                         ("patient_not_measuring", "adherence_period")))
         if arch.vitals == "weight":
-            events.append(InjectedEvent(pid, "weight_gain", _at(prof, t0, DAYS - 4, 7.5),
-                                        _at(prof, t0, DAYS - 1, 7.5), False, ("weight_gain",)))
+            events.append(InjectedEvent(pid, "weight_gain", at_local(prof, t0, DAYS - 4, 7.5),
+                                        at_local(prof, t0, DAYS - 1, 7.5), False, ("weight_gain",)))
         if arch.vitals == "spo2":
-            events.append(InjectedEvent(pid, "desaturation", _at(prof, t0, DAYS - 3, 10.0),
-                                        _at(prof, t0, DAYS - 1, 10.2), False, ("spo2_low",)))
+            events.append(InjectedEvent(pid, "desaturation", at_local(prof, t0, DAYS - 3, 10.0),
+                                        at_local(prof, t0, DAYS - 1, 10.2), False, ("spo2_low",)))
     return Population([], [], [], [p.gateway_id for p in profiles], profiles, events, t0, DAYS, 1)
 
 
@@ -177,7 +178,7 @@ def _vitals_messages(pop: Population) -> Iterator[tuple[str, bytes]]:
         rng = random.Random(f"demo-vitals:{n}")
         device = device_ids(n)[arch.vitals]
         for day in range(DAYS):
-            at = _at(prof, pop.start, day, 7.5 + rng.random())
+            at = at_local(prof, pop.start, day, 7.5 + rng.random())
             local = at.astimezone(ZoneInfo(prof.timezone)).replace(tzinfo=None, microsecond=0)
             if arch.vitals == "weight":
                 kg = 84.0 + rng.gauss(0, 0.25) + max(0, day - (DAYS - 5)) * 0.8

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from simulators.population import RISE_DAYS, generate
+from simulators.population import generate
+from simulators.population_model import RISE_DAYS
 
 
 def test_same_seed_same_population() -> None:
