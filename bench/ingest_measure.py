@@ -27,7 +27,8 @@ from gateway import contract
 from ingest import writer as writer_module
 from ingest.pipeline import classify
 from ingest.writer import READING_COLUMNS, Accepted, BatchWriter, staging_row
-from simulators.fleet import FleetConfig, build_reading, make_devices
+from simulators.fleet import FleetConfig, make_devices
+from simulators.fleet_messages import build_reading
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 500  # the writer's default batch: raw COPY commits the same batches

@@ -39,7 +39,7 @@ from ingest.migrate import available, migrate
 from ingest.pipeline import classify
 from ingest.writer import Accepted, BatchWriter, keys_table
 from simulators.embedded_postgres import EmbeddedPostgres
-from simulators.fleet import VirtualDevice, build_reading
+from simulators.fleet_messages import VirtualDevice, build_reading
 
 BATCH = 500
 REPO = Path(__file__).resolve().parents[1]

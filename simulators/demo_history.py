@@ -38,7 +38,7 @@ from ingest.items import Item
 from ingest.pipeline import classify
 from ingest.writer import BatchWriter
 from simulators.demo_seed import DEMO_ZONE, device_ids
-from simulators.fleet import _date_time, _sfloat
+from simulators.fleet_messages import date_time, sfloat
 from simulators.population import Population
 from simulators.population_model import InjectedEvent, Profile, at_local
 from triage import flags_store, lifecycle
@@ -183,7 +183,7 @@ def _vitals_messages(pop: Population) -> Iterator[tuple[str, bytes]]:
             if arch.vitals == "weight":
                 kg = 84.0 + rng.gauss(0, 0.25) + max(0, day - (DAYS - 5)) * 0.8
                 units = round(kg / 0.005)
-                raw = (bytes([0x06]) + units.to_bytes(2, "little") + _date_time(local) + bytes([1])).hex()
+                raw = (bytes([0x06]) + units.to_bytes(2, "little") + date_time(local) + bytes([1])).hex()
                 yield _message(prof.gateway_id, device, "weight", at, local.isoformat(), raw,
                                {"weight_kg": units * 0.005, "bmi": None, "height_m": None})
                 continue
@@ -192,7 +192,7 @@ def _vitals_messages(pop: Population) -> Iterator[tuple[str, bytes]]:
                 spo2, pulse = (88 if low else round(95 + rng.gauss(0, 1))), round(80 + rng.gauss(0, 4))
                 t = at + timedelta(minutes=10 * k)
                 lt = local + timedelta(minutes=10 * k)
-                raw = (bytes([0x01]) + _sfloat(spo2) + _sfloat(pulse) + _date_time(lt)).hex()
+                raw = (bytes([0x01]) + sfloat(spo2) + sfloat(pulse) + date_time(lt)).hex()
                 yield _message(prof.gateway_id, device, "spo2", t, lt.isoformat(), raw,
                                {"spo2_pct": float(spo2), "pulse_bpm": float(pulse), "spo2_min_pct": None,
                                 "sample_count": None})

@@ -12,7 +12,8 @@ import psycopg
 from ingest.contract import ValidReading, decode
 from ingest.plausibility import grade
 from simulators.embedded_mosquitto import EmbeddedMosquitto
-from simulators.fleet import FleetConfig, VirtualDevice, build_reading, make_devices, provision
+from simulators.fleet import FleetConfig, make_devices, provision
+from simulators.fleet_messages import VirtualDevice, build_reading
 from tests.ingest.helpers import FleetThread, make_settings, running_consumer
 from tests.waiting import wait_for
 
