@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simulators.chaos import chaos_main  # after the path set-up above
+from simulators.chaos_cli import chaos_main  # after the path set-up above
 
 if __name__ == "__main__":
     raise SystemExit(chaos_main(sys.argv[1:]))

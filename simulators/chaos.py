@@ -27,19 +27,12 @@ ground truth from a trigger on each gateway's outbox; report in ``simulators/cha
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
@@ -52,6 +45,7 @@ from simulators.chaos_accounting import (
     read_produced,
     settled,
 )
+from simulators.chaos_config import ChaosConfig
 from simulators.chaos_report import ChaosReport, KindCount
 from simulators.chaos_schedule import FAULT_KINDS, FaultSchedule
 from simulators.embedded_mosquitto import EmbeddedMosquitto
@@ -59,46 +53,11 @@ from simulators.embedded_postgres import EmbeddedPostgres
 from simulators.processes import ServiceProcess, console_script, run_audit_key, run_to_completion, service_env
 from simulators.server_host import StackError, free_port
 
-__all__ = ["FAULT_KINDS", "Chaos", "ChaosConfig", "ChaosReport", "KindCount", "chaos_main", "run_chaos"]
+__all__ = ["FAULT_KINDS", "Chaos", "ChaosReport", "KindCount"]
 
 log = logging.getLogger(__name__)
 
-PREFIX = "RPMFLOW_SIM_CHAOS_"
 SCENARIOS = ("demo", "normal", "faults", "normal")  # gateway i runs SCENARIOS[i % 4]
-
-
-@dataclass(frozen=True)
-class ChaosConfig:
-    """One chaos run; ``from_env`` reads ``RPMFLOW_SIM_CHAOS_<FIELD>`` and flags override."""
-
-    gateways: int = 50
-    patients_per_gateway: int = 4
-    fault_seconds: float = 150.0
-    mean_fault_gap_s: float = 2.0
-    interval_s: float = 15.0  # a new simulated reading per device every N s
-    seed: int = 1
-    settle_timeout_s: float = 180.0
-    ingest_processes: int = 2
-    audit_writers: int = 2
-    # Ingest through $share/<group>/ (the scaling mode). Off by default: Mosquitto 2.0 does not
-    # restore shared subscriptions after a restart, which this run measures as lost readings.
-    shared: bool = False
-    kinds: str = ""  # comma-separated subset of FAULT_KINDS; empty: all of them
-    vitals_every: int = 2  # every Nth patient also has a weight scale and a pulse oximeter; 0: none
-    bluez_gateways: int = 0  # the first N gateways run bleak against a BlueZ double (issue 19)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> ChaosConfig:
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = environ.get(PREFIX + f.name.upper())
-            if raw:
-                kind = type(getattr(cls, f.name))
-                try:
-                    values[f.name] = (raw.lower() in ("1", "true", "yes")) if kind is bool else kind(raw)
-                except ValueError:
-                    raise ValueError(f"{PREFIX}{f.name.upper()}: not a {kind.__name__}: {raw!r}") from None
-        return cls(**values)
 
 
 @dataclass
@@ -362,75 +321,3 @@ class Chaos:
             self.broker.stop()
         if self.pg is not None:
             self.pg.stop("immediate")
-
-
-@contextlib.contextmanager
-def _state_dir(keep: Path | None) -> Iterator[Path]:
-    if keep is not None:
-        keep.mkdir(parents=True, exist_ok=True)
-        yield keep
-        return
-    path = Path(tempfile.mkdtemp(prefix="rpmflow-chaos-"))
-    path.chmod(0o711)  # the servers may run as another account (root → postgres): let them traverse
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def run_chaos(config: ChaosConfig, state_dir: Path | None = None) -> ChaosReport:
-    """Run the whole chaos scenario and return its report (servers and processes are cleaned up)."""
-    with _state_dir(state_dir) as state:
-        chaos = Chaos(config, state)
-        try:
-            chaos.start()
-            chaos.fault_phase()
-            chaos.settle()
-            chaos.account()
-        finally:
-            chaos.stop()
-        return chaos.report
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rpmflow-sim chaos", description=__doc__.split("\n\n")[0])
-    p.add_argument("--gateways", type=int, help="simulated gateways, 4 patients each (default 50)")
-    p.add_argument("--patients-per-gateway", type=int, help="patients per gateway (default 4)")
-    p.add_argument("--fault-seconds", type=float, help="length of the fault phase (default 150)")
-    p.add_argument("--mean-fault-gap", type=float, dest="mean_fault_gap_s", help="mean s between faults")
-    p.add_argument("--interval", type=float, dest="interval_s", help="s between simulated readings (15)")
-    p.add_argument("--seed", type=int, help="seed of the fault schedule and the simulators (default 1)")
-    p.add_argument("--settle-timeout", type=float, dest="settle_timeout_s", help="max s to settle (180)")
-    p.add_argument("--ingest-processes", type=int, help="ingest processes in the shared group (default 2)")
-    p.add_argument("--shared", dest="shared", action="store_const", const=True,
-                   help="ingest processes in one $share/ group (default: plain subscriptions, each "
-                        "process gets every message)")
-    p.add_argument("--kinds", help=f"comma-separated fault kinds (default all: {', '.join(FAULT_KINDS)})")
-    p.add_argument("--vitals-every", type=int, dest="vitals_every",
-                   help="every Nth patient also gets a scale and a pulse oximeter (default 2; 0: none)")
-    p.add_argument("--bluez-gateways", type=int, dest="bluez_gateways",
-                   help="the first N gateways use the bleak backend against a BlueZ double (default 0)")
-    p.add_argument("--state-dir", type=Path, help="keep logs and outboxes here (default: a temp dir)")
-    return p
-
-
-def chaos_main(argv: list[str] | None = None) -> int:
-    """``rpmflow-sim chaos``: run, print the table, exit 0 only when every check passed."""
-    args = build_parser().parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = ChaosConfig.from_env(os.environ)
-    overrides = {f.name: getattr(args, f.name) for f in fields(ChaosConfig)
-                 if getattr(args, f.name, None) is not None}
-    config = replace(config, **overrides)
-    report = run_chaos(config, args.state_dir)
-    print(report.table(), flush=True)
-    if report.lost_ids:
-        print("first lost message ids:", ", ".join(report.lost_ids), flush=True)
-    if report.audit_problems:
-        print("audit problems:", "; ".join(report.audit_problems), flush=True)
-    return 0 if report.ok else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(chaos_main())

@@ -50,7 +50,7 @@ def _fleet(rest: list[str]) -> int:
 
 
 def _chaos(rest: list[str]) -> int:
-    from simulators.chaos import chaos_main
+    from simulators.chaos_cli import chaos_main
 
     return chaos_main(rest)
 

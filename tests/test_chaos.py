@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import pytest
 
-from simulators.chaos import FAULT_KINDS, ChaosConfig, run_chaos
+from simulators.chaos_cli import run_chaos
+from simulators.chaos_config import ChaosConfig
+from simulators.chaos_schedule import FAULT_KINDS
 
 
 @pytest.mark.slow

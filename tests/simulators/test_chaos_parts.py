@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from gateway.outbox import Outbox
-from simulators.chaos import Chaos, ChaosConfig
+from simulators.chaos import Chaos
 from simulators.chaos_accounting import prepare_outbox, read_produced
+from simulators.chaos_config import ChaosConfig
 from simulators.chaos_report import ChaosReport, KindCount
 from simulators.chaos_schedule import FAULT_KINDS, chosen_kinds
 
