@@ -104,7 +104,8 @@ class Sampler:
 SAMPLE_FLEET = FleetConfig(gateways=10, devices_per_gateway=10, seed=1)  # the rows' devices (enrol them)
 
 
-def accepted_items(n: int) -> list[Accepted]:
+def fleet_messages(n: int) -> list[tuple[str, bytes]]:
+    """``n`` valid readings of the sample fleet as ``(topic, payload)``, as the receiver hands them on."""
     config = SAMPLE_FLEET
     devices = make_devices(config, config.gateway_ids())
     now = datetime.now(UTC)
@@ -112,7 +113,15 @@ def accepted_items(n: int) -> list[Accepted]:
     for i in range(n):
         gw, dev = devices[i % len(devices)]
         _, payload = build_reading(gw, dev, dev.next_time(now), now)
-        item = classify(contract.readings_topic(gw), payload, now=now)
+        out.append((contract.readings_topic(gw), payload))
+    return out
+
+
+def accepted_items(n: int) -> list[Accepted]:
+    now = datetime.now(UTC)
+    out = []
+    for topic, payload in fleet_messages(n):
+        item = classify(topic, payload, now=now)
         assert isinstance(item, Accepted)
         out.append(item)
     return out

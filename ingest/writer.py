@@ -78,7 +78,9 @@ READING_COLUMNS: Final = tuple(c for c, _ in _COLUMNS if c not in _DEVICE_ONLY)
 
 def _staging_ddl() -> sql.Composed:
     cols = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in _COLUMNS)
-    return sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({})").format(STAGING, cols)
+    # ON COMMIT DELETE ROWS empties it in place at each commit: cheaper than a TRUNCATE per batch
+    # (which gives the table a new file and rewrites its pg_class row every time).
+    return sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(STAGING, cols)
 
 
 def _copy_sql() -> sql.Composed:
@@ -238,9 +240,11 @@ class BatchWriter:
             result.dead_letters = self._dead_letters(cur, [*letters, *result.unbound])
         return result
 
-    def _readings(self, cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], result: BatchResult) -> int:
+    def _readings(self, cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], result: BatchResult,
+                  *, clear: bool = False) -> int:
         """Stage, bind, merge; the binding's refusals go to ``result`` (their dead letters are
-        inserted by the caller, in the same transaction)."""
+        inserted by the caller, in the same transaction). The staging table empties itself at
+        commit; ``clear`` empties it now (row by row, several stagings in one transaction)."""
         with cur.copy(self._copy) as copy:
             for i, a in enumerate(accepted):
                 copy.write_row(staging_row(i, a))
@@ -248,15 +252,17 @@ class BatchWriter:
         refused = [(int(o), binding.unbound_code(gw), gw) for o, gw in cur.fetchall()]
         cur.execute(self._merge)
         inserted = max(cur.rowcount, 0)
-        cur.execute(self._foreign)
-        refused += [(int(o), binding.OTHER_GATEWAY, None) for (o,) in cur.fetchall()]
+        if inserted < len(accepted) - len(refused):  # some staged reading was not new: whose is it?
+            cur.execute(self._foreign)
+            refused += [(int(o), binding.OTHER_GATEWAY, None) for (o,) in cur.fetchall()]
         for o, code, enrolled in sorted(refused):
             letter, rejection = binding.refusal(accepted[o], code, enrolled)
             log.warning("reading from %s refused (%s): dead-lettered", rejection.gateway_id, code)
             result.unbound.append(letter)
             result.rejected.append(rejection)
         cur.execute(self._devices)
-        cur.execute(sql.SQL("TRUNCATE {}").format(STAGING))
+        if clear:
+            cur.execute(sql.SQL("TRUNCATE {}").format(STAGING))
         return inserted
 
     @staticmethod
@@ -282,7 +288,7 @@ class BatchWriter:
                     with conn.transaction():  # a savepoint per row
                         if isinstance(item, Accepted):
                             before = len(result.rejected)
-                            n = self._readings(cur, [item], result)
+                            n = self._readings(cur, [item], result, clear=True)
                             result.inserted += n
                             result.duplicates += 1 - n - (len(result.rejected) - before)
                         else:
