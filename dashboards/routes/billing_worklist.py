@@ -25,7 +25,7 @@ from dashboards.routes.billing import Month, QueryMonth, QueryYear, Year, month_
 from dashboards.routes.deps import User
 from dashboards.sessions import Principal
 from dashboards.web import render
-from triage.billing.engine import month_bounds
+from triage.billing.gates import month_bounds
 from triage.billing.load import load_patient_facts, load_policies, patient_ids_for_month
 from triage.billing.worklist import WorkItem, sort_worklist, work_item
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import psycopg
 
-from triage.billing.engine import DevicePeriod, PatientMonth, bill_month, month_bounds
+from triage.billing.engine import DevicePeriod, PatientMonth, bill_month
+from triage.billing.gates import month_bounds
 from triage.billing.load import load_patient_facts, load_policies, patient_ids_for_month
 
 __all__ = ["DevicePeriod", "PatientMonth", "compute_month", "load_policies", "month_bounds", "store_month"]

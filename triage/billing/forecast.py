@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from triage.billing.engine import enrolment_for, payer_for
+from triage.billing.gates import enrolment_for, payer_for
 from triage.billing.load import load_patient_facts, load_policies
 from triage.billing.rules import Policy, select_policy
 

@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
-from triage.billing.engine import Engine, PatientMonth, bill_month, month_bounds
+from triage.billing.engine import Engine, PatientMonth, bill_month
 from triage.billing.facts import Communication, PatientFacts, TimeLog
+from triage.billing.gates import month_bounds
 from triage.billing.rules import Decision, Policy
 
 GATE_RULES = frozenset({"G1", "G2", "G3", "G4", "G5", "G7", "G8", "G14", "PA", "PROFILE"})
