@@ -38,7 +38,7 @@ from bench.ingest_measure import (  # noqa: E402
 from ingest.commit import items_of  # noqa: E402
 from ingest.migrate import migrate  # noqa: E402
 from ingest.writer import BatchWriter  # noqa: E402
-from simulators.stack import EmbeddedPostgres  # noqa: E402
+from simulators.embedded_postgres import EmbeddedPostgres  # noqa: E402
 
 
 def profile_worker(pg: EmbeddedPostgres, n: int, top: int) -> None:
