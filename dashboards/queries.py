@@ -82,7 +82,7 @@ _NEWEST_SQL = """
 SELECT p.pid AS patient_id, r.reading_id, r.kind, r.measured_at, r.systolic_mmhg, r.diastolic_mmhg,
        r.pulse_bpm, r.glucose_mg_dl, r.weight_kg, r.spo2_pct
 FROM unnest(%s::bigint[]) AS p(pid)
-CROSS JOIN (VALUES ('blood_pressure'), ('glucose'), ('weight'), ('spo2')) AS k(kind)
+CROSS JOIN unnest('{blood_pressure,glucose,weight,spo2}'::reading_kind[]) AS k(kind)
 JOIN LATERAL (
     SELECT * FROM readings r
     WHERE r.patient_id = p.pid AND r.kind = k.kind AND r.quality = 'valid'

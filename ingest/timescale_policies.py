@@ -29,7 +29,7 @@ _COMPRESS = (
 
 # The continuous aggregate is the plain view's SELECT (the last migration that defines it) with
 # TimescaleDB's bucket: time_bucket's 1-day buckets are the same UTC days as date_bin's.
-DAILY_VIEW_MIGRATION = "0090_readings_compact.sql"
+DAILY_VIEW_MIGRATION = "0098_readings_codes.sql"
 _DATE_BIN = "date_bin(interval '1 day', measured_at, timestamptz '2000-01-01 00:00+00')"
 
 
