@@ -34,7 +34,7 @@ _PRODUCED_DDL = (
     " THEN 'spo2/minute' ELSE NEW.kind END, datetime('now')); END;"
 )
 _STORED_SQL = ("SELECT replace(message_id::text, '-', ''),"
-               " CASE WHEN kind = 'spo2' AND sample_count IS NOT NULL THEN 'spo2/minute' ELSE kind END"
+               " CASE WHEN kind = 'spo2' AND sample_count IS NOT NULL THEN 'spo2/minute' ELSE kind::text END"
                " FROM readings")
 _CRISIS_SQL = """
     WITH bp AS (
