@@ -1,10 +1,11 @@
-"""Bytes per stored reading, ingest speed and patient-page query times: old, lean and compact layouts.
+"""Bytes per stored reading, ingest speed and patient-page query times: old, lean, compact and codes layouts.
 
 Sparse RPM data: each patient has a cuff (``--bp-per-day`` readings a day) and a glucose meter
 (``--glucose-per-day``) over ``--days`` days, written through ingest's own writer in batches of
-500, in receive order. Layouts: the pre-0060 table, the lean table (0060-0080) and the compact one
-(0090: real values, dedupe by a unique index) on plain PostgreSQL, and, when TimescaleDB binaries
-are found (``--pg-bin``, ``RPMFLOW_PG_BIN`` or a built ../shared/timescaledb), the lean and compact
+500, in receive order. Layouts (``--layouts``): the pre-0060 table, the lean table (0060-0080), the
+compact one (0090-0097: real values, dedupe by a unique index) and codes (0098, today: enum codes)
+on plain PostgreSQL, and, when TimescaleDB binaries
+are found (``--pg-bin``, ``RPMFLOW_PG_BIN`` or a built ../shared/timescaledb), the same layouts but old as
 hypertables uncompressed and compressed, plus compressed bytes per chunk interval and segment-by.
 Bytes = table + indexes + TOAST (+ reading_keys, the dedupe where it is a table), over the row count.
 
@@ -215,17 +216,21 @@ def new_db(pg: EmbeddedPostgres, name: str) -> str:
 
 
 LEAN_UP_TO = 89  # the lean layout (0060-0080), before 0090 compacts it
+COMPACT_UP_TO = 97  # the compact layout (0090-0097), before 0098 makes the codes enums
+LAYOUTS = ("old", "lean", "compact", "codes")
 
 
 def schema(url: str, layout: str) -> None:
-    """``old`` (before 0060, plus the later kinds' columns), ``lean`` (0060-0080) or ``compact``
-    (today), without the TimescaleDB layer."""
+    """``old`` (before 0060, plus the later kinds' columns), ``lean`` (0060-0080), ``compact``
+    (0090-0097) or ``codes`` (today), without the TimescaleDB layer."""
     if layout == "old":
         migrate(url, up_to=59)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(next(m for m in available() if m.version == 80).sql.encode())
     elif layout == "lean":
         migrate(url, up_to=LEAN_UP_TO)
+    elif layout == "compact":
+        migrate(url, up_to=COMPACT_UP_TO)
     else:
         migrate(url, ts.Settings(mode=ts.Mode.OFF))
 
@@ -233,7 +238,7 @@ def schema(url: str, layout: str) -> None:
 def plain_rows(items: Sequence[Accepted], args: argparse.Namespace) -> tuple[list[Row], list[str]]:
     out, profile = [], []
     with cluster(None, preload=False) as pg:
-        for layout in ("old", "lean", "compact"):
+        for layout in args.layouts:
             url = new_db(pg, layout)
             schema(url, layout)
             with psycopg.connect(url, autocommit=True) as conn:
@@ -243,7 +248,7 @@ def plain_rows(items: Sequence[Accepted], args: argparse.Namespace) -> tuple[lis
                 n, table, keys = size_per_row(conn)
                 r, d, b = query_times(conn, args.patients, layout)
                 out.append(Row(f"{layout}, plain PostgreSQL", n, table, keys, fields(conn), speed, r, d, b))
-                if layout == "compact":
+                if layout == args.layouts[-1]:
                     profile = column_profile(conn)
     return out, profile
 
@@ -254,13 +259,17 @@ def timescale_rows(
     rows: list[Row] = []
     chunks: list[str] = []
     with cluster(pg_bin, preload=True) as pg:
-        for layout in ("lean", "compact"):
+        for layout in [x for x in args.layouts if x != "old"]:
             url = new_db(pg, f"ts_{layout}")
             # The schema and grants as on plain PostgreSQL, then the TimescaleDB layer (a later grants
             # run would hit TimescaleDB 2.28.3 refusing column grants on a compressed hypertable).
             schema(url, layout)
             with psycopg.connect(url, autocommit=True) as conn:
                 ts.apply(conn, ts.Settings(chunk_days=args.chunk_days))
+                # The policy would compress old chunks while the load runs, by its schedule: the
+                # "uncompressed" row would then depend on timing. The bench compresses itself below.
+                conn.execute("SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
+                             " WHERE proc_name = 'policy_compression' AND hypertable_name = 'readings'")
                 seed_people(conn, args.patients, args.days)
             speed = load(url, items, old=False)
             with psycopg.connect(url, autocommit=True) as conn:
@@ -273,7 +282,7 @@ def timescale_rows(
                 n, table, keys = size_per_row(conn, "readings")
                 r, d, b = query_times(conn, args.patients, layout)
                 rows.append(Row(f"{label}, compressed", n, table, keys, None, None, r, d, b))
-                if layout == "compact":
+                if layout == args.layouts[-1]:
                     for days in args.compare_chunks:
                         for segment in args.compare_segments:
                             chunks.append(chunk_interval(conn, days, segment))
@@ -335,7 +344,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                          " defaults to measured_at DESC)")
     ap.add_argument("--pg-bin", help="TimescaleDB-enabled PostgreSQL bin directory")
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--layouts", type=lambda s: [x for x in s.split(",") if x], default=list(LAYOUTS),
+                    help=f"comma-separated, in order, of {', '.join(LAYOUTS)} (the last one gets the column"
+                         " profile and the chunk comparisons)")
     args = ap.parse_args(argv)
+    if not args.layouts or set(args.layouts) - set(LAYOUTS):
+        ap.error(f"--layouts: comma-separated names of {', '.join(LAYOUTS)}")
     t0 = time.perf_counter()
     items = generate(args.patients, args.days, args.bp_per_day, args.glucose_per_day, args.seed)
     print(f"rpmflow storage bench: {len(items):,} readings, {args.patients} patients x {args.days} days"
@@ -359,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n| chunk interval (days) | segment by | order by | chunks | compressed bytes/reading"
               " (no reading_keys) |\n|---|---|---|---|---|")
         print("\n".join(chunks))
-    print("\n| compact column (plain) | avg bytes |\n|---|---|\n" + "\n".join(profile))
+    print(f"\n| {args.layouts[-1]} column (plain) | avg bytes |\n|---|---|\n" + "\n".join(profile))
     print(f"\n'fields' = a reading's own values (its row as a composite minus the 24-byte header);"
           " the floor of a heap row is fields + 28 (tuple header + line pointer)."
           f" {time.perf_counter() - t0:.0f} s")
