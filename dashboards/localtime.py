@@ -9,6 +9,7 @@ Pure: no clock, no database.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from markupsafe import Markup, escape
@@ -41,3 +42,16 @@ def time_html(at: datetime, tz: ZoneInfo, *, date: bool = True) -> Markup:
     iso = at.astimezone(UTC).isoformat()
     return Markup('<time datetime="{}" title="{}">{}</time>').format(
         iso, utc_text(at), escape(local_text(at, tz, date=date)))
+
+
+def ago_text(value: Any, now: datetime) -> str:
+    """'3 min ago'-style age at ``now`` of a datetime or a number of seconds; '–' for none."""
+    if value is None:
+        return "–"
+    seconds = int((now - value).total_seconds()) if isinstance(value, datetime) else int(value)
+    if seconds < 0:
+        return "in the future"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"

@@ -18,13 +18,19 @@ _SEVERITY_RANK = (
     "CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'moderate' THEN 2 ELSE 3 END"
 )
 
+# The states still needing someone, written out: a literal list lets the planner use the partial
+# indexes of migration 0099 (flags_active_rank, flags_active_severity), which a parameter cannot.
+_ACTIVE_IN = "f.state IN (" + ", ".join(f"'{s}'" for s in ACTIVE_STATES) + ")"
+_STATES = "f.state = ANY(%(states)s)"
+
 # The flags are chosen (filtered, ordered, limited) before anything is joined: joining patients and
 # readings first made PostgreSQL look up a reading for every active flag (10,000 index probes for a
-# 200-row page, ~0.5 s under load) before the top-N sort threw all but 200 away.
+# 200-row page, ~0.5 s under load) before the top-N sort threw all but 200 away. For the active
+# states the order is flags_active_rank's, so the first 200 visible entries are the page.
 _QUEUE_SQL = f"""
 WITH chosen AS (
     SELECT f.* FROM flags f
-    WHERE f.state = ANY(%(states)s)
+    WHERE {{states}}
       AND (%(severity)s::text IS NULL OR f.severity = %(severity)s::text)
       AND (%(rule_id)s::text IS NULL OR f.rule_id = %(rule_id)s::text)
       AND (%(assigned_to)s::text IS NULL OR f.assigned_to = %(assigned_to)s::text)
@@ -50,6 +56,12 @@ LEFT JOIN LATERAL (
 ) r ON true
 ORDER BY {_SEVERITY_RANK}, f.opened_at, f.flag_id
 """
+_QUEUE_ACTIVE_SQL = _QUEUE_SQL.format(states=_ACTIVE_IN)
+_QUEUE_STATES_SQL = _QUEUE_SQL.format(states=_STATES)
+
+
+def _states_condition(states: tuple[str, ...]) -> str:
+    return _ACTIVE_IN if set(states) == set(ACTIVE_STATES) else _STATES
 
 
 def queue(
@@ -66,7 +78,7 @@ def queue(
     patients ``viewer`` may see (``dashboards.care_teams``; None: every patient)."""
     return fetch_all(
         conn,
-        _QUEUE_SQL,
+        _QUEUE_ACTIVE_SQL if _states_condition(states) == _ACTIVE_IN else _QUEUE_STATES_SQL,
         {
             "states": list(states),
             "severity": severity,
@@ -81,40 +93,66 @@ def queue(
 _NEWEST_SQL = """
 SELECT p.pid AS patient_id, r.reading_id, r.kind, r.measured_at, r.systolic_mmhg, r.diastolic_mmhg,
        r.pulse_bpm, r.glucose_mg_dl, r.weight_kg, r.spo2_pct
-FROM unnest(%s::bigint[]) AS p(pid)
-CROSS JOIN unnest('{blood_pressure,glucose,weight,spo2}'::reading_kind[]) AS k(kind)
+FROM unnest(%s::bigint[], %s::reading_kind[]) AS p(pid, kind)
 JOIN LATERAL (
     SELECT * FROM readings r
-    WHERE r.patient_id = p.pid AND r.kind = k.kind AND r.quality = 'valid'
+    WHERE r.patient_id = p.pid AND r.kind = p.kind AND r.quality = 'valid'
     ORDER BY r.measured_at DESC LIMIT 1
 ) r ON true
 """
+NEWEST_KINDS = ("blood_pressure", "glucose", "weight", "spo2")
 
 
-def newest_readings(conn: Conn, patient_ids: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
-    """Each patient's newest valid reading per kind: shown beside the reading that raised the flag."""
+def newest_readings(
+    conn: Conn, patient_ids: list[int], kinds: dict[int, set[str]] | None = None
+) -> dict[int, dict[str, dict[str, Any]]]:
+    """Each patient's newest valid reading per kind (of ``kinds[patient]`` when given, else of every
+    kind): shown beside the reading that raised the flag. Naming the kinds spares a walk through all
+    of a patient's readings for a kind they never measure."""
+    pairs = [(p, k) for p in patient_ids for k in sorted((kinds or {}).get(p, NEWEST_KINDS))
+             if k in NEWEST_KINDS]
     out: dict[int, dict[str, dict[str, Any]]] = {}
-    for r in fetch_all(conn, _NEWEST_SQL, (patient_ids,)):
+    for r in fetch_all(conn, _NEWEST_SQL, ([p for p, _ in pairs], [k for _, k in pairs])):
         out.setdefault(int(r["patient_id"]), {})[str(r["kind"])] = r
     return out
 
 
-def severity_counts(conn: Conn, states: tuple[str, ...] = ACTIVE_STATES, *,
-                    viewer: int | None = None) -> dict[str, int]:
-    rows = fetch_all(
-        conn,
-        "SELECT severity, count(*) AS n FROM flags f WHERE state = ANY(%(states)s)"
-        f" AND {visible('f.patient_id')} GROUP BY severity",
-        {"states": list(states), "viewer": viewer},
-    )
+# The counts above the queue (active flags per severity, from flags_active_severity alone) and the
+# newest flag id the live refresh starts from, in one round trip: the row of NULL severity is the id.
+_HEAD_SQL = f"""
+SELECT f.severity, count(*) AS n FROM flags f WHERE {_ACTIVE_IN} AND {visible('f.patient_id')}
+GROUP BY f.severity
+UNION ALL
+SELECT NULL, coalesce(max(flag_id), 0) FROM flags
+"""
+
+
+def queue_head(conn: Conn, *, viewer: int | None = None) -> tuple[dict[str, int], int]:
+    """Active flags per severity that ``viewer`` may see (every severity named, 0 when none), and the
+    newest flag id of all."""
     counts = dict.fromkeys(SEVERITIES, 0)
-    for r in rows:
-        counts[r["severity"]] = int(r["n"])
-    return counts
+    last = 0
+    for r in fetch_all(conn, _HEAD_SQL, {"viewer": viewer}):
+        if r["severity"] is None:
+            last = int(r["n"])
+        else:
+            counts[r["severity"]] = int(r["n"])
+    return counts, last
+
+
+# The distinct rules by a skip scan of flags_rule (one probe per rule), not a read of every flag.
+_RULE_IDS_SQL = """
+WITH RECURSIVE r AS (
+    SELECT min(rule_id) AS rule_id FROM flags
+    UNION ALL
+    SELECT (SELECT min(rule_id) FROM flags WHERE rule_id > r.rule_id) FROM r WHERE r.rule_id IS NOT NULL
+)
+SELECT rule_id FROM r WHERE rule_id IS NOT NULL
+"""
 
 
 def rule_ids(conn: Conn) -> list[str]:
-    return [r["rule_id"] for r in fetch_all(conn, "SELECT DISTINCT rule_id FROM flags ORDER BY 1")]
+    return [r["rule_id"] for r in fetch_all(conn, _RULE_IDS_SQL)]
 
 
 def max_flag_id(conn: Conn) -> int:

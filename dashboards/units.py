@@ -23,6 +23,14 @@ def mmol_per_l(mg_dl: float) -> float:
     return mg_dl / _PER_MMOL
 
 
+def number_text(value: Any) -> str:
+    """A measured value as people write it: ``142``, ``98.6`` (one decimal); ``–`` for no value."""
+    if value is None:
+        return "–"
+    f = float(value)
+    return str(int(f)) if f.is_integer() else f"{f:.1f}"
+
+
 def glucose_text(mg_dl: Any, unit: str = MG_DL) -> str:
     """``112 mg/dL`` or ``6.2 mmol/L`` (one decimal, as meters show it); ``–`` for no value."""
     if mg_dl is None:

@@ -26,9 +26,9 @@ from dashboards.context import ctx
 from dashboards.errors import DashboardError, MfaEnrolmentDue, NotSignedIn, OutOfCareTeam
 from dashboards.flash import PARAM as FLASH_PARAM
 from dashboards.flash import message as flash_message
-from dashboards.localtime import time_html, utc_text
+from dashboards.localtime import ago_text, time_html, utc_text
 from dashboards.sessions import Principal
-from dashboards.units import MG_DL, glucose_text
+from dashboards.units import MG_DL, glucose_text, number_text
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +43,7 @@ CSP = (
 
 def _ago(value: Any) -> str:
     """'3 min ago'-style age for a datetime or a number of seconds."""
-    if value is None:
-        return "–"
-    seconds = int((datetime.now(UTC) - value).total_seconds()) if isinstance(value, datetime) else int(value)
-    if seconds < 0:
-        return "in the future"
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size} {unit} ago"
-    return f"{seconds} s ago"
+    return ago_text(value, datetime.now(UTC))
 
 
 @pass_context
@@ -74,20 +66,13 @@ def _glucose(context: Context, value: Any) -> str:
     return glucose_text(value, str(context.get("glucose_unit") or MG_DL))
 
 
-def _num(value: Any) -> str:
-    if value is None:
-        return "–"
-    f = float(value)
-    return str(int(f)) if f.is_integer() else f"{f:.1f}"
-
-
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     env = templates.env
     env.autoescape = True  # never rely on file-extension guessing for escaping
     env.filters["ago"] = _ago
     env.filters["when"] = _when
-    env.filters["num"] = _num
+    env.filters["num"] = number_text
     env.filters["glucose"] = _glucose
     return templates
 

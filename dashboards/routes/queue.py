@@ -30,7 +30,7 @@ from dashboards.flash import PARAM as FLASH_PARAM
 from dashboards.flash import message as flash_message
 from dashboards.flash import with_code
 from dashboards.localtime import local_text, utc_text, zone
-from dashboards.queue_view import RULE_WORDS, by_patient, plain_reason
+from dashboards.queue_view import RULE_WORDS, by_patient, plain_reason, present
 from dashboards.routes.deps import FlagId, User, domain_errors
 from dashboards.sessions import Principal, session_alive
 from dashboards.units import glucose_unit
@@ -56,6 +56,8 @@ STATUS_CHOICES: Final = ("active", *lifecycle.STATES)
 # The one-click events of the queue and flag pages: those a nurse may fire (review, promote and
 # dismiss have their own pages), in the lifecycle's order.
 QUEUE_EVENTS: Final = tuple(e for e in lifecycle.EVENTS if e in lifecycle.ROLE_EVENTS["nurse"])
+# The queue's one-click events and their codes in a flag's data-acts (app.js adds the buttons).
+ONE_CLICK: Final = (("acknowledge", "a"), ("assign", "t"))
 
 StateFilter = Annotated[str, Query(pattern=_one_of(STATUS_CHOICES))]
 EventName = Annotated[str, Field(pattern=_one_of(QUEUE_EVENTS))]
@@ -93,8 +95,13 @@ def _states(status: str) -> tuple[str, ...]:
 
 
 def _load_queue(
-    conn: Conn, me: Principal, filters: QueueFilters, *, limit: int, source_ip: str | None
+    conn: Conn, me: Principal, filters: QueueFilters, *, limit: int, source_ip: str | None,
+    newest: bool = False,
 ) -> dict[str, Any]:
+    """The flags, counts and newest flag id; with ``newest``, each patient's newest reading of the
+    kinds their flags are about. The audit row is written last: its append lock is held until commit,
+    so no other request waits behind this one's reads."""
+    viewer = care_teams.viewer(me)
     rows = queries.queue(
         conn,
         states=_states(filters.status),
@@ -102,43 +109,51 @@ def _load_queue(
         rule_id=filters.rule,
         assigned_to=me.username if filters.mine else None,
         limit=limit,
-        viewer=care_teams.viewer(me),
+        viewer=viewer,
     )
+    kinds: dict[int, set[str]] = {}
     for r in rows:
         r["actions"] = lifecycle.allowed_events(r["state"], me.role)
-    patient_ids = sorted({r["patient_id"] for r in rows if r["patient_id"] is not None})
-    record_view(conn, me, what="queue", patient_id=None,
-                detail={"patient_ids": patient_ids, "flags": len(rows)}, source_ip=source_ip)
-    return {
+        if r["patient_id"] is not None:
+            kinds.setdefault(r["patient_id"], set()).update([r["kind"]] if r["kind"] else [])
+    patient_ids = sorted(kinds)
+    counts, last_flag_id = queries.queue_head(conn, viewer=viewer)
+    data = {
         "rows": rows,
         "patient_ids": patient_ids,
-        "counts": queries.severity_counts(conn, viewer=care_teams.viewer(me)),
-        "last_flag_id": queries.max_flag_id(conn),
+        "counts": counts,
+        "last_flag_id": last_flag_id,
+        "newest": queries.newest_readings(conn, patient_ids, kinds) if newest else {},
     }
+    record_view(conn, me, what="queue", patient_id=None,
+                detail={"patient_ids": patient_ids, "flags": len(rows)}, source_ip=source_ip)
+    return data
 
 
 def _queue_view(conn: Conn, request: Request, me: Principal, filters: QueueFilters) -> dict[str, Any]:
     """What the queue page and its live fragment render: rows, counts, the filters that chose them."""
-    data = _load_queue(conn, me, filters, limit=200, source_ip=client_ip(request))
-    newest = queries.newest_readings(conn, data["patient_ids"])
+    unit = glucose_unit(conn, me.user_id)
+    data = _load_queue(conn, me, filters, limit=200, source_ip=client_ip(request), newest=True)
+    patients = by_patient(data["rows"], data.pop("newest"))
+    present(patients, one_click=ONE_CLICK, clinician=me.role == "clinician", glucose_unit=unit,
+            now=datetime.now(UTC))
     f = filters
     return {
         **data,
-        "patients": by_patient(data["rows"], newest),
+        "patients": patients,
         "filters": {"severity": f.severity or "", "rule": f.rule or "", "status": f.status, "mine": f.mine},
         "query": request.url.query,
         "dispositions": lifecycle.DISPOSITIONS,
         "status_choices": STATUS_CHOICES,
-        "one_click": (("acknowledge", "a"), ("assign", "t")),  # app.js adds them from each flag's data-acts
-        "glucose_unit": glucose_unit(conn, me.user_id),
+        "glucose_unit": unit,
     }
 
 
 @router.get("/queue", response_class=HTMLResponse, include_in_schema=False)
 def queue_page(request: Request, me: User, filters: Filters) -> Response:
     with ctx(request).pool.connection() as conn:
-        data = _queue_view(conn, request, me, filters)
         rules = [(r, RULE_WORDS.get(r) or plain_reason(r)) for r in queries.rule_ids(conn)]
+        data = _queue_view(conn, request, me, filters)
     return render(request, "queue.html", {**data, "rules": rules})
 
 
