@@ -23,7 +23,7 @@ from gateway.runtime import settings as rs
 from gateway.runtime.fatal import EXIT_LOCAL, Fatal, exit_on_fatal, one_line
 from gateway.runtime.settings import SettingError
 from ingest.dberrors import check_url, describe_target, wait_for_database
-from triage.clinical import device_enrolments, people
+from triage.clinical import device_enrolments, people, people_store
 
 ROLES = ("nurse", "clinician", "billing", "admin")
 
@@ -167,13 +167,11 @@ def _create_user(settings: AdminSettings, args: argparse.Namespace) -> int:
 
 def _create_token(settings: AdminSettings, args: argparse.Namespace) -> int:
     with _connect(settings.database_url) as conn:
-        row = conn.execute(
-            "SELECT user_id FROM users WHERE username = %s AND active", (args.username,)
-        ).fetchone()
-        if row is None:
+        user_id = people_store.active_user_id(conn, args.username)
+        if user_id is None:
             print(f"no active user {args.username}", file=sys.stderr)
             return 1
-        _, token = create_token(conn, int(row[0]), args.name)
+        _, token = create_token(conn, user_id, args.name)
     print(token)
     return 0
 

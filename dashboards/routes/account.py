@@ -16,7 +16,6 @@ from dashboards import mfa
 from dashboards.audit_trail import record_action
 from dashboards.auth import LOGIN_CSRF_COOKIE, MFA_COOKIE, SESSION_COOKIE, authorize
 from dashboards.context import client_ip, ctx
-from dashboards.db import fetch_one
 from dashboards.errors import CsrfRejected, NotFound
 from dashboards.passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
 from dashboards.routes.deps import User
@@ -32,6 +31,7 @@ from dashboards.throttle import REPEATED_LOCKOUTS
 from dashboards.web import local_path, render, see_other
 from ingest.migrate import schema_status
 from ingest.timescale import failing_jobs
+from triage.clinical import people_store
 from triage.clinical.audit import record
 
 log = logging.getLogger(__name__)
@@ -87,25 +87,22 @@ def _check_password(request: Request, username: str, password: str) -> int | Non
     A right password is audited by the caller: as ``auth.sign_in`` when it grants a session, as
     ``auth.password_ok`` when a second factor is still owed."""
     with ctx(request).pool.connection() as conn:
-        row = fetch_one(
-            conn, "SELECT user_id, password_hash, active FROM users WHERE username = %s", (username,)
-        )
-        ok = verify_password(password, row["password_hash"] if row else DUMMY_HASH)
-        ok = ok and row is not None and bool(row["active"])
-        reason = None if ok else ("unknown user" if row is None else "inactive" if not row["active"]
+        row = people_store.sign_in_record(conn, username)
+        ok = verify_password(password, row.password_hash if row else DUMMY_HASH)
+        ok = ok and row is not None and row.active
+        reason = None if ok else ("unknown user" if row is None else "inactive" if not row.active
                                   else "wrong password")
         conn.execute(
             "INSERT INTO dashboard_sign_ins (username, user_id, succeeded, source_ip, reason)"
             " VALUES (%s, %s, %s, %s, %s)",
-            (username[:200], row["user_id"] if row else None, ok, client_ip(request), reason),
+            (username[:200], row.user_id if row else None, ok, client_ip(request), reason),
         )
         if not ok:
             record(conn, actor=username[:200], action="auth.sign_in_failed", patient_id=None,
                    detail={"reason": reason}, source_ip=client_ip(request))
-        if ok and row is not None and needs_rehash(row["password_hash"]):
-            conn.execute("UPDATE users SET password_hash = %s WHERE user_id = %s",
-                         (hash_password(password), row["user_id"]))
-        return int(row["user_id"]) if ok and row is not None else None
+        if ok and row is not None and needs_rehash(row.password_hash):
+            people_store.set_password_hash(conn, row.user_id, hash_password(password))
+        return row.user_id if ok and row is not None else None
 
 
 def _refused(request: Request, next: str, error: str, status: int,

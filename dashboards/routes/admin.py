@@ -19,7 +19,7 @@ from dashboards.errors import BadInput, DashboardError, NotFound
 from dashboards.passwords import hash_password
 from dashboards.routes.deps import PatientId, User, UserId, domain_errors
 from dashboards.web import render, see_other
-from triage.clinical import assignments, device_enrolments, people
+from triage.clinical import assignments, device_enrolments, people, people_store
 
 router = APIRouter(dependencies=[Depends(authorize)])
 
@@ -56,9 +56,7 @@ def admin_home(request: Request, me: User) -> Response:
 def _patients_context(request: Request, me: User) -> dict[str, Any]:
     with ctx(request).pool.connection() as conn:
         patients = queries.patients(conn)
-        clinicians = fetch_all(
-            conn, "SELECT user_id, display_name FROM users WHERE role = 'clinician' AND active ORDER BY 2"
-        )
+        clinicians = people_store.active_clinicians(conn)
         enrolments = fetch_all(
             conn,
             "SELECT patient_id, max(start_date) AS start_date,"
@@ -320,7 +318,7 @@ def create_user(
     def write(conn: Conn) -> None:
         if (weak := password_policy.problem(password, username)) is not None:
             raise BadInput(weak)
-        if fetch_one(conn, "SELECT 1 AS x FROM users WHERE username = %s", (username,)):
+        if people_store.username_taken(conn, username):
             raise BadInput(f"user {username} already exists")
         uid = people.create_user(conn, username=username, display_name=display_name, role=role,
                                  password_hash=hash_password(password), npi=npi or None,
@@ -343,7 +341,7 @@ def add_licence(
     valid_to: Annotated[date, Form()],
 ) -> Response:
     def write(conn: Conn) -> None:
-        if fetch_one(conn, "SELECT 1 AS x FROM users WHERE user_id = %s", (user_id,)) is None:
+        if not people_store.user_exists(conn, user_id):
             raise NotFound(f"no user {user_id}")
         lid = people.add_licence(conn, user_id, state=state, license_number=license_number,
                                  valid_from=valid_from, valid_to=valid_to)
@@ -359,8 +357,7 @@ def set_active(
     request: Request, me: User, user_id: UserId, active: Annotated[bool, Form()] = False
 ) -> Response:
     with ctx(request).pool.connection() as conn:
-        cur = conn.execute("UPDATE users SET active = %s WHERE user_id = %s", (active, user_id))
-        if cur.rowcount != 1:
+        if not people_store.set_active(conn, user_id, active):
             raise NotFound(f"no user {user_id}")
         if not active:  # a deactivated account loses its sessions and tokens at once
             conn.execute("UPDATE dashboard_sessions SET ended_at = now(), end_reason = 'user deactivated'"

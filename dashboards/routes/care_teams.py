@@ -24,6 +24,7 @@ from dashboards.errors import BadInput, NotFound
 from dashboards.routes.deps import BIGINT_MAX, PatientId, User
 from dashboards.sessions import Principal
 from dashboards.web import render, see_other
+from triage.clinical import people_store
 from triage.clinical.audit import record
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,7 @@ def _overview(conn: Conn) -> dict[str, Any]:
     return {
         "teams": care_teams.teams(conn),
         "break_glass": care_teams.recent_break_glass(conn),
-        "staff": fetch_all(conn, "SELECT user_id, username, role FROM users"
-                                 " WHERE active AND role IN ('nurse', 'clinician') ORDER BY username"),
+        "staff": people_store.active_care_staff(conn),
         "patients": fetch_all(conn, "SELECT patient_id, mrn FROM patients ORDER BY mrn LIMIT 2000"),
     }
 
@@ -122,8 +122,7 @@ def set_member(request: Request, me: User, team_id: TeamId, user_id: FormId,
                action: Annotated[Literal["add", "remove"], Form()] = "add") -> Response:
     with ctx(request).pool.connection() as conn:
         _team(conn, team_id)
-        row = fetch_one(conn, "SELECT role FROM users WHERE user_id = %s", (user_id,))
-        if row is None or row["role"] not in care_teams.SCOPED_ROLES:
+        if people_store.role_of(conn, user_id) not in care_teams.SCOPED_ROLES:
             raise BadInput("members are nurses and clinicians (billing and admins are not scoped)")
         if care_teams.set_member(conn, team_id, user_id, present=action == "add"):
             record_action(conn, me, action=f"care_team.member_{action}", patient_id=None,

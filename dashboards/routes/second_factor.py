@@ -20,12 +20,12 @@ from dashboards import mfa, totp
 from dashboards.audit_trail import record_action
 from dashboards.auth import LOGIN_CSRF_COOKIE, MFA_COOKIE, authorize
 from dashboards.context import client_ip, ctx
-from dashboards.db import fetch_one
 from dashboards.errors import CsrfRejected, NotFound
 from dashboards.policy import requires_mfa
 from dashboards.routes.account import count_failure, grant_session, set_cookie
 from dashboards.routes.deps import User, UserId
 from dashboards.web import local_path, render, see_other
+from triage.clinical import people_store
 from triage.clinical.audit import record
 
 log = logging.getLogger(__name__)
@@ -153,10 +153,10 @@ def confirm(request: Request, me: User, code: Annotated[str, Form(max_length=40)
 @router.post("/admin/users/{user_id}/mfa/reset", include_in_schema=False)
 def reset(request: Request, me: User, user_id: UserId) -> Response:
     with ctx(request).pool.connection() as conn:
-        user = fetch_one(conn, "SELECT username FROM users WHERE user_id = %s", (user_id,))
-        if user is None or not mfa.reset(conn, user_id):
+        username = people_store.username_of(conn, user_id)
+        if username is None or not mfa.reset(conn, user_id):
             raise NotFound(f"user {user_id} has no second factor to reset")
         record_action(conn, me, action="mfa.reset", patient_id=None,
-                      detail={"user_id": user_id, "username": user["username"]}, source_ip=client_ip(request))
+                      detail={"user_id": user_id, "username": username}, source_ip=client_ip(request))
     log.warning("admin %s reset the second factor of user %s", me.user_id, user_id)
     return see_other("/admin/users")

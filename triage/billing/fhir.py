@@ -56,6 +56,7 @@ from triage.billing.fhir_model import (
     resource_uuid,
 )
 from triage.billing.rules import Decision
+from triage.clinical import people_store
 
 __all__ = [
     "CPT", "DATA_ABSENT", "ICD10", "LOINC", "MRN_SYSTEM", "NPI", "POS", "TZ_EXT", "UCUM", "export_fhir",
@@ -86,19 +87,17 @@ class _Month:
     def practitioner(self, user_id: int) -> dict[str, str]:
         if self.b.has("Practitioner", str(user_id)):
             return _ref("Practitioner", str(user_id))
-        row = self.conn.execute(
-            "SELECT npi, username, role, is_physician_or_qhp FROM users WHERE user_id = %s", (user_id,)
-        ).fetchone()
+        row = people_store.practitioner(self.conn, user_id)
         ident = []
-        if row is not None and row[0]:
-            ident.append({"system": NPI, "value": row[0]})
+        if row is not None and row.npi:
+            ident.append({"system": NPI, "value": row.npi})
         if row is not None:  # staff identifier, never a patient's
-            ident.append({"system": RPM + "username", "value": row[1]})
+            ident.append({"system": RPM + "username", "value": row.username})
         body: dict[str, Any] = {"identifier": ident, "active": True}
         if row is not None:
             body["extension"] = [
-                _ext("role", valueCode=row[2]),
-                _ext("physician-or-qhp", valueBoolean=bool(row[3])),
+                _ext("role", valueCode=row.role),
+                _ext("physician-or-qhp", valueBoolean=row.is_physician_or_qhp),
             ]
         return self.b.add("Practitioner", str(user_id), body)
 

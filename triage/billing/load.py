@@ -29,6 +29,7 @@ from triage.billing.facts import (
     TimeLog,
 )
 from triage.billing.rules import Policy
+from triage.clinical import people_store
 from triage.valid_reading import ReadingFacts, judge_all
 
 # The measured numbers of every kind: two rows of one device, kind and time with these equal are
@@ -103,11 +104,9 @@ def _practitioners(conn: psycopg.Connection[Any], user_ids: set[int]) -> dict[in
     ):
         lic[int(uid)].append(Licence(state, a, b, number))
     return {
-        int(uid): Practitioner(int(uid), name, role, npi, bool(qhp), tuple(lic[int(uid)]))
-        for uid, name, role, npi, qhp in conn.execute(
-            "SELECT user_id, username, role, npi, is_physician_or_qhp FROM users WHERE user_id = ANY(%s)",
-            (sorted(user_ids),),
-        )
+        p.user_id: Practitioner(p.user_id, p.username, p.role, p.npi, p.is_physician_or_qhp,
+                                tuple(lic[p.user_id]))
+        for p in people_store.practitioners(conn, user_ids)
     }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from triage.billing.rules import MEDICARE_CY2026, InvalidPolicy, Policy
-from triage.clinical import audit, icd10
+from triage.clinical import audit, icd10, people_store
 from triage.errors import TerminalTriageError
 
 PROGRAMS_ELSEWHERE = ("CCM", "PCM", "TCM", "BHI", "EM")
@@ -43,10 +43,10 @@ def _patient(conn: psycopg.Connection[Any], patient_id: int) -> None:
 def _username(conn: psycopg.Connection[Any], user_id: int | None) -> str:
     if user_id is None:
         return "system"
-    row = conn.execute("SELECT username FROM users WHERE user_id = %s", (user_id,)).fetchone()
-    if row is None:
+    name = people_store.username_of(conn, user_id)
+    if name is None:
         raise InvalidBillingFact("user_id", user_id, "no such user")
-    return str(row[0])
+    return name
 
 
 def record_order(
@@ -72,8 +72,7 @@ def record_order(
         raise InvalidBillingFact("end_date", end_date, "is before order_date")
     with conn.transaction():
         _patient(conn, patient_id)
-        role = conn.execute("SELECT role FROM users WHERE user_id = %s", (ordering_user_id,)).fetchone()
-        if role is None or role[0] != "clinician":
+        if people_store.role_of(conn, ordering_user_id) != "clinician":
             raise InvalidBillingFact(
                 "ordering_user_id", ordering_user_id, "is not a clinician (physician/NPP)"
             )

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from triage import flags_store
-from triage.clinical import audit, icd10
+from triage.clinical import audit, icd10, people_store
 from triage.errors import FlagNotFound, TerminalTriageError
 
 INTERACTIVE_MODES = ("video", "phone", "portal_live_chat")
@@ -63,12 +63,10 @@ class Actor:
 
 
 def load_actor(conn: psycopg.Connection[Any], user_id: int) -> Actor:
-    row = conn.execute(
-        "SELECT user_id, username, role, npi FROM users WHERE user_id = %s AND active", (user_id,)
-    ).fetchone()
+    row = people_store.active_actor(conn, user_id)
     if row is None:
         raise UnknownUser(user_id)
-    return Actor(int(row[0]), row[1], row[2], row[3])
+    return Actor(*row)
 
 
 def _flag_patient(conn: psycopg.Connection[Any], flag_id: int) -> tuple[int | None, str]:

@@ -1,0 +1,130 @@
+"""The ``users`` table's reads and small updates, stated once for triage and the dashboards.
+
+Staff accounts are read by review, billing records and FHIR, and by the dashboards' sign-in, admin
+and care-team pages; each used to write its own ``SELECT … FROM users``. Creating an account stays
+in ``people.create_user`` (it validates the role and NPI); statements that join ``users`` to another
+table's rows (sessions, reviews, time logs) belong to that table's owner.
+
+Every function runs one statement on the caller's connection and transaction. Rows a page renders
+come back as dicts (the dashboards' templates read them by name); the rest as plain values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+Conn = psycopg.Connection[Any]
+
+
+@dataclass(frozen=True)
+class SignInRecord:
+    """What a password check needs about one username."""
+
+    user_id: int
+    password_hash: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class PractitionerRow:
+    """One staff member as billing and the FHIR export describe a practitioner."""
+
+    user_id: int
+    username: str
+    role: str
+    npi: str | None
+    is_physician_or_qhp: bool
+
+
+def _scalar(conn: Conn, sql: str, params: tuple[object, ...]) -> Any:
+    row = conn.execute(sql, params).fetchone()
+    return None if row is None else row[0]
+
+
+def _dicts(conn: Conn, sql: str) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(sql)
+        return cur.fetchall()
+
+
+def username_of(conn: Conn, user_id: int) -> str | None:
+    """The account's username, active or not; None when there is no such user."""
+    name = _scalar(conn, "SELECT username FROM users WHERE user_id = %s", (user_id,))
+    return None if name is None else str(name)
+
+
+def role_of(conn: Conn, user_id: int) -> str | None:
+    """The account's role, active or not; None when there is no such user."""
+    role = _scalar(conn, "SELECT role FROM users WHERE user_id = %s", (user_id,))
+    return None if role is None else str(role)
+
+
+def user_exists(conn: Conn, user_id: int) -> bool:
+    return _scalar(conn, "SELECT 1 AS x FROM users WHERE user_id = %s", (user_id,)) is not None
+
+
+def username_taken(conn: Conn, username: str) -> bool:
+    return _scalar(conn, "SELECT 1 AS x FROM users WHERE username = %s", (username,)) is not None
+
+
+def active_user_id(conn: Conn, username: str) -> int | None:
+    """The id of the active account called ``username``; None when none is active."""
+    uid = _scalar(conn, "SELECT user_id FROM users WHERE username = %s AND active", (username,))
+    return None if uid is None else int(uid)
+
+
+def active_actor(conn: Conn, user_id: int) -> tuple[int, str, str, str | None] | None:
+    """(user_id, username, role, npi) of an active account: who may act on a flag."""
+    row = conn.execute(
+        "SELECT user_id, username, role, npi FROM users WHERE user_id = %s AND active", (user_id,)
+    ).fetchone()
+    return None if row is None else (int(row[0]), row[1], row[2], row[3])
+
+
+def sign_in_record(conn: Conn, username: str) -> SignInRecord | None:
+    row = conn.execute(
+        "SELECT user_id, password_hash, active FROM users WHERE username = %s", (username,)
+    ).fetchone()
+    return None if row is None else SignInRecord(int(row[0]), row[1], bool(row[2]))
+
+
+def set_password_hash(conn: Conn, user_id: int, password_hash: str) -> None:
+    conn.execute("UPDATE users SET password_hash = %s WHERE user_id = %s", (password_hash, user_id))
+
+
+def set_active(conn: Conn, user_id: int, active: bool) -> bool:
+    """Activate or deactivate an account; False when there is no such user."""
+    cur = conn.execute("UPDATE users SET active = %s WHERE user_id = %s", (active, user_id))
+    return cur.rowcount == 1
+
+
+def practitioner(conn: Conn, user_id: int) -> PractitionerRow | None:
+    row = conn.execute(
+        "SELECT npi, username, role, is_physician_or_qhp FROM users WHERE user_id = %s", (user_id,)
+    ).fetchone()
+    return None if row is None else PractitionerRow(user_id, row[1], row[2], row[0], bool(row[3]))
+
+
+def practitioners(conn: Conn, user_ids: Iterable[int]) -> list[PractitionerRow]:
+    rows = conn.execute(
+        "SELECT user_id, username, role, npi, is_physician_or_qhp FROM users WHERE user_id = ANY(%s)",
+        (sorted(user_ids),),
+    )
+    return [PractitionerRow(int(uid), name, role, npi, bool(qhp)) for uid, name, role, npi, qhp in rows]
+
+
+def active_clinicians(conn: Conn) -> list[dict[str, Any]]:
+    """``user_id``, ``display_name`` of active clinicians, by name (who may order RPM)."""
+    return _dicts(conn, "SELECT user_id, display_name FROM users"
+                        " WHERE role = 'clinician' AND active ORDER BY 2")
+
+
+def active_care_staff(conn: Conn) -> list[dict[str, Any]]:
+    """``user_id``, ``username``, ``role`` of active nurses and clinicians (care-team members)."""
+    return _dicts(conn, "SELECT user_id, username, role FROM users"
+                        " WHERE active AND role IN ('nurse', 'clinician') ORDER BY username")
