@@ -33,6 +33,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.storage_breakdown import compressed_columns, index_bytes
 from bench.storage_old import OldWriter
 from dashboards import queries
 from ingest import timescale as ts
@@ -249,7 +250,7 @@ def plain_rows(items: Sequence[Accepted], args: argparse.Namespace) -> tuple[lis
                 r, d, b = query_times(conn, args.patients, layout)
                 out.append(Row(f"{layout}, plain PostgreSQL", n, table, keys, fields(conn), speed, r, d, b))
                 if layout == args.layouts[-1]:
-                    profile = column_profile(conn)
+                    profile = column_profile(conn) + index_bytes(conn)
     return out, profile
 
 
@@ -283,6 +284,7 @@ def timescale_rows(
                 r, d, b = query_times(conn, args.patients, layout)
                 rows.append(Row(f"{label}, compressed", n, table, keys, None, None, r, d, b))
                 if layout == args.layouts[-1]:
+                    chunks += compressed_columns(conn)
                     for days in args.compare_chunks:
                         for segment in args.compare_segments:
                             chunks.append(chunk_interval(conn, days, segment))
@@ -369,6 +371,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"| {r.layout} | {r.rows:,} | {r.table_b:.1f} | {r.keys_b:.1f} | {r.table_b + r.keys_b:.1f} |"
               f" {fmt(r.fields_b)} | {fmt(r.rows_per_s, ',.0f')} | {fmt(r.q_readings_ms, '.2f')} |"
               f" {fmt(r.q_daily_ms, '.2f')} | {fmt(r.q_billing_ms, '.2f')} |")
+    columns = [c for c in chunks if c.count("|") == 3]  # storage_breakdown.compressed_columns
+    chunks = [c for c in chunks if c.count("|") != 3]
+    if columns:
+        print(f"\n| {args.layouts[-1]} compressed column (TimescaleDB) | bytes/reading |\n|---|---|")
+        print("\n".join(columns))
     if chunks:
         print("\n| chunk interval (days) | segment by | order by | chunks | compressed bytes/reading"
               " (no reading_keys) |\n|---|---|---|---|---|")
