@@ -29,6 +29,15 @@ class Metrics:
         self.commit_lag = Histogram("rpmflow_ingest_commit_lag_seconds",
                                     "Gateway received_at to commit, per reading", buckets=_LAG_BUCKETS,
                                     registry=r)
+        # Where publish → commit goes inside this process (per batch, its oldest message): waiting in
+        # the inbox for a worker, then receipt to the commit report. commit_lag minus the second is
+        # the time before the message reached this process (gateway, broker, socket).
+        self.handout_wait = Histogram("rpmflow_ingest_handout_wait_seconds",
+                                      "Receipt to hand-out to a worker, oldest message of each batch",
+                                      buckets=_LAG_BUCKETS, registry=r)
+        self.receipt_to_commit = Histogram("rpmflow_ingest_receipt_to_commit_seconds",
+                                           "Receipt by this process to the commit report, oldest message of "
+                                           "each batch", buckets=_LAG_BUCKETS, registry=r)
         self.batch_seconds = Histogram("rpmflow_ingest_batch_seconds", "Time to write and commit one batch",
                                        registry=r)
         self.acks = Counter("rpmflow_ingest_acks", "Ack messages to gateways (rpm/v1/<gw>/acks), by result"
