@@ -114,7 +114,7 @@ def create_patient(
     birth_year: Annotated[int | None, Form(ge=1900, le=2100)] = None,
 ) -> Response:
     def write(conn: Conn) -> None:
-        if fetch_one(conn, "SELECT 1 AS x FROM patients WHERE mrn = %s", (mrn,)):
+        if people_store.mrn_taken(conn, mrn):
             raise BadInput(f"MRN {mrn} already exists")
         pid = people.create_patient(conn, mrn=mrn, display_name=display_name, state=state,
                                     timezone=timezone, birth_year=birth_year)

@@ -14,12 +14,13 @@ from fastapi.responses import HTMLResponse, Response
 from dashboards.audit_trail import record_action, record_view
 from dashboards.auth import authorize
 from dashboards.context import client_ip, ctx
-from dashboards.db import Conn, fetch_all
+from dashboards.db import Conn
 from dashboards.routes.deps import User
 from dashboards.sessions import Principal
 from dashboards.web import render
 from triage.billing.compute import PatientMonth, compute_month
 from triage.billing.export import export_csv, export_fhir
+from triage.clinical import people_store
 
 router = APIRouter(dependencies=[Depends(authorize)])
 
@@ -32,11 +33,6 @@ QueryMonth = Annotated[int | None, Query(ge=1, le=12)]
 def _compute(conn: Conn, year: int, month: int) -> list[PatientMonth]:
     # Periods that have not ended yet are withheld with that reason, not guessed.
     return compute_month(conn, year, month, as_of=datetime.now(UTC).date())
-
-
-def patient_names(conn: Conn, ids: list[int]) -> dict[int, str]:
-    rows = fetch_all(conn, "SELECT patient_id, display_name FROM patients WHERE patient_id = ANY(%s)", (ids,))
-    return {int(r["patient_id"]): r["display_name"] for r in rows}
 
 
 def _audit(conn: Conn, me: Principal, what: str, year: int, month: int, results: list[PatientMonth],
@@ -68,7 +64,7 @@ def billing_page(
     y, m = nav["year"], nav["month"]
     with ctx(request).pool.connection() as conn:
         results = _compute(conn, y, m)
-        names = patient_names(conn, [r.patient_id for r in results])
+        names = people_store.patient_names(conn, [r.patient_id for r in results])
         _audit(conn, me, "billing", y, m, results, client_ip(request))
     emitted = sum(len(r.emitted) for r in results)
     return render(request, "billing.html", {"results": results, "names": names, "emitted": emitted, **nav})

@@ -21,13 +21,14 @@ from dashboards.audit_trail import record_view
 from dashboards.auth import authorize
 from dashboards.context import client_ip, ctx
 from dashboards.db import Conn
-from dashboards.routes.billing import Month, QueryMonth, QueryYear, Year, month_nav, patient_names
+from dashboards.routes.billing import Month, QueryMonth, QueryYear, Year, month_nav
 from dashboards.routes.deps import User
 from dashboards.sessions import Principal
 from dashboards.web import render
 from triage.billing.gates import month_bounds
 from triage.billing.load import load_patient_facts, load_policies, patient_ids_for_month
 from triage.billing.worklist import WorkItem, sort_worklist, work_item
+from triage.clinical import people_store
 
 router = APIRouter(dependencies=[Depends(authorize)])
 
@@ -73,7 +74,7 @@ def worklist_page(request: Request, me: User, year: QueryYear = None, month: Que
     nav = month_nav(year, month)
     with ctx(request).pool.connection() as conn:
         items = _load(conn, me, nav["year"], nav["month"], client_ip(request))
-        names = patient_names(conn, [i.patient_id for i in items])
+        names = people_store.patient_names(conn, [i.patient_id for i in items])
     return render(
         request,
         "billing_worklist.html",

@@ -19,7 +19,7 @@ from dashboards import care_teams, queries
 from dashboards.audit_trail import record_action, record_view
 from dashboards.auth import authorize
 from dashboards.context import client_ip, ctx
-from dashboards.db import Conn, fetch_all, fetch_one
+from dashboards.db import Conn, fetch_one
 from dashboards.errors import BadInput, NotFound
 from dashboards.routes.deps import BIGINT_MAX, PatientId, User
 from dashboards.sessions import Principal
@@ -79,7 +79,7 @@ def _overview(conn: Conn) -> dict[str, Any]:
         "teams": care_teams.teams(conn),
         "break_glass": care_teams.recent_break_glass(conn),
         "staff": people_store.active_care_staff(conn),
-        "patients": fetch_all(conn, "SELECT patient_id, mrn FROM patients ORDER BY mrn LIMIT 2000"),
+        "patients": people_store.patient_picker(conn),
     }
 
 

@@ -69,3 +69,25 @@ def test_triage_reads_actors_and_practitioners(db: Conn, as_triage: Conn) -> Non
     assert sorted(people_store.practitioners(as_triage, {doc, gone}), key=lambda p: p.user_id) == [
         expected, people_store.PractitionerRow(gone, "ps-gone", "nurse", None, False)
     ]
+
+
+def test_patient_lookups(db: Conn, as_dashboard: Conn, as_triage: Conn) -> None:
+    pid = people.create_patient(db, mrn="PS-1", display_name="Pat Store", state="ny",
+                                timezone="America/Chicago")
+    digits = people.create_patient(db, mrn=str(pid), display_name="Digits", state="NJ")
+    missing = pid + digits + 1000
+
+    assert people_store.patient_exists(as_triage, pid)
+    assert not people_store.patient_exists(as_triage, missing)
+    assert people_store.mrn_taken(as_dashboard, "PS-1")
+    assert not people_store.mrn_taken(as_dashboard, "PS-none")
+    assert people_store.patient_id_by_mrn_or_id(as_triage, "PS-1") == pid
+    assert people_store.patient_id_by_mrn_or_id(as_triage, str(digits)) == digits
+    # An all-digit MRN wins over the patient whose id it happens to be.
+    assert people_store.patient_id_by_mrn_or_id(as_triage, str(pid)) == digits
+    assert people_store.patient_id_by_mrn_or_id(as_triage, "PS-none") is None
+    assert people_store.patient_header(as_triage, pid) == people_store.PatientHeader(
+        pid, "PS-1", "NY", "America/Chicago")
+    assert people_store.patient_header(as_triage, missing) is None
+    assert people_store.patient_names(as_dashboard, [pid, missing]) == {pid: "Pat Store"}
+    assert {"patient_id": pid, "mrn": "PS-1"} in people_store.patient_picker(as_dashboard)

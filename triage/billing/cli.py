@@ -14,6 +14,7 @@ import psycopg
 
 from gateway.runtime.fatal import Fatal
 from triage.billing import compute, export
+from triage.clinical import people_store
 
 FORMATS = ("json", "csv", "claims", "fhir")
 
@@ -64,14 +65,10 @@ def parse_as_of(text: str | None) -> date | None:
 def patient_id(conn: psycopg.Connection[Any], text: str | None) -> int | None:
     if text is None:
         return None
-    as_id = int(text) if text.isdigit() and len(text) <= 18 else -1
-    row = conn.execute(
-        "SELECT patient_id FROM patients WHERE mrn = %s OR patient_id = %s ORDER BY mrn = %s DESC LIMIT 1",
-        (text, as_id, text),
-    ).fetchone()
-    if row is None:
+    pid = people_store.patient_id_by_mrn_or_id(conn, text)
+    if pid is None:
         raise _bad(f"--patient {text!r}: no patient with that id or MRN")
-    return int(row[0])
+    return pid
 
 
 def billing_main(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:

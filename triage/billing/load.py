@@ -213,12 +213,10 @@ def _histories(conn: psycopg.Connection[Any], pid: int, tz: str) -> dict[str, An
 
 def load_patient_facts(conn: psycopg.Connection[Any], patient_id: int, until: date) -> PatientFacts | None:
     """Every fact about one patient up to ``until`` (local date), or None if no such patient."""
-    row = conn.execute(
-        "SELECT patient_id, mrn, state, timezone FROM patients WHERE patient_id = %s", (patient_id,)
-    ).fetchone()
+    row = people_store.patient_header(conn, patient_id)
     if row is None:
         return None
-    pid, mrn, state, tz = int(row[0]), row[1], row[2], row[3]
+    pid, mrn, state, tz = row.patient_id, row.mrn, row.state, row.timezone
     h = _histories(conn, pid, tz)
     logs = _time_logs(conn, pid, tz)
     users = {e.ordering_user_id for e in h["enrolments"]} | {t.user_id for t in logs}

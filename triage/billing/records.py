@@ -36,7 +36,7 @@ def _id(row: Any) -> int:
 
 
 def _patient(conn: psycopg.Connection[Any], patient_id: int) -> None:
-    if conn.execute("SELECT 1 FROM patients WHERE patient_id = %s", (patient_id,)).fetchone() is None:
+    if not people_store.patient_exists(conn, patient_id):
         raise InvalidBillingFact("patient_id", patient_id, "no such patient")
 
 

@@ -1,9 +1,10 @@
-"""The ``users`` table's reads and small updates, stated once for triage and the dashboards.
+"""The ``users`` and ``patients`` tables' reads and small updates, stated once for triage and dashboards.
 
-Staff accounts are read by review, billing records and FHIR, and by the dashboards' sign-in, admin
-and care-team pages; each used to write its own ``SELECT … FROM users``. Creating an account stays
-in ``people.create_user`` (it validates the role and NPI); statements that join ``users`` to another
-table's rows (sessions, reviews, time logs) belong to that table's owner.
+Staff accounts and patients are read by review, billing records, load and FHIR, and by the
+dashboards' sign-in, admin, billing and care-team pages; each used to write its own ``SELECT … FROM
+users`` (or ``patients``). Creating a row stays in ``people.create_user``/``create_patient`` (they
+validate it); a patient's state follows its location history in ``locations.py``; statements that
+join these tables to another table's rows (sessions, reviews, time logs) belong to that table's owner.
 
 Every function runs one statement on the caller's connection and transaction. Rows a page renders
 come back as dicts (the dashboards' templates read them by name); the rest as plain values.
@@ -128,3 +129,52 @@ def active_care_staff(conn: Conn) -> list[dict[str, Any]]:
     """``user_id``, ``username``, ``role`` of active nurses and clinicians (care-team members)."""
     return _dicts(conn, "SELECT user_id, username, role FROM users"
                         " WHERE active AND role IN ('nurse', 'clinician') ORDER BY username")
+
+
+@dataclass(frozen=True)
+class PatientHeader:
+    """What billing needs to place a patient: its MRN, state and time zone."""
+
+    patient_id: int
+    mrn: str
+    state: str
+    timezone: str
+
+
+def patient_exists(conn: Conn, patient_id: int) -> bool:
+    return _scalar(conn, "SELECT 1 FROM patients WHERE patient_id = %s", (patient_id,)) is not None
+
+
+def mrn_taken(conn: Conn, mrn: str) -> bool:
+    return _scalar(conn, "SELECT 1 AS x FROM patients WHERE mrn = %s", (mrn,)) is not None
+
+
+def patient_id_by_mrn_or_id(conn: Conn, text: str) -> int | None:
+    """The patient whose MRN is ``text`` (preferred) or whose id it is; None when neither."""
+    as_id = int(text) if text.isdigit() and len(text) <= 18 else -1
+    pid = _scalar(
+        conn,
+        "SELECT patient_id FROM patients WHERE mrn = %s OR patient_id = %s ORDER BY mrn = %s DESC LIMIT 1",
+        (text, as_id, text),
+    )
+    return None if pid is None else int(pid)
+
+
+def patient_header(conn: Conn, patient_id: int) -> PatientHeader | None:
+    row = conn.execute(
+        "SELECT patient_id, mrn, state, timezone FROM patients WHERE patient_id = %s", (patient_id,)
+    ).fetchone()
+    return None if row is None else PatientHeader(int(row[0]), row[1], row[2], row[3])
+
+
+def patient_names(conn: Conn, patient_ids: list[int]) -> dict[int, str]:
+    """``display_name`` by patient id, for the ids that exist."""
+    rows = conn.execute(
+        "SELECT patient_id, display_name FROM patients WHERE patient_id = ANY(%s)", (patient_ids,)
+    )
+    return {int(pid): name for pid, name in rows}
+
+
+def patient_picker(conn: Conn) -> list[dict[str, Any]]:
+    """``patient_id``, ``mrn`` of the first 2000 patients by MRN (the admin's pick lists)."""
+    return _dicts(conn, "SELECT patient_id, mrn FROM patients ORDER BY mrn LIMIT 2000")
