@@ -18,8 +18,11 @@ import pstats
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+
+import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -28,17 +31,20 @@ from bench import ingest_mqtt as mq  # noqa: E402
 from bench.ingest_measure import (  # noqa: E402
     BATCH,
     SAMPLE_FLEET,
+    CpuMeter,
     Fresh,
     Plan,
+    Rate,
     accepted_items,
     fleet_messages,
+    postmaster_pid,
     raw_copy_readings,
     writer_alone,
 )
 from ingest.commit import items_of  # noqa: E402
 from ingest.migrate import migrate  # noqa: E402
 from ingest.writer import BatchWriter  # noqa: E402
-from simulators.embedded_postgres import EmbeddedPostgres  # noqa: E402
+from simulators.embedded_postgres import DatabaseUrls, EmbeddedPostgres  # noqa: E402
 
 
 def profile_worker(pg: EmbeddedPostgres, n: int, top: int) -> None:
@@ -70,6 +76,27 @@ def profile_worker(pg: EmbeddedPostgres, n: int, top: int) -> None:
     print(out.getvalue())
 
 
+def measured(pg: EmbeddedPostgres, name: str, measure: Callable[[DatabaseUrls], Rate],
+             enrol: bool = False) -> tuple[Rate, float]:
+    """``measure`` on a fresh migrated database, and the CPU microseconds a stored row cost there:
+    this process (building and sending rows) plus PostgreSQL's, warm-up and building included.
+    Steadier than rates on a loaded machine: waiting for a core costs no CPU."""
+    urls = pg.create_database(name)
+    migrate(urls.owner)
+    if enrol:
+        mq.enrol(urls.owner, [SAMPLE_FLEET])
+    server = CpuMeter(postmaster_pid(pg.data_dir))
+    server.start()
+    client = time.process_time()
+    rate = measure(urls)
+    client = time.process_time() - client
+    server.stop()
+    with psycopg.connect(urls.owner) as conn:
+        row = conn.execute("SELECT count(*) FROM readings").fetchone()
+    rows = int(row[0]) if row else 0
+    return rate, (client + server.seconds) / max(rows, 1) * 1e6
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=3)
@@ -86,21 +113,22 @@ def main(argv: list[str] | None = None) -> int:
             profile_worker(pg, args.profile, args.top)
         if args.runs:
             fresh = Fresh(accepted_items(5_000))
-        ratios = []
+        ratios: list[float] = []
+        cpu_ratios: list[float] = []
         for run in range(args.runs):
-            copy_urls = pg.create_database(f"wb{run}_copy")
-            migrate(copy_urls.owner)
-            raw = raw_copy_readings(copy_urls.owner, fresh, plan)
-            urls = pg.create_database(f"wb{run}_writer")
-            migrate(urls.owner)
-            mq.enrol(urls.owner, [SAMPLE_FLEET])
-            wrote = writer_alone(urls.ingest, fresh, plan)
+            raw, raw_cpu = measured(pg, f"wb{run}_copy",
+                                    lambda url: raw_copy_readings(url.owner, fresh, plan))
+            wrote, cpu = measured(pg, f"wb{run}_writer", lambda url: writer_alone(url.ingest, fresh, plan),
+                                  enrol=True)
             ratios.append(wrote.per_s / raw.per_s)
-            print(f"run {run + 1}: raw COPY readings {raw.per_s:,.0f} rows/s, writer {wrote.per_s:,.0f}"
-                  f" rows/s, writer / raw COPY {ratios[-1]:.2f}", flush=True)
+            cpu_ratios.append(raw_cpu / cpu)
+            print(f"run {run + 1}: raw COPY readings {raw.per_s:,.0f} rows/s ({raw_cpu:.0f} µs CPU a row),"
+                  f" writer {wrote.per_s:,.0f} rows/s ({cpu:.0f} µs CPU a row); writer / raw COPY"
+                  f" {ratios[-1]:.2f} by rate, {cpu_ratios[-1]:.2f} by CPU", flush=True)
         if ratios:
             print(f"writer / raw COPY readings: median {statistics.median(ratios):.2f}"
-                  f" ({min(ratios):.2f} – {max(ratios):.2f})")
+                  f" ({min(ratios):.2f} – {max(ratios):.2f}) by rate; by CPU a row (client + PostgreSQL)"
+                  f" {statistics.median(cpu_ratios):.2f} ({min(cpu_ratios):.2f} – {max(cpu_ratios):.2f})")
     finally:
         pg.destroy()
     return 0

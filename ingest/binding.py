@@ -32,6 +32,15 @@ NOT_ENROLLED: Final = "not_enrolled"
 OTHER_GATEWAY: Final = "duplicate_of_other_gateway"
 
 
+# The gateway a reading's device is enrolled on at its measured_at (``{t}``: the readings' alias).
+ENROLLED_AT: Final = """
+    SELECT de.gateway_id FROM device_enrolments de
+    WHERE de.device_id = {t}.device_id AND de.valid_from <= {t}.measured_at
+      AND (de.valid_to IS NULL OR de.valid_to > {t}.measured_at)
+    ORDER BY de.valid_from DESC LIMIT 1
+"""
+
+
 def refuse_unbound_sql(staging: sql.Identifier) -> sql.Composed:
     """Remove the staged readings not from the gateway enrolled at ``measured_at``; returns
     ``(ord, enrolled gateway or NULL)`` of each."""
@@ -39,18 +48,13 @@ def refuse_unbound_sql(staging: sql.Identifier) -> sql.Composed:
         """
         DELETE FROM {staging} s USING (
             SELECT t.ord, e.gateway_id AS enrolled FROM {staging} t
-            LEFT JOIN LATERAL (
-                SELECT de.gateway_id FROM device_enrolments de
-                WHERE de.device_id = t.device_id AND de.valid_from <= t.measured_at
-                  AND (de.valid_to IS NULL OR de.valid_to > t.measured_at)
-                ORDER BY de.valid_from DESC LIMIT 1
-            ) e ON true
+            LEFT JOIN LATERAL ({enrolled}) e ON true
             WHERE e.gateway_id IS DISTINCT FROM t.gateway_id
         ) bad
         WHERE s.ord = bad.ord
         RETURNING s.ord, bad.enrolled
         """
-    ).format(staging=staging)
+    ).format(staging=staging, enrolled=sql.SQL(ENROLLED_AT.format(t="t")))
 
 
 def refuse_foreign_duplicates_sql(staging: sql.Identifier, *, keys_table: bool = True) -> sql.Composed:
@@ -74,15 +78,21 @@ def refuse_foreign_duplicates_sql(staging: sql.Identifier, *, keys_table: bool =
     ).format(staging=staging)
 
 
+# What a batch records of each device seen (``x``: first_seen, last_seen, reported per device).
+DEVICES_SEEN_SET: Final = """
+    UPDATE devices d SET
+        first_seen_at = LEAST(d.first_seen_at, x.first_seen),
+        last_seen_at = GREATEST(d.last_seen_at, x.last_seen),
+        reported = CASE WHEN d.last_seen_at IS NULL OR x.last_seen >= d.last_seen_at
+                        THEN x.reported ELSE d.reported END
+"""
+
+
 def devices_seen_sql(staging: sql.Identifier) -> sql.Composed:
     """First/last seen and the reported description of each device with an accepted reading."""
     return sql.SQL(
         """
-        UPDATE devices d SET
-            first_seen_at = LEAST(d.first_seen_at, x.first_seen),
-            last_seen_at = GREATEST(d.last_seen_at, x.last_seen),
-            reported = CASE WHEN d.last_seen_at IS NULL OR x.last_seen >= d.last_seen_at
-                            THEN x.reported ELSE d.reported END
+        """ + DEVICES_SEEN_SET + """
         FROM (
             SELECT DISTINCT ON (device_id) device_id,
                    LEAST(min(received_at) OVER w, now()) AS first_seen,

@@ -29,8 +29,9 @@ from typing import Any, Final
 import psycopg
 from psycopg import sql
 
-from ingest import binding, db
+from ingest import binding, db, direct
 from ingest.contract import ValidStatus
+from ingest.direct import ASSIGNED_AT
 from ingest.errors import RowRefused
 from ingest.items import DEAD_LETTER_KEEP, Accepted, DeadLetter, Item, Rejection
 
@@ -92,12 +93,7 @@ _ASSIGNED_SELECT: Final = """
         SELECT DISTINCT ON (s.message_id) {scols}, a.patient_id, clock_timestamp()
         FROM {staging} s
         {keys}
-        LEFT JOIN LATERAL (
-            SELECT da.patient_id FROM device_assignments da
-            WHERE da.device_id = s.device_id AND da.valid_from <= s.measured_at
-              AND (da.valid_to IS NULL OR da.valid_to > s.measured_at)
-            ORDER BY da.valid_from DESC LIMIT 1
-        ) a ON true
+        LEFT JOIN LATERAL (""" + ASSIGNED_AT.format(t="s") + """) a ON true
         ORDER BY s.message_id, s.ord
 """
 
@@ -175,6 +171,13 @@ def staging_row(ord_: int, a: Accepted) -> tuple[Any, ...]:
     )
 
 
+def reading_row(a: Accepted, patient_id: int | None, ingested_at: Any) -> tuple[Any, ...]:
+    """The ``readings`` row of the fast path (``direct.COPY_COLUMNS``): the staging row without
+    its position and the device's description, plus patient and ingestion time."""
+    row = staging_row(0, a)
+    return (*row[1:26], *row[31:], patient_id, ingested_at)
+
+
 class BatchWriter:
     """Owns one connection; ``write`` commits a batch or raises DatabaseUnavailable (retry later)."""
 
@@ -187,13 +190,14 @@ class BatchWriter:
         self._unbound = binding.refuse_unbound_sql(STAGING)
         self._foreign = binding.refuse_foreign_duplicates_sql(STAGING, keys_table=False)
         self._devices = binding.devices_seen_sql(STAGING)
+        self._keys = False
 
     def _connection(self) -> db.Connection:
         if self._conn is None or self._conn.closed:
             conn = db.connect(self._conninfo, application_name=self._application_name)
             with db.map_errors():
                 conn.execute(_staging_ddl())
-                keys = keys_table(conn)
+                keys = self._keys = keys_table(conn)
                 self._merge = _merge_sql(keys)
                 self._foreign = binding.refuse_foreign_duplicates_sql(STAGING, keys_table=keys)
                 conn.commit()
@@ -211,7 +215,12 @@ class BatchWriter:
             conn = self._connection()
             try:
                 with db.map_errors():
-                    return self._write_all(conn, items)
+                    try:
+                        return self._write_all(conn, items, fast=True)
+                    except direct.Contended as exc:
+                        log.info("batch of %d raced another writer (%s): written through staging",
+                                 len(items), exc)
+                        return self._write_all(conn, items, fast=False)
             except RowRefused as exc:
                 log.warning("batch of %d refused (SQLSTATE %s): retrying row by row", len(items),
                             exc.sqlstate)
@@ -224,7 +233,7 @@ class BatchWriter:
 
     # -- one transaction for everything ------------------------------------------------------------
 
-    def _write_all(self, conn: db.Connection, items: Sequence[Item]) -> BatchResult:
+    def _write_all(self, conn: db.Connection, items: Sequence[Item], *, fast: bool) -> BatchResult:
         result = BatchResult()
         accepted = [x for x in items if isinstance(x, Accepted)]
         statuses = sorted((x for x in items if isinstance(x, ValidStatus)),
@@ -232,7 +241,7 @@ class BatchWriter:
         letters = [x for x in items if isinstance(x, DeadLetter)]
         with conn.transaction(), conn.cursor() as cur:
             if accepted:
-                result.inserted = self._readings(cur, accepted, result)
+                result.inserted = self._readings(cur, accepted, result, fast=fast)
                 result.duplicates = len(accepted) - result.inserted - len(result.rejected)
             for st in statuses:
                 cur.execute(_STATUS_SQL, (st.gateway_id, st.online, st.payload_text, st.at))
@@ -241,29 +250,39 @@ class BatchWriter:
         return result
 
     def _readings(self, cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], result: BatchResult,
-                  *, clear: bool = False) -> int:
-        """Stage, bind, merge; the binding's refusals go to ``result`` (their dead letters are
-        inserted by the caller, in the same transaction). The staging table empties itself at
-        commit; ``clear`` empties it now (row by row, several stagings in one transaction)."""
-        with cur.copy(self._copy) as copy:
-            for i, a in enumerate(accepted):
-                copy.write_row(staging_row(i, a))
-        cur.execute(self._unbound)
-        refused = [(int(o), binding.unbound_code(gw), gw) for o, gw in cur.fetchall()]
-        cur.execute(self._merge)
-        inserted = max(cur.rowcount, 0)
-        if inserted < len(accepted) - len(refused):  # some staged reading was not new: whose is it?
-            cur.execute(self._foreign)
-            refused += [(int(o), binding.OTHER_GATEWAY, None) for (o,) in cur.fetchall()]
+                  *, fast: bool = False, clear: bool = False) -> int:
+        """Bind, dedupe and store; the binding's refusals go to ``result`` (their dead letters are
+        inserted by the caller, in the same transaction). ``fast``: ``ingest/direct.py`` (may
+        raise :class:`~ingest.direct.Contended`); else through the staging table."""
+        if fast:
+            inserted, refused = direct.write(cur, accepted, reading_row, keys_table=self._keys)
+        else:
+            inserted, refused = self._staged(cur, accepted, clear=clear)
         for o, code, enrolled in sorted(refused):
             letter, rejection = binding.refusal(accepted[o], code, enrolled)
             log.warning("reading from %s refused (%s): dead-lettered", rejection.gateway_id, code)
             result.unbound.append(letter)
             result.rejected.append(rejection)
+        return inserted
+
+    def _staged(self, cur: psycopg.Cursor[Any], accepted: Sequence[Accepted],
+                *, clear: bool) -> tuple[int, list[direct.Refusal]]:
+        """Stage, bind, merge. The staging table empties itself at commit; ``clear`` empties it
+        now (row by row: several stagings in one transaction)."""
+        with cur.copy(self._copy) as copy:
+            for i, a in enumerate(accepted):
+                copy.write_row(staging_row(i, a))
+        cur.execute(self._unbound)
+        refused: list[direct.Refusal] = [(int(o), binding.unbound_code(gw), gw) for o, gw in cur.fetchall()]
+        cur.execute(self._merge)
+        inserted = max(cur.rowcount, 0)
+        if inserted < len(accepted) - len(refused):  # some staged reading was not new: whose is it?
+            cur.execute(self._foreign)
+            refused += [(int(o), binding.OTHER_GATEWAY, None) for (o,) in cur.fetchall()]
         cur.execute(self._devices)
         if clear:
             cur.execute(sql.SQL("TRUNCATE {}").format(STAGING))
-        return inserted
+        return inserted, refused
 
     @staticmethod
     def _dead_letters(cur: psycopg.Cursor[Any], letters: Sequence[DeadLetter]) -> int:

@@ -1,0 +1,130 @@
+"""The writer's fast path (ingest/direct.py) against a real PostgreSQL: the same verdicts as the
+staging path, and a race for a message id falls back to it without a duplicate."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+
+from ingest import direct
+from ingest.writer import READING_COLUMNS, Accepted, BatchWriter, Item, keys_table, reading_row
+from tests.ingest.helpers import count, enrol, unique_reading, with_contract_id
+from tests.ingest.test_binding import DEV, NOW, A, B, Conn, item
+from tests.ingest.test_binding import writer as writer  # the fixture: DEV enrolled on A
+
+
+def accepted(msg: dict[str, Any]) -> Accepted:
+    out = item(msg)
+    assert isinstance(out, Accepted)
+    return out
+
+
+def test_the_copy_columns_are_the_reading_columns_plus_patient_and_time() -> None:
+    assert (*READING_COLUMNS, "patient_id", "ingested_at") == direct.COPY_COLUMNS
+    row = reading_row(accepted(unique_reading(A, 1)), 7, NOW)
+    assert len(row) == len(direct.COPY_COLUMNS) and row[-2:] == (7, NOW)
+    assert row[READING_COLUMNS.index("message_id")] == unique_reading(A, 1)["message_id"]
+
+
+def test_verdicts_in_batch_order() -> None:
+    """Unbound first, then new, then a duplicate held by another gateway; a duplicate held by the
+    sender (or by a pre-binding key without a gateway) is neither stored nor refused."""
+    batch = [accepted(unique_reading(A, n)) for n in range(5)]
+    rows = [(0, None, False, None, None, NOW), (1, B, False, None, None, NOW), (2, A, True, A, 42, NOW),
+            (3, A, False, B, None, NOW), (4, A, False, None, None, NOW)]
+    d = direct.decide(batch, rows)
+    assert d.new == [(2, 42)]
+    assert d.refused == [(0, "not_enrolled", None), (1, "wrong_gateway", B),
+                         (3, "duplicate_of_other_gateway", None)]
+    assert d.at == NOW
+
+
+def test_a_mixed_batch_gets_the_staging_paths_verdicts(writer: BatchWriter, db: Conn) -> None:
+    """New, repeated in the batch, sent again by another gateway in the same batch (the binding
+    refuses it first), from a device enrolled elsewhere: stored once, refusals named, devices seen
+    recorded. (A duplicate of another gateway's stored reading: tests/ingest/test_binding.py.)"""
+    enrol(db, "DEV-ELSEWHERE", B)
+    first = unique_reading(A, 1, received_at="2025-11-23T10:00:00Z")
+    later = unique_reading(A, 2, received_at="2025-11-23T11:00:00Z")
+    elsewhere = unique_reading(A, 3)
+    elsewhere["device"] = {**elsewhere["device"], "id": "DEV-ELSEWHERE"}
+    elsewhere = with_contract_id(elsewhere)
+    result = writer.write([item(first), item(first), item({**first, "gateway_id": B}), item(later),
+                           item(elsewhere)])
+    assert (result.inserted, result.duplicates) == (2, 1)
+    assert sorted((r.message_id, r.code) for r in result.rejected) == sorted(
+        [(first["message_id"], "wrong_gateway"), (elsewhere["message_id"], "wrong_gateway")])
+    assert count(db, "SELECT count(*) FROM readings") == 2
+    seen = db.execute("SELECT first_seen_at, last_seen_at, reported->>'gateway_id' FROM devices"
+                      " WHERE device_id = %s", (DEV,)).fetchone()
+    assert seen == (datetime(2025, 11, 23, 10, tzinfo=UTC), datetime(2025, 11, 23, 11, tzinfo=UTC), A)
+    again = writer.write([item(first), item(later)])
+    assert (again.inserted, again.duplicates, again.rejected) == (0, 2, [])
+
+
+def test_a_race_lost_after_the_copy_is_rolled_back_and_written_through_staging(
+    writer: BatchWriter, db: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the fast path did before :class:`direct.Contended` is rolled back; the staging
+    path then stores each reading once and counts it once."""
+    real = direct.write
+    calls: list[int] = []
+
+    def contended(*args: Any, **kwargs: Any) -> Any:
+        calls.append(real(*args, **kwargs)[0])  # really stage and COPY, then lose the race
+        raise direct.Contended("another writer took an id")
+
+    monkeypatch.setattr(direct, "write", contended)
+    result = writer.write([item(unique_reading(A, n)) for n in range(3)])
+    assert calls == [3] and (result.inserted, result.duplicates, result.rejected) == (3, 0, [])
+    assert count(db, "SELECT count(*) FROM readings") == 3
+
+
+def test_a_copy_refused_by_the_dedupe_index_is_contended(database_url: str, db: Conn) -> None:
+    """Another transaction commits one of the ids between the check and the COPY (plain PostgreSQL:
+    the unique index refuses it); on TimescaleDB the key is claimed before the COPY, and a
+    concurrent claim waits for this transaction instead, so the COPY has nothing to lose."""
+    enrol(db, DEV, A)
+    msg = unique_reading(A, 1)
+    layout_keys = keys_table(db)
+
+    def rows_of(a: Accepted, patient: int | None, at: Any) -> tuple[Any, ...]:
+        if not layout_keys:  # commits the same id while this COPY is open
+            db.execute("INSERT INTO readings (message_id, gateway_id, device_id, kind, measured_at,"
+                       " received_at, raw) VALUES (%s, %s, %s, 'blood_pressure', now(), now(), '')",
+                       (msg["message_id"], A, DEV))
+        return reading_row(a, patient, at)
+
+    with psycopg.connect(database_url) as conn, conn.cursor() as cur:
+        if layout_keys:
+            assert direct.write(cur, [accepted(msg)], rows_of, keys_table=True)[0] == 1
+        else:
+            with pytest.raises(direct.Contended):
+                direct.write(cur, [accepted(msg)], rows_of, keys_table=False)
+    assert count(db, "SELECT count(*) FROM readings") == 1
+
+
+def test_two_writers_racing_for_the_same_ids_store_each_once(writer: BatchWriter, database_url: str,
+                                                             db: Conn) -> None:
+    """A redelivered batch handed to two workers at once: every reading stored once, and the two
+    results together count each reading as inserted exactly once."""
+    other = BatchWriter(database_url)
+    inserted = [0, 0]
+    for rnd in range(5):
+        batch = [item(unique_reading(A, rnd * 100 + n)) for n in range(50)]
+
+        def run(i: int, w: BatchWriter, batch: list[Item] = batch) -> None:
+            inserted[i] += w.write(batch).inserted
+
+        threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate((writer, other))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    other.close()
+    assert sum(inserted) == 250
+    assert count(db, "SELECT count(*) FROM readings") == 250
