@@ -270,31 +270,6 @@ def billing_days(conn: Conn, patient_id: int, timezone: str, since: datetime) ->
     return sorted({d for d, f in facts if judge(f).valid})
 
 
-def monitoring_start(conn: Conn, patient_id: int) -> datetime | None:
-    row = fetch_one(
-        conn,
-        "SELECT min(valid_from) AS start FROM device_assignments WHERE patient_id = %s",
-        (patient_id,),
-    )
-    return row["start"] if row else None
-
-
-def patient_devices(conn: Conn, patient_id: int) -> list[dict[str, Any]]:
-    """Devices assigned now, with their gateway's last status (three kinds of silence, Part H9)."""
-    return fetch_all(
-        conn,
-        "SELECT d.device_id, d.kind, d.manufacturer, d.model, d.serial, d.last_seen_at,"
-        " d.last_gateway_id, a.valid_from, g.online AS gateway_online, g.updated_at AS gateway_seen_at,"
-        " g.status->>'outbox_depth' AS outbox_depth, g.status->>'outbox_full' AS outbox_full,"
-        " g.status->'devices'->d.device_id->>'last_contact' AS device_last_contact,"
-        " g.status->'devices'->d.device_id->>'last_error' AS device_last_error"
-        " FROM device_assignments a JOIN devices d USING (device_id)"
-        " LEFT JOIN gateway_status g ON g.gateway_id = d.last_gateway_id"
-        " WHERE a.patient_id = %s AND a.valid_to IS NULL ORDER BY d.kind, d.device_id",
-        (patient_id,),
-    )
-
-
 def unassigned_readings(conn: Conn, limit: int = 200) -> list[dict[str, Any]]:
     return fetch_all(
         conn,
@@ -339,10 +314,3 @@ def patients(conn: Conn, limit: int = 500) -> list[dict[str, Any]]:
     )
 
 
-def devices_unassigned(conn: Conn) -> list[dict[str, Any]]:
-    return fetch_all(
-        conn,
-        "SELECT d.device_id, d.kind, d.model, d.last_seen_at FROM devices d WHERE NOT EXISTS ("
-        " SELECT 1 FROM device_assignments a WHERE a.device_id = d.device_id AND a.valid_to IS NULL)"
-        " ORDER BY d.device_id LIMIT 500",
-    )

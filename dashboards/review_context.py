@@ -21,6 +21,7 @@ from dashboards.units import MG_DL
 from triage import lifecycle
 from triage import thresholds as th
 from triage.billing.compute import compute_month
+from triage.clinical import assignments
 
 PERIOD = timedelta(days=30)
 METRICS = (("systolic_mmhg", "Systolic", "mmHg"), ("diastolic_mmhg", "Diastolic", "mmHg"),
@@ -95,7 +96,7 @@ def load(conn: Conn, flag: Mapping[str, Any], *, now: datetime, tz: ZoneInfo,
     period = {"patient": {"patient_id": pid}, "days": 30, "since": now - PERIOD, "now": now,
               "readings": [r for r in readings if r["measured_at"] >= now - PERIOD],
               "daily": queries.daily_stats(conn, int(pid), now - PERIOD),
-              "devices": queries.patient_devices(conn, int(pid))}
+              "devices": assignments.patient_devices(conn, int(pid))}
     return {
         "has_patient": True,
         "review_charts": chart_context(conn, period, glucose_unit)["charts"],

@@ -24,7 +24,7 @@ import pyotp
 
 from dashboards import care_teams
 from dashboards.passwords import hash_password
-from triage.clinical import device_enrolments, people
+from triage.clinical import assignments, device_enrolments, people
 
 DEMO_STATES = ("NY", "NJ", "PA", "MA", "CT")
 CLINICIAN_NPI = "1234567893"
@@ -136,7 +136,7 @@ def seed_demo(
                 if device_enrolments.enrolled_gateway(conn, dev, datetime.now(UTC)) is None:
                     device_enrolments.enrol(conn, device_enrolments.Device(dev, kind, "SIMULATED"), gateway,
                                             at=since, by="demo-seed", reason="demo gateway set-up")
-                if not any(valid_to is None for _, _, valid_to in people.device_history(conn, dev)):
+                if not any(valid_to is None for _, _, valid_to in assignments.device_history(conn, dev)):
                     people.assign_device(conn, dev, pid, kind=kind, assigned_by="demo-seed", at=since)
             devices = (owned["blood_pressure"], owned["glucose"])
             vitals = tuple(d for k, d in owned.items() if k in ("weight", "spo2"))

@@ -64,7 +64,7 @@ def _patients_context(request: Request, me: User) -> dict[str, Any]:
             " FROM enrolments GROUP BY patient_id")
         consents = fetch_all(conn, "SELECT patient_id, max(version) AS version FROM consents"
                                    " WHERE revoked_at IS NULL GROUP BY patient_id")
-        devices = queries.devices_unassigned(conn)
+        devices = assignments.devices_unassigned(conn)
         record_view(conn, me, what="patient_list", patient_id=None,
                     detail={"patients": len(patients), "patient_ids": [p["patient_id"] for p in patients]},
                     source_ip=client_ip(request))

@@ -22,6 +22,7 @@ from dashboards.routes.deps import PatientId, User, domain_errors
 from dashboards.sessions import Principal
 from dashboards.units import glucose_unit
 from dashboards.web import render, see_other
+from triage.clinical import assignments
 from triage.overrides import set_dry_weight
 from triage.valid_reading import ReadingFacts, judge_all
 
@@ -67,12 +68,12 @@ def patient_data(
         f["reviews"] = [r for r in reviews if r["flag_id"] == f["flag_id"]]
     zone = _zone(p["timezone"])
     today = now.astimezone(zone).date()
-    started = queries.monitoring_start(conn, patient_id)
+    started = assignments.monitoring_start(conn, patient_id)
     first_day = started.astimezone(zone).date() if started else today
     period_floor = datetime.combine(first_day, datetime.min.time(), zone) - timedelta(days=1)
     days_seen = queries.billing_days(conn, patient_id, p["timezone"], period_floor)
     adh = adherence(first_day, today, days_seen)
-    devices = queries.patient_devices(conn, patient_id)
+    devices = assignments.patient_devices(conn, patient_id)
     # The 30- and 90-day views summarise by day from the daily aggregate.
     daily = queries.daily_stats(conn, patient_id, since) if days > 7 else []
     record_view(conn, me, what="patient", patient_id=patient_id,

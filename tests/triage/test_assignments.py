@@ -75,7 +75,7 @@ def test_ending_an_assignment_stops_attribution_at_that_instant(db: Conn, admin:
     moved = assignments.end(admin, "bp-end", at=T0 + timedelta(days=2), ended_by="ada")
     assert moved.detached == {pid: after}
     assert _owner(db, [kept, *after]) == [pid, None, None]
-    assert people.device_history(db, "bp-end") == [(pid, T0, T0 + timedelta(days=2))]
+    assert assignments.device_history(db, "bp-end") == [(pid, T0, T0 + timedelta(days=2))]
     action = db.execute("SELECT detail->>'readings' FROM audit_log WHERE action = 'device.readings_detached'")
     assert action.fetchall() == [("2",)]
 
@@ -102,7 +102,7 @@ def test_an_overlapping_assignment_is_refused(db: Conn, admin: Conn) -> None:
     people.unassign_device(admin, "bp-o", at=T0 + timedelta(days=10))
     with pytest.raises(people.InvalidPerson, match="would overlap"):
         people.assign_device(admin, "bp-o", a, at=T0 + timedelta(days=5), assigned_by="ada")
-    assert len(people.device_history(db, "bp-o")) == 1
+    assert len(assignments.device_history(db, "bp-o")) == 1
 
 
 def test_a_crisis_attached_by_a_past_dated_assignment_is_flagged_at_once(db: Conn, admin: Conn) -> None:

@@ -14,7 +14,7 @@ import pytest
 from tests.triage.rpm_seed import World, add_reading, make_world, new_flag, promoted_flag, reviewed_flag
 from triage.billing import compute, export
 from triage.billing.forecast import forecast_current
-from triage.clinical import people, review
+from triage.clinical import assignments, people, review
 
 NY = ZoneInfo("America/New_York")
 FIRST = date(2026, 1, 5)  # first monitoring day: period 0 is Jan 5 .. Feb 3, period 1 Feb 4 .. Mar 5
@@ -97,7 +97,7 @@ def test_switching_devices_still_gives_one_device_code(db: psycopg.Connection[An
     pm = _one(db, w)
     assert _codes(pm) == {"99454": 1, "99453": 1}
     assert pm.device_periods[0].days_with_data == 18
-    assert [h[0] for h in people.device_history(db, "bp-old")] == [w.patient_id]
+    assert [h[0] for h in assignments.device_history(db, "bp-old")] == [w.patient_id]
 
 
 def test_invalid_manual_and_non_fda_readings_do_not_count(db: psycopg.Connection[Any]) -> None:

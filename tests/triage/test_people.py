@@ -6,7 +6,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from triage.clinical import people
+from triage.clinical import assignments, people
 from triage.clinical.icd10 import InvalidICD10
 
 
@@ -17,7 +17,7 @@ def test_device_assignment_keeps_history(db: psycopg.Connection[Any]) -> None:
     people.assign_device(db, "bp-9", a, at=t1, assigned_by="nurse")
     people.assign_device(db, "bp-9", b, at=t2, assigned_by="nurse")
     people.unassign_device(db, "bp-9", at=t3)
-    assert people.device_history(db, "bp-9") == [(a, t1, t2), (b, t2, t3)]
+    assert assignments.device_history(db, "bp-9") == [(a, t1, t2), (b, t2, t3)]
     with pytest.raises(people.InvalidPerson):
         people.unassign_device(db, "bp-9", at=t3)
 

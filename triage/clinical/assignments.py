@@ -7,6 +7,9 @@ readings measured from that instant on are no longer the patient's (they become 
 move to the device's next assignment). Every move of readings is one audit row per patient, in the
 same transaction as the assignment change, so it happens once and is visible to the admin.
 Assignments of one device never overlap.
+
+The ``device_assignments`` SQL lives here: the patient page, the review context, the admin forms
+and the demo seed read a device's history and a patient's current devices through this module.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from ingest.writer import attach_unassigned
 from triage.clinical import audit
@@ -170,3 +174,58 @@ def moves(conn: psycopg.Connection[Any], limit: int = 200) -> list[dict[str, Any
     )
     names = [c.name for c in cur.description or []]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def device_history(
+    conn: psycopg.Connection[Any], device_id: str
+) -> list[tuple[int, datetime, datetime | None]]:
+    """(patient_id, valid_from, valid_to) rows of one device, oldest first."""
+    rows = conn.execute(
+        "SELECT patient_id, valid_from, valid_to FROM device_assignments"
+        " WHERE device_id = %s ORDER BY valid_from",
+        (device_id,),
+    ).fetchall()
+    return [(int(r[0]), r[1], r[2]) for r in rows]
+
+
+def monitoring_start(conn: psycopg.Connection[Any], patient_id: int) -> datetime | None:
+    """When the patient's first device assignment began (the patient page's "monitored since")."""
+    row = conn.execute(
+        "SELECT min(valid_from) AS start FROM device_assignments WHERE patient_id = %s",
+        (patient_id,),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def patient_devices(conn: psycopg.Connection[Any], patient_id: int) -> list[dict[str, Any]]:
+    """Devices assigned now, with their gateway's last status (three kinds of silence, Part H9)."""
+    return _dicts(
+        conn,
+        "SELECT d.device_id, d.kind, d.manufacturer, d.model, d.serial, d.last_seen_at,"
+        " d.last_gateway_id, a.valid_from, g.online AS gateway_online, g.updated_at AS gateway_seen_at,"
+        " g.status->>'outbox_depth' AS outbox_depth, g.status->>'outbox_full' AS outbox_full,"
+        " g.status->'devices'->d.device_id->>'last_contact' AS device_last_contact,"
+        " g.status->'devices'->d.device_id->>'last_error' AS device_last_error"
+        " FROM device_assignments a JOIN devices d USING (device_id)"
+        " LEFT JOIN gateway_status g ON g.gateway_id = d.last_gateway_id"
+        " WHERE a.patient_id = %s AND a.valid_to IS NULL ORDER BY d.kind, d.device_id",
+        (patient_id,),
+    )
+
+
+def devices_unassigned(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """Devices no patient holds now, by id (at most 500: the admin's assign form)."""
+    return _dicts(
+        conn,
+        "SELECT d.device_id, d.kind, d.model, d.last_seen_at FROM devices d WHERE NOT EXISTS ("
+        " SELECT 1 FROM device_assignments a WHERE a.device_id = d.device_id AND a.valid_to IS NULL)"
+        " ORDER BY d.device_id LIMIT 500",
+    )
+
+
+def _dicts(
+    conn: psycopg.Connection[Any], sql: str, params: tuple[object, ...] | None = None
+) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()

@@ -242,18 +242,6 @@ def unassign_device(
         raise InvalidPerson("device_id", device_id, str(exc)) from exc
 
 
-def device_history(
-    conn: psycopg.Connection[Any], device_id: str
-) -> list[tuple[int, datetime, datetime | None]]:
-    """(patient_id, valid_from, valid_to) rows of one device, oldest first."""
-    rows = conn.execute(
-        "SELECT patient_id, valid_from, valid_to FROM device_assignments"
-        " WHERE device_id = %s ORDER BY valid_from",
-        (device_id,),
-    ).fetchall()
-    return [(int(r[0]), r[1], r[2]) for r in rows]
-
-
 def record_claim_history(
     conn: psycopg.Connection[Any],
     patient_id: int,
