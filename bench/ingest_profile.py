@@ -40,7 +40,7 @@ BUCKETS: list[tuple[str, tuple[str, ...]]] = [
     ("SQL merge/devices/commit", ("execute (psycopg", "commit (psycopg", "_write_all", "wait_conn")),
     ("pipe: pickle / unpickle", ("recv (multiprocessing", "send (multiprocessing", "_recv_bytes",
                                  "_send_bytes", "dumps", "loads (multiprocessing")),
-    ("ack path (PUBACK + gateway acks)", ("ack_in_order", "ack (paho", "_send_puback", "send_acks",
+    ("ack path (PUBACK + gateway acks)", ("ack_in_order", "Client.ack (paho", "_send_puback", "send_acks",
                                           "AckSender", "ack_payloads", "ack_groups")),
     ("paho receive (packet parsing)", ("_handle_publish", "_packet_read", "_packet_handle", "loop_read",
                                        "_on_message", "on_message")),
