@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from dashboards.care_teams import visible
-from dashboards.db import Conn, fetch_all, fetch_one
+from dashboards.db import Conn, fetch_all, fetch_batch, fetch_one
+from dashboards.units import GLUCOSE_UNIT_SQL, MG_DL, known_unit
 from triage import lifecycle
 from triage.valid_reading import ReadingFacts, judge
 
@@ -64,30 +66,13 @@ def _states_condition(states: tuple[str, ...]) -> str:
     return _ACTIVE_IN if set(states) == set(ACTIVE_STATES) else _STATES
 
 
-def queue(
-    conn: Conn,
-    *,
-    states: tuple[str, ...] = ACTIVE_STATES,
-    severity: str | None = None,
-    rule_id: str | None = None,
-    assigned_to: str | None = None,
-    limit: int = 200,
-    viewer: int | None = None,
-) -> list[dict[str, Any]]:
-    """Flags to work, most severe first, then oldest first, with the flag's latest reading; only the
-    patients ``viewer`` may see (``dashboards.care_teams``; None: every patient)."""
-    return fetch_all(
-        conn,
-        _QUEUE_ACTIVE_SQL if _states_condition(states) == _ACTIVE_IN else _QUEUE_STATES_SQL,
-        {
-            "states": list(states),
-            "severity": severity,
-            "rule_id": rule_id,
-            "assigned_to": assigned_to,
-            "limit": limit,
-            "viewer": viewer,
-        },
-    )
+def _queue_read(
+    states: tuple[str, ...], severity: str | None, rule_id: str | None, assigned_to: str | None,
+    limit: int, viewer: int | None,
+) -> tuple[str, dict[str, Any]]:
+    sql = _QUEUE_ACTIVE_SQL if _states_condition(states) == _ACTIVE_IN else _QUEUE_STATES_SQL
+    return sql, {"states": list(states), "severity": severity, "rule_id": rule_id,
+                 "assigned_to": assigned_to, "limit": limit, "viewer": viewer}
 
 
 _NEWEST_SQL = """
@@ -127,17 +112,54 @@ SELECT NULL, coalesce(max(flag_id), 0) FROM flags
 """
 
 
-def queue_head(conn: Conn, *, viewer: int | None = None) -> tuple[dict[str, int], int]:
-    """Active flags per severity that ``viewer`` may see (every severity named, 0 when none), and the
-    newest flag id of all."""
+def _head(rows: list[dict[str, Any]]) -> tuple[dict[str, int], int]:
     counts = dict.fromkeys(SEVERITIES, 0)
     last = 0
-    for r in fetch_all(conn, _HEAD_SQL, {"viewer": viewer}):
+    for r in rows:
         if r["severity"] is None:
             last = int(r["n"])
         else:
             counts[r["severity"]] = int(r["n"])
     return counts, last
+
+
+@dataclass(frozen=True)
+class QueueReads:
+    """What a view of the queue reads, in one round trip (``queue_reads``)."""
+
+    rows: list[dict[str, Any]]
+    counts: dict[str, int]
+    last_flag_id: int
+    glucose_unit: str  # the reader's unit (mg/dL when not asked for)
+    rule_ids: list[str]  # empty when not asked for
+
+
+def queue_reads(
+    conn: Conn,
+    *,
+    states: tuple[str, ...] = ACTIVE_STATES,
+    severity: str | None = None,
+    rule_id: str | None = None,
+    assigned_to: str | None = None,
+    limit: int = 200,
+    viewer: int | None = None,
+    unit_of: int | None = None,
+    rules: bool = False,
+) -> QueueReads:
+    """The queue (most severe, then oldest first, with each flag's latest reading; only the patients
+    ``viewer`` may see), its counts and newest flag id, the glucose unit of user ``unit_of`` and the rule
+    list when asked: one round trip for the page's independent reads."""
+    reads: list[tuple[str, Any]] = [_queue_read(states, severity, rule_id, assigned_to, limit, viewer),
+                                    (_HEAD_SQL, {"viewer": viewer})]
+    if unit_of is not None:
+        reads.append((GLUCOSE_UNIT_SQL, {"user": unit_of}))
+    if rules:
+        reads.append((_RULE_IDS_SQL, None))
+    results = fetch_batch(conn, reads)
+    counts, last = _head(results[1])
+    unit = known_unit(results[2][0] if results[2] else None) if unit_of is not None else MG_DL
+    rule_list = [r["rule_id"] for r in results[-1]] if rules else []
+    return QueueReads(results[0], counts, last, unit, rule_list)
 
 
 # The distinct rules by a skip scan of flags_rule (one probe per rule), not a read of every flag.

@@ -1,6 +1,6 @@
 """The queue by patient: one row per patient with their open flags, in plain words, most urgent first.
 
-Pure logic over the rows ``queries.queue`` returns (one per flag) and the newest reading of each
+Pure logic over the rows ``queries.queue_reads`` returns (one per flag) and the newest reading of each
 patient: a nurse works a person, not a flag, and must see at a glance whether a later reading
 already settled the triggering one and whether someone must call 911.
 

@@ -41,10 +41,18 @@ def glucose_text(mg_dl: Any, unit: str = MG_DL) -> str:
     return f"{int(value) if value.is_integer() else round(value, 1):g} {MG_DL}"
 
 
-def glucose_unit(conn: Conn, user_id: int) -> str:
-    row = fetch_one(conn, "SELECT glucose_unit FROM users WHERE user_id = %s", (user_id,))
+# The user's unit (named parameter ``user``), for pages that batch it with their other reads.
+GLUCOSE_UNIT_SQL: Final = "SELECT glucose_unit FROM users WHERE user_id = %(user)s"
+
+
+def known_unit(row: dict[str, Any] | None) -> str:
+    """The unit a ``GLUCOSE_UNIT_SQL`` row names; mg/dL for no row or an unknown unit."""
     unit = str(row["glucose_unit"]) if row else MG_DL
     return unit if unit in UNITS else MG_DL
+
+
+def glucose_unit(conn: Conn, user_id: int) -> str:
+    return known_unit(fetch_one(conn, GLUCOSE_UNIT_SQL, {"user": user_id}))
 
 
 def set_glucose_unit(conn: Conn, user_id: int, unit: str) -> None:

@@ -96,47 +96,52 @@ def _states(status: str) -> tuple[str, ...]:
 
 def _load_queue(
     conn: Conn, me: Principal, filters: QueueFilters, *, limit: int, source_ip: str | None,
-    newest: bool = False,
+    html: bool = False, rules: bool = False,
 ) -> dict[str, Any]:
-    """The flags, counts and newest flag id; with ``newest``, each patient's newest reading of the
-    kinds their flags are about. The audit row is written last: its append lock is held until commit,
-    so no other request waits behind this one's reads."""
-    viewer = care_teams.viewer(me)
-    rows = queries.queue(
+    """The flags, counts and newest flag id (one round trip); for ``html``, also the reader's glucose
+    unit and each patient's newest reading of the kinds their flags are about; with ``rules``, the
+    rule list of the Reason filter. The audit row is written last: its append lock is held until
+    commit, so no other request waits behind this one's reads."""
+    reads = queries.queue_reads(
         conn,
         states=_states(filters.status),
         severity=filters.severity,
         rule_id=filters.rule,
         assigned_to=me.username if filters.mine else None,
         limit=limit,
-        viewer=viewer,
+        viewer=care_teams.viewer(me),
+        unit_of=me.user_id if html else None,
+        rules=rules,
     )
+    rows = reads.rows
     kinds: dict[int, set[str]] = {}
     for r in rows:
         r["actions"] = lifecycle.allowed_events(r["state"], me.role)
         if r["patient_id"] is not None:
             kinds.setdefault(r["patient_id"], set()).update([r["kind"]] if r["kind"] else [])
     patient_ids = sorted(kinds)
-    counts, last_flag_id = queries.queue_head(conn, viewer=viewer)
     data = {
         "rows": rows,
         "patient_ids": patient_ids,
-        "counts": counts,
-        "last_flag_id": last_flag_id,
-        "newest": queries.newest_readings(conn, patient_ids, kinds) if newest else {},
+        "counts": reads.counts,
+        "last_flag_id": reads.last_flag_id,
+        "glucose_unit": reads.glucose_unit,
+        "rule_ids": reads.rule_ids,
+        "newest": queries.newest_readings(conn, patient_ids, kinds) if html else {},
     }
     record_view(conn, me, what="queue", patient_id=None,
                 detail={"patient_ids": patient_ids, "flags": len(rows)}, source_ip=source_ip)
     return data
 
 
-def _queue_view(conn: Conn, request: Request, me: Principal, filters: QueueFilters) -> dict[str, Any]:
+def _queue_view(
+    conn: Conn, request: Request, me: Principal, filters: QueueFilters, *, rules: bool = False
+) -> dict[str, Any]:
     """What the queue page and its live fragment render: rows, counts, the filters that chose them."""
-    unit = glucose_unit(conn, me.user_id)
-    data = _load_queue(conn, me, filters, limit=200, source_ip=client_ip(request), newest=True)
+    data = _load_queue(conn, me, filters, limit=200, source_ip=client_ip(request), html=True, rules=rules)
     patients = by_patient(data["rows"], data.pop("newest"))
-    present(patients, one_click=ONE_CLICK, clinician=me.role == "clinician", glucose_unit=unit,
-            now=datetime.now(UTC))
+    present(patients, one_click=ONE_CLICK, clinician=me.role == "clinician",
+            glucose_unit=data["glucose_unit"], now=datetime.now(UTC))
     f = filters
     return {
         **data,
@@ -145,15 +150,14 @@ def _queue_view(conn: Conn, request: Request, me: Principal, filters: QueueFilte
         "query": request.url.query,
         "dispositions": lifecycle.DISPOSITIONS,
         "status_choices": STATUS_CHOICES,
-        "glucose_unit": unit,
     }
 
 
 @router.get("/queue", response_class=HTMLResponse, include_in_schema=False)
 def queue_page(request: Request, me: User, filters: Filters) -> Response:
     with ctx(request).pool.connection() as conn:
-        rules = [(r, RULE_WORDS.get(r) or plain_reason(r)) for r in queries.rule_ids(conn)]
-        data = _queue_view(conn, request, me, filters)
+        data = _queue_view(conn, request, me, filters, rules=True)
+    rules = [(r, RULE_WORDS.get(r) or plain_reason(r)) for r in data.pop("rule_ids")]
     return render(request, "queue.html", {**data, "rules": rules})
 
 

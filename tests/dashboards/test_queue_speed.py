@@ -49,17 +49,21 @@ def test_the_active_queue_walks_the_rank_index_and_counts_from_the_severity_inde
     assert queries._states_condition(("closed",)) != queries._states_condition(lifecycle.ACTIVE_STATES)
 
 
-def test_queue_head_counts_each_severity_and_gives_the_newest_flag_id(db: Db, world: World) -> None:
-    before, _ = queries.queue_head(db)
+def test_queue_counts_each_severity_and_gives_the_newest_flag_id(db: Db, world: World) -> None:
+    def head(viewer: int | None = None) -> tuple[dict[str, int], int]:
+        reads = queries.queue_reads(db, viewer=viewer)
+        return reads.counts, reads.last_flag_id
+
+    before, _ = head()
     newest = add_flag(db, world, severity="moderate")
     closed = add_flag(db, world, severity="moderate")
     db.execute("UPDATE flags SET state = 'closed' WHERE flag_id = %s", (closed,))
-    counts, last = queries.queue_head(db)
+    counts, last = head()
     assert last == closed > newest
     assert counts == {**before, "moderate": before["moderate"] + 1}  # the closed one is not counted
     assert list(counts) == ["critical", "high", "moderate", "info"]
-    assert queries.queue_head(db, viewer=world.users["nurse"])[0] == counts  # the world's care team
-    assert queries.queue_head(db, viewer=world.users["admin"])[0] == dict.fromkeys(counts, 0)  # no team
+    assert head(world.users["nurse"])[0] == counts  # the world's care team
+    assert head(world.users["admin"])[0] == dict.fromkeys(counts, 0)  # in no team
 
 
 def test_rule_ids_skip_scan_lists_each_rule_once_in_order(db: Db, world: World) -> None:
@@ -116,3 +120,17 @@ def test_reading_text_of_every_kind_and_unit() -> None:
     empty = PatientRow(key="s1", patient_id=None, patient="hub", flags=[_flag(3, "open", [], kind=None)])
     present([empty], one_click=(("acknowledge", "a"),), clinician=False, glucose_unit="mg/dL", now=NOW)
     assert (empty.trigger_text, empty.newer_text, empty.who) == ("–", "", "nobody yet")
+
+
+def test_queue_reads_in_one_round_trip_give_rows_unit_and_rules(db: Db, world: World) -> None:
+    second = add_flag(db, world, severity="high", rule_id="glucose_hypo")
+    db.execute("UPDATE users SET glucose_unit = 'mmol/L' WHERE user_id = %s", (world.users["nurse"],))
+    viewer = world.users["nurse"]
+    reads = queries.queue_reads(db, viewer=viewer, unit_of=viewer, rules=True)
+    assert [r["flag_id"] for r in reads.rows] == [world.flag_id, second]  # critical, then high
+    assert reads.rows[0]["reading_id"] == world.reading_ids[-1] and reads.rows[0]["kind"] == "blood_pressure"
+    assert (reads.counts["critical"], reads.counts["high"], reads.last_flag_id) == (1, 1, second)
+    assert (reads.glucose_unit, reads.rule_ids) == ("mmol/L", queries.rule_ids(db))
+    bare = queries.queue_reads(db, severity="high", viewer=viewer)
+    assert [r["flag_id"] for r in bare.rows] == [second]
+    assert (bare.glucose_unit, bare.rule_ids) == ("mg/dL", [])  # not asked for
