@@ -141,7 +141,7 @@ def _check_times(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "audit-verify":
-        from triage.clinical.audit import audit_verify_main
+        from triage.clinical.audit_cli import audit_verify_main
 
         return audit_verify_main(argv[1:])
     if argv and argv[0] == "audit-anchor":

@@ -19,7 +19,7 @@ from dashboards.errors import BadInput, DashboardError, NotFound
 from dashboards.passwords import hash_password
 from dashboards.routes.deps import PatientId, User, UserId, domain_errors
 from dashboards.web import render, see_other
-from triage.clinical import assignments, device_enrolments, people, people_store
+from triage.clinical import assignments, audit, device_enrolments, people, people_store
 
 router = APIRouter(dependencies=[Depends(authorize)])
 
@@ -277,7 +277,7 @@ def unenrol_device(
 def _devices_context(request: Request, me: User) -> dict[str, Any]:
     with ctx(request).pool.connection() as conn:
         history = assignments.history(conn)
-        moves = assignments.moves(conn)
+        moves = audit.device_moves(conn)
         enrolments = device_enrolments.history(conn)
         patients = queries.patients(conn)
         record_view(conn, me, what="device_assignments", patient_id=None,

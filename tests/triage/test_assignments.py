@@ -92,7 +92,7 @@ def test_reassigning_from_a_past_date_moves_the_readings_to_the_new_patient(db: 
     assert _owner(db, [a_reading, b_reading]) == [a, b]
     history = {(h["patient_id"], h["readings"]) for h in assignments.history(admin)}
     assert history == {(a, 1), (b, 1)}
-    assert {m["action"] for m in assignments.moves(admin)} == {"device.readings_attached",
+    assert {m["action"] for m in audit.device_moves(admin)} == {"device.readings_attached",
                                                                "device.readings_detached"}
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from triage.clinical import audit
+from triage.clinical import audit, audit_cli
 
 
 def _seed(db: psycopg.Connection[Any], n: int = 5) -> None:
@@ -138,10 +138,10 @@ def test_cli_exit_codes(
     db: psycopg.Connection[Any], database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _seed(db, 3)
-    assert audit.audit_verify_main(["--database-url", database_url]) == 0
+    assert audit_cli.audit_verify_main(["--database-url", database_url]) == 0
     assert "intact" in capsys.readouterr().out
     _tamper(db, "UPDATE audit_log SET action = 'forged' WHERE seq = 1")
-    assert audit.audit_verify_main(["--database-url", database_url, "--json"]) == 1
+    assert audit_cli.audit_verify_main(["--database-url", database_url, "--json"]) == 1
     assert '"ok": false' in capsys.readouterr().out
 
 

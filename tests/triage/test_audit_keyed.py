@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from tests.waiting import wait_for
-from triage.clinical import audit, audit_key
+from triage.clinical import audit, audit_cli, audit_key
 from triage.clinical.audit_anchor import anchor, check_anchors
 from triage.service import TriageService
 from triage.settings import Settings
@@ -90,7 +90,7 @@ def test_an_anchor_catches_a_deleted_tail_with_a_moved_head(
     report = audit.verify_chain(db)
     assert report.ok  # the database alone cannot tell...
     assert [p.kind for p in check_anchors(db, path, KEY, report)] == ["truncated"]  # ...the anchor can
-    assert audit.audit_verify_main(["--database-url", database_url, "--anchor-file", str(path)]) == 1
+    assert audit_cli.audit_verify_main(["--database-url", database_url, "--anchor-file", str(path)]) == 1
 
 
 def test_a_forged_anchor_line_is_reported(db: Conn, keyed: bytes, tmp_path: Path) -> None:

@@ -163,19 +163,6 @@ def history(conn: psycopg.Connection[Any], limit: int = 500) -> list[dict[str, A
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-def moves(conn: psycopg.Connection[Any], limit: int = 200) -> list[dict[str, Any]]:
-    """The audited moves of readings between patients and 'unassigned', newest first."""
-    cur = conn.execute(
-        "SELECT seq, at, actor, action, patient_id, detail->>'device_id' AS device_id,"
-        " (detail->>'readings')::int AS readings FROM audit_log"
-        " WHERE action IN ('device.readings_attached', 'device.readings_detached')"
-        " ORDER BY seq DESC LIMIT %s",
-        (limit,),
-    )
-    names = [c.name for c in cur.description or []]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
-
 def device_history(
     conn: psycopg.Connection[Any], device_id: str
 ) -> list[tuple[int, datetime, datetime | None]]:

@@ -11,10 +11,7 @@ that ``verify_chain`` reports is the value to anchor outside the database.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -229,51 +226,23 @@ def patient_access_report(conn: psycopg.Connection[Any], patient_id: int) -> lis
     return [_entry(r) for r in rows]
 
 
-def audit_verify_main(argv: Sequence[str] | None = None) -> int:
-    """``rpmflow-triage audit-verify``: exit 0 when the chain is intact, 1 when tampered."""
-    parser = argparse.ArgumentParser(prog="rpmflow-triage audit-verify", description=verify_chain.__doc__)
-    parser.add_argument("--database-url", default=None, help="default: $RPMFLOW_DATABASE_URL")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--anchor-file", default=None,
-                        help="append-only anchor file written by `audit-anchor`: every anchored head must"
-                             " still be in the chain (detects a deleted or re-chained tail)")
-    args = parser.parse_args(argv)
-    url = args.database_url or os.environ.get("RPMFLOW_DATABASE_URL")
-    if not url:
-        parser.error("no database: pass --database-url or set RPMFLOW_DATABASE_URL")
-    try:
-        key = audit_key.current_key()
-    except audit_key.AuditKeyError as exc:
-        print(f"rpmflow-triage audit-verify: {exc}", file=sys.stderr)
-        return 2
-    with psycopg.connect(url, autocommit=True) as conn:
-        report = chain_status(conn)
-        if args.anchor_file:
-            from triage.clinical.audit_anchor import check_anchors
+def hash_at(conn: psycopg.Connection[Any], seq: int) -> str | None:
+    """The stored hash of chain row ``seq``; None when the row is gone (the anchor check)."""
+    row = conn.execute("SELECT hash FROM audit_log WHERE seq = %s", (seq,)).fetchone()
+    return None if row is None else str(row[0])
 
-            report.problems.extend(check_anchors(conn, args.anchor_file, key, report))
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "ok": report.ok,
-                    "rows_checked": report.rows_checked,
-                    "head_seq": report.head_seq,
-                    "head_hash": report.head_hash,
-                    "problems": [
-                        {"seq": p.seq, "kind": p.kind, "message": p.message} for p in report.problems
-                    ],
-                }
-            )
-        )
-    else:
-        status = "intact" if report.ok else f"TAMPERED ({len(report.problems)} problems)"
-        print(
-            f"audit chain {status}: {report.rows_checked} rows, head seq {report.head_seq} {report.head_hash}"
-        )
-        for p in report.problems:
-            print(f"  seq {p.seq} [{p.kind}] {p.message}", file=sys.stderr)
-    return 0 if report.ok else 1
+
+def device_moves(conn: psycopg.Connection[Any], limit: int = 200) -> list[dict[str, Any]]:
+    """The audited moves of readings between patients and 'unassigned', newest first."""
+    cur = conn.execute(
+        "SELECT seq, at, actor, action, patient_id, detail->>'device_id' AS device_id,"
+        " (detail->>'readings')::int AS readings FROM audit_log"
+        " WHERE action IN ('device.readings_attached', 'device.readings_detached')"
+        " ORDER BY seq DESC LIMIT %s",
+        (limit,),
+    )
+    names = [c.name for c in cur.description or []]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 # -- the "who viewed my data" report (DOMAIN F, H11) ------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 
 from triage.clinical import audit_key
-from triage.clinical.audit import ChainProblem, ChainReport
+from triage.clinical.audit import ChainProblem, ChainReport, hash_at
 
 
 def _mac(key: bytes | None, seq: int, digest: str) -> str:
@@ -89,8 +89,7 @@ def check_anchors(conn: psycopg.Connection[Any], path: Path | str, key: bytes | 
             problems.append(ChainProblem(seq, "truncated", f"anchored seq {seq} is past the chain's head"
                                          f" {report.head_seq}: newer rows were deleted"))
             continue
-        row = conn.execute("SELECT hash FROM audit_log WHERE seq = %s", (seq,)).fetchone()
-        if row is None or str(row[0]) != digest:
+        if hash_at(conn, seq) != digest:
             problems.append(ChainProblem(seq, "anchor_mismatch", f"row {seq} no longer has its anchored hash"
                                          " (rewritten or deleted)"))
     return problems
