@@ -42,10 +42,11 @@ _dumps: Callable[[Any], str]
 try:  # the C encoder on the server (the ``server`` extra), as ingest/contract.py decodes
     import orjson
 
-    def _dumps(value: Any) -> str:
+    def _dumps(value: Any) -> str:  # datetimes as RFC 3339, microseconds and offset kept
         return orjson.dumps(value).decode()
 except ImportError:  # pragma: no cover - exercised only without the extra
-    _dumps = json.dumps
+    def _dumps(value: Any) -> str:
+        return json.dumps(value, default=datetime.isoformat)
 
 # The reading columns COPYed, then what the database adds (staging_row's order minus device-only).
 _FIELDS: Final = (
@@ -191,8 +192,8 @@ def _batch_json(readings: Sequence[ValidReading]) -> str:
     for i, r in enumerate(readings):
         d = r.device
         rows.append({"ord": i, "message_id": r.message_id, "gateway_id": r.gateway_id,
-                     "device_id": d.device_id, "measured_at": r.measured_at.isoformat(),
-                     "received_at": r.received_at.isoformat(),
+                     "device_id": d.device_id, "measured_at": r.measured_at,
+                     "received_at": r.received_at,
                      "manufacturer": d.manufacturer, "model": d.model, "serial": d.serial,
                      "firmware": d.firmware, "address": d.address, "kind": r.kind})
     return _dumps(rows)
