@@ -15,11 +15,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dashboards import queries
-from dashboards.db import Conn, fetch_all
+from dashboards.db import Conn
 from dashboards.patient_charts import chart_context
 from dashboards.units import MG_DL
 from triage import lifecycle
 from triage import thresholds as th
+from triage.billing import facts_store
 from triage.billing.compute import compute_month
 from triage.clinical import assignments
 
@@ -52,25 +53,6 @@ def averages(readings: Iterable[Mapping[str, Any]], *, at: datetime, now: dateti
     return out
 
 
-def _flag_logs(conn: Conn, patient_id: int, since: datetime) -> dict[str, list[dict[str, Any]]]:
-    return {
-        "time_logs": fetch_all(
-            conn,
-            "SELECT t.time_log_id, t.flag_id, t.minutes, t.logged_at, t.role, t.note, u.display_name AS who"
-            " FROM time_logs t JOIN flags f ON f.flag_id = t.flag_id JOIN users u ON u.user_id = t.user_id"
-            " WHERE f.patient_id = %s AND t.logged_at >= %s ORDER BY t.logged_at DESC LIMIT 100",
-            (patient_id, since),
-        ),
-        "communications": fetch_all(
-            conn,
-            "SELECT communication_id, flag_id, at, mode, coalesce(realtime, two_way_realtime) AS realtime,"
-            " coalesce(two_way, two_way_realtime) AS two_way, note FROM communications"
-            " WHERE patient_id = %s AND at >= %s ORDER BY at DESC LIMIT 100",
-            (patient_id, since),
-        ),
-    }
-
-
 def load(conn: Conn, flag: Mapping[str, Any], *, now: datetime, tz: ZoneInfo,
          glucose_unit: str = MG_DL) -> dict[str, Any]:
     """Everything :mod:`dashboards.routes.review` shows beside the flag (no audit: the caller writes it)."""
@@ -90,7 +72,7 @@ def load(conn: Conn, flag: Mapping[str, Any], *, now: datetime, tz: ZoneInfo,
              if e["note"]]
     local_today = now.astimezone(tz).date()
     month_start = datetime(local_today.year, local_today.month, 1, tzinfo=tz)
-    logs = _flag_logs(conn, int(pid), min(month_start, now - PERIOD))
+    logs = facts_store.flag_logs(conn, int(pid), min(month_start, now - PERIOD))
     on_flag = [t for t in logs["time_logs"] if int(t["flag_id"]) == flag_id]
     month = compute_month(conn, local_today.year, local_today.month, patient_id=int(pid), as_of=local_today)
     period = {"patient": {"patient_id": pid}, "days": 30, "since": now - PERIOD, "now": now,

@@ -18,13 +18,13 @@ from dashboards import queries
 from dashboards.audit_trail import record_view
 from dashboards.auth import authorize
 from dashboards.context import client_ip, ctx
-from dashboards.db import Conn, fetch_all
+from dashboards.db import Conn
 from dashboards.errors import NotFound
 from dashboards.flash import with_code
 from dashboards.routes.deps import FlagId, PatientId, User, domain_errors
 from dashboards.sessions import Principal
 from dashboards.web import local_path, see_other
-from triage.billing import records
+from triage.billing import facts_store, records
 from triage.clinical import locations
 from triage.clinical.review import COMMUNICATION_MODES, record_communication
 
@@ -216,13 +216,7 @@ class CountedElsewhereIn(BaseModel):
 
 def _counted_elsewhere(request: Request, me: Principal, patient_id: int, body: CountedElsewhereIn) -> None:
     with ctx(request).pool.connection() as conn, domain_errors():
-        row = fetch_all(
-            conn,
-            "SELECT 1 AS ok FROM time_logs t JOIN flags f ON f.flag_id = t.flag_id"
-            " WHERE t.time_log_id = %s AND f.patient_id = %s",
-            (body.time_log_id, patient_id),
-        )
-        if not row:
+        if not facts_store.time_log_of_patient(conn, body.time_log_id, patient_id):
             raise NotFound(f"no time log {body.time_log_id} for patient {patient_id}")
         records.mark_counted_elsewhere(
             conn, body.time_log_id, program=body.program, marked_by=me.user_id, source_ip=client_ip(request)
@@ -251,47 +245,12 @@ def api_counted_elsewhere(
 
 
 # -- reading them back ---------------------------------------------------------------------------
-def billing_facts(conn: Conn, patient_id: int) -> dict[str, Any]:
-    """Locations, orders, time logs and communications of one patient (no readings)."""
-    return {
-        "locations": fetch_all(
-            conn,
-            "SELECT location_id, state, effective_from, effective_to, source FROM patient_locations"
-            " WHERE patient_id = %s ORDER BY effective_from, location_id",
-            (patient_id,),
-        ),
-        "orders": fetch_all(
-            conn,
-            "SELECT o.order_id, o.order_date, o.end_date, o.icd10_codes, o.medical_necessity,"
-            " u.display_name AS ordering_practitioner FROM rpm_orders o"
-            " JOIN users u ON u.user_id = o.ordering_user_id WHERE o.patient_id = %s ORDER BY o.order_date",
-            (patient_id,),
-        ),
-        "time_logs": fetch_all(
-            conn,
-            "SELECT t.time_log_id, t.flag_id, t.minutes, t.logged_at, t.role, t.counted_elsewhere,"
-            " (b.billable_event_id IS NOT NULL) AS promoted"
-            " FROM time_logs t JOIN flags f ON f.flag_id = t.flag_id"
-            " LEFT JOIN billable_events b ON b.flag_id = t.flag_id WHERE f.patient_id = %s"
-            " ORDER BY t.logged_at DESC LIMIT 200",
-            (patient_id,),
-        ),
-        "communications": fetch_all(
-            conn,
-            "SELECT communication_id, flag_id, at, mode, coalesce(realtime, two_way_realtime) AS realtime,"
-            " coalesce(two_way, two_way_realtime) AS two_way FROM communications WHERE patient_id = %s"
-            " ORDER BY at DESC LIMIT 200",
-            (patient_id,),
-        ),
-    }
-
-
 @router.get("/api/patients/{patient_id}/billing-facts", tags=["billing facts"])
 def api_billing_facts(request: Request, me: User, patient_id: PatientId) -> dict[str, Any]:
     """The dated facts billing is decided on: locations, orders, time logs, communications."""
     with ctx(request).pool.connection() as conn:
         _need_patient(conn, patient_id)
-        out = billing_facts(conn, patient_id)
+        out = facts_store.billing_facts(conn, patient_id)
         record_view(
             conn,
             me,

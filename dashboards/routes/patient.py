@@ -17,11 +17,11 @@ from dashboards.context import client_ip, ctx, patient_zone
 from dashboards.db import Conn, fetch_all, fetch_one
 from dashboards.errors import NotFound
 from dashboards.patient_charts import chart_context
-from dashboards.routes.billing_facts import billing_facts
 from dashboards.routes.deps import PatientId, User, domain_errors
 from dashboards.sessions import Principal
 from dashboards.units import glucose_unit
 from dashboards.web import render, see_other
+from triage.billing import facts_store
 from triage.clinical import assignments
 from triage.overrides import set_dry_weight
 from triage.valid_reading import ReadingFacts, judge_all
@@ -89,7 +89,7 @@ def patient_data(
         (patient_id,),
     )
     return {"patient": p, "days": days, "since": since, "now": now, "readings": readings, "flags": flags,
-            "adherence": adh, "devices": devices, "facts": billing_facts(conn, patient_id),
+            "adherence": adh, "devices": devices, "facts": facts_store.billing_facts(conn, patient_id),
             "daily": daily, "dry_weight": dry}
 
 

@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from ingest.writer import attach_unassigned
 from triage.clinical import audit
 from triage.errors import TerminalTriageError
 from triage.jobs import evaluate_new_readings
+from triage.rows import dict_rows
 from triage.settings import Settings
 
 
@@ -186,7 +186,7 @@ def monitoring_start(conn: psycopg.Connection[Any], patient_id: int) -> datetime
 
 def patient_devices(conn: psycopg.Connection[Any], patient_id: int) -> list[dict[str, Any]]:
     """Devices assigned now, with their gateway's last status (three kinds of silence, Part H9)."""
-    return _dicts(
+    return dict_rows(
         conn,
         "SELECT d.device_id, d.kind, d.manufacturer, d.model, d.serial, d.last_seen_at,"
         " d.last_gateway_id, a.valid_from, g.online AS gateway_online, g.updated_at AS gateway_seen_at,"
@@ -202,17 +202,10 @@ def patient_devices(conn: psycopg.Connection[Any], patient_id: int) -> list[dict
 
 def devices_unassigned(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     """Devices no patient holds now, by id (at most 500: the admin's assign form)."""
-    return _dicts(
+    return dict_rows(
         conn,
         "SELECT d.device_id, d.kind, d.model, d.last_seen_at FROM devices d WHERE NOT EXISTS ("
         " SELECT 1 FROM device_assignments a WHERE a.device_id = d.device_id AND a.valid_to IS NULL)"
         " ORDER BY d.device_id LIMIT 500",
     )
 
-
-def _dicts(
-    conn: psycopg.Connection[Any], sql: str, params: tuple[object, ...] | None = None
-) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()

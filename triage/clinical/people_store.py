@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+
+from triage.rows import dict_rows
 
 Conn = psycopg.Connection[Any]
 
@@ -46,11 +47,6 @@ def _scalar(conn: Conn, sql: str, params: tuple[object, ...]) -> Any:
     row = conn.execute(sql, params).fetchone()
     return None if row is None else row[0]
 
-
-def _dicts(conn: Conn, sql: str) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(sql)
-        return cur.fetchall()
 
 
 def username_of(conn: Conn, user_id: int) -> str | None:
@@ -121,13 +117,13 @@ def practitioners(conn: Conn, user_ids: Iterable[int]) -> list[PractitionerRow]:
 
 def active_clinicians(conn: Conn) -> list[dict[str, Any]]:
     """``user_id``, ``display_name`` of active clinicians, by name (who may order RPM)."""
-    return _dicts(conn, "SELECT user_id, display_name FROM users"
+    return dict_rows(conn, "SELECT user_id, display_name FROM users"
                         " WHERE role = 'clinician' AND active ORDER BY 2")
 
 
 def active_care_staff(conn: Conn) -> list[dict[str, Any]]:
     """``user_id``, ``username``, ``role`` of active nurses and clinicians (care-team members)."""
-    return _dicts(conn, "SELECT user_id, username, role FROM users"
+    return dict_rows(conn, "SELECT user_id, username, role FROM users"
                         " WHERE active AND role IN ('nurse', 'clinician') ORDER BY username")
 
 
@@ -177,4 +173,4 @@ def patient_names(conn: Conn, patient_ids: list[int]) -> dict[int, str]:
 
 def patient_picker(conn: Conn) -> list[dict[str, Any]]:
     """``patient_id``, ``mrn`` of the first 2000 patients by MRN (the admin's pick lists)."""
-    return _dicts(conn, "SELECT patient_id, mrn FROM patients ORDER BY mrn LIMIT 2000")
+    return dict_rows(conn, "SELECT patient_id, mrn FROM patients ORDER BY mrn LIMIT 2000")
