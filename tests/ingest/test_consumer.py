@@ -133,7 +133,7 @@ def test_example_is_stored_with_provenance(
             pub.publish_all([(f"rpm/v1/{gateway_id}/readings", dumps(msg))])
         finally:
             pub.close()
-        wait_for(lambda: count(db, "SELECT count(*) FROM readings") == 1, 10, "the reading")
+        wait_for(lambda: count(db, "SELECT count(*) FROM readings") == 1, 30, "the reading")
     row = db.execute(
         "SELECT encode(raw, 'hex'), replace(message_id::text, '-', ''), device_id, gateway_id, kind,"
         " systolic_mmhg FROM readings"
