@@ -170,8 +170,11 @@ def migrate(conninfo: str, timescale: ts.Settings | None = None, *, up_to: int |
     applied_now: list[int] = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        paused: list[int] = []
         try:
             done = _ledger(conn, known)
+            if any(m.version not in done for m in known):
+                paused = ts.pause_jobs(conn)
             for mig in known:
                 if mig.version in done:
                     continue
@@ -188,6 +191,7 @@ def migrate(conninfo: str, timescale: ts.Settings | None = None, *, up_to: int |
                 apply_grants(conn, grants)
         finally:
             if not conn.closed:
+                ts.resume_jobs(conn, paused)
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,7 @@ from typing import Any
 import psycopg
 
 from gateway.runtime import settings as rs
+from gateway.runtime.fatal import Fatal
 from gateway.runtime.settings import SettingError, setting
 
 log = logging.getLogger(__name__)
@@ -178,6 +180,47 @@ def apply(conn: psycopg.Connection[Any], settings: Settings) -> None:
     from ingest import timescale_policies  # the community-edition half
 
     timescale_policies.apply(conn, settings)
+
+
+JOBS_IDLE_TIMEOUT_S = 120.0
+
+
+class JobsBusy(Fatal):
+    """A TimescaleDB job kept running past the bound while migrate waited to change the schema."""
+
+    exit_code = 1
+
+
+def pause_jobs(conn: psycopg.Connection[Any], timeout_s: float = JOBS_IDLE_TIMEOUT_S) -> list[int]:
+    """Unschedule TimescaleDB's background jobs and wait until none runs; returns the ids paused.
+
+    A migration that rebuilds ``readings`` drops the continuous aggregate; a refresh running at
+    that moment fails the migration ("tuple concurrently deleted"). :func:`resume_jobs` puts
+    back exactly the jobs paused here, so an operator's own pause survives."""
+    if _one(conn, "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'") is None:
+        return []
+    paused = [row[0] for row in conn.execute(
+        "SELECT job_id FROM timescaledb_information.jobs WHERE scheduled AND job_id >= 1000").fetchall()]
+    for job in paused:
+        conn.execute("SELECT alter_job(%s, scheduled => false)", (job,))
+    deadline = time.monotonic() + timeout_s
+    while _one(conn, "SELECT count(*) FROM timescaledb_information.job_stats WHERE job_status = 'Running'"):
+        if time.monotonic() > deadline:
+            resume_jobs(conn, paused)
+            raise JobsBusy(f"a TimescaleDB job is still running after {timeout_s:.0f} s; migrate did not"
+                           " change the schema: run it again when timescaledb_information.job_stats"
+                           " shows no job running")
+        time.sleep(0.5)  # polling the server's own job table: nothing to wait on instead
+    if paused:
+        log.info("paused %d TimescaleDB jobs while migrating", len(paused))
+    return paused
+
+
+def resume_jobs(conn: psycopg.Connection[Any], job_ids: list[int]) -> None:
+    """Schedule again the jobs :func:`pause_jobs` paused (those a migration dropped are gone)."""
+    for job in job_ids:
+        conn.execute("SELECT alter_job(j.job_id, scheduled => true) FROM timescaledb_information.jobs j"
+                     " WHERE j.job_id = %s", (job,))
 
 
 @dataclass(frozen=True)

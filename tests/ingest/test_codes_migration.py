@@ -17,7 +17,6 @@ from ingest.pipeline import classify
 from ingest.writer import Accepted, BatchWriter, keys_table
 from simulators.stack import Stack
 from tests.ingest.helpers import enrol, unique_reading
-from tests.waiting import wait_for
 
 EXPECT = os.environ.get("RPMFLOW_EXPECT_TIMESCALE") == "1"
 GW = "gw-codes"
@@ -134,14 +133,13 @@ def test_an_installed_layout_upgrades_with_its_hypertable_and_dedupe(stack: Stac
             compressed = db.execute("SELECT count(compress_chunk(c)) FROM show_chunks('readings',"
                                     " older_than => interval '30 days') c").fetchone()
             assert compressed is not None and compressed[0] >= 2
-            # The aggregate's refresh policy starts at once; with it still running, 0098's drop of
-            # the aggregate failed here ("tuple concurrently deleted"): paused first, as
-            # docs/operations.md §2 tells an operator who upgrades.
-            db.execute("SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
-                       " WHERE hypertable_name IS NOT NULL")
-            wait_for(lambda: db.execute("SELECT count(*) FROM timescaledb_information.job_stats"
-                                        " WHERE job_status = 'Running'").fetchone() == (0,),
-                     30, "no TimescaleDB job running")
+            # The aggregate's refresh policy starts at once; a refresh running while 0098 drops
+            # the aggregate failed the migration ("tuple concurrently deleted"): migrate pauses the
+            # jobs and waits for them first, then schedules them again.
+            row = db.execute("SELECT count(*) FROM timescaledb_information.jobs"
+                             " WHERE scheduled AND job_id >= 1000").fetchone()
+            assert row is not None and row[0] >= 2
+            jobs_before = int(row[0])
         before = db.execute("SELECT reading_id, message_id, kind, quality, raw FROM readings"
                             " ORDER BY reading_id").fetchall()
     assert 98 in migrate(url)
@@ -157,6 +155,10 @@ def test_an_installed_layout_upgrades_with_its_hypertable_and_dedupe(stack: Stac
                               " WHERE hypertable_name = 'readings'").fetchone() == (True,)
             assert db.execute("SELECT count(*) FROM timescaledb_information.continuous_aggregates"
                               " WHERE view_name = 'readings_daily'").fetchone() == (1,)
+            # nothing left paused: the jobs of the rebuilt table and aggregate are scheduled
+            assert db.execute("SELECT count(*) FILTER (WHERE NOT scheduled), count(*)"
+                              " FROM timescaledb_information.jobs WHERE job_id >= 1000").fetchone() == (
+                0, jobs_before)
     writer = BatchWriter(url)
     try:
         again = writer.write(items)  # a redelivery of everything after the upgrade
