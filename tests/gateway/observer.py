@@ -83,7 +83,8 @@ class Acker:
     gateway's readings and, with ``auto=True``, answers each with an ``rpmflow.ack.v1`` on
     ``rpm/v1/<gateway>/acks``. ``received`` counts every delivery per message id."""
 
-    def __init__(self, broker: EmbeddedMosquitto, gateway_id: str, *, auto: bool = True) -> None:
+    def __init__(self, broker: EmbeddedMosquitto, gateway_id: str, *, auto: bool = True,
+                 user: str | None = None) -> None:
         self.gateway_id = gateway_id
         self.auto = auto
         self.received: dict[str, int] = defaultdict(int)
@@ -93,8 +94,9 @@ class Acker:
             CallbackAPIVersion.VERSION2, client_id=f"acker-{secrets.token_hex(4)}", protocol=mqtt.MQTTv5
         )
         # An ingest account of its own: the broker binds client ids to usernames, so sharing one
-        # with another client of the same test would cut one of them off.
-        user = f"{INGEST_USER}-{secrets.token_hex(3)}"
+        # with another client of the same test would cut one of them off. ``user``: an account
+        # provisioned earlier (no reload now, see EmbeddedMosquitto.reload).
+        user = user or f"{INGEST_USER}-{secrets.token_hex(3)}"
         broker.add_ingest(user)
         self.client.username_pw_set(user, broker.accounts[user])
         self.client.on_connect = lambda c, *a: c.subscribe(f"rpm/v1/{gateway_id}/readings", qos=1)

@@ -22,7 +22,7 @@ import pytest
 from gateway.outbox import Outbox
 from gateway.settings import Settings
 from simulators.devices import SimDevice, build_devices, build_radio
-from simulators.embedded_mosquitto import EmbeddedMosquitto
+from simulators.embedded_mosquitto import INGEST_USER, EmbeddedMosquitto
 from tests.gateway.observer import Acker, Observer
 from tests.gateway.service_runner import running
 from tests.waiting import wait_for
@@ -176,6 +176,12 @@ def test_kill_9_between_decode_and_publish_then_restart(
         RPMFLOW_GATEWAY_SCAN_INTERVAL_S="0.3",
         RPMFLOW_GATEWAY_SESSION_IDLE_S="0.3",
     )
+    # The acker's account exists before the restart: provisioning it afterwards reloads the broker
+    # (SIGHUP), and Mosquitto 2.0.11 then queues nothing for the observer's restored session until
+    # the observer reconnects, so readings published in between never reach it (the CI timeout:
+    # 1 of 6 runs without the re-subscription wait below; every time if published before it).
+    acker_user = f"{INGEST_USER}-kill"
+    private_broker.add_ingest(acker_user)
     private_broker.stop()  # decoded and committed, but nothing can be published
     acker: Acker | None = None
     proc = _gateway_process(env)
@@ -193,7 +199,7 @@ def test_kill_9_between_decode_and_publish_then_restart(
         assert observer.count() == 0
         subscriptions = observer.subscriptions
         private_broker.start()
-        acker = Acker(private_broker, gw)  # plays ingest: confirms what it receives
+        acker = Acker(private_broker, gw, user=acker_user)  # plays ingest: confirms what it receives
         # Both subscribers back before the gateway publishes: the test watches the gateway's
         # outbox, not the observer's own reconnect timing.
         wait_for(lambda: acker.subscribed.is_set() and observer.subscriptions > subscriptions, 30,
