@@ -18,8 +18,9 @@ from simulators.embedded_mosquitto import INGEST_USER, OBSERVER_USER, EmbeddedMo
 
 
 class Observer:
-    """Subscribes to ``rpm/v1/<gateway>/#`` with a persistent session, so a broker restart or a
-    reconnect loses nothing, and records every reading and status it receives."""
+    """Subscribes to ``rpm/v1/<gateway>/#`` with a persistent session (fresh at its first connect),
+    so a broker restart or a reconnect loses nothing, and records every reading and status it
+    receives."""
 
     def __init__(self, broker: EmbeddedMosquitto, gateway_id: str) -> None:
         self.gateway_id = gateway_id
@@ -40,7 +41,11 @@ class Observer:
         self.client.reconnect_delay_set(1, 2)
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 600
-        self.client.connect_async("127.0.0.1", broker.port, clean_start=False, properties=props)
+        # Clean on the first connect only: the broker binds the client id to the shared observer
+        # account, so resuming would inherit an earlier test's subscriptions and queued messages
+        # (other gateways' readings); later reconnects resume this observer's own session.
+        self.client.connect_async("127.0.0.1", broker.port, clean_start=mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+                                  properties=props)
         self.client.loop_start()
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
