@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from dashboards.app import create_app
 from dashboards.passwords import hash_password
 from dashboards.settings import Settings
+from gateway.runtime.gc_tuning import tune_gc
 from ingest.migrate import migrate
 from simulators.embedded_postgres import EmbeddedPostgres
 from simulators.server_host import free_port
@@ -90,6 +91,7 @@ def load(url: str, patients: int, flags: int) -> None:
 def served(database_url: str) -> Iterator[str]:
     """The dashboard on ``database_url`` under uvicorn on a free loopback port; yields its base URL."""
     app = create_app(Settings(database_url=database_url, secure_cookies=False, pool_max_size=4))
+    tune_gc()  # as `rpmflow-dashboard serve` does before serving
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -21,6 +21,7 @@ from dashboards.sessions import create_token
 from dashboards.settings import PREFIX, Settings
 from gateway.runtime import settings as rs
 from gateway.runtime.fatal import EXIT_LOCAL, Fatal, exit_on_fatal, one_line
+from gateway.runtime.gc_tuning import tune_gc
 from gateway.runtime.settings import SettingError
 from ingest.dberrors import check_url, describe_target, wait_for_database
 from triage.clinical import device_enrolments, people, people_store
@@ -133,7 +134,9 @@ def _run(settings: Settings) -> int:
         logging.getLogger(__name__).warning("session cookies are not marked Secure: use only over localhost")
     from dashboards.limits import server_options
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+    app = create_app(settings)
+    tune_gc()  # a full collection inside a request was the queue page's whole p99
+    uvicorn.run(app, host=settings.host, port=settings.port,
                 log_level=settings.log_level.lower(), timeout_graceful_shutdown=3, proxy_headers=False,
                 **server_options(settings))
     return 0

@@ -9,7 +9,6 @@ stays unreachable past the start-up bound, a port in use) ends in one line and a
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import signal
@@ -23,6 +22,7 @@ import psycopg
 
 from gateway.runtime import settings as rs
 from gateway.runtime.fatal import EXIT_CONFIG, Fatal, exit_on_fatal
+from gateway.runtime.gc_tuning import tune_gc
 from gateway.runtime.retry import Stopped, retry_call, startup_policy
 from ingest import timescale
 from ingest.consumer import Consumer
@@ -63,16 +63,6 @@ def _parser() -> argparse.ArgumentParser:
     mig.add_argument("--database", default="rpmflow",
                      help="database name in the bootstrap script (default rpmflow)")
     return p
-
-
-def _tune_gc() -> None:
-    """Fewer cyclic-GC passes: each message makes dozens of short-lived containers (paho's MQTT v5
-    properties, the parsed JSON), and with up to Receive Maximum messages held, the default
-    thresholds made collections a large share of the receive thread's time. Reference counting
-    still frees everything acyclic at once; imported modules are frozen out of the scans."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
 
 
 def _logging(level: str) -> None:
@@ -146,7 +136,7 @@ def _main(argv: Sequence[str] | None, environ: Mapping[str, str]) -> int:
     if not schema_when_reachable(settings, stop):
         return 0
     consumer = Receiver(settings) if settings.workers else Consumer(settings)
-    _tune_gc()
+    tune_gc()  # paho's per-message MQTT v5 properties and parsed JSON: gateway/runtime/gc_tuning.py
     consumer.run(stop)
     log.info("stopped")
     return 0

@@ -12,7 +12,6 @@ one-line reason and the receiver stops, non-zero, without acking.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import signal
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import NamedTuple
 
+from gateway.runtime.gc_tuning import tune_gc
 from gateway.runtime.retry import ErrorKind, GaveUp
 from ingest.commit import Outcome, Raw, commit, items_of
 from ingest.writer import BatchWriter
@@ -73,9 +73,7 @@ def worker_main(tasks: Connection, reports: Connection, database_url: str, name:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the receiver alone decides when workers stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=log_level, format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s")
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)  # same reasoning as ingest/cli.py:_tune_gc
+    tune_gc()
     writer = BatchWriter(database_url, application_name=f"rpmflow-ingest:{name}")
     receiver = os.getppid()
 
