@@ -209,6 +209,7 @@ def evaluate_new_readings(
         now=now,
         limits=loader.overrides(conn, pids),
         snoozes=loader.snoozes(conn, pids, now - timedelta(days=lookback_days)),
+        starts=loader.first_readings(conn, pids),
     )
     cands, sup = ev.candidates, ev.suppressed
     if len(cands):

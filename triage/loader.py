@@ -83,6 +83,22 @@ def patients(conn: psycopg.Connection[Any], patient_ids: Collection[int] | None 
         return _frame(cur)
 
 
+def first_readings(conn: psycopg.Connection[Any], patient_ids: Collection[int]) -> pd.Series:
+    """``patient_id -> measured_at`` of the patient's first reading ever (their monitoring start,
+    from which the stage-2 review intervals are counted); one index probe per patient."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT p.id AS patient_id,"
+            " (SELECT min(r.measured_at) FROM readings r WHERE r.patient_id = p.id) AS first_at"
+            " FROM unnest(%s::bigint[]) AS p(id)",
+            (list(patient_ids),),
+        )
+        df = _frame(cur).dropna()
+    return pd.Series(
+        pd.to_datetime(df["first_at"], utc=True).to_numpy(), index=df["patient_id"].astype("int64")
+    )
+
+
 def overrides(conn: psycopg.Connection[Any], patient_ids: Collection[int]) -> Limits:
     with conn.cursor() as cur:
         cur.execute(

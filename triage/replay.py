@@ -58,6 +58,7 @@ def as_of_pass(
             now=as_of,
             limits=loader.overrides(conn, pids),
             snoozes=loader.snoozes(conn, pids, as_of - lookback),
+            starts=loader.first_readings(conn, pids),
         )
         cands = (
             ev.candidates[_involves(ev.candidates["reading_ids"], new_ids)]

@@ -266,8 +266,9 @@ def test_new_patient_at_stage2_is_raised_once_per_warmup_review_not_after_every_
     got = bp_stage2_sustained(r.frame(), now=NOW)
     assert len(got) == 6  # every run from the third reading on, all one warm-up episode per 7 days
     assert set(got["dedup"]) == {"episode"}
-    assert all(str(k).startswith("warmup:") for k in got["episode_key"])
-    assert got["episode_key"].nunique() <= 2
+    # one review period, counted from this patient's first reading (3.5 days ago), not the calendar
+    first = (NOW - 3 * DAY - 12 * HOUR).date().isoformat()
+    assert set(got["episode_key"]) == {f"review:{first}"}
     assert "before this patient's treated baseline is built (n=" in got["reason"].iloc[-1]
 
 

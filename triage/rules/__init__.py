@@ -91,8 +91,16 @@ def _key(c: pd.DataFrame) -> pd.Series:
     return c["rule_id"] + "|" + c["subject_key"] + "|" + c["reading_ids"].map(str) + "|" + c["episode_key"]
 
 
-def run_value_rules(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS) -> pd.DataFrame:
-    return fr.concat(rule(readings, now=now, limits=limits) for rule in VALUE_RULES)
+def run_value_rules(
+    readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS, starts: pd.Series | None = None
+) -> pd.DataFrame:
+    """``starts`` (patient_id -> first reading) goes to the rule that counts review intervals."""
+    return fr.concat(
+        rule(readings, now=now, limits=limits, starts=starts)
+        if rule is bp_stage2_sustained
+        else rule(readings, now=now, limits=limits)
+        for rule in VALUE_RULES
+    )
 
 
 def _override_text(limits: Limits) -> pd.Series:
@@ -118,18 +126,23 @@ def evaluate_readings(
     now: datetime,
     limits: Limits = DEFAULTS,
     snoozes: pd.DataFrame | None = None,
+    starts: pd.Series | None = None,
 ) -> Evaluation:
     """Value rules over ``readings`` (only rows measured by ``now``), with overrides and snoozes applied.
+
+    ``starts``: patient_id -> the patient's first reading ever (``loader.first_readings``), from
+    which the stage-2 review intervals are counted; without it, each patient's first reading in
+    ``readings`` (right only when ``readings`` hold the patient's whole history).
 
     A candidate that the default thresholds raise but the patient's override does not is logged as
     suppressed by that override, naming it; overrides never move past the floor (``Limits.at``).
     """
     r = readings[readings["measured_at"] <= pd.Timestamp(now)]
-    cands = run_value_rules(r, now=now, limits=limits)
+    cands = run_value_rules(r, now=now, limits=limits, starts=starts)
     sup = [fr.empty_suppressions()]
     if not limits.empty:
         sub = r[r["patient_id"].isin(limits.patients())]
-        default = run_value_rules(sub, now=now, limits=DEFAULTS)
+        default = run_value_rules(sub, now=now, limits=DEFAULTS, starts=starts)
         missing = default[~_key(default).isin(set(_key(cands)))]
         why = "patient threshold override: " + missing["patient_id"].map(_override_text(limits)).astype(str)
         sup.append(fr.suppressions(missing, source="override", reason=why))

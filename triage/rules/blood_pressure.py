@@ -132,10 +132,14 @@ def bp_crisis(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULT
     )
 
 
-def bp_stage2_sustained(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS) -> pd.DataFrame:
+def bp_stage2_sustained(
+    readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS, starts: pd.Series | None = None
+) -> pd.DataFrame:
     """Three consecutive readings >= 140 and/or >= 90 within 7 days (persistence before alerting).
 
     Each reading is classified by the higher of its SBP and DBP categories, so 130/92 counts.
+    ``starts`` (patient_id -> the patient's first reading ever): where the review intervals of
+    stable-high and new patients are counted from; without it, each patient's first reading here.
     """
     bp = valid(readings, BP, occasions=True)
     k = th.STAGE2_PERSISTENCE_READINGS
@@ -158,7 +162,9 @@ def bp_stage2_sustained(readings: pd.DataFrame, *, now: datetime, limits: Limits
     first_at = bp["measured_at"].shift(k - 1).loc[run]
     s2 = pd.Series(limits.at("bp_stage2_systolic", sel["patient_id"]), index=sel.index)
     d2 = pd.Series(limits.at("bp_stage2_diastolic", sel["patient_id"]), index=sel.index)
-    tb = treated.split(bp, run, k, mean_s, mean_d, s2, d2)
+    if starts is None:
+        starts = readings.groupby("patient_id")["measured_at"].min()
+    tb = treated.split(bp, run, k, mean_s, mean_d, s2, d2, starts)
     base_text = (
         "this patient's treated baseline (28-day median "
         + fr.fmt(tb.median_s)

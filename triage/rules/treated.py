@@ -10,12 +10,17 @@ that baseline beyond noise (``worse_beyond_noise``); otherwise it becomes one fl
 A new patient (fewer than ``BASELINE_MIN_READINGS`` readings before the run) has no baseline
 yet: the run is raised once per ``STAGE2_WARMUP_REVIEW_INTERVAL``, not after every close, unless
 it is clearly worse than the readings so far. Crisis is a separate rule and is never held back.
+
+The review intervals are counted from the patient's own start (``patient_start``: their first
+reading ever, which the loader passes in, else the first one here), not from calendar dates, and
+both schedules start there: the flag a new patient gets in the first days is that review period's
+flag, and the baseline being built a few days later does not raise a second one. The next
+"still high, review the treatment" flag comes one care-plan interval after the patient's start.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -94,17 +99,39 @@ def worse_beyond_noise(
     return res
 
 
-def _keys(start_ns: np.ndarray, warm: np.ndarray, index: pd.Index) -> pd.Series:
-    """Episode key: the start of the review interval (7-day warm-up or 30-day care-plan) of the run."""
+def patient_start(bp: pd.DataFrame, starts: pd.Series | None = None) -> np.ndarray:
+    """Per row, in ns: the patient's own start, from which the review intervals are counted.
 
-    def bucket(interval: timedelta, prefix: str) -> list[str]:
-        step = int(interval.total_seconds()) * _SEC_NS
-        days = pd.to_datetime(start_ns // step * step, utc=True).strftime("%Y-%m-%d")
-        return [prefix + d for d in days]
+    ``starts`` (patient_id -> the patient's first reading ever, ``loader.first_readings``) where it
+    has the patient, else the patient's first reading in ``bp``. The jobs see a 35-day
+    window, so they pass ``starts``: a first reading that slides with the window would open a new
+    review period every day.
+    """
+    first = ns(bp.groupby("patient_id")["measured_at"].transform("min"))
+    if starts is None or len(starts) == 0:
+        return first
+    given = bp["patient_id"].map(pd.to_datetime(starts, utc=True))
+    known = given.notna().to_numpy(dtype=bool)
+    out = first.copy()
+    out[known] = ns(given[known])
+    return out
 
-    review = bucket(th.STAGE2_REVIEW_INTERVAL, "review:")
-    warmup = bucket(th.STAGE2_WARMUP_REVIEW_INTERVAL, "warmup:")
-    return pd.Series(np.where(warm, warmup, review), index=index, dtype=object)
+
+def review_keys(start_ns: np.ndarray, anchor_ns: np.ndarray, warm: np.ndarray) -> list[str]:
+    """``review:<start of the patient's review period holding the run's first reading>``.
+
+    Periods are counted from the patient's start (``anchor_ns``): 7-day ones while the baseline
+    builds (``warm``), 30-day care-plan ones after. Both schedules' first period starts at the
+    patient's start, so it is one episode whichever part of it the runs fall in.
+    """
+    step = np.where(
+        warm,
+        int(th.STAGE2_WARMUP_REVIEW_INTERVAL.total_seconds()) * _SEC_NS,
+        int(th.STAGE2_REVIEW_INTERVAL.total_seconds()) * _SEC_NS,
+    )
+    period = anchor_ns + (start_ns - anchor_ns) // step * step
+    days = pd.to_datetime(period, utc=True).strftime("%Y-%m-%d")
+    return ["review:" + d for d in days]
 
 
 def split(
@@ -115,8 +142,11 @@ def split(
     mean_d: pd.Series,
     s2: pd.Series,
     d2: pd.Series,
+    starts: pd.Series | None = None,
 ) -> TreatedBaseline:
-    """Which runs belong to a stable-high or new patient, and which of those are worsening."""
+    """Which runs belong to a stable-high or new patient, and which of those are worsening.
+
+    ``starts``: patient_id -> the patient's first reading (see ``patient_start``)."""
     rows = np.flatnonzero(run)
     first = rows - (k - 1)
     p = prior_stats(bp, first)
@@ -142,5 +172,5 @@ def split(
         high,
         warm,
         (high | warm) & worse,
-        _keys(t[first], warm, idx),
+        pd.Series(review_keys(t[first], patient_start(bp, starts)[first], warm), index=idx, dtype=object),
     )
