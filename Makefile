@@ -12,11 +12,13 @@ demo: setup
 # The TimescaleDB leg: the database-facing tests again, on PostgreSQL with TimescaleDB preloaded
 # (built once from ../shared/timescaledb), asserting the extension's objects are really in use.
 TIMESCALE_TESTS := tests/ingest tests/triage tests/dashboards tests/test_end_to_end.py
-# CI's TimescaleDB leg: the storage-facing subset (schema, writer, hypertable/compression/continuous
-# aggregate, triage and billing reads, the patient page, the whole pipeline, ingest killed with
-# SIGKILL mid-stream: nothing lost or duplicated on a hypertable), about 3 minutes.
+# CI's TimescaleDB leg: the storage-facing subset (schema, writer and its fast path, the 0098 upgrade
+# of compressed chunks, hypertable/compression/continuous aggregate, triage and billing reads, the
+# patient page, the whole pipeline, ingest killed with SIGKILL mid-stream: nothing lost or
+# duplicated on a hypertable), about 3 minutes.
 TIMESCALE_CI_TESTS := tests/ingest/test_timescale.py tests/ingest/test_writer.py tests/ingest/test_migrate.py \
-	tests/ingest/test_lean_migration.py tests/ingest/test_compact_migration.py tests/test_end_to_end.py \
+	tests/ingest/test_lean_migration.py tests/ingest/test_compact_migration.py tests/ingest/test_codes_migration.py \
+	tests/ingest/test_direct.py tests/test_end_to_end.py \
 	tests/triage/test_jobs.py tests/triage/test_billing_compute.py tests/triage/test_assignments.py \
 	tests/dashboards/test_pages.py \
 	tests/ingest/test_faults.py::test_kill_9_mid_stream_then_restart_and_sigterm_drains
