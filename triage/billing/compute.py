@@ -1,6 +1,7 @@
 """The monthly computation: load each patient's facts, decide with the pure engine, return results.
 
-The database side is :mod:`triage.billing.load` (facts in) and nothing else; the decisions are
+The database side is :mod:`triage.billing.load` (facts in) and
+:mod:`triage.billing.billing_store` (stored runs); the decisions are
 :func:`triage.billing.engine.bill_month`, a pure function tested without a database. Every code
 considered comes back emitted or withheld with its rule, reason, evidence and the payer profile
 that decided. ``rpmflow-triage billing --month YYYY-MM`` runs this from the command line.
@@ -8,13 +9,13 @@ that decided. ``rpmflow-triage billing --month YYYY-MM`` runs this from the comm
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 import psycopg
 
+from triage.billing import billing_store
 from triage.billing.engine import DevicePeriod, PatientMonth, bill_month
 from triage.billing.gates import month_bounds
 from triage.billing.load import load_patient_facts, load_policies, patient_ids_for_month
@@ -57,34 +58,25 @@ def store_month(
     """Keep a computation as it was (``billing_runs`` + ``billing_decisions``, append-only);
     returns the run id. Every decision is stored, emitted or withheld, with its profile."""
     with conn.transaction():
-        row = conn.execute(
-            "INSERT INTO billing_runs (year_month, computed_by, as_of, patients) VALUES (%s, %s, %s, %s)"
-            " RETURNING run_id",
-            (f"{year:04d}-{month:02d}", computed_by, as_of, len(results)),
-        ).fetchone()
-        assert row is not None
-        run_id = int(row[0])
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO billing_decisions (run_id, patient_id, seq, code, units, emitted, rule, reason,"
-                " date_of_service, payer_profile, evidence)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (
-                        run_id,
-                        pm.patient_id,
-                        seq,
-                        d.code,
-                        d.units,
-                        d.emitted,
-                        d.rule,
-                        d.reason,
-                        d.date_of_service,
-                        str(d.evidence.get("policy") or pm.policy_version),
-                        json.dumps(d.evidence, sort_keys=True, default=str),
-                    )
-                    for pm in results
-                    for seq, d in enumerate(pm.decisions)
-                ],
-            )
+        run_id = billing_store.insert_run(conn, f"{year:04d}-{month:02d}", computed_by, as_of, len(results))
+        billing_store.insert_decisions(
+            conn,
+            (
+                (
+                    run_id,
+                    pm.patient_id,
+                    seq,
+                    d.code,
+                    d.units,
+                    d.emitted,
+                    d.rule,
+                    d.reason,
+                    d.date_of_service,
+                    str(d.evidence.get("policy") or pm.policy_version),
+                    d.evidence,
+                )
+                for pm in results
+                for seq, d in enumerate(pm.decisions)
+            ),
+        )
     return run_id

@@ -6,7 +6,7 @@ orders, consent, licences, assignments, reviews, promotion, time logs, communica
 computation). Readings normally arrive through ingest, and flags through the triage rules; these
 two write the same rows those paths write (a reading maps to the patient whose device assignment
 is valid at ``measured_at``, with ingest's quality grade given explicitly), for back-fills,
-scenario tables and tests.
+scenario tables and tests. The statements are :mod:`triage.billing.scenario_store`'s.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from ingest.writer import keys_table
+from triage.billing import scenario_store
 from triage.errors import TerminalTriageError
 
 KINDS = ("blood_pressure", "glucose", "weight", "spo2")
@@ -57,6 +57,33 @@ def add_reading(
     ``transmission='manual'`` is a typed-in value; ``device_status`` carries the device's status
     bits (e.g. ``["body_movement"]``); ``quality`` is ingest's plausibility grade.
     """
+    _check_reading(measured_at, kind, quality, transmission)
+    bp = kind == "blood_pressure"
+    values = (systolic, diastolic, pulse) if bp else (None, None, pulse if kind == "spo2" else None)
+    row = scenario_store.ReadingRow(
+        message_id=_message_id(device_id, kind, measured_at, values, glucose_mg_dl),
+        gateway_id=gateway_id,
+        device_id=device_id,
+        kind=kind,
+        measured_at=measured_at,
+        quality=quality,
+        transmission=transmission,
+        systolic=values[0],
+        diastolic=values[1],
+        pulse=values[2],
+        glucose_mg_dl=glucose_mg_dl if kind == "glucose" else None,
+        weight_kg=weight_kg if kind == "weight" else None,
+        spo2_pct=spo2_pct if kind == "spo2" else None,
+        device_status=list(device_status) or None,
+    )
+    with conn.transaction():
+        reading_id, patient_id = scenario_store.insert_reading(conn, row)
+        if patient_id is None:
+            raise InvalidScenario("device_id", device_id, f"not assigned to a patient at {measured_at}")
+    return reading_id
+
+
+def _check_reading(measured_at: datetime, kind: str, quality: str, transmission: str) -> None:
     if measured_at.tzinfo is None:
         raise InvalidScenario("measured_at", measured_at, "must be timezone-aware")
     if kind not in KINDS:
@@ -65,49 +92,14 @@ def add_reading(
         raise InvalidScenario("quality", quality, f"must be one of {', '.join(QUALITIES)}")
     if transmission not in ("automatic", "manual"):
         raise InvalidScenario("transmission", transmission, "must be automatic or manual")
-    bp = kind == "blood_pressure"
-    values = (systolic, diastolic, pulse) if bp else (None, None, pulse if kind == "spo2" else None)
-    identity = f"{device_id}|{kind}|{measured_at.isoformat()}|{values}|{glucose_mg_dl}|{secrets.token_hex(4)}"
-    message_id = hashlib.sha256(identity.encode()).hexdigest()[:32]  # the wire's 16-byte id
-    with conn.transaction():
-        conn.execute(
-            "INSERT INTO devices (device_id, kind) VALUES (%s, %s) ON CONFLICT (device_id) DO NOTHING",
-            (device_id, kind),
-        )
-        if keys_table(conn):  # TimescaleDB: the dedupe ids live beside the hypertable
-            conn.execute("INSERT INTO reading_keys (message_id) VALUES (%s)", (message_id,))
-        row = conn.execute(
-            "INSERT INTO readings (message_id, gateway_id, device_id, patient_id, kind, measured_at,"
-            " received_at, quality, transmission, systolic_mmhg, diastolic_mmhg, pulse_bpm, glucose_mg_dl,"
-            " weight_kg, spo2_pct, device_status, raw)"
-            " SELECT %s, %s, %s, (SELECT a.patient_id FROM device_assignments a WHERE a.device_id = %s"
-            "   AND a.valid_from <= %s AND (a.valid_to IS NULL OR a.valid_to > %s)"
-            "   ORDER BY a.valid_from DESC LIMIT 1),"
-            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ''"
-            " RETURNING reading_id, patient_id",
-            (
-                message_id,
-                gateway_id,
-                device_id,
-                device_id,
-                measured_at,
-                measured_at,
-                kind,
-                measured_at,
-                measured_at,
-                quality,
-                transmission,
-                *values,
-                glucose_mg_dl if kind == "glucose" else None,
-                weight_kg if kind == "weight" else None,
-                spo2_pct if kind == "spo2" else None,
-                list(device_status) or None,
-            ),
-        ).fetchone()
-        assert row is not None
-        if row[1] is None:
-            raise InvalidScenario("device_id", device_id, f"not assigned to a patient at {measured_at}")
-    return int(row[0])
+
+
+def _message_id(
+    device_id: str, kind: str, measured_at: datetime, values: tuple[float | None, ...], glucose: float | None
+) -> str:
+    """A fresh wire-shaped id (16 bytes as hex): a scenario may store the same values twice."""
+    identity = f"{device_id}|{kind}|{measured_at.isoformat()}|{values}|{glucose}|{secrets.token_hex(4)}"
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
 def open_flag(
@@ -122,18 +114,12 @@ def open_flag(
     """Open a flag on a patient (as the rules would); review, promote and log time on it next."""
     if severity not in SEVERITIES:
         raise InvalidScenario("severity", severity, f"must be one of {', '.join(SEVERITIES)}")
-    row = conn.execute(
-        "INSERT INTO flags (patient_id, subject_key, rule_id, episode_key, severity, reason, reading_ids)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING flag_id",
-        (
-            patient_id,
-            f"patient:{patient_id}",
-            rule_id,
-            secrets.token_hex(6),
-            severity,
-            reason,
-            list(reading_ids),
-        ),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
+    return scenario_store.insert_flag(
+        conn,
+        patient_id,
+        rule_id=rule_id,
+        episode_key=secrets.token_hex(6),
+        severity=severity,
+        reason=reason,
+        reading_ids=reading_ids,
+    )

@@ -21,11 +21,12 @@ reference is a ``urn:uuid:`` ``fullUrl`` inside the bundle.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
 
+from triage.billing import fhir_store
 from triage.billing.compute import PatientMonth, month_bounds
 from triage.billing.fhir_claim import claim_body, consent_body, coverage_body, device_body
 from triage.billing.fhir_model import (
@@ -72,7 +73,8 @@ _MEDIUM = {
 
 
 class _Month:
-    """Writes one patient-month into the bundle; each method reads what it needs with one query."""
+    """Writes one patient-month into the bundle; each method reads what it needs with one
+    :mod:`triage.billing.fhir_store` query."""
 
     def __init__(self, conn: psycopg.Connection[Any], bundle: Bundle, pm: PatientMonth) -> None:
         self.conn, self.b, self.pm = conn, bundle, pm
@@ -121,35 +123,15 @@ class _Month:
 
     def observations(self, extra_ids: Iterable[int]) -> None:
         tz = self.pm.timezone
-        rows = self.conn.execute(
-            "SELECT r.reading_id, replace(r.message_id::text, '-', '') AS message_id, r.kind, r.measured_at,"
-            " r.systolic_mmhg, r.diastolic_mmhg,"
-            " r.pulse_bpm, r.glucose_mg_dl, r.device_id, r.transmission, r.original, r.meal, r.sample_type,"
-            " r.weight_kg, r.spo2_pct"
-            " FROM readings r WHERE r.patient_id = %(pid)s AND r.quality = 'valid'"
-            " AND (r.reading_id = ANY(%(ids)s)"
-            "      OR (r.measured_at >= (%(start)s::timestamp AT TIME ZONE %(tz)s)"
-            " AND r.measured_at < (%(end)s::timestamp AT TIME ZONE %(tz)s)))"
-            " ORDER BY r.measured_at, r.reading_id",
-            {
-                "pid": self.pm.patient_id,
-                "ids": sorted(set(extra_ids)),
-                "tz": tz,
-                "start": self.month_start,
-                "end": self.month_end + timedelta(days=1),
-            },
-        ).fetchall()
+        month = (self.month_start, self.month_end)
+        rows = fhir_store.reading_rows(self.conn, self.pm.patient_id, tz, month, extra_ids)
         self.devices(sorted({r[8] for r in rows}))
         for row in rows:
             for key, body in observation_bodies(ReadingRow(*row), self.patient, tz):
                 self.b.add("Observation", key, body)
 
     def devices(self, device_ids: list[str]) -> None:
-        rows = self.conn.execute(
-            "SELECT device_id, kind, manufacturer, model, serial, firmware, fda_cleared FROM devices"
-            " WHERE device_id = ANY(%s) ORDER BY device_id",
-            (device_ids,),
-        ).fetchall()
+        rows = fhir_store.device_rows(self.conn, device_ids)
         known = {r[0] for r in rows}
         rows += [(d, None, None, None, None, None, None) for d in device_ids if d not in known]
         for row in rows:
@@ -160,23 +142,9 @@ class _Month:
         """Promoted flags behind the month's minutes/communications or dated within its periods."""
         starts = [p.start for p in self.pm.device_periods] + [self.month_start]
         flag_ids = {int(t["flag_id"]) for t in self.pm.time_logs}
-        return self.conn.execute(
-            "SELECT f.flag_id, f.rule_id, f.severity, f.state, f.reason, f.reading_ids, f.opened_at,"
-            " f.closed_at,"
-            " b.date_of_service, b.minutes, b.interactive, b.place_of_service, b.rendering_npi"
-            " FROM flags f JOIN billable_events b ON b.flag_id = f.flag_id WHERE f.patient_id = %(pid)s"
-            " AND (f.flag_id = ANY(%(ids)s) OR f.flag_id IN (SELECT flag_id FROM communications"
-            "      WHERE communication_id = ANY(%(comms)s))"
-            "      OR b.date_of_service BETWEEN %(start)s AND %(end)s)"
-            " ORDER BY f.flag_id",
-            {
-                "pid": self.pm.patient_id,
-                "ids": sorted(flag_ids),
-                "comms": list(self.pm.communication_ids),
-                "start": min(starts),
-                "end": self.month_end,
-            },
-        ).fetchall()
+        return fhir_store.promoted_flag_rows(
+            self.conn, self.pm.patient_id, flag_ids, self.pm.communication_ids, min(starts), self.month_end
+        )
 
     def flags(self, rows: list[tuple[Any, ...]]) -> list[int]:
         out = []
@@ -235,17 +203,7 @@ class _Month:
         return out
 
     def provenances(self, flag_ids: list[int]) -> None:
-        rows = self.conn.execute(
-            "SELECT r.review_id, r.flag_id, r.reviewer_user_id, r.reviewed_at, r.date_of_service,"
-            " r.determination, r.icd10_codes, r.action_taken, r.minutes, r.interactive, r.interactive_mode,"
-            " r.place_of_service, l.license_number"
-            " FROM reviews r LEFT JOIN LATERAL (SELECT license_number FROM clinician_licenses l"
-            "   WHERE l.user_id = r.reviewer_user_id AND l.state = %s"
-            "   AND r.date_of_service BETWEEN l.valid_from AND l.valid_to"
-            "   ORDER BY l.valid_to DESC LIMIT 1) l ON true"
-            " WHERE r.flag_id = ANY(%s) ORDER BY r.reviewed_at, r.review_id",
-            (self.pm.state, flag_ids),
-        ).fetchall()
+        rows = fhir_store.review_rows(self.conn, self.pm.state, flag_ids)
         for rid, fid, uid, at, dos, determination, icd, action, minutes, inter, mode, pos, licence in rows:
             who = self.practitioner(int(uid))
             self.b.add(
@@ -294,11 +252,7 @@ class _Month:
             )
 
     def communications(self) -> None:
-        rows = self.conn.execute(
-            "SELECT communication_id, at, mode, two_way_realtime, by_user_id, flag_id FROM communications"
-            " WHERE communication_id = ANY(%s) ORDER BY at, communication_id",
-            (list(self.pm.communication_ids),),
-        ).fetchall()
+        rows = fhir_store.communication_rows(self.conn, self.pm.communication_ids)
         for cid, at, mode, two_way, uid, fid in rows:
             body: dict[str, Any] = {
                 "identifier": [{"system": RPM + "communication", "value": str(cid)}],
@@ -319,11 +273,7 @@ class _Month:
             self.b.add("Communication", str(cid), body)
 
     def consents(self) -> None:
-        rows = self.conn.execute(
-            "SELECT consent_id, consented_at, method, version, revoked_at FROM consents"
-            " WHERE patient_id = %s ORDER BY consented_at, consent_id",
-            (self.pm.patient_id,),
-        ).fetchall()
+        rows = fhir_store.consent_rows(self.conn, self.pm.patient_id)
         for cid, at, method, version, revoked in rows:
             self.b.add("Consent", str(cid), consent_body(self.pm, at, method, version, revoked))
 

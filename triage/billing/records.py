@@ -2,7 +2,8 @@
 authorisations, payer profiles and the end of a licence. Each call is one transaction with its
 audit row (``triage.clinical.audit.record``), validates its input into a typed error, and returns
 the new row's id. Locations live in :mod:`triage.clinical.locations`; time logs and
-communications in :mod:`triage.clinical.review`.
+communications in :mod:`triage.clinical.review`. The statements are
+:mod:`triage.billing.records_store`'s (and the payer profile's :mod:`triage.billing.billing_store`'s).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from triage.billing import billing_store, records_store
 from triage.billing.rules import MEDICARE_CY2026, InvalidPolicy, Policy
 from triage.clinical import audit, icd10, people_store
 from triage.errors import TerminalTriageError
@@ -28,11 +30,6 @@ class InvalidBillingFact(TerminalTriageError):
         self.field = field
         self.value = value
         self.reason = reason
-
-
-def _id(row: Any) -> int:
-    assert row is not None
-    return int(row[0])
 
 
 def _patient(conn: psycopg.Connection[Any], patient_id: int) -> None:
@@ -76,12 +73,8 @@ def record_order(
             raise InvalidBillingFact(
                 "ordering_user_id", ordering_user_id, "is not a clinician (physician/NPP)"
             )
-        oid = _id(
-            conn.execute(
-                "INSERT INTO rpm_orders (patient_id, ordering_user_id, order_date, end_date, icd10_codes,"
-                " medical_necessity, recorded_by) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING order_id",
-                (patient_id, ordering_user_id, order_date, end_date, codes, medical_necessity, recorded_by),
-            ).fetchone()
+        oid = records_store.insert_order(
+            conn, patient_id, ordering_user_id, order_date, end_date, codes, medical_necessity, recorded_by
         )
         audit.record(
             conn,
@@ -109,18 +102,14 @@ def end_order(
     source_ip: str | None = None,
 ) -> None:
     with conn.transaction():
-        row = conn.execute(
-            "UPDATE rpm_orders SET end_date = %s WHERE order_id = %s AND order_date <= %s"
-            " RETURNING patient_id",
-            (end_date, order_id, end_date),
-        ).fetchone()
-        if row is None:
+        patient_id = records_store.end_order(conn, order_id, end_date)
+        if patient_id is None:
             raise InvalidBillingFact("order_id", order_id, "no such order dated on or before end_date")
         audit.record(
             conn,
             actor=_username(conn, recorded_by),
             action="patient.order_end",
-            patient_id=int(row[0]),
+            patient_id=patient_id,
             detail={"order_id": order_id, "end_date": end_date.isoformat()},
             source_ip=source_ip,
         )
@@ -138,20 +127,16 @@ def mark_counted_elsewhere(
     if program not in PROGRAMS_ELSEWHERE:
         raise InvalidBillingFact("program", program, f"must be one of {', '.join(PROGRAMS_ELSEWHERE)}")
     with conn.transaction():
-        row = conn.execute(
-            "UPDATE time_logs t SET counted_elsewhere = %s, counted_elsewhere_by = %s,"
-            " counted_elsewhere_at = now() FROM flags f WHERE t.time_log_id = %s AND f.flag_id = t.flag_id"
-            " RETURNING f.patient_id, t.minutes",
-            (program, marked_by, time_log_id),
-        ).fetchone()
-        if row is None:
+        marked = records_store.mark_counted_elsewhere(conn, time_log_id, program, marked_by)
+        if marked is None:
             raise InvalidBillingFact("time_log_id", time_log_id, "no such time log")
+        patient_id, minutes = marked
         audit.record(
             conn,
             actor=_username(conn, marked_by),
             action="time_log.counted_elsewhere",
-            patient_id=row[0],
-            detail={"time_log_id": time_log_id, "program": program, "minutes": int(row[1])},
+            patient_id=patient_id,
+            detail={"time_log_id": time_log_id, "program": program, "minutes": minutes},
             source_ip=source_ip,
         )
 
@@ -179,18 +164,8 @@ def set_payer(
         raise InvalidBillingFact("effective_to", effective_to, "is before effective_from")
     with conn.transaction():
         _patient(conn, patient_id)
-        if effective_to is None:
-            conn.execute(
-                "UPDATE patient_payers SET effective_to = %s::date - 1 WHERE patient_id = %s"
-                " AND effective_to IS NULL AND effective_from < %s",
-                (effective_from, patient_id, effective_from),
-            )
-        pid = _id(
-            conn.execute(
-                "INSERT INTO patient_payers (patient_id, payer, effective_from, effective_to, member_id,"
-                " recorded_by) VALUES (%s, %s, %s, %s, %s, %s) RETURNING patient_payer_id",
-                (patient_id, payer, effective_from, effective_to, member_id, recorded_by),
-            ).fetchone()
+        pid = records_store.insert_payer(
+            conn, patient_id, payer, effective_from, effective_to, member_id, recorded_by
         )
         audit.record(
             conn,
@@ -221,12 +196,8 @@ def record_prior_auth(
         raise InvalidBillingFact("reference", reference, "is required")
     with conn.transaction():
         _patient(conn, patient_id)
-        aid = _id(
-            conn.execute(
-                "INSERT INTO prior_authorisations (patient_id, payer, valid_from, valid_to, reference,"
-                " recorded_by) VALUES (%s, %s, %s, %s, %s, %s) RETURNING prior_auth_id",
-                (patient_id, payer, valid_from, valid_to, reference, recorded_by),
-            ).fetchone()
+        aid = records_store.insert_prior_auth(
+            conn, patient_id, payer, valid_from, valid_to, reference, recorded_by
         )
         audit.record(
             conn,
@@ -291,15 +262,7 @@ def define_payer_profile(
     values.update({k: _as_text(v) for k, v in overrides.items()})
     policy = Policy.from_values(payer, effective_from, effective_to, values)
     with conn.transaction():
-        conn.execute(
-            "DELETE FROM billing_policy WHERE payer = %s AND effective_from = %s", (payer, effective_from)
-        )
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO billing_policy (effective_from, effective_to, payer, key, value)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                [(effective_from, effective_to, payer, k, v) for k, v in sorted(values.items())],
-            )
+        billing_store.replace_policy(conn, payer, effective_from, effective_to, values)
     return policy
 
 
@@ -316,13 +279,10 @@ def end_licence(
     if not reason.strip():
         raise InvalidBillingFact("reason", reason, "is required")
     with conn.transaction():
-        row = conn.execute(
-            "UPDATE clinician_licenses SET valid_to = %s, ended_reason = %s"
-            " WHERE license_id = %s AND valid_from <= %s AND valid_to >= %s RETURNING user_id, state",
-            (valid_to, reason, license_id, valid_to, valid_to),
-        ).fetchone()
-        if row is None:
+        ended = records_store.end_licence(conn, license_id, valid_to, reason)
+        if ended is None:
             raise InvalidBillingFact("license_id", license_id, "no such licence in force on that date")
+        user_id, state = ended
         audit.record(
             conn,
             actor=_username(conn, recorded_by),
@@ -330,8 +290,8 @@ def end_licence(
             patient_id=None,
             detail={
                 "license_id": license_id,
-                "user_id": int(row[0]),
-                "state": row[1],
+                "user_id": user_id,
+                "state": state,
                 "valid_to": valid_to.isoformat(),
                 "reason": reason,
             },
