@@ -60,6 +60,34 @@ def bp_crisis(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULT
     bp = valid(readings, BP)
     if bp.empty:
         return fr.empty_candidates()
+    trigger, conf = _crisis_episodes(bp, limits)
+    if not trigger.any():
+        return fr.empty_candidates()
+    sel = bp.loc[trigger]
+    nsel = bp.shift(-1).loc[trigger]
+    conf_s = pd.Series(conf, index=sel.index)
+    two = conf_s != "pending"
+    return fr.candidates(
+        rule_id="bp_crisis",
+        patient_id=sel["patient_id"],
+        severity="critical",
+        reason=_crisis_reason(sel, nsel, conf_s, limits),
+        reading_ids=fr.id_lists([sel["reading_id"], nsel["reading_id"].where(two)]),
+        first_at=sel["measured_at"],
+        last_at=nsel["measured_at"].where(two, sel["measured_at"]),
+        value=sel["systolic_mmhg"],
+        unit=th.Unit.MMHG.value,
+        confirmation=conf_s,
+    )
+
+
+def _crisis_episodes(bp: pd.DataFrame, limits: Limits) -> tuple[np.ndarray, np.ndarray]:
+    """Rows opening a crisis episode, and (for those rows) their confirmation by the reading after.
+
+    A crisis reading that is itself the re-measure of a crisis reading belongs to that episode.
+    The next reading confirms (still at crisis level) or clears (below) only when it comes within
+    the re-measure window and is not the same reading seen twice; otherwise ``pending``.
+    """
     crisis = _at_or_above(bp, limits, "bp_crisis_systolic", "bp_crisis_diastolic").to_numpy(dtype=bool)
     prev_crisis = np.zeros(len(bp), dtype=bool)
     prev_crisis[1:] = crisis[:-1]
@@ -68,17 +96,15 @@ def bp_crisis(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULT
     window = th.CRISIS_REMEASURE_WINDOW
     prev_in = within(bp, -1, window)
     next_in = within(bp, 1, window) & apart(bp, 1)
-    # A crisis reading that is itself the re-measure of a crisis reading belongs to that episode.
     trigger = crisis & ~(prev_in & prev_crisis)
-    if not trigger.any():
-        return fr.empty_candidates()
     confirmed = trigger & next_in & next_crisis
     cleared = trigger & next_in & ~next_crisis
-    nxt = bp.shift(-1)
-    sel = bp.loc[trigger]
-    nsel = nxt.loc[trigger]
     conf = np.where(confirmed[trigger], "confirmed", np.where(cleared[trigger], "cleared", "pending"))
-    conf_s = pd.Series(conf, index=sel.index)
+    return trigger, conf
+
+
+def _crisis_reason(sel: pd.DataFrame, nsel: pd.DataFrame, conf_s: pd.Series, limits: Limits) -> pd.Series:
+    """The nurse's text for each crisis row: re-measure advice, confirmed crisis, or cleared."""
     first = _bp_text(sel)
     second = _bp_text(nsel)
     gap = minutes_between(sel["measured_at"], nsel["measured_at"]).astype(str)
@@ -105,7 +131,7 @@ def bp_crisis(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULT
         + " min. Contact the patient now; "
         "with symptoms (" + _SYMPTOMS + ") this is an emergency (911).",
     )
-    reason = reason.where(
+    return reason.where(
         conf_s != "cleared",
         "BP "
         + first
@@ -114,21 +140,6 @@ def bp_crisis(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULT
         + " after "
         + gap
         + " min, below the crisis line: cleared by the AHA re-measure protocol.",
-    )
-    two = conf_s != "pending"
-    ids = fr.id_lists([sel["reading_id"], nsel["reading_id"].where(two)])
-    last_at = nsel["measured_at"].where(two, sel["measured_at"])
-    return fr.candidates(
-        rule_id="bp_crisis",
-        patient_id=sel["patient_id"],
-        severity="critical",
-        reason=reason,
-        reading_ids=ids,
-        first_at=sel["measured_at"],
-        last_at=last_at,
-        value=sel["systolic_mmhg"],
-        unit=th.Unit.MMHG.value,
-        confirmation=conf_s,
     )
 
 
@@ -145,74 +156,23 @@ def bp_stage2_sustained(
     k = th.STAGE2_PERSISTENCE_READINGS
     if len(bp) < k:
         return fr.empty_candidates()
-    high = _at_or_above(bp, limits, "bp_stage2_systolic", "bp_stage2_diastolic").to_numpy(dtype=bool)
-    run = high.copy()
-    for j in range(1, k):
-        prev_high = np.zeros(len(bp), dtype=bool)
-        prev_high[j:] = high[:-j]
-        run &= prev_high
-    run &= within(bp, -(k - 1), th.STAGE2_PERSISTENCE_SPAN)
+    run = _stage2_runs(bp, limits, k)
     if not run.any():
         return fr.empty_candidates()
     sel = bp.loc[run]
-    lagged = [bp["reading_id"].shift(j).loc[run] for j in range(k - 1, -1, -1)]
     # ``run`` guarantees the k rows ending here belong to one patient, so a plain rolling mean is right.
     mean_s = bp["systolic_mmhg"].rolling(k).mean().loc[run]
     mean_d = bp["diastolic_mmhg"].rolling(k).mean().loc[run]
-    first_at = bp["measured_at"].shift(k - 1).loc[run]
     s2 = pd.Series(limits.at("bp_stage2_systolic", sel["patient_id"]), index=sel.index)
     d2 = pd.Series(limits.at("bp_stage2_diastolic", sel["patient_id"]), index=sel.index)
     if starts is None:
         starts = readings.groupby("patient_id")["measured_at"].min()
     tb = treated.split(bp, run, k, mean_s, mean_d, s2, d2, starts)
-    base_text = (
-        "this patient's treated baseline (28-day median "
-        + fr.fmt(tb.median_s)
-        + "/"
-        + fr.fmt(tb.median_d)
-        + ", n="
-        + tb.n.astype(str)
-        + ")"
-    )
-    head = (
-        f"{k} consecutive readings at or above "
-        + fr.fmt(s2)
-        + "/"
-        + fr.fmt(d2)
-        + " mmHg within 7 days (mean "
-        + fr.fmt(mean_s)
-        + "/"
-        + fr.fmt(mean_d)
-        + "; latest "
-        + _bp_text(sel)
-        + ")"
-    )
-    worse = pd.Series(tb.worsening, index=sel.index)
-    reason = (head + ". Review the treatment plan.").where(
-        ~worse, head + ", worse than " + base_text + ". Review the treatment plan."
-    )
-    review = head + (
-        ", at "
-        + base_text
-        + ": not worsening. Raised once per "
-        + str(th.STAGE2_REVIEW_INTERVAL.days)
-        + "-day care-plan review; a rise of "
-        + fr.fmt(pd.Series(th.STAGE2_WORSENING["systolic_mmhg"], index=sel.index))
-        + "/"
-        + fr.fmt(pd.Series(th.STAGE2_WORSENING["diastolic_mmhg"], index=sel.index))
-        + " over it (beyond this patient's noise, on 2 days) raises a flag at once."
-    )
-    warm = pd.Series(tb.warmup, index=sel.index)
-    review = review.where(
-        ~warm,
-        head
-        + ", before this patient's treated baseline is built (n="
-        + tb.n.astype(str)
-        + f" of {th.BASELINE_MIN_READINGS} readings): raised once per "
-        + str(th.STAGE2_WARMUP_REVIEW_INTERVAL.days)
-        + "-day review while it builds; clear worsening raises a flag at once.",
-    )
+    head = _stage2_head(sel, k, s2, d2, mean_s, mean_d)
+    reason, review = _stage2_reasons(head, tb, sel.index)
     periodic = (tb.stable_high | tb.warmup) & ~tb.worsening
+    lagged = [bp["reading_id"].shift(j).loc[run] for j in range(k - 1, -1, -1)]
+    first_at = bp["measured_at"].shift(k - 1).loc[run]
     parts = []
     splits = ((~periodic, reason, "", "readings"), (periodic, review, tb.review_key, "episode"))
     for mask, why, episode, dedup in splits:
@@ -236,6 +196,78 @@ def bp_stage2_sustained(
             )
         )
     return fr.concat(parts)
+
+
+def _stage2_runs(bp: pd.DataFrame, limits: Limits, k: int) -> np.ndarray:
+    """Rows ending ``k`` consecutive stage-2 readings within ``STAGE2_PERSISTENCE_SPAN``."""
+    high = _at_or_above(bp, limits, "bp_stage2_systolic", "bp_stage2_diastolic").to_numpy(dtype=bool)
+    run = high.copy()
+    for j in range(1, k):
+        prev_high = np.zeros(len(bp), dtype=bool)
+        prev_high[j:] = high[:-j]
+        run &= prev_high
+    run &= within(bp, -(k - 1), th.STAGE2_PERSISTENCE_SPAN)
+    return run
+
+
+def _stage2_head(
+    sel: pd.DataFrame, k: int, s2: pd.Series, d2: pd.Series, mean_s: pd.Series, mean_d: pd.Series
+) -> pd.Series:
+    """What every stage-2 text opens with: the run, its line, its mean and the latest reading."""
+    return (
+        f"{k} consecutive readings at or above "
+        + fr.fmt(s2)
+        + "/"
+        + fr.fmt(d2)
+        + " mmHg within 7 days (mean "
+        + fr.fmt(mean_s)
+        + "/"
+        + fr.fmt(mean_d)
+        + "; latest "
+        + _bp_text(sel)
+        + ")"
+    )
+
+
+def _stage2_reasons(
+    head: pd.Series, tb: treated.TreatedBaseline, index: pd.Index
+) -> tuple[pd.Series, pd.Series]:
+    """The flag texts: at once (new or worse than the treated baseline) and per review (not worsening)."""
+    base_text = (
+        "this patient's treated baseline (28-day median "
+        + fr.fmt(tb.median_s)
+        + "/"
+        + fr.fmt(tb.median_d)
+        + ", n="
+        + tb.n.astype(str)
+        + ")"
+    )
+    worse = pd.Series(tb.worsening, index=index)
+    reason = (head + ". Review the treatment plan.").where(
+        ~worse, head + ", worse than " + base_text + ". Review the treatment plan."
+    )
+    review = head + (
+        ", at "
+        + base_text
+        + ": not worsening. Raised once per "
+        + str(th.STAGE2_REVIEW_INTERVAL.days)
+        + "-day care-plan review; a rise of "
+        + fr.fmt(pd.Series(th.STAGE2_WORSENING["systolic_mmhg"], index=index))
+        + "/"
+        + fr.fmt(pd.Series(th.STAGE2_WORSENING["diastolic_mmhg"], index=index))
+        + " over it (beyond this patient's noise, on 2 days) raises a flag at once."
+    )
+    warm = pd.Series(tb.warmup, index=index)
+    review = review.where(
+        ~warm,
+        head
+        + ", before this patient's treated baseline is built (n="
+        + tb.n.astype(str)
+        + f" of {th.BASELINE_MIN_READINGS} readings): raised once per "
+        + str(th.STAGE2_WARMUP_REVIEW_INTERVAL.days)
+        + "-day review while it builds; clear worsening raises a flag at once.",
+    )
+    return reason, review
 
 
 def bp_hypotension(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAULTS) -> pd.DataFrame:

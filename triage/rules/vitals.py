@@ -102,55 +102,61 @@ def weight_gain(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAU
     week = week[dry.loc[week.index].isna() & ~week.index.isin(day.index)]
     from_dry = _gain_over_dry(w, limits, dry)
     from_dry = from_dry[~from_dry.index.isin(day.index)]
-    # Above the dry weight persists until the fluid is off: one flag per patient and review week
-    # (episode), not one per weighing after each close.
+    parts = [
+        _weight_candidates(sel, since, key, dedup)
+        for sel, since, key, dedup in (
+            (day, " in a day from ", "", "readings"),
+            (week, " in a week from ", "", "readings"),
+            (from_dry, " above the dry weight set by the care team, ", _dry_review_key(from_dry), "episode"),
+        )
+        if not sel.empty
+    ]
+    return fr.concat(parts)
+
+
+def _dry_review_key(from_dry: pd.DataFrame) -> pd.Series:
+    """Above the dry weight persists until the fluid is off: one flag per patient and review week
+    (episode), not one per weighing after each close."""
     review = th.WEIGHT_DRY_REVIEW_INTERVAL // timedelta(microseconds=1) * 1000
-    dry_key = pd.Series(
+    return pd.Series(
         "dry:" + pd.DatetimeIndex(
             pd.to_datetime(ns(from_dry["measured_at"]) // review * review, utc=True)
         ).strftime("%Y-%m-%d"),
         index=from_dry.index,
     )  # fmt: skip
-    parts = []
-    for sel, since, key, dedup in (
-        (day, " in a day from ", "", "readings"),
-        (week, " in a week from ", "", "readings"),
-        (from_dry, " above the dry weight set by the care team, ", dry_key, "episode"),
-    ):
-        if sel.empty:
-            continue
-        gain = sel["weight_kg"] - sel["base_kg"]
-        reason = (
-            "Weight "
-            + fr.fmt(sel["weight_kg"], 1)
-            + " kg, up "
-            + fr.fmt(gain, 1)
-            + " kg ("
-            + fr.fmt(gain / th.KG_PER_LB, 1)
-            + " lb)"
-            + since
-            + fr.fmt(sel["base_kg"], 1)
-            + " kg (line "
-            + fr.fmt(sel["line_kg"], 1)
-            + " kg). Possible fluid retention: ask about breathlessness, ankle swelling, diuretic doses."
-        )
-        parts.append(
-            fr.candidates(
-                rule_id="weight_gain",
-                patient_id=sel["patient_id"],
-                severity="high",
-                reason=reason,
-                reading_ids=fr.id_lists([sel["base_id"], sel["reading_id"]]),
-                first_at=pd.Series(pd.to_datetime(sel["base_at"], utc=True), index=sel.index),
-                last_at=sel["measured_at"],
-                value=gain,
-                baseline=sel["base_kg"],
-                unit=KG,
-                episode_key=key,
-                dedup=dedup,
-            )
-        )
-    return fr.concat(parts)
+
+
+def _weight_candidates(sel: pd.DataFrame, since: str, key: pd.Series | str, dedup: str) -> pd.DataFrame:
+    """``weight_gain`` candidates for gains measured from ``base_kg`` (``since`` names that baseline)."""
+    gain = sel["weight_kg"] - sel["base_kg"]
+    reason = (
+        "Weight "
+        + fr.fmt(sel["weight_kg"], 1)
+        + " kg, up "
+        + fr.fmt(gain, 1)
+        + " kg ("
+        + fr.fmt(gain / th.KG_PER_LB, 1)
+        + " lb)"
+        + since
+        + fr.fmt(sel["base_kg"], 1)
+        + " kg (line "
+        + fr.fmt(sel["line_kg"], 1)
+        + " kg). Possible fluid retention: ask about breathlessness, ankle swelling, diuretic doses."
+    )
+    return fr.candidates(
+        rule_id="weight_gain",
+        patient_id=sel["patient_id"],
+        severity="high",
+        reason=reason,
+        reading_ids=fr.id_lists([sel["base_id"], sel["reading_id"]]),
+        first_at=pd.Series(pd.to_datetime(sel["base_at"], utc=True), index=sel.index),
+        last_at=sel["measured_at"],
+        value=gain,
+        baseline=sel["base_kg"],
+        unit=KG,
+        episode_key=key,
+        dedup=dedup,
+    )
 
 
 def _spo2_text(df: pd.DataFrame) -> pd.Series:
