@@ -18,19 +18,15 @@ from psycopg import sql
 from dashboards.db import Conn, fetch_all, fetch_one
 from dashboards.policy import CARE
 from dashboards.sessions import Principal
+from triage import flag_views_store
+from triage.clinical import people_store
 
 SCOPED_ROLES: Final = CARE
 MIN_REASON: Final = 10  # characters of a break-glass reason (the table checks it too)
 
-# For SQL with named parameters: true when the row's patient is visible to %(viewer)s, or the
-# viewer is unscoped (NULL). Flags of no patient (an unassigned device) carry no patient data.
-VISIBLE: Final = ("(%(viewer)s::bigint IS NULL OR {col} IS NULL"
-                  " OR {col} IN (SELECT patients_visible_to(%(viewer)s::bigint)))")
-
-
-def visible(col: str) -> str:
-    """The :data:`VISIBLE` condition for the patient id column ``col`` (a fixed identifier)."""
-    return VISIBLE.format(col=col)
+# The visibility condition is the people store's (every read that scopes by viewer uses it).
+VISIBLE: Final = people_store.VISIBLE
+visible = people_store.visible
 
 
 def viewer(who: Principal) -> int | None:
@@ -51,10 +47,7 @@ def visible_ids(conn: Conn, user_id: int) -> set[int]:
     return {int(r["pid"]) for r in rows}
 
 
-def flag_patient(conn: Conn, flag_id: int) -> int | None:
-    """The patient a flag belongs to (None for a missing flag or one of no patient)."""
-    row = fetch_one(conn, "SELECT patient_id FROM flags WHERE flag_id = %s", (flag_id,))
-    return None if row is None or row["patient_id"] is None else int(row["patient_id"])
+flag_patient = flag_views_store.patient_of
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from dashboards.db import Conn, fetch_one
 from gateway.contract import MMOL_L_TO_MG_DL
+from triage.clinical import people_store
 
 MG_DL: Final = "mg/dL"
 MMOL_L: Final = "mmol/L"
@@ -42,7 +43,7 @@ def glucose_text(mg_dl: Any, unit: str = MG_DL) -> str:
 
 
 # The user's unit (named parameter ``user``), for pages that batch it with their other reads.
-GLUCOSE_UNIT_SQL: Final = "SELECT glucose_unit FROM users WHERE user_id = %(user)s"
+GLUCOSE_UNIT_SQL: Final = people_store.GLUCOSE_UNIT_SQL
 
 
 def known_unit(row: dict[str, Any] | None) -> str:
@@ -58,4 +59,4 @@ def glucose_unit(conn: Conn, user_id: int) -> str:
 def set_glucose_unit(conn: Conn, user_id: int, unit: str) -> None:
     if unit not in UNITS:
         raise ValueError(f"glucose unit must be one of {', '.join(UNITS)}")
-    conn.execute("UPDATE users SET glucose_unit = %s WHERE user_id = %s", (unit, user_id))
+    people_store.set_glucose_unit(conn, user_id, unit)

@@ -194,10 +194,12 @@ def count_readings(r: ChaosReport, produced: dict[str, str], conn: psycopg.Conne
 
 def count_flags(r: ChaosReport, conn: psycopg.Connection[Any]) -> None:
     """Dead letters, crisis, weight and SpO2 coverage, and duplicated flags."""
+    from triage.flag_views_store import flag_count  # orchestration only, as above
+
     r.dead_letters = _one(conn, "SELECT count(*) FROM dead_letters")
     r.crisis_readings, r.crisis_flagged, r.crisis_missing, r.crisis_collapsed = crisis(conn)
     r.vitals_events, r.vitals_missing = vitals(conn)
-    r.flags = _one(conn, "SELECT count(*) FROM flags")
+    r.flags = flag_count(conn)
     r.duplicate_flags = _one(conn, _DUPLICATE_FLAGS_SQL)
 
 

@@ -31,7 +31,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-from psycopg.rows import dict_row
 
 from gateway.contract import READING_SCHEMA, message_id_from_contents, readings_topic
 from ingest.items import Item
@@ -41,7 +40,8 @@ from simulators.demo_seed import DEMO_ZONE, device_ids
 from simulators.fleet_messages import date_time, sfloat
 from simulators.population import Population
 from simulators.population_model import InjectedEvent, Profile, at_local
-from triage import flags_store, lifecycle
+from triage import flag_views_store, flags_store
+from triage.clinical import people_store
 from triage.clinical.promotion import PromotionRefused, promote
 from triage.clinical.review import log_time, record_communication, record_review
 from triage.jobs import PassReport, daily_pass
@@ -259,8 +259,8 @@ def replay_month(triage_url: str, *, now: datetime, days: int = DAYS) -> str:
                 report.add(daily_pass(conn, settings, t))
                 timings["calendar"] += time.monotonic() - t0
         hand_over(conn, settings, now)
-        flags = conn.execute("SELECT count(*) FROM flags").fetchone()
-    return (f"replayed {days} days of triage: {flags[0] if flags else 0} flags, {report.opened} opened,"
+        flags = flag_views_store.flag_count(conn)
+    return (f"replayed {days} days of triage: {flags} flags, {report.opened} opened,"
             f" {report.auto_cleared} auto-cleared (value rules {timings['value']:.1f} s,"
             f" calendar rules {timings['calendar']:.1f} s)")
 
@@ -296,12 +296,8 @@ def staff_work(dashboard_url: str, *, now: datetime) -> str:
     work and billing a realistic month (minutes, calls, reviews, promotions), all through triage."""
     done: dict[str, int] = {}
     with psycopg.connect(dashboard_url) as conn:
-        staff = {str(r[0]): int(r[1]) for r in conn.execute(
-            "SELECT username, user_id FROM users WHERE username IN ('nurse', 'clinician')").fetchall()}
-        with conn.cursor(row_factory=dict_row) as cur:
-            old = cur.execute("SELECT flag_id, rule_id, state, opened_at FROM flags WHERE state = ANY(%s)"
-                              " AND opened_at < %s ORDER BY opened_at",
-                              (list(lifecycle.ACTIVE_STATES), now - timedelta(days=1))).fetchall()
+        staff = people_store.user_ids(conn, ["nurse", "clinician"])
+        old = flag_views_store.older_active(conn, now - timedelta(days=1))
         for n, f in enumerate(old):
             with conn.transaction():
                 outcome = _work_one(conn, n, f, staff, now)

@@ -24,7 +24,7 @@ import pyotp
 
 from dashboards import care_teams
 from dashboards.passwords import hash_password
-from triage.clinical import assignments, device_enrolments, people
+from triage.clinical import assignments, device_enrolments, people, people_store
 
 DEMO_STATES = ("NY", "NJ", "PA", "MA", "CT")
 CLINICIAN_NPI = "1234567893"
@@ -70,14 +70,9 @@ def vitals_devices(n: int) -> tuple[str, ...]:
     return (f"SIM-WS-{n:04d}", f"SIM-OX-{n:04d}") if n == 1 else ()
 
 
-def _existing(conn: psycopg.Connection[Any], sql: str, key: object) -> int | None:
-    row = conn.execute(sql, (key,)).fetchone()
-    return None if row is None else int(row[0])
-
-
 def _user(conn: psycopg.Connection[Any], username: str, role: str, password: str, display: str,
           npi: str | None = None, qhp: bool = False) -> int:
-    found = _existing(conn, "SELECT user_id FROM users WHERE username = %s", username)
+    found = people_store.user_id_of(conn, username)
     if found is None:
         found = people.create_user(conn, username=username, display_name=display, role=role,
                                    password_hash=hash_password(password), npi=npi, is_physician_or_qhp=qhp)
@@ -98,7 +93,7 @@ def _licences(conn: psycopg.Connection[Any], clinician: int, today: date) -> Non
 
 def _patient(conn: psycopg.Connection[Any], n: int, start: date, clinician: int, admin: int) -> int:
     mrn = f"DEMO-{n:04d}"
-    found = _existing(conn, "SELECT patient_id FROM patients WHERE mrn = %s", mrn)
+    found = people_store.patient_id_of_mrn(conn, mrn)
     if found is not None:
         return found
     pid = people.create_patient(conn, mrn=mrn, display_name=f"Patient {mrn}",

@@ -13,3 +13,10 @@ def dict_rows(conn: psycopg.Connection[Any], sql: str, params: Any = None) -> li
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(sql, params)
         return cur.fetchall()
+
+
+def dict_one(conn: psycopg.Connection[Any], sql: str, params: Any = None) -> dict[str, Any] | None:
+    """Run one statement on the caller's connection; its first row as a dict, None for no row."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(sql, params)
+        return cur.fetchone()

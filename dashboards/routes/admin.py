@@ -184,13 +184,7 @@ def _instant(conn: Conn, value: str, patient_id: int | None, device_id: str | No
         naive = datetime.fromisoformat(value.strip())
     except ValueError as exc:
         raise BadInput(f"not a date and time: {value!r}") from exc
-    row = fetch_one(
-        conn,
-        "SELECT p.timezone FROM patients p WHERE p.patient_id = coalesce(%s::bigint, (SELECT a.patient_id"
-        " FROM device_assignments a WHERE a.device_id = %s AND a.valid_to IS NULL))",
-        (patient_id, device_id),
-    )
-    zone = ZoneInfo(str(row["timezone"]) if row else "UTC")
+    zone = ZoneInfo(people_store.timezone_of(conn, patient_id, device_id) or "UTC")
     at = naive.replace(tzinfo=zone) if naive.tzinfo is None else naive
     if at > datetime.now(UTC):
         raise BadInput(f"{value} is in the future: assignments are recorded from the past or now")

@@ -14,7 +14,7 @@ from dashboards.adherence import adherence
 from dashboards.audit_trail import record_action, record_view
 from dashboards.auth import authorize
 from dashboards.context import client_ip, ctx, patient_zone
-from dashboards.db import Conn, fetch_all, fetch_one
+from dashboards.db import Conn, fetch_one
 from dashboards.errors import NotFound
 from dashboards.patient_charts import chart_context
 from dashboards.routes.deps import PatientId, User, domain_errors
@@ -22,7 +22,7 @@ from dashboards.sessions import Principal
 from dashboards.units import glucose_unit
 from dashboards.web import render, see_other
 from triage.billing import facts_store
-from triage.clinical import assignments
+from triage.clinical import assignments, reviews_store
 from triage.overrides import set_dry_weight
 from triage.valid_reading import ReadingFacts, judge_all
 
@@ -35,17 +35,6 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
-
-
-def _reviews(conn: Conn, flag_ids: list[int]) -> list[dict[str, Any]]:
-    return fetch_all(
-        conn,
-        "SELECT r.review_id, r.flag_id, r.reviewed_at, r.date_of_service, r.determination, r.icd10_codes,"
-        " r.action_taken, r.minutes, r.interactive, r.interactive_mode, r.place_of_service,"
-        " u.display_name AS reviewer FROM reviews r JOIN users u ON u.user_id = r.reviewer_user_id"
-        " WHERE r.flag_id = ANY(%s) ORDER BY r.reviewed_at",
-        (flag_ids,),
-    )
 
 
 def patient_data(
@@ -62,7 +51,7 @@ def patient_data(
     flags = queries.patient_flags(conn, patient_id)
     flag_ids = [int(f["flag_id"]) for f in flags]
     events = queries.flag_events(conn, flag_ids)
-    reviews = _reviews(conn, flag_ids)
+    reviews = reviews_store.reviews_of_flags(conn, flag_ids)
     for f in flags:
         f["events"] = [e for e in events if e["flag_id"] == f["flag_id"]]
         f["reviews"] = [r for r in reviews if r["flag_id"] == f["flag_id"]]

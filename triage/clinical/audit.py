@@ -165,59 +165,74 @@ def verify_chain(conn: psycopg.Connection[Any], key: bytes | None = b"") -> Chai
         for raw in cur:
             e = _entry(raw)
             checked += 1
-            if e.seq > expected_seq:
-                problems.append(
-                    ChainProblem(
-                        expected_seq, "missing", f"rows {expected_seq}..{e.seq - 1} are missing (deleted)"
-                    )
-                )
-            recomputed = _own_hash(e, k)
-            if recomputed is None:
-                why = f"row {e.seq} is keyed: verify with the key ({audit_key.KEY_ENV})"
-                problems.append(ChainProblem(e.seq, "unverifiable", why))
-            elif e.alg != audit_key.KEYED and keyed_seen:
-                problems.append(ChainProblem(e.seq, "downgraded", f"row {e.seq}: unkeyed after keyed rows"
-                                             " (re-chained without the key)"))
-            elif recomputed != e.hash:
-                problems.append(
-                    ChainProblem(
-                        e.seq, "edited", f"row {e.seq}: content does not match its hash (edited or moved)"
-                    )
-                )
-            if e.prev_hash != prev_hash:
-                problems.append(
-                    ChainProblem(
-                        e.seq,
-                        "broken_link",
-                        f"row {e.seq}: prev_hash does not match row {e.seq - 1}'s hash "
-                        "(a row before it was edited, deleted or reordered)",
-                    )
-                )
-            if prev_at is not None and e.at < prev_at:
-                problems.append(ChainProblem(e.seq, "reordered", f"row {e.seq}: timestamp goes backwards"))
+            problems += _row_problems(e, k, expected_seq, prev_hash, prev_at, keyed_seen)
             keyed_seen = keyed_seen or e.alg == audit_key.KEYED
             prev_hash, prev_at, expected_seq = e.hash, e.at, e.seq + 1
             last_seq, last_hash = e.seq, e.hash
+    problems += _head_problems(conn, last_seq, last_hash)
+    return ChainReport(rows_checked=checked, head_seq=last_seq, head_hash=last_hash, problems=problems)
+
+
+def _row_problems(
+    e: AuditEntry, k: bytes | None, expected_seq: int, prev_hash: str, prev_at: datetime | None,
+    keyed_seen: bool,
+) -> list[ChainProblem]:
+    """What is wrong with one row given the row before it: a gap, its own hash, its link, its time."""
+    problems: list[ChainProblem] = []
+    if e.seq > expected_seq:
+        problems.append(
+            ChainProblem(
+                expected_seq, "missing", f"rows {expected_seq}..{e.seq - 1} are missing (deleted)"
+            )
+        )
+    recomputed = _own_hash(e, k)
+    if recomputed is None:
+        why = f"row {e.seq} is keyed: verify with the key ({audit_key.KEY_ENV})"
+        problems.append(ChainProblem(e.seq, "unverifiable", why))
+    elif e.alg != audit_key.KEYED and keyed_seen:
+        problems.append(ChainProblem(e.seq, "downgraded", f"row {e.seq}: unkeyed after keyed rows"
+                                     " (re-chained without the key)"))
+    elif recomputed != e.hash:
+        problems.append(
+            ChainProblem(
+                e.seq, "edited", f"row {e.seq}: content does not match its hash (edited or moved)"
+            )
+        )
+    if e.prev_hash != prev_hash:
+        problems.append(
+            ChainProblem(
+                e.seq,
+                "broken_link",
+                f"row {e.seq}: prev_hash does not match row {e.seq - 1}'s hash "
+                "(a row before it was edited, deleted or reordered)",
+            )
+        )
+    if prev_at is not None and e.at < prev_at:
+        problems.append(ChainProblem(e.seq, "reordered", f"row {e.seq}: timestamp goes backwards"))
+    return problems
+
+
+def _head_problems(conn: psycopg.Connection[Any], last_seq: int, last_hash: str) -> list[ChainProblem]:
+    """The chain head against the last row walked: rows cut off the end, or a head that moved."""
     head = conn.execute("SELECT last_seq, last_hash FROM audit_chain_head WHERE id = 1").fetchone()
     if head is None:
-        problems.append(ChainProblem(0, "head_mismatch", "chain head row is missing"))
-    else:
-        head_seq, head_hash = int(head[0]), str(head[1])
-        if head_seq > last_seq:
-            problems.append(
-                ChainProblem(
-                    last_seq + 1,
-                    "truncated",
-                    f"rows {last_seq + 1}..{head_seq} after the last row are missing",
-                )
+        return [ChainProblem(0, "head_mismatch", "chain head row is missing")]
+    head_seq, head_hash = int(head[0]), str(head[1])
+    if head_seq > last_seq:
+        return [
+            ChainProblem(
+                last_seq + 1,
+                "truncated",
+                f"rows {last_seq + 1}..{head_seq} after the last row are missing",
             )
-        elif head_seq != last_seq or head_hash != last_hash:
-            problems.append(
-                ChainProblem(
-                    last_seq, "head_mismatch", f"chain head (seq {head_seq}) does not match the last row"
-                )
+        ]
+    if head_seq != last_seq or head_hash != last_hash:
+        return [
+            ChainProblem(
+                last_seq, "head_mismatch", f"chain head (seq {head_seq}) does not match the last row"
             )
-    return ChainReport(rows_checked=checked, head_seq=last_seq, head_hash=last_hash, problems=problems)
+        ]
+    return []
 
 
 def patient_access_report(conn: psycopg.Connection[Any], patient_id: int) -> list[AuditEntry]:

@@ -25,13 +25,11 @@ from datetime import datetime
 from typing import Any, Final
 
 import psycopg
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from triage import flags_store, lifecycle
-from triage.clinical import audit
+from triage.clinical import audit, flag_rows
 from triage.clinical.symptoms import CRISIS_RULES, RemeasureStatus, remeasure_status
-from triage.errors import FlagNotFound, IllegalTransition, RoleNotAllowed, TerminalTriageError
+from triage.errors import IllegalTransition, RoleNotAllowed, TerminalTriageError
 from triage.thresholds import BP_CRISIS_DIASTOLIC, BP_CRISIS_SYSTOLIC
 
 # Steps (derived, never stored).
@@ -283,11 +281,7 @@ def record_outcome(
     if text is not None and (len(text) > 4000 or "\x00" in text):
         raise InvalidOutcome(outcome, "-", "the note must be under 4000 characters, without NUL")
     with conn.transaction():
-        with conn.cursor(row_factory=dict_row) as cur:
-            flag = cur.execute("SELECT *, now() AS db_now FROM flags WHERE flag_id = %s FOR UPDATE",
-                               (flag_id,)).fetchone()
-        if flag is None:
-            raise FlagNotFound(flag_id)
+        flag = flag_rows.lock_whole(conn, flag_id)
         if flag["rule_id"] not in CRISIS_RULES:
             raise InvalidOutcome(outcome, "-", f"flag {flag_id} is a {flag['rule_id']} flag, not a BP crisis")
         _, wf = current(conn, flag, now=flag["db_now"])
@@ -302,12 +296,7 @@ def record_outcome(
             state = flags_store.apply_event(conn, flag_id, event, actor, role, note=said)
         entry = {"outcome": outcome, "by": actor, "role": role, "note": text,
                  "at": flag["db_now"].isoformat(), "flag_event": event}
-        conn.execute(
-            "UPDATE flags SET evidence = jsonb_set(evidence, '{crisis_outcomes}',"
-            " coalesce(evidence->'crisis_outcomes', '[]'::jsonb) || jsonb_build_array(%s::jsonb)),"
-            " updated_at = now() WHERE flag_id = %s",
-            (Jsonb(entry), flag_id),
-        )
+        flag_rows.append_crisis_outcome(conn, flag_id, entry)
         audit.record(conn, actor=actor, action=f"flag.{EVENT}", patient_id=flag["patient_id"],
                      detail={"flag_id": flag_id, "outcome": outcome, "event": event, "from": flag["state"],
                              "to": state, "role": role}, source_ip=source_ip)

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from triage.clinical import audit
+from triage.clinical import audit, people_store
 from triage.errors import TerminalTriageError
 
 US_STATES = frozenset(
@@ -129,38 +129,18 @@ def record_location(
     if effective_to is not None and effective_to < effective_from:
         raise InvalidLocation("effective_to", effective_to, "is before effective_from")
     with conn.transaction():
-        if (
-            conn.execute("SELECT 1 FROM patients WHERE patient_id = %s FOR UPDATE", (patient_id,)).fetchone()
-            is None
-        ):
+        if not people_store.lock_patient(conn, patient_id):
             raise InvalidLocation("patient_id", patient_id, "no such patient")
         _keep_initial_state(conn, patient_id, effective_from)
         if effective_to is None:
-            later = conn.execute(
-                "SELECT effective_from FROM patient_locations WHERE patient_id = %s AND effective_from >= %s"
-                " ORDER BY effective_from LIMIT 1",
-                (patient_id, effective_from),
-            ).fetchone()
-            if later is not None:
-                raise InvalidLocation(
-                    "effective_from", effective_from, f"a location from {later[0]} is already recorded"
-                )
-            conn.execute(
-                "UPDATE patient_locations SET effective_to = %s WHERE patient_id = %s"
-                " AND effective_to IS NULL AND effective_from < %s",
-                (effective_from - timedelta(days=1), patient_id, effective_from),
-            )
+            _close_open_row(conn, patient_id, effective_from)
         row = conn.execute(
             "INSERT INTO patient_locations (patient_id, state, effective_from, effective_to, source,"
             " recorded_by) VALUES (%s, %s, %s, %s, %s, %s) RETURNING location_id",
             (patient_id, st, effective_from, effective_to, source, recorded_by),
         ).fetchone()
         assert row is not None
-        on = today or date.today()
-        conn.execute(
-            "UPDATE patients SET state = rpm_patient_state_on(patient_id, %s) WHERE patient_id = %s",
-            (on, patient_id),
-        )
+        people_store.set_state_from_locations(conn, patient_id, today or date.today())
         audit.record(
             conn,
             actor=actor,
@@ -176,6 +156,24 @@ def record_location(
             source_ip=source_ip,
         )
     return int(row[0])
+
+
+def _close_open_row(conn: psycopg.Connection[Any], patient_id: int, effective_from: date) -> None:
+    """Before an open-ended row: refuse if one starts that day or later, else end the open one."""
+    later = conn.execute(
+        "SELECT effective_from FROM patient_locations WHERE patient_id = %s AND effective_from >= %s"
+        " ORDER BY effective_from LIMIT 1",
+        (patient_id, effective_from),
+    ).fetchone()
+    if later is not None:
+        raise InvalidLocation(
+            "effective_from", effective_from, f"a location from {later[0]} is already recorded"
+        )
+    conn.execute(
+        "UPDATE patient_locations SET effective_to = %s WHERE patient_id = %s"
+        " AND effective_to IS NULL AND effective_from < %s",
+        (effective_from - timedelta(days=1), patient_id, effective_from),
+    )
 
 
 def _keep_initial_state(conn: psycopg.Connection[Any], patient_id: int, before: date) -> None:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
-from triage.clinical import assignments, icd10
+from triage.clinical import assignments, icd10, people_store
 from triage.errors import TerminalTriageError
 
 ROLES = ("nurse", "clinician", "billing", "admin")
@@ -59,12 +59,7 @@ def create_patient(
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidPerson("timezone", timezone, "not an IANA time zone") from None
-    return _one_id(
-        conn,
-        "INSERT INTO patients (mrn, display_name, state, timezone, birth_year)"
-        " VALUES (%s, %s, %s, %s, %s) RETURNING patient_id",
-        (mrn, display_name, state.upper(), timezone, birth_year),
-    )
+    return people_store.insert_patient(conn, mrn, display_name, state.upper(), timezone, birth_year)
 
 
 def create_user(
@@ -82,11 +77,8 @@ def create_user(
         raise InvalidPerson("role", role, f"must be one of {', '.join(ROLES)}")
     if npi is not None and not (len(npi) == 10 and npi.isdigit()):
         raise InvalidPerson("npi", npi, "must be 10 digits")
-    return _one_id(
-        conn,
-        "INSERT INTO users (username, display_name, role, password_hash, npi, is_physician_or_qhp)"
-        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING user_id",
-        (username, display_name, role, password_hash, npi, is_physician_or_qhp),
+    return people_store.insert_user(
+        conn, username, display_name, role, password_hash, npi, is_physician_or_qhp
     )
 
 

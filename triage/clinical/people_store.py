@@ -2,9 +2,11 @@
 
 Staff accounts and patients are read by review, billing records, load and FHIR, and by the
 dashboards' sign-in, admin, billing and care-team pages; each used to write its own ``SELECT … FROM
-users`` (or ``patients``). Creating a row stays in ``people.create_user``/``create_patient`` (they
-validate it); a patient's state follows its location history in ``locations.py``; statements that
-join these tables to another table's rows (sessions, reviews, time logs) belong to that table's owner.
+users`` (or ``patients``). Rows are created through ``people.create_user``/``create_patient``, which
+validate them before calling :func:`insert_user`/:func:`insert_patient`; a patient's state follows
+its location history (``locations.py`` decides, :func:`set_state_from_locations` writes); statements
+that join these tables to another table's rows (sessions, reviews, time logs) belong to that
+table's owner.
 
 Every function runs one statement on the caller's connection and transaction. Rows a page renders
 come back as dicts (the dashboards' templates read them by name); the rest as plain values.
@@ -14,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
+from typing import Any, Final
 
 import psycopg
 
-from triage.rows import dict_rows
+from triage.rows import dict_one, dict_rows
 
 Conn = psycopg.Connection[Any]
 
@@ -49,6 +52,17 @@ def _scalar(conn: Conn, sql: str, params: tuple[object, ...]) -> Any:
 
 
 
+def insert_user(conn: Conn, username: str, display_name: str, role: str, password_hash: str,
+                npi: str | None, is_physician_or_qhp: bool) -> int:
+    """A new account (already validated by ``people.create_user``); returns user_id."""
+    return int(_scalar(
+        conn,
+        "INSERT INTO users (username, display_name, role, password_hash, npi, is_physician_or_qhp)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING user_id",
+        (username, display_name, role, password_hash, npi, is_physician_or_qhp),
+    ))
+
+
 def username_of(conn: Conn, user_id: int) -> str | None:
     """The account's username, active or not; None when there is no such user."""
     name = _scalar(conn, "SELECT username FROM users WHERE user_id = %s", (user_id,))
@@ -67,6 +81,18 @@ def user_exists(conn: Conn, user_id: int) -> bool:
 
 def username_taken(conn: Conn, username: str) -> bool:
     return _scalar(conn, "SELECT 1 AS x FROM users WHERE username = %s", (username,)) is not None
+
+
+def user_id_of(conn: Conn, username: str) -> int | None:
+    """The id of the account called ``username``, active or not; None when there is none."""
+    uid = _scalar(conn, "SELECT user_id FROM users WHERE username = %s", (username,))
+    return None if uid is None else int(uid)
+
+
+def user_ids(conn: Conn, usernames: list[str]) -> dict[str, int]:
+    """user_id by username, for the names that exist."""
+    rows = conn.execute("SELECT username, user_id FROM users WHERE username = ANY(%s)", (usernames,))
+    return {str(name): int(uid) for name, uid in rows}
 
 
 def active_user_id(conn: Conn, username: str) -> int | None:
@@ -92,6 +118,15 @@ def sign_in_record(conn: Conn, username: str) -> SignInRecord | None:
 
 def set_password_hash(conn: Conn, user_id: int, password_hash: str) -> None:
     conn.execute("UPDATE users SET password_hash = %s WHERE user_id = %s", (password_hash, user_id))
+
+
+# A user's glucose display unit (named parameter ``user``): a constant, so pages can batch it.
+GLUCOSE_UNIT_SQL: Final = "SELECT glucose_unit FROM users WHERE user_id = %(user)s"
+
+
+def set_glucose_unit(conn: Conn, user_id: int, unit: str) -> None:
+    """Store the display unit (``dashboards.units`` checks it is one it knows)."""
+    conn.execute("UPDATE users SET glucose_unit = %s WHERE user_id = %s", (unit, user_id))
 
 
 def set_active(conn: Conn, user_id: int, active: bool) -> bool:
@@ -141,8 +176,38 @@ def patient_exists(conn: Conn, patient_id: int) -> bool:
     return _scalar(conn, "SELECT 1 FROM patients WHERE patient_id = %s", (patient_id,)) is not None
 
 
+def insert_patient(conn: Conn, mrn: str, display_name: str, state: str, timezone: str,
+                   birth_year: int | None) -> int:
+    """A new patient (already validated by ``people.create_patient``); returns patient_id."""
+    return int(_scalar(
+        conn,
+        "INSERT INTO patients (mrn, display_name, state, timezone, birth_year)"
+        " VALUES (%s, %s, %s, %s, %s) RETURNING patient_id",
+        (mrn, display_name, state, timezone, birth_year),
+    ))
+
+
+def lock_patient(conn: Conn, patient_id: int) -> bool:
+    """Lock the patient's row for the transaction; False when there is no such patient."""
+    return conn.execute("SELECT 1 FROM patients WHERE patient_id = %s FOR UPDATE", (patient_id,)).fetchone() \
+        is not None
+
+
+def set_state_from_locations(conn: Conn, patient_id: int, on: date) -> None:
+    """``patients.state`` follows the location row in force on ``on`` (``locations.py`` records them)."""
+    conn.execute(
+        "UPDATE patients SET state = rpm_patient_state_on(patient_id, %s) WHERE patient_id = %s",
+        (on, patient_id),
+    )
+
+
 def mrn_taken(conn: Conn, mrn: str) -> bool:
     return _scalar(conn, "SELECT 1 AS x FROM patients WHERE mrn = %s", (mrn,)) is not None
+
+
+def patient_id_of_mrn(conn: Conn, mrn: str) -> int | None:
+    pid = _scalar(conn, "SELECT patient_id FROM patients WHERE mrn = %s", (mrn,))
+    return None if pid is None else int(pid)
 
 
 def patient_id_by_mrn_or_id(conn: Conn, text: str) -> int | None:
@@ -163,6 +228,17 @@ def patient_header(conn: Conn, patient_id: int) -> PatientHeader | None:
     return None if row is None else PatientHeader(int(row[0]), row[1], row[2], row[3])
 
 
+def timezone_of(conn: Conn, patient_id: int | None, device_id: str | None = None) -> str | None:
+    """The time zone of the patient, or (no patient given) of the device's current patient."""
+    tz = _scalar(
+        conn,
+        "SELECT p.timezone FROM patients p WHERE p.patient_id = coalesce(%s::bigint, (SELECT a.patient_id"
+        " FROM device_assignments a WHERE a.device_id = %s AND a.valid_to IS NULL))",
+        (patient_id, device_id),
+    )
+    return None if tz is None else str(tz)
+
+
 def patient_names(conn: Conn, patient_ids: list[int]) -> dict[int, str]:
     """``display_name`` by patient id, for the ids that exist."""
     rows = conn.execute(
@@ -174,3 +250,51 @@ def patient_names(conn: Conn, patient_ids: list[int]) -> dict[int, str]:
 def patient_picker(conn: Conn) -> list[dict[str, Any]]:
     """``patient_id``, ``mrn`` of the first 2000 patients by MRN (the admin's pick lists)."""
     return dict_rows(conn, "SELECT patient_id, mrn FROM patients ORDER BY mrn LIMIT 2000")
+
+
+# For SQL with named parameters: true when the row's patient is visible to %(viewer)s, or the
+# viewer is unscoped (NULL). Flags of no patient (an unassigned device) carry no patient data.
+# ``patients_visible_to(user_id)`` (migration 0097) is the one definition of who sees whom.
+VISIBLE: Final = ("(%(viewer)s::bigint IS NULL OR {col} IS NULL"
+                  " OR {col} IN (SELECT patients_visible_to(%(viewer)s::bigint)))")
+
+
+def visible(col: str) -> str:
+    """The :data:`VISIBLE` condition for the patient id column ``col`` (a fixed identifier)."""
+    return VISIBLE.format(col=col)
+
+
+def patient_row(conn: Conn, patient_id: int) -> dict[str, Any] | None:
+    """The patient as its pages show it; None when there is no such patient."""
+    return dict_one(
+        conn,
+        "SELECT patient_id, mrn, display_name, state, timezone, birth_year, created_at FROM patients"
+        " WHERE patient_id = %s",
+        (patient_id,),
+    )
+
+
+def patient_list(conn: Conn, limit: int = 500) -> list[dict[str, Any]]:
+    """The newest ``limit`` patients with their count of current devices (the admin's list)."""
+    return dict_rows(
+        conn,
+        "SELECT p.patient_id, p.mrn, p.display_name, p.state, p.timezone, p.created_at,"
+        " (SELECT count(*) FROM device_assignments a WHERE a.patient_id = p.patient_id"
+        "  AND a.valid_to IS NULL) AS devices"
+        " FROM patients p ORDER BY p.patient_id DESC LIMIT %s",
+        (limit,),
+    )
+
+
+def user_list(conn: Conn) -> list[dict[str, Any]]:
+    """Every account by username, with whether MFA is enrolled and its licences (the admin's list)."""
+    return dict_rows(
+        conn,
+        "SELECT u.user_id, u.username, u.display_name, u.role, u.npi, u.is_physician_or_qhp, u.active,"
+        " u.created_at, EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.user_id"
+        " AND m.confirmed_at IS NOT NULL) AS mfa_enrolled,"
+        " coalesce(json_agg(json_build_object('state', l.state, 'license_number',"
+        " l.license_number, 'valid_from', l.valid_from, 'valid_to', l.valid_to)"
+        " ORDER BY l.state) FILTER (WHERE l.license_id IS NOT NULL), '[]') AS licenses"
+        " FROM users u LEFT JOIN clinician_licenses l USING (user_id) GROUP BY u.user_id ORDER BY u.username",
+    )

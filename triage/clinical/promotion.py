@@ -9,14 +9,14 @@ a bug here, or hand-written SQL, still cannot create an unreviewed billable even
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
 import psycopg
 
 from triage import flags_store
-from triage.clinical import audit, icd10
+from triage.clinical import audit, flag_rows, icd10, reviews_store
 from triage.clinical.review import load_actor
 from triage.errors import TerminalTriageError
 
@@ -177,11 +177,7 @@ def check_promotion(facts: PromotionFacts) -> list[Refusal]:
 def gather_facts(conn: psycopg.Connection[Any], flag_id: int, actor_user_id: int) -> PromotionFacts:
     """Read (and lock) what the gate needs. Call inside a transaction."""
     actor = load_actor(conn, actor_user_id)
-    flag = conn.execute(
-        "SELECT f.state, f.patient_id, p.mrn, p.state, p.timezone FROM flags f"
-        " LEFT JOIN patients p ON p.patient_id = f.patient_id WHERE f.flag_id = %s FOR UPDATE OF f",
-        (flag_id,),
-    ).fetchone()
+    flag = flag_rows.lock_for_promotion(conn, flag_id)
     if flag is None:
         return PromotionFacts(
             flag_id, flag_exists=False, actor_username=actor.username, actor_role=actor.role
@@ -200,21 +196,23 @@ def gather_facts(conn: psycopg.Connection[Any], flag_id: int, actor_user_id: int
         already_promoted_event_id=None if be is None else int(be[0]),
         extra={"patient_id": patient_id},
     )
-    rv = conn.execute(
-        "SELECT r.review_id, u.user_id, u.username, u.role, u.npi, r.date_of_service, r.icd10_codes,"
-        " r.place_of_service, r.minutes, r.interactive"
-        " FROM reviews r JOIN users u ON u.user_id = r.reviewer_user_id"
-        " WHERE r.flag_id = %s ORDER BY r.reviewed_at DESC, r.review_id DESC LIMIT 1",
-        (flag_id,),
-    ).fetchone()
+    rv = reviews_store.latest_review(conn, flag_id)
     if rv is None:
         return base
-    review_id, reviewer_id, rname, rrole, rnpi, dos, codes, pos, minutes, interactive = rv
+    return _reviewed_facts(conn, base, rv, patient_id, pstate, tz)
+
+
+def _reviewed_facts(
+    conn: psycopg.Connection[Any], base: PromotionFacts, rv: reviews_store.LatestReview,
+    patient_id: int | None, pstate: str, tz: str,
+) -> PromotionFacts:
+    """``base`` with the review and what is checked against its date of service."""
+    dos = rv.date_of_service
     # G14: licensure against where the patient was on the date of service (patient_locations).
     located = conn.execute("SELECT rpm_patient_state_on(%s, %s)", (patient_id, dos)).fetchone()
     pstate = located[0] if located is not None and located[0] is not None else pstate
     licences = conn.execute(
-        "SELECT state, valid_from, valid_to FROM clinician_licenses WHERE user_id = %s", (reviewer_id,)
+        "SELECT state, valid_from, valid_to FROM clinician_licenses WHERE user_id = %s", (rv.reviewer_id,)
     ).fetchall()
     consents = conn.execute(
         "SELECT (consented_at AT TIME ZONE %s)::date, (revoked_at AT TIME ZONE %s)::date, version"
@@ -224,28 +222,23 @@ def gather_facts(conn: psycopg.Connection[Any], flag_id: int, actor_user_id: int
     enrolments = conn.execute(
         "SELECT start_date, end_date FROM enrolments WHERE patient_id = %s", (patient_id,)
     ).fetchall()
-    return PromotionFacts(
-        flag_id,
-        flag_state=state,
-        patient_mrn=mrn,
+    return replace(
+        base,
         patient_state=pstate,
-        actor_username=actor.username,
-        actor_role=actor.role,
-        review_id=int(review_id),
-        reviewer_username=rname,
-        reviewer_role=rrole,
-        reviewer_npi=rnpi,
+        review_id=rv.review_id,
+        reviewer_username=rv.reviewer_username,
+        reviewer_role=rv.reviewer_role,
+        reviewer_npi=rv.reviewer_npi,
         date_of_service=dos,
-        icd10_codes=tuple(codes),
+        icd10_codes=rv.icd10_codes,
         licences=tuple(Licence(s, a, b) for s, a, b in licences),
         consents=tuple(ConsentFact(a, b, v) for a, b, v in consents),
         enrolments=tuple(EnrolmentFact(a, b) for a, b in enrolments),
-        already_promoted_event_id=base.already_promoted_event_id,
         extra={
             "patient_id": patient_id,
-            "place_of_service": pos,
-            "minutes": minutes,
-            "interactive": interactive,
+            "place_of_service": rv.place_of_service,
+            "minutes": rv.minutes,
+            "interactive": rv.interactive,
         },
     )
 

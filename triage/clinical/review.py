@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from triage import flags_store
-from triage.clinical import audit, icd10, people_store
-from triage.errors import FlagNotFound, TerminalTriageError
+from triage.clinical import audit, flag_rows, icd10, people_store, reviews_store
+from triage.errors import TerminalTriageError
 
 INTERACTIVE_MODES = ("video", "phone", "portal_live_chat")
 # How each kind of contact is held: (real-time possible, two-way possible). Only real-time AND
@@ -67,17 +67,6 @@ def load_actor(conn: psycopg.Connection[Any], user_id: int) -> Actor:
     if row is None:
         raise UnknownUser(user_id)
     return Actor(*row)
-
-
-def _flag_patient(conn: psycopg.Connection[Any], flag_id: int) -> tuple[int | None, str]:
-    row = conn.execute(
-        "SELECT f.patient_id, coalesce(p.timezone, 'UTC') FROM flags f"
-        " LEFT JOIN patients p ON p.patient_id = f.patient_id WHERE f.flag_id = %s",
-        (flag_id,),
-    ).fetchone()
-    if row is None:
-        raise FlagNotFound(flag_id)
-    return row[0], row[1]
 
 
 def _service_instant(now: datetime, tz: str, date_of_service: date) -> datetime:
@@ -149,57 +138,49 @@ def record_review(
     with conn.transaction():
         actor = load_actor(conn, reviewer_user_id)
         flags_store.apply_event(conn, flag_id, "review", actor.username, actor.role, note=determination)
-        patient_id, tz = _flag_patient(conn, flag_id)
-        row = conn.execute(
-            "INSERT INTO reviews (flag_id, reviewer_user_id, date_of_service, determination, icd10_codes,"
-            " action_taken, minutes, interactive, interactive_mode, place_of_service)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING review_id, reviewed_at",
-            (
-                flag_id,
-                actor.user_id,
-                date_of_service,
-                determination,
-                codes,
-                action,
-                minutes,
-                interactive,
-                interactive_mode,
-                place_of_service,
-            ),
-        ).fetchone()
-        assert row is not None
-        review_id, reviewed_at = int(row[0]), row[1]
+        patient_id, tz = flag_rows.patient_and_timezone(conn, flag_id)
+        review = reviews_store.NewReview(
+            flag_id, actor.user_id, date_of_service, determination, codes, action, minutes, interactive,
+            interactive_mode, place_of_service,
+        )
+        review_id, reviewed_at = reviews_store.insert_review(conn, review)
         at = _service_instant(reviewed_at, tz, date_of_service)
-        if minutes > 0:
-            conn.execute(
-                "INSERT INTO time_logs (flag_id, user_id, role, minutes, logged_at, note)"
-                " VALUES (%s, %s, 'clinician', %s, %s, %s)",
-                (flag_id, actor.user_id, minutes, at, f"review {review_id}"),
-            )
-        if interactive and patient_id is not None:
-            conn.execute(
-                "INSERT INTO communications (patient_id, at, mode, two_way_realtime, by_user_id,"
-                " flag_id, note) VALUES (%s, %s, %s, true, %s, %s, %s)",
-                (patient_id, at, interactive_mode, actor.user_id, flag_id, f"review {review_id}"),
-            )
+        _log_review_extras(conn, review, review_id, patient_id, at)
         audit.record(
             conn,
             actor=actor.username,
             action="flag.review",
             patient_id=patient_id,
-            detail={
-                "flag_id": flag_id,
-                "review_id": review_id,
-                "date_of_service": date_of_service.isoformat(),
-                "icd10_codes": codes,
-                "minutes": minutes,
-                "interactive": interactive,
-                "interactive_mode": interactive_mode,
-                "place_of_service": place_of_service,
-            },
+            detail=_review_detail(review, review_id),
             source_ip=source_ip,
         )
     return review_id
+
+
+def _log_review_extras(
+    conn: psycopg.Connection[Any], r: reviews_store.NewReview, review_id: int, patient_id: int | None,
+    at: datetime,
+) -> None:
+    """The minutes and the interactive contact a review states, stamped ``at``."""
+    if r.minutes > 0:
+        reviews_store.insert_review_minutes(conn, r.flag_id, r.reviewer_user_id, r.minutes, at, review_id)
+    if r.interactive and patient_id is not None:
+        reviews_store.insert_review_contact(
+            conn, patient_id, at, r.interactive_mode, r.reviewer_user_id, r.flag_id, review_id
+        )
+
+
+def _review_detail(r: reviews_store.NewReview, review_id: int) -> dict[str, Any]:
+    return {
+        "flag_id": r.flag_id,
+        "review_id": review_id,
+        "date_of_service": r.date_of_service.isoformat(),
+        "icd10_codes": list(r.icd10_codes),
+        "minutes": r.minutes,
+        "interactive": r.interactive,
+        "interactive_mode": r.interactive_mode,
+        "place_of_service": r.place_of_service,
+    }
 
 
 def log_time(
@@ -223,22 +204,19 @@ def log_time(
         flags_store.apply_event(
             conn, flag_id, "log_time", actor.username, actor.role, note=note, minutes=minutes
         )
-        patient_id, _ = _flag_patient(conn, flag_id)
-        row = conn.execute(
-            "INSERT INTO time_logs (flag_id, user_id, role, minutes, logged_at, note)"
-            " VALUES (%s, %s, %s, %s, coalesce(%s, now()), %s) RETURNING time_log_id",
-            (flag_id, actor.user_id, actor.role, minutes, logged_at, note),
-        ).fetchone()
-        assert row is not None
+        patient_id, _ = flag_rows.patient_and_timezone(conn, flag_id)
+        time_log_id = reviews_store.insert_time_log(
+            conn, flag_id, actor.user_id, actor.role, minutes, logged_at, note
+        )
         audit.record(
             conn,
             actor=actor.username,
             action="flag.log_time",
             patient_id=patient_id,
-            detail={"flag_id": flag_id, "minutes": minutes, "time_log_id": int(row[0])},
+            detail={"flag_id": flag_id, "minutes": minutes, "time_log_id": time_log_id},
             source_ip=source_ip,
         )
-    return int(row[0])
+    return time_log_id
 
 
 def record_communication(
@@ -264,7 +242,6 @@ def record_communication(
     if at.tzinfo is None:
         raise ReviewRejected("at", "must be timezone-aware")
     realtime, two_way = communication_kind(mode, two_way_realtime, realtime, two_way)
-    two_way_realtime = realtime and two_way
     with conn.transaction():
         actor = load_actor(conn, user_id)
         flags_store.apply_event(
@@ -275,16 +252,15 @@ def record_communication(
             actor.role,
             note=f"communication ({mode}){': ' + note if note else ''}",
         )
-        patient_id, _ = _flag_patient(conn, flag_id)
+        patient_id, _ = flag_rows.patient_and_timezone(conn, flag_id)
         if patient_id is None:
             raise ReviewRejected("flag_id", f"flag {flag_id} has no patient")
-        row = conn.execute(
-            "INSERT INTO communications (patient_id, at, mode, two_way_realtime, realtime, two_way,"
-            " by_user_id, flag_id, note) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " RETURNING communication_id",
-            (patient_id, at, mode, two_way_realtime, realtime, two_way, actor.user_id, flag_id, note),
-        ).fetchone()
-        assert row is not None
+        communication_id = reviews_store.insert_communication(
+            conn,
+            reviews_store.NewCommunication(
+                patient_id, at, mode, realtime, two_way, actor.user_id, flag_id, note
+            ),
+        )
         audit.record(
             conn,
             actor=actor.username,
@@ -292,14 +268,14 @@ def record_communication(
             patient_id=patient_id,
             detail={
                 "flag_id": flag_id,
-                "communication_id": int(row[0]),
+                "communication_id": communication_id,
                 "mode": mode,
                 "realtime": realtime,
                 "two_way": two_way,
             },
             source_ip=source_ip,
         )
-    return int(row[0])
+    return communication_id
 
 
 def communication_kind(

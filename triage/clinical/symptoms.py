@@ -22,11 +22,10 @@ from typing import Any, Final
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from triage import flags_store
-from triage.clinical import audit
-from triage.errors import FlagNotFound, RoleNotAllowed, TerminalTriageError
+from triage.clinical import audit, flag_rows
+from triage.errors import RoleNotAllowed, TerminalTriageError
 from triage.thresholds import CRISIS_REMEASURE_WINDOW
 
 CRISIS_RULES: Final = frozenset({"bp_crisis"})
@@ -230,27 +229,14 @@ def record_symptom_check(
     a = assess(symptoms)
     text = clean_note(note)
     with conn.transaction():
-        row = conn.execute(
-            "SELECT rule_id, patient_id, opened_at, now() FROM flags WHERE flag_id = %s FOR UPDATE",
-            (flag_id,),
-        ).fetchone()
-        if row is None:
-            raise FlagNotFound(flag_id)
-        rule_id, patient_id, opened_at, now = str(row[0]), row[1], row[2], row[3]
+        rule_id, patient_id, opened_at, now = flag_rows.lock_for_symptom_check(conn, flag_id)
         if rule_id not in CRISIS_RULES:
             raise NotACrisisFlag(flag_id, rule_id)
         asked = asked_at if asked_at is not None else now
         check_asked_at(asked, now=now, opened_at=opened_at)
         state = flags_store.apply_event(conn, flag_id, "annotate", actor, role, note=_event_note(a, text))
-        ins = conn.execute(
-            "INSERT INTO flag_symptom_checks (flag_id, patient_id, asked_by, asked_by_role, asked_at,"
-            " symptoms, outcome, note) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-            " RETURNING symptom_check_id, recorded_at",
-            (flag_id, patient_id, actor, role, asked, list(a.symptoms), a.outcome, text),
-        ).fetchone()
-        assert ins is not None
-        check_id, recorded_at = int(ins[0]), ins[1]
-        latest = {
+        check_id, recorded_at = _insert_check(conn, flag_id, patient_id, actor, role, asked, a, text)
+        flag_rows.set_symptom_check(conn, flag_id, {
             "symptom_check_id": check_id,
             "outcome": a.outcome,
             "call_911": a.call_911,
@@ -260,12 +246,7 @@ def record_symptom_check(
             "asked_by_role": role,
             "asked_at": asked.isoformat(),
             "recorded_at": recorded_at.isoformat(),
-        }
-        conn.execute(
-            "UPDATE flags SET evidence = evidence || jsonb_build_object('symptom_check', %s::jsonb),"
-            " updated_at = now() WHERE flag_id = %s",
-            (Jsonb(latest), flag_id),
-        )
+        })
         audit.record(
             conn,
             actor=actor,
@@ -276,6 +257,21 @@ def record_symptom_check(
             source_ip=source_ip,
         )
     return RecordedCheck(check_id, flag_id, a.outcome, a.instruction, a.symptoms, asked, recorded_at, state)
+
+
+def _insert_check(
+    conn: psycopg.Connection[Any], flag_id: int, patient_id: int | None, actor: str, role: str,
+    asked: datetime, a: Assessment, text: str | None,
+) -> tuple[int, datetime]:
+    """The history row of one check; (symptom_check_id, recorded_at)."""
+    ins = conn.execute(
+        "INSERT INTO flag_symptom_checks (flag_id, patient_id, asked_by, asked_by_role, asked_at,"
+        " symptoms, outcome, note) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+        " RETURNING symptom_check_id, recorded_at",
+        (flag_id, patient_id, actor, role, asked, list(a.symptoms), a.outcome, text),
+    ).fetchone()
+    assert ins is not None
+    return int(ins[0]), ins[1]
 
 
 def symptom_checks(conn: psycopg.Connection[Any], flag_id: int) -> list[dict[str, Any]]:
