@@ -23,15 +23,8 @@ from typing import Any
 
 from triage.billing.facts import Enrolment, PatientFacts, TimeLog
 from triage.billing.gates import DEFAULT_PAYER, enrolment_for, gates, month_bounds, months_touched, payer_for
-from triage.billing.rules import (
-    MEDICARE_CY2026,
-    Decision,
-    InvalidPolicy,
-    Policy,
-    evaluate_device_period,
-    evaluate_month,
-    select_policy,
-)
+from triage.billing.policy import MEDICARE_CY2026, InvalidPolicy, Policy, select_policy
+from triage.billing.rules import Decision, evaluate_device_period, evaluate_month
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,11 @@ What goes in (DOMAIN E1, H1, H12), per patient-month:
 * ``ChargeItem`` per code considered (``billable`` / ``not-billable`` with the reason), and a
   ``Claim`` (with its ``Coverage``) per patient-month that has billable codes.
 
-Ids are UUIDv5 of (resource type, database key), so the same month exports to the same ids; every
-reference is a ``urn:uuid:`` ``fullUrl`` inside the bundle.
+The resource bodies are built by the pure :mod:`~triage.billing.fhir_model`,
+:mod:`~triage.billing.fhir_clinical` and :mod:`~triage.billing.fhir_claim`; the rows come from
+:mod:`~triage.billing.fhir_store`; this module wires the references. Ids are UUIDv5 of (resource
+type, database key), so the same month exports to the same ids; every reference is a ``urn:uuid:``
+``fullUrl`` inside the bundle.
 """
 
 from __future__ import annotations
@@ -29,31 +32,23 @@ import psycopg
 from triage.billing import fhir_store
 from triage.billing.compute import PatientMonth, month_bounds
 from triage.billing.fhir_claim import claim_body, consent_body, coverage_body, device_body
+from triage.billing.fhir_clinical import communication_body, flag_body, practitioner_body, provenance_body
 from triage.billing.fhir_model import (
     CPT,
     DATA_ABSENT,
-    FLAG_CATEGORY,
     ICD10,
     LOINC,
     MRN_SYSTEM,
     NPI,
-    PARTICIPATION_MODE,
     POS,
-    PROVENANCE_AGENT,
-    RPM,
     TZ_EXT,
     UCUM,
     Bundle,
     ReadingRow,
-    _coding,
-    _ext,
-    _json,
-    _local,
     _ref,
     charge_item_body,
     observation_bodies,
     patient_body,
-    provenance_reason,
     resource_uuid,
 )
 from triage.billing.rules import Decision
@@ -63,13 +58,6 @@ __all__ = [
     "CPT", "DATA_ABSENT", "ICD10", "LOINC", "MRN_SYSTEM", "NPI", "POS", "TZ_EXT", "UCUM", "export_fhir",
     "resource_uuid",
 ]
-
-_MEDIUM = {
-    "phone": ("PHONE", "telephone"),
-    "video": ("VIDEOCONF", "videoconferencing"),
-    "portal_live_chat": ("ONLINEWRIT", "online written"),
-    "portal_message": ("ONLINEWRIT", "online written"),
-}
 
 
 class _Month:
@@ -89,18 +77,7 @@ class _Month:
     def practitioner(self, user_id: int) -> dict[str, str]:
         if self.b.has("Practitioner", str(user_id)):
             return _ref("Practitioner", str(user_id))
-        row = people_store.practitioner(self.conn, user_id)
-        ident = []
-        if row is not None and row.npi:
-            ident.append({"system": NPI, "value": row.npi})
-        if row is not None:  # staff identifier, never a patient's
-            ident.append({"system": RPM + "username", "value": row.username})
-        body: dict[str, Any] = {"identifier": ident, "active": True}
-        if row is not None:
-            body["extension"] = [
-                _ext("role", valueCode=row.role),
-                _ext("physician-or-qhp", valueBoolean=row.is_physician_or_qhp),
-            ]
+        body = practitioner_body(people_store.practitioner(self.conn, user_id))
         return self.b.add("Practitioner", str(user_id), body)
 
     # -- readings ---------------------------------------------------------------------------
@@ -148,128 +125,25 @@ class _Month:
 
     def flags(self, rows: list[tuple[Any, ...]]) -> list[int]:
         out = []
-        for (
-            fid,
-            rule,
-            severity,
-            state,
-            reason,
-            reading_ids,
-            opened,
-            closed,
-            dos,
-            minutes,
-            inter,
-            pos,
-            npi,
-        ) in rows:
+        for row in rows:
+            fid, reading_ids = row[0], row[5]
             readings = [_ref("Observation", str(r)) for r in reading_ids if self.b.has("Observation", str(r))]
-            period = {"start": _local(opened, self.pm.timezone)}
-            if closed is not None:
-                period["end"] = _local(closed, self.pm.timezone)
-            self.b.add(
-                "Flag",
-                str(fid),
-                {
-                    "identifier": [{"system": RPM + "flag", "value": str(fid)}],
-                    "status": "active"
-                    if state in ("open", "acknowledged", "escalated", "reviewed")
-                    else "inactive",
-                    "category": [_coding(FLAG_CATEGORY, "clinical", "Clinical")],
-                    "code": {"coding": [{"system": RPM + "triage-rule", "code": rule}], "text": reason},
-                    "subject": self.patient,
-                    "period": period,
-                    "author": {"display": "rpmflow triage rules"},
-                    "extension": [
-                        _ext("severity", valueCode=severity),
-                        _ext("state", valueCode=state),
-                        _ext(
-                            "billable-event",
-                            valueString=_json(
-                                {
-                                    "date_of_service": dos,
-                                    "minutes": minutes,
-                                    "interactive": inter,
-                                    "place_of_service": pos,
-                                    "rendering_npi": npi,
-                                }
-                            ),
-                        ),
-                        *(_ext("flag-reading", valueReference=r) for r in readings),
-                    ],
-                },
-            )
+            self.b.add("Flag", str(fid), flag_body(row, self.patient, self.pm.timezone, readings))
             out.append(int(fid))
         return out
 
     def provenances(self, flag_ids: list[int]) -> None:
-        rows = fhir_store.review_rows(self.conn, self.pm.state, flag_ids)
-        for rid, fid, uid, at, dos, determination, icd, action, minutes, inter, mode, pos, licence in rows:
-            who = self.practitioner(int(uid))
-            self.b.add(
-                "Provenance",
-                f"review/{rid}",
-                {
-                    "target": [_ref("Flag", str(fid))],
-                    "occurredDateTime": _local(at, self.pm.timezone),
-                    "recorded": at.astimezone(UTC).isoformat(),
-                    "activity": {
-                        "coding": [{"system": RPM + "activity", "code": "flag.review"}],
-                        "text": "clinician review of a triage flag",
-                    },
-                    "agent": [{"type": _coding(PROVENANCE_AGENT, "verifier", "Verifier"), "who": who}],
-                    "reason": provenance_reason(),
-                    "extension": [
-                        _ext(
-                            "review",
-                            valueString=_json(
-                                {
-                                    "review_id": rid,
-                                    "icd10_codes": list(icd),
-                                    "date_of_service": dos,
-                                    "determination": determination,
-                                    "action_taken": action,
-                                    "minutes": minutes,
-                                    "interactive": inter,
-                                    "interactive_mode": mode,
-                                    "place_of_service": pos,
-                                }
-                            ),
-                        ),
-                        _ext(
-                            "licensed-in-state",
-                            valueString=_json(
-                                {
-                                    "state": self.pm.state,
-                                    "on": dos,
-                                    "licensed": licence is not None,
-                                    "license_number": licence,
-                                }
-                            ),
-                        ),
-                    ],
-                },
-            )
+        for row in fhir_store.review_rows(self.conn, self.pm.state, flag_ids):
+            who = self.practitioner(int(row[2]))
+            body = provenance_body(row, who, self.pm.state, self.pm.timezone)
+            self.b.add("Provenance", f"review/{row[0]}", body)
 
     def communications(self) -> None:
-        rows = fhir_store.communication_rows(self.conn, self.pm.communication_ids)
-        for cid, at, mode, two_way, uid, fid in rows:
-            body: dict[str, Any] = {
-                "identifier": [{"system": RPM + "communication", "value": str(cid)}],
-                "status": "completed",
-                "subject": self.patient,
-                "sent": _local(at, self.pm.timezone),
-                "sender": self.practitioner(int(uid)),
-                "recipient": [self.patient],
-                "extension": [
-                    _ext("two-way-realtime", valueBoolean=bool(two_way)),
-                    _ext("mode", valueCode=mode),
-                ],
-            }
-            if mode in _MEDIUM:
-                body["medium"] = [_coding(PARTICIPATION_MODE, *_MEDIUM[mode])]
-            if fid is not None and self.b.has("Flag", str(fid)):
-                body["about"] = [_ref("Flag", str(fid))]
+        for row in fhir_store.communication_rows(self.conn, self.pm.communication_ids):
+            cid, uid, fid = row[0], row[4], row[5]
+            sender = self.practitioner(int(uid))
+            about = _ref("Flag", str(fid)) if fid is not None and self.b.has("Flag", str(fid)) else None
+            body = communication_body(row, self.patient, sender, self.pm.timezone, about)
             self.b.add("Communication", str(cid), body)
 
     def consents(self) -> None:

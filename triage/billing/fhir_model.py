@@ -48,11 +48,6 @@ HR_PROFILE = "http://hl7.org/fhir/StructureDefinition/heartrate"
 WEIGHT_PROFILE = "http://hl7.org/fhir/StructureDefinition/bodyweight"
 SPO2_PROFILE = "http://hl7.org/fhir/StructureDefinition/oxygensat"
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:rpmflow:fhir")
-_MEDIUM = {
-    "phone": ("PHONE", "telephone"),
-    "video": ("VIDEOCONF", "videoconferencing"),
-    "portal_live_chat": ("ONLINEWRIT", "online written"),
-}
 
 
 def resource_uuid(resource_type: str, key: str) -> str:
@@ -174,8 +169,20 @@ class ReadingRow:
 def observation_bodies(r: ReadingRow, patient: dict[str, str], tz: str) -> list[tuple[str, dict[str, Any]]]:
     """(key, body) of the Observations one reading becomes: BP panel (+ heart rate), or glucose in
     mg/dL (+ the meter's own mmol/L it was derived from). Each has identifiers of its own."""
+    base = _observation_base(r, patient, tz)
+    if r.kind == "blood_pressure":
+        return _bp_bodies(r, base)
+    if r.kind == "glucose":
+        return _glucose_bodies(r, base)
+    if r.kind in (KIND_WEIGHT, KIND_SPO2):
+        return _vitals_bodies(r, base)
+    return []
+
+
+def _observation_base(r: ReadingRow, patient: dict[str, str], tz: str) -> dict[str, Any]:
+    """What every Observation of a reading shares: its identity, time in the patient's zone, device."""
     rid = str(r.reading_id)
-    base: dict[str, Any] = {
+    return {
         "identifier": [
             {"system": RPM + "reading", "value": rid},
             {"system": RPM + "message-id", "value": r.message_id},
@@ -188,70 +195,77 @@ def observation_bodies(r: ReadingRow, patient: dict[str, str], tz: str) -> list[
         "device": _ref("Device", r.device_id),
         "category": [_coding(OBS_CATEGORY, "vital-signs", "Vital Signs")],
     }
-    out: list[tuple[str, dict[str, Any]]] = []
-    if r.kind == "blood_pressure":
+
+
+def _bp_bodies(r: ReadingRow, base: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The BP panel (85354-9, mm[Hg]) and, when the cuff sent one, its heart rate (8867-4)."""
+    rid = str(r.reading_id)
+    out: list[tuple[str, dict[str, Any]]] = [
+        (
+            rid,
+            {
+                **base,
+                "meta": {"profile": [BP_PROFILE]},
+                "code": _coding(LOINC, "85354-9", "Blood pressure panel"),
+                "component": [
+                    {
+                        "code": _coding(LOINC, "8480-6", "Systolic blood pressure"),
+                        **_value(_decimal(r.systolic, None), "mm[Hg]"),
+                    },
+                    {
+                        "code": _coding(LOINC, "8462-4", "Diastolic blood pressure"),
+                        **_value(_decimal(r.diastolic, None), "mm[Hg]"),
+                    },
+                ],
+            },
+        )
+    ]
+    if r.pulse is not None:
         out.append(
             (
-                rid,
+                f"{rid}/hr",
                 {
                     **base,
-                    "meta": {"profile": [BP_PROFILE]},
-                    "code": _coding(LOINC, "85354-9", "Blood pressure panel"),
-                    "component": [
-                        {
-                            "code": _coding(LOINC, "8480-6", "Systolic blood pressure"),
-                            **_value(_decimal(r.systolic, None), "mm[Hg]"),
-                        },
-                        {
-                            "code": _coding(LOINC, "8462-4", "Diastolic blood pressure"),
-                            **_value(_decimal(r.diastolic, None), "mm[Hg]"),
-                        },
-                    ],
+                    "identifier": [{"system": RPM + "reading-heart-rate", "value": rid}],
+                    "meta": {"profile": [HR_PROFILE]},
+                    "code": _coding(LOINC, "8867-4", "Heart rate"),
+                    **_value(_decimal(r.pulse, None), "/min"),
+                    "derivedFrom": [_ref("Observation", rid)],
                 },
             )
         )
-        if r.pulse is not None:
-            out.append(
-                (
-                    f"{rid}/hr",
-                    {
-                        **base,
-                        "identifier": [{"system": RPM + "reading-heart-rate", "value": rid}],
-                        "meta": {"profile": [HR_PROFILE]},
-                        "code": _coding(LOINC, "8867-4", "Heart rate"),
-                        **_value(_decimal(r.pulse, None), "/min"),
-                        "derivedFrom": [_ref("Observation", rid)],
-                    },
-                )
+    return out
+
+
+def _glucose_bodies(r: ReadingRow, base: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Glucose in mg/dL (2339-0), after the meter's own mmol/L (15074-8) it was derived from, if any."""
+    rid = str(r.reading_id)
+    out: list[tuple[str, dict[str, Any]]] = []
+    glu: dict[str, Any] = {
+        **base,
+        "category": [_coding(OBS_CATEGORY, "laboratory", "Laboratory")],  # US Core: laboratory
+        "code": _coding(LOINC, "2339-0", "Glucose [Mass/volume] in Blood"),
+        **_value(_decimal(r.glucose_mg_dl, 1 if _molar(r.original) else None), "mg/dL"),
+    }
+    glu["extension"] = [
+        *base["extension"],
+        *(_ext(k, valueString=v) for k, v in (("meal", r.meal), ("sample-type", r.sample_type)) if v),
+    ]
+    mmol = _meter_mmol(r.original)
+    if mmol is not None:
+        out.append(
+            (
+                f"{rid}/mmol",
+                {
+                    **glu,
+                    "identifier": [{"system": RPM + "reading-meter-unit", "value": rid}],
+                    "code": _coding(LOINC, "15074-8", "Glucose [Moles/volume] in Blood"),
+                    **_value(mmol, "mmol/L"),
+                },
             )
-    elif r.kind == "glucose":
-        glu: dict[str, Any] = {
-            **base,
-            "category": [_coding(OBS_CATEGORY, "laboratory", "Laboratory")],  # US Core: laboratory
-            "code": _coding(LOINC, "2339-0", "Glucose [Mass/volume] in Blood"),
-            **_value(_decimal(r.glucose_mg_dl, 1 if _molar(r.original) else None), "mg/dL"),
-        }
-        glu["extension"] = [
-            *base["extension"],
-            *(_ext(k, valueString=v) for k, v in (("meal", r.meal), ("sample-type", r.sample_type)) if v),
-        ]
-        mmol = _meter_mmol(r.original)
-        if mmol is not None:
-            out.append(
-                (
-                    f"{rid}/mmol",
-                    {
-                        **glu,
-                        "identifier": [{"system": RPM + "reading-meter-unit", "value": rid}],
-                        "code": _coding(LOINC, "15074-8", "Glucose [Moles/volume] in Blood"),
-                        **_value(mmol, "mmol/L"),
-                    },
-                )
-            )
-            glu["derivedFrom"] = [_ref("Observation", f"{rid}/mmol")]
-        out.append((rid, glu))
-    elif r.kind in (KIND_WEIGHT, KIND_SPO2):
-        out.extend(_vitals_bodies(r, base))
+        )
+        glu["derivedFrom"] = [_ref("Observation", f"{rid}/mmol")]
+    out.append((rid, glu))
     return out
 
 

@@ -14,7 +14,7 @@ import psycopg
 
 from triage.billing.gates import enrolment_for, payer_for
 from triage.billing.load import load_patient_facts, load_policies
-from triage.billing.rules import Policy, select_policy
+from triage.billing.policy import Policy, select_policy
 
 
 @dataclass(frozen=True)

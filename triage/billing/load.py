@@ -31,7 +31,7 @@ from triage.billing.facts import (
     PriorAuth,
     TimeLog,
 )
-from triage.billing.rules import Policy
+from triage.billing.policy import Policy
 from triage.clinical import people_store
 from triage.valid_reading import ReadingFacts, judge_all
 

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from triage.billing import billing_store, records_store
-from triage.billing.rules import MEDICARE_CY2026, InvalidPolicy, Policy
+from triage.billing.policy import MEDICARE_CY2026, InvalidPolicy, Policy
 from triage.clinical import audit, icd10, people_store
 from triage.errors import TerminalTriageError
 

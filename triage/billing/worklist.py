@@ -21,7 +21,8 @@ from datetime import date
 from triage.billing.engine import Engine, PatientMonth, bill_month
 from triage.billing.facts import Communication, PatientFacts, TimeLog
 from triage.billing.gates import month_bounds
-from triage.billing.rules import Decision, Policy
+from triage.billing.policy import Policy
+from triage.billing.rules import Decision
 
 GATE_RULES = frozenset({"G1", "G2", "G3", "G4", "G5", "G7", "G8", "G14", "PA", "PROFILE"})
 _NO_LIMIT = 10_000  # effort of a step nobody can take this month
