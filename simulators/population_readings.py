@@ -65,18 +65,7 @@ def _row(
         .replace(tzinfo=None, microsecond=0)
     )
     st = status or []
-    if kind == "blood_pressure":
-        bits = sum(_STATUS_BITS.get(s, 0) for s in st)
-        raw = _bp_raw(
-            values.get("systolic_mmhg") or 2047,
-            values.get("diastolic_mmhg") or 2047,
-            values.get("pulse_bpm") or 2047,
-            local,
-            bits,
-        )
-    else:
-        special = {"out_of_range_low": 0x0802, "out_of_range_high": 0x07FE}.get(measurement)  # -INF, +INF
-        raw = _glucose_raw(seq or 0, values.get("glucose_mg_dl"), local, special)
+    raw = _raw_hex(kind, values, local, st, measurement, seq)
     received = t + timedelta(seconds=rng.uniform(5, 600))
     mid = message_id(device, kind, f"raw={raw}")  # raw carries the time: unique per reading
     row: dict[str, Any] = {
@@ -95,14 +84,7 @@ def _row(
         "quality_reason": reason,
         "measurement": measurement,
         "transmission": "automatic",
-        "systolic_mmhg": None,
-        "diastolic_mmhg": None,
-        "mean_arterial_mmhg": None,
-        "pulse_bpm": None,
-        "glucose_mg_dl": None,
-        "sample_type": None,
-        "sample_location": None,
-        "meal": None,
+        **_NO_VALUES,
         "device_status": st,
         "user_id": 1 if kind == "blood_pressure" else None,
         "original": None,
@@ -111,6 +93,37 @@ def _row(
     row.update(values)
     row["payload"] = {"schema": READING_SCHEMA, "message_id": mid, "simulated": True}
     return row
+
+
+# Every value column, empty: a reading's ``values`` fill in the ones its kind carries.
+_NO_VALUES: dict[str, Any] = dict.fromkeys(
+    (
+        "systolic_mmhg",
+        "diastolic_mmhg",
+        "mean_arterial_mmhg",
+        "pulse_bpm",
+        "glucose_mg_dl",
+        "sample_type",
+        "sample_location",
+        "meal",
+    )
+)
+
+
+def _raw_hex(
+    kind: str, values: dict[str, Any], local: datetime, status: list[str], measurement: str, seq: int | None
+) -> str:
+    """The GATT bytes the device would send for these values (0x2A35 cuff, 0x2A18 meter), as hex."""
+    if kind == "blood_pressure":
+        return _bp_raw(
+            values.get("systolic_mmhg") or 2047,
+            values.get("diastolic_mmhg") or 2047,
+            values.get("pulse_bpm") or 2047,
+            local,
+            sum(_STATUS_BITS.get(s, 0) for s in status),
+        )
+    special = {"out_of_range_low": 0x0802, "out_of_range_high": 0x07FE}.get(measurement)  # -INF, +INF
+    return _glucose_raw(seq or 0, values.get("glucose_mg_dl"), local, special)
 
 
 class _Seq:
