@@ -19,6 +19,7 @@ from dashboards import chart_stats as cs
 from dashboards.charts import Point, Series, Threshold, line_chart, stacked_bar
 from dashboards.db import Conn, fetch_all
 from dashboards.units import MG_DL, MMOL_L, mmol_per_l
+from triage import readings_store
 
 # Colours: 4.5:1 or better on white for text (the labels use the series colour).
 SYSTOLIC, DIASTOLIC, GLUCOSE, WEIGHT, SPO2 = "#6d28d9", "#0e7490", "#047857", "#1d4ed8", "#0e7490"
@@ -41,28 +42,8 @@ def overrides(conn: Conn, patient_id: int) -> dict[str, float]:
 
 def period_stats(conn: Conn, patient_id: int, since: datetime) -> dict[str, dict[str, Any]]:
     """Per kind over every valid reading since ``since``: count, days, means, glucose bands."""
-    rows = fetch_all(
-        conn,
-        "SELECT kind, count(*) AS n, count(DISTINCT date_trunc('day', measured_at)) AS days,"
-        " avg(systolic_mmhg) AS systolic, avg(diastolic_mmhg) AS diastolic, avg(glucose_mg_dl) AS glucose,"
-        " avg(weight_kg) AS weight, avg(spo2_pct) AS spo2,"
-        " count(*) FILTER (WHERE glucose_mg_dl < %(vl)s) AS very_low,"
-        " count(*) FILTER (WHERE glucose_mg_dl >= %(vl)s AND glucose_mg_dl < %(l)s) AS low,"
-        " count(*) FILTER (WHERE glucose_mg_dl >= %(l)s AND glucose_mg_dl <= %(h)s) AS in_range,"
-        " count(*) FILTER (WHERE glucose_mg_dl > %(h)s AND glucose_mg_dl <= %(vh)s) AS high,"
-        " count(*) FILTER (WHERE glucose_mg_dl > %(vh)s) AS very_high"
-        " FROM readings WHERE patient_id = %(p)s AND measured_at >= %(since)s AND quality = 'valid'"
-        " GROUP BY kind",
-        {
-            "p": patient_id,
-            "since": since,
-            "vl": cs.VERY_LOW_BELOW,
-            "l": cs.LOW_BELOW,
-            "h": cs.HIGH_ABOVE,
-            "vh": cs.VERY_HIGH_ABOVE,
-        },
-    )
-    return {r["kind"]: r for r in rows}
+    return readings_store.period_stats(conn, patient_id, since, very_low=cs.VERY_LOW_BELOW, low=cs.LOW_BELOW,
+                                       high=cs.HIGH_ABOVE, very_high=cs.VERY_HIGH_ABOVE)
 
 
 def _avg(stats: dict[str, dict[str, Any]], kind: str, col: str) -> float | None:

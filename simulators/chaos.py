@@ -52,6 +52,7 @@ from simulators.embedded_mosquitto import EmbeddedMosquitto
 from simulators.embedded_postgres import EmbeddedPostgres
 from simulators.processes import ServiceProcess, console_script, run_audit_key, run_to_completion, service_env
 from simulators.server_host import StackError, free_port
+from triage.clinical.devices_store import SimulatedDevice, assign_simulated, provision_simulated
 
 __all__ = ["FAULT_KINDS", "Chaos", "ChaosReport", "KindCount"]
 
@@ -209,26 +210,22 @@ class Chaos:
         """One patient per (gateway, slot), each with its devices assigned since long ago."""
         assert self.pg is not None
         since = datetime(2000, 1, 1, tzinfo=UTC)
-        with psycopg.connect(self.pg.url) as conn, conn.transaction(), conn.cursor() as cur:
+        devices: list[SimulatedDevice] = []
+        holders: list[tuple[str, int]] = []
+        with psycopg.connect(self.pg.url) as conn, conn.transaction():
             for n, gw in enumerate(self.gateway_ids):
                 for p in range(self.config.patients_per_gateway):
-                    row = cur.execute(
+                    row = conn.execute(
                         "INSERT INTO patients (mrn, display_name, state, timezone, birth_year)"
                         " VALUES (%s, %s, 'NY', 'America/New_York', %s) RETURNING patient_id",
                         (f"CHAOS-{n + 1:03d}-{p}", f"Chaos patient {n + 1}-{p}", 1940 + p),
                     ).fetchone()
                     assert row is not None
                     for _sim, serial, kind in self._patient_devices(n, p):
-                        cur.execute(
-                            "INSERT INTO devices (device_id, kind, manufacturer, model, serial,"
-                            " last_gateway_id) VALUES (%s, %s, 'rpmflow-sim', 'chaos', %s, %s)",
-                            (serial, kind, serial, gw))
-                        cur.execute(
-                            "INSERT INTO device_enrolments (device_id, gateway_id, valid_from, enrolled_by,"
-                            " reason) VALUES (%s, %s, %s, 'chaos', 'chaos run set-up')", (serial, gw, since))
-                        cur.execute(
-                            "INSERT INTO device_assignments (device_id, patient_id, valid_from, assigned_by)"
-                            " VALUES (%s, %s, %s, 'chaos')", (serial, row[0], since))
+                        devices.append(SimulatedDevice(serial, kind, gw, "rpmflow-sim", "chaos", serial))
+                        holders.append((serial, int(row[0])))
+            provision_simulated(conn, devices, since=since, by="chaos", reason="chaos run set-up")
+            assign_simulated(conn, holders, since=since, by="chaos")
 
     # -- the run -----------------------------------------------------------------------------------
     def supervise(self) -> None:

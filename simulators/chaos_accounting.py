@@ -4,6 +4,10 @@ Ground truth does not come from the wire. Before a gateway first starts, its out
 ``chaos_produced`` table and an ``AFTER INSERT`` trigger on ``outbox``: every reading a gateway
 durably commits (the continuous-oximetry per-minute summaries included) is recorded, with its
 accounting kind, in the same SQLite transaction, and survives the row's deletion on the ack.
+
+What PostgreSQL stored comes from ``triage.readings_store``. The crisis and vitals checks keep
+their own SQL on purpose: they restate triage's rules over the stored rows to check triage, and a
+check that asked triage's own code would agree with it whatever it did.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import psycopg
 
 from simulators.chaos_report import ChaosReport
 from simulators.processes import run_audit_key
+from triage import readings_store
 
 # The accounting kind: the wire kind, except that a window summary of continuous oximetry (its
 # values carry a sample_count) is counted apart from spot-checks as ``spo2/minute``.
@@ -33,9 +38,6 @@ _PRODUCED_DDL = (
     " AND json_extract(NEW.payload, '$.values.sample_count') IS NOT NULL"
     " THEN 'spo2/minute' ELSE NEW.kind END, datetime('now')); END;"
 )
-_STORED_SQL = ("SELECT replace(message_id::text, '-', ''),"
-               " CASE WHEN kind = 'spo2' AND sample_count IS NOT NULL THEN 'spo2/minute' ELSE kind::text END"
-               " FROM readings")
 _CRISIS_SQL = """
     WITH bp AS (
         SELECT reading_id, patient_id, measured_at, systolic_mmhg, diastolic_mmhg,
@@ -163,7 +165,7 @@ def settled(conninfo: str, outboxes: Iterable[Path]) -> bool:
         return False
     try:
         with psycopg.connect(conninfo, connect_timeout=2) as conn:
-            stored = {r[0] for r in conn.execute("SELECT replace(message_id::text, '-', '') FROM readings")}
+            stored = readings_store.stored_message_ids(conn)
             if not produced.keys() <= stored:
                 return False
             return not crisis(conn)[2] and not vitals(conn)[1]
@@ -173,7 +175,7 @@ def settled(conninfo: str, outboxes: Iterable[Path]) -> bool:
 
 def count_readings(r: ChaosReport, produced: dict[str, str], conn: psycopg.Connection[Any]) -> set[str]:
     """Fill produced/stored/duplicated/lost/unexpected, in total and per kind; return the lost ids."""
-    rows: list[tuple[str, str]] = [(str(m), str(k)) for m, k in conn.execute(_STORED_SQL)]
+    rows = readings_store.stored_accounting_kinds(conn)
     stored = {m for m, _ in rows}
     lost = produced.keys() - stored
     r.produced, r.stored = len(produced), len(stored)

@@ -41,7 +41,7 @@ from simulators.fleet_messages import date_time, sfloat
 from simulators.population import Population
 from simulators.population_model import InjectedEvent, Profile, at_local
 from triage import flag_views_store, flags_store
-from triage.clinical import people_store
+from triage.clinical import devices_store, people_store
 from triage.clinical.promotion import PromotionRefused, promote
 from triage.clinical.review import log_time, record_communication, record_review
 from triage.jobs import PassReport, daily_pass
@@ -231,11 +231,10 @@ def _patients(conn: psycopg.Connection[Any]) -> list[int]:
     """Demo patients 1.. by their cuffs' current assignment (the ingest role may read assignments)."""
     out = []
     for n in range(1, len(ARCHETYPES) + 1):
-        row = conn.execute("SELECT patient_id FROM device_assignments WHERE device_id = %s"
-                           " AND valid_to IS NULL", (device_ids(n)["blood_pressure"],)).fetchone()
-        if row is None:
+        holder = devices_store.current_holder(conn, device_ids(n)["blood_pressure"])
+        if holder is None:
             break
-        out.append(int(row[0]))
+        out.append(holder)
     return out
 
 

@@ -249,15 +249,13 @@ def enrol_devices(conninfo: str, devices: Sequence[tuple[str, VirtualDevice]]) -
     of a device enrolled on another gateway or on none (ingest/binding.py)."""
     import psycopg
 
+    from triage.clinical.devices_store import SimulatedDevice, provision_simulated
+
     since = datetime(2015, 1, 1, tzinfo=UTC)
-    with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cur:
-        cur.executemany("INSERT INTO devices (device_id, kind, manufacturer, model, last_gateway_id)"
-                        " VALUES (%s, %s, 'SIMULATED', %s, %s) ON CONFLICT (device_id) DO NOTHING",
-                        [(d.device_id, d.kind, d.model, gw) for gw, d in devices])
-        cur.executemany("INSERT INTO device_enrolments (device_id, gateway_id, valid_from, enrolled_by,"
-                        " reason) VALUES (%s, %s, %s, 'rpmflow-sim fleet', 'simulated fleet')"
-                        " ON CONFLICT (device_id) WHERE valid_to IS NULL DO NOTHING",
-                        [(d.device_id, gw, since) for gw, d in devices])
+    with psycopg.connect(conninfo) as conn, conn.transaction():
+        provision_simulated(conn, [SimulatedDevice(d.device_id, d.kind, gw, "SIMULATED", d.model)
+                                   for gw, d in devices],
+                            since=since, by="rpmflow-sim fleet", reason="simulated fleet")
 
 
 def provision(broker: Any, config: FleetConfig) -> dict[str, str]:

@@ -28,7 +28,8 @@ import psycopg
 from gateway.runtime.fatal import one_line
 from gateway.runtime.retry import ErrorKind
 from ingest.dberrors import kind_of
-from triage import flags_store, loader
+from triage import flags_store, loader, readings_store
+from triage.clinical import devices_store
 from triage.errors import DatabaseUnavailable, LifecycleError
 from triage.rules import evaluate_daily, evaluate_readings, evaluate_silences
 from triage.settings import Settings
@@ -168,7 +169,7 @@ class IncrementalJob:
                 "SELECT watermark FROM job_watermarks WHERE job = %s", (self._job_name(shard),)
             ).fetchone()
             watermark: datetime = row[0] if row else now - timedelta(days=s.lookback_days)
-            fresh = loader.new_readings(
+            fresh = readings_store.new_readings(
                 conn, watermark - timedelta(seconds=s.overlap_s), shard=shard, shards=s.shards
             )
             if not fresh.empty:
@@ -203,13 +204,13 @@ def evaluate_new_readings(
     """The value rules over these patients' windows, raising what involves ``new_ids``: the
     incremental pass, and the assignment path for readings it attached (they keep their old
     ``ingested_at``, so the watermark would never show them). Runs in the caller's transaction."""
-    readings = loader.readings_for(conn, pids, now - timedelta(days=lookback_days))
+    readings = readings_store.readings_for(conn, pids, now - timedelta(days=lookback_days))
     ev = evaluate_readings(
         readings,
         now=now,
         limits=loader.overrides(conn, pids),
         snoozes=loader.snoozes(conn, pids, now - timedelta(days=lookback_days)),
-        starts=loader.first_readings(conn, pids),
+        starts=readings_store.first_readings(conn, pids),
     )
     cands, sup = ev.candidates, ev.suppressed
     if len(cands):
@@ -225,7 +226,7 @@ def silence_pass(conn: psycopg.Connection[Any], now: datetime) -> PassReport:
         if not _try_lock(conn, SILENCE_LOCK):
             return PassReport(shards_busy=1)
         ev = evaluate_silences(
-            loader.assigned_devices(conn, now),
+            devices_store.assigned_devices(conn, now),
             loader.gateways(conn),
             now=now,
             snoozes=loader.snoozes(conn, None, now),
@@ -243,12 +244,12 @@ def daily_pass(
     with db_errors(), conn.transaction():
         if not _try_lock(conn, DAILY_LOCK):
             return PassReport(shards_busy=1)
-        pts = loader.patients(conn)
+        pts = devices_store.patients_enrolled_at(conn)
         since = now - timedelta(days=settings.lookback_days)
         ids = sorted(int(x) for x in pts["patient_id"])
         for i in range(0, len(ids), chunk):
             part = set(ids[i : i + chunk])
-            readings = loader.readings_for(conn, part, since)
+            readings = readings_store.readings_for(conn, part, since)
             ev = evaluate_daily(
                 readings,
                 now=now,

@@ -18,20 +18,10 @@ from typing import Any
 
 import psycopg
 
-from triage import loader
+from triage import loader, readings_store
 from triage.jobs import PassReport, _involves, _write, daily_pass, db_errors, incremental_job_name
 from triage.rules import evaluate_readings
 from triage.settings import Settings
-
-
-def measured_between(conn: psycopg.Connection[Any], since: datetime, until: datetime) -> set[int]:
-    """Patients with a reading measured in ``(since, until]``."""
-    rows = conn.execute(
-        "SELECT DISTINCT patient_id FROM readings"
-        " WHERE measured_at > %s AND measured_at <= %s AND patient_id IS NOT NULL",
-        (since, until),
-    ).fetchall()
-    return {int(r[0]) for r in rows}
 
 
 def as_of_pass(
@@ -44,10 +34,10 @@ def as_of_pass(
     lookback = timedelta(days=settings.lookback_days)
     start = as_of - lookback if since is None else since
     with db_errors(), conn.transaction():
-        pids = measured_between(conn, start, as_of)
+        pids = readings_store.patients_measured_between(conn, start, as_of)
         if not pids:
             return PassReport(shards_done=1)
-        readings = loader.readings_for(conn, pids, as_of - lookback)
+        readings = readings_store.readings_for(conn, pids, as_of - lookback)
         new_ids = {
             int(x)
             for x, at in zip(readings["reading_id"], readings["measured_at"], strict=True)
@@ -58,7 +48,7 @@ def as_of_pass(
             now=as_of,
             limits=loader.overrides(conn, pids),
             snoozes=loader.snoozes(conn, pids, as_of - lookback),
-            starts=loader.first_readings(conn, pids),
+            starts=readings_store.first_readings(conn, pids),
         )
         cands = (
             ev.candidates[_involves(ev.candidates["reading_ids"], new_ids)]
@@ -124,4 +114,4 @@ def hand_over(conn: psycopg.Connection[Any], settings: Settings, until: datetime
             )
 
 
-__all__ = ["as_of_pass", "hand_over", "measured_between", "replay", "steps"]
+__all__ = ["as_of_pass", "hand_over", "replay", "steps"]

@@ -10,9 +10,24 @@ import pytest
 
 from simulators.embedded_postgres import DatabaseUrls
 
+Conn = psycopg.Connection[Any]
+
+
+def _as(url: str) -> Iterator[Conn]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        yield conn
+
 
 @pytest.fixture
-def as_dashboard(database_urls: DatabaseUrls) -> Iterator[psycopg.Connection[Any]]:
-    """A connection as the dashboard's own role: the stores' reads must work under its grants."""
-    with psycopg.connect(database_urls.dashboard, autocommit=True) as conn:
-        yield conn
+def as_triage(database_urls: DatabaseUrls) -> Iterator[Conn]:
+    yield from _as(database_urls.triage)
+
+
+@pytest.fixture
+def as_dashboard(database_urls: DatabaseUrls) -> Iterator[Conn]:
+    yield from _as(database_urls.dashboard)
+
+
+@pytest.fixture
+def as_ingest(database_urls: DatabaseUrls) -> Iterator[Conn]:
+    yield from _as(database_urls.ingest)

@@ -8,8 +8,10 @@ move to the device's next assignment). Every move of readings is one audit row p
 same transaction as the assignment change, so it happens once and is visible to the admin.
 Assignments of one device never overlap.
 
-The ``device_assignments`` SQL lives here: the patient page, the review context, the admin forms
-and the demo seed read a device's history and a patient's current devices through this module.
+The ``device_assignments`` changes live here, and the reads of the patient page, the review context,
+the admin forms and the demo seed (a device's history, a patient's current devices); the jobs' and
+the simulators' other questions about devices are in ``devices_store.py``. Readings leave a patient
+through ``triage.readings_store`` and join one through ingest's ``attach_unassigned``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import psycopg
 
 from ingest.writer import attach_unassigned
+from triage import readings_store
 from triage.clinical import audit
 from triage.errors import TerminalTriageError
 from triage.jobs import evaluate_new_readings
@@ -123,12 +126,8 @@ def end(conn: psycopg.Connection[Any], device_id: str, *, at: datetime, ended_by
 def _detach(
     conn: psycopg.Connection[Any], device_id: str, patient_id: int, at: datetime
 ) -> dict[int, list[int]]:
-    rows = conn.execute(
-        "UPDATE readings SET patient_id = NULL"
-        " WHERE device_id = %s AND patient_id = %s AND measured_at >= %s RETURNING reading_id",
-        (device_id, patient_id, at),
-    ).fetchall()
-    return {patient_id: sorted(int(r[0]) for r in rows)} if rows else {}
+    ids = readings_store.detach_from_patient(conn, device_id, patient_id, at)
+    return {patient_id: sorted(ids)} if ids else {}
 
 
 def _attach(conn: psycopg.Connection[Any], device_id: str) -> dict[int, list[int]]:
@@ -148,7 +147,8 @@ def _audit(conn: psycopg.Connection[Any], actor: str, device_id: str, moved: Mov
 
 
 def history(conn: psycopg.Connection[Any], limit: int = 500) -> list[dict[str, Any]]:
-    """Every assignment, newest first, with the readings it holds now (the admin's history page)."""
+    """Every assignment, newest first, with the readings it holds now (the admin's history page).
+    The readings count is a join about the assignment, so it stays here, not in readings_store."""
     cur = conn.execute(
         "SELECT a.assignment_id, a.device_id, d.kind, a.patient_id, p.display_name, p.mrn, a.valid_from,"
         " a.valid_to, a.assigned_by,"

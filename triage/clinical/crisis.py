@@ -13,8 +13,9 @@ rule's verdict inside the window, else the patient's later valid readings), the 
 Outcomes are the only events a person fires here; :data:`OUTCOME_MOVES` is the one table saying
 which outcome each step allows and :data:`FLAG_EVENT` what each does to the flag (escalate to the
 clinician, close with disposition ``acted``, or just a note). Pure: :func:`remeasure`,
-:func:`workflow`, :func:`check_outcome`, :func:`flag_event_for`. SQL: :func:`later_bp_readings`,
-:func:`record_outcome` (evidence, lifecycle event and audit row in one transaction).
+:func:`workflow`, :func:`check_outcome`, :func:`flag_event_for`. SQL: :func:`later_bp_readings` (asks
+``triage.readings_store``), :func:`record_outcome` (evidence, lifecycle event and audit row in one
+transaction).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any, Final
 
 import psycopg
 
-from triage import flags_store, lifecycle
+from triage import flags_store, lifecycle, readings_store
 from triage.clinical import audit, flag_rows
 from triage.clinical.symptoms import CRISIS_RULES, RemeasureStatus, remeasure_status
 from triage.errors import IllegalTransition, RoleNotAllowed, TerminalTriageError
@@ -227,14 +228,8 @@ def flag_event_for(outcome: str, flag_state: str, role: str) -> tuple[str, str |
 def later_bp_readings(conn: psycopg.Connection[Any], patient_id: int, after: datetime,
                       limit: int = 50) -> list[LaterReading]:
     """The patient's valid BP readings after the crisis reading (newest ``limit``)."""
-    rows = conn.execute(
-        "SELECT measured_at, systolic_mmhg, diastolic_mmhg FROM readings WHERE patient_id = %s"
-        " AND kind = 'blood_pressure' AND quality = 'valid' AND measured_at > %s"
-        " AND systolic_mmhg IS NOT NULL AND diastolic_mmhg IS NOT NULL"
-        " ORDER BY measured_at DESC LIMIT %s",
-        (patient_id, after, limit),
-    ).fetchall()
-    return [LaterReading(r[0], float(r[1]), float(r[2])) for r in rows]
+    rows = readings_store.valid_bp_after(conn, patient_id, after, limit)
+    return [LaterReading(at, sys, dia) for at, sys, dia in rows]
 
 
 def crisis_at(flag: Mapping[str, Any]) -> datetime:

@@ -130,7 +130,7 @@ def evaluate_readings(
 ) -> Evaluation:
     """Value rules over ``readings`` (only rows measured by ``now``), with overrides and snoozes applied.
 
-    ``starts``: patient_id -> the patient's first reading ever (``loader.first_readings``), from
+    ``starts``: patient_id -> the patient's first reading ever (``readings_store.first_readings``), from
     which the stage-2 review intervals are counted; without it, each patient's first reading in
     ``readings`` (right only when ``readings`` hold the patient's whole history).
 

@@ -102,7 +102,7 @@ def worse_beyond_noise(
 def patient_start(bp: pd.DataFrame, starts: pd.Series | None = None) -> np.ndarray:
     """Per row, in ns: the patient's own start, from which the review intervals are counted.
 
-    ``starts`` (patient_id -> the patient's first reading ever, ``loader.first_readings``) where it
+    ``starts`` (patient_id -> the patient's first reading ever, ``readings_store.first_readings``) where it
     has the patient, else the patient's first reading in ``bp``. The jobs see a 35-day
     window, so they pass ``starts``: a first reading that slides with the window would open a new
     review period every day.
