@@ -33,8 +33,7 @@ from simulators.stack import running_stack  # noqa: E402
 BUCKETS: list[tuple[str, tuple[str, ...]]] = [
     ("JSON decoding", ("loads (orjson", "loads (json/", "decode (json/", "raw_decode")),
     ("message id (sha256)", ("message_id_from_contents", "message_id (gateway/contract")),
-    ("validation", ("_fast_reading", "_reading (ingest/contract", "fromisoformat", "_fast_utc",
-                    "decode (ingest/contract", "grade (ingest/plausibility")),
+    ("validation", ("(ingest/contract", "(ingest/valid", "fromisoformat", "grade (ingest/plausibility")),
     ("row building (staging_row)", ("staging_row", "raw_bytes", "reading_row", "_batch_json")),
     ("COPY (row formatting + send)", ("write_row", "copy (psycopg", "_write (psycopg", "Copy")),
     ("SQL merge/devices/commit", ("execute (psycopg", "commit (psycopg", "_write_all", "wait_conn")),

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest import contract
+from ingest import contract_reference
 from ingest.contract import ValidReading, ValidStatus, decode, topic_gateway
+from ingest.contract_fast import fast_reading
 from ingest.errors import ContractViolation, TerminalError, is_transient
 from tests.ingest.corpus import corpus
 from tests.ingest.helpers import EXAMPLE, GLUCOSE, dumps, reading, status
@@ -143,15 +144,15 @@ def test_any_single_field_replaced_is_accepted_or_refused_with_reason(key: str, 
 
 def _reference(topic: str, payload: bytes) -> ValidReading | ValidStatus:
     """The field-by-field validator alone (what decode falls back to)."""
-    m = contract._TOPIC.match(topic)
-    assert m is not None
-    text, obj = contract._load_object(payload)
-    return contract._reading(topic, m.group(1), obj, text)
+    gateway = topic_gateway(topic)
+    assert gateway is not None
+    text, obj = contract_reference.load_object(payload)
+    return contract_reference.reading(topic, gateway, obj, text)
 
 
 def _fast_path_agrees(payload: bytes) -> None:
     gateway = TOPIC.split("/")[2]
-    fast = contract._fast_reading(TOPIC, gateway, payload)
+    fast = fast_reading(TOPIC, gateway, payload)
     if fast is None:
         return  # declined: decode takes the reference path
     assert fast == _reference(TOPIC, payload)
@@ -159,14 +160,14 @@ def _fast_path_agrees(payload: bytes) -> None:
 
 def test_fast_path_accepts_the_common_shapes() -> None:
     for msg in (EXAMPLE, GLUCOSE):
-        assert contract._fast_reading(TOPIC, "gw-0001", dumps(msg)) == _reference(TOPIC, dumps(msg))
+        assert fast_reading(TOPIC, "gw-0001", dumps(msg)) == _reference(TOPIC, dumps(msg))
 
 
 @pytest.mark.parametrize(
     ("case", "payload", "reason"), corpus("gw-0001"), ids=[c[0] for c in corpus("gw-0001")]
 )
 def test_fast_path_declines_every_malformed_message(case: str, payload: bytes, reason: str) -> None:
-    assert contract._fast_reading(TOPIC, "gw-0001", payload) is None
+    assert fast_reading(TOPIC, "gw-0001", payload) is None
 
 
 @settings(max_examples=300, deadline=None)
@@ -189,6 +190,6 @@ def test_fast_path_accepts_only_what_the_reference_accepts_with_the_same_result(
     try:
         _reference(TOPIC, payload)
     except ContractViolation:
-        assert contract._fast_reading(TOPIC, "gw-0001", payload) is None
+        assert fast_reading(TOPIC, "gw-0001", payload) is None
     else:
         _fast_path_agrees(payload)
