@@ -108,7 +108,7 @@ def _staff_patient(db: Conn) -> None:
         db, w.patient_id, state="NJ", effective_from=date(2026, 2, 18), today=date(2026, 2, 18)
     )
     records.set_payer(db, w.patient_id, payer="medicare", effective_from=date(2026, 1, 1))
-    people.record_claim_history(
+    records.record_claim_history(
         db,
         w.patient_id,
         service_from=date(2026, 3, 2),
@@ -158,7 +158,7 @@ def _gated_patients(db: Conn) -> None:
     _days(db, w2, 17, date(2026, 2, 1))
     w3 = make_world(db)
     _days(db, w3, 16, date(2026, 1, 5))
-    people.record_claim_history(
+    records.record_claim_history(
         db,
         w3.patient_id,
         service_from=date(2026, 1, 20),

@@ -28,7 +28,8 @@ from triage.errors import FlagNotFound
 _SEVERITIES = "ARRAY['critical','high','moderate','info']"
 _RANK_NEW = f"array_position({_SEVERITIES}, EXCLUDED.severity)"
 _RANK_OLD = f"array_position({_SEVERITIES}, f.severity)"
-_ACTIVE = "('open', 'acknowledged', 'escalated', 'reviewed')"
+# lifecycle.ACTIVE_STATES as an SQL list: the states the one-open-episode index covers.
+_ACTIVE = "(" + ", ".join(f"'{s}'" for s in lifecycle.ACTIVE_STATES) + ")"
 _VALUE_FIELDS = ("systolic_mmhg", "diastolic_mmhg", "pulse_bpm", "glucose_mg_dl", "measurement", "quality")
 
 

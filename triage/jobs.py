@@ -28,7 +28,7 @@ import psycopg
 from gateway.runtime.fatal import one_line
 from gateway.runtime.retry import ErrorKind
 from ingest.dberrors import kind_of
-from triage import flags_store, loader, readings_store
+from triage import flags_store, lifecycle, loader, readings_store
 from triage.clinical import devices_store
 from triage.errors import DatabaseUnavailable, LifecycleError
 from triage.rules import evaluate_daily, evaluate_readings, evaluate_silences
@@ -113,7 +113,7 @@ def _write(
         if (
             r.candidate.confirmation == "cleared"
             and r.confirmation == "cleared"
-            and r.state in ("open", "acknowledged")
+            and "auto_clear" in lifecycle.TRANSITIONS.get(r.state, {})
         ):
             try:
                 flags_store.apply_event(

@@ -13,6 +13,8 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Literal
 
+from gateway import contract
+
 
 class Unit(StrEnum):
     MMHG = "mm[Hg]"  # UCUM
@@ -27,7 +29,7 @@ class Unit(StrEnum):
 
 
 # NIST SP 811: 1 lb = 0.45359237 kg exactly (the contract's lb factor).
-KG_PER_LB = 0.45359237
+KG_PER_LB = float(contract.KG_PER_LB)
 
 # DOMAIN C2: 18.01559 mg/dL per mmol/L (tidepool-org/blip). Explicit, never guessed from the number.
 MG_DL_PER_MMOL_L = 18.01559

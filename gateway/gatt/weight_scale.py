@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from gateway import contract  # the lb and inch factors; read at call time (contract imports gatt)
 from gateway.gatt._wire import Reader, require_layout
 from gateway.gatt.datetime_ import DATE_TIME_SIZE, read_date_time
 from gateway.gatt.outcome import MeasurementOutcome
 
 __all__ = [
-    "KG_PER_LB",
-    "M_PER_IN",
     "WEIGHT_UNSUCCESSFUL",
     "WeightFlags",
     "WeightMeasurement",
@@ -36,8 +35,6 @@ __all__ = [
     "parse_weight_scale_feature",
 ]
 
-KG_PER_LB = Decimal("0.45359237")  # exact by definition
-M_PER_IN = Decimal("0.0254")  # exact by definition
 WEIGHT_UNSUCCESSFUL = 0xFFFF
 
 _KG_LSB = Decimal("0.005")
@@ -105,7 +102,7 @@ class WeightMeasurement:
         weight = self.weight_decimal
         if weight is None or self.unit is WeightUnit.KG:
             return weight
-        return weight * KG_PER_LB
+        return weight * contract.KG_PER_LB
 
     @property
     def weight(self) -> float | None:
@@ -136,7 +133,7 @@ class WeightMeasurement:
         if self.height_raw is None:
             return None
         if self.unit is WeightUnit.LB:
-            return float(self.height_raw * _IN_LSB * M_PER_IN)
+            return float(self.height_raw * _IN_LSB * contract.M_PER_IN)
         return float(self.height_raw * _M_LSB)
 
     @property

@@ -14,13 +14,13 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from gateway.contract import KG_PER_LB, M_PER_IN
 from simulators.devices.encoding import date_time, u16
 from simulators.devices.radio import SimDevice, SimLink, SimRecord
 
 SERVICE = 0x181D
 CHAR_MEASUREMENT = 0x2A9D
 CHAR_FEATURE = 0x2A9E
-KG_PER_LB = 0.45359237
 UNSUCCESSFUL = 0xFFFF
 
 
@@ -39,7 +39,7 @@ def encode_weight(
     flags |= (0x08 if with_bmi else 0) | vendor_bits
     weight = UNSUCCESSFUL
     if kg is not None:
-        weight = round(kg / KG_PER_LB / 0.01) if imperial else round(kg / 0.005)
+        weight = round(kg / float(KG_PER_LB) / 0.01) if imperial else round(kg / 0.005)
     out = bytes((flags,)) + u16(weight)
     if timestamp:
         out += date_time(timestamp)
@@ -47,7 +47,7 @@ def encode_weight(
         out += bytes((user_id,))
     if with_bmi:
         assert kg is not None and height_m is not None
-        height = round(height_m / 0.0254 / 0.1) if imperial else round(height_m / 0.001)
+        height = round(height_m / float(M_PER_IN) / 0.1) if imperial else round(height_m / 0.001)
         out += u16(round(kg / height_m**2 / 0.1)) + u16(height)
     return out
 

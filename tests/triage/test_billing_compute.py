@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from tests.triage.rpm_seed import World, add_reading, make_world, new_flag, promoted_flag, reviewed_flag
-from triage.billing import compute, export
+from triage.billing import compute, export, records
 from triage.billing.forecast import forecast_current
 from triage.clinical import assignments, people, review
 
@@ -237,7 +237,7 @@ def test_gates_from_the_database(db: psycopg.Connection[Any]) -> None:
     assert _codes(pm) == {} and all("G1" in d.rule for d in pm.withheld if "would otherwise" in d.reason)
     w2 = make_world(db)
     _days(db, w2, 16)
-    people.record_claim_history(
+    records.record_claim_history(
         db,
         w2.patient_id,
         service_from=date(2026, 1, 20),

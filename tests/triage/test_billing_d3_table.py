@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from tests.triage.rpm_seed import World, make_world, reviewed_flag
-from triage.billing import compute, drive, rules
+from triage.billing import compute, drive, records, rules
 from triage.clinical import locations, people, promotion, review
 
 VECTORS = [
@@ -72,7 +72,7 @@ def _break_gates(db: psycopg.Connection[Any], w: World, v: dict[str, Any]) -> No
     gates = v.get("gates", {})
     start, end = date(2026, 3, 8), PERIOD_END
     if gates.get("other_practitioner_billed"):
-        people.record_claim_history(
+        records.record_claim_history(
             db,
             w.patient_id,
             service_from=start,
@@ -82,7 +82,7 @@ def _break_gates(db: psycopg.Connection[Any], w: World, v: dict[str, Any]) -> No
             billing_npi="1999999999",
         )
     if gates.get("rtm_billed"):
-        people.record_claim_history(
+        records.record_claim_history(
             db,
             w.patient_id,
             service_from=start,

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC
 from typing import Any, Protocol
 
+from triage import lifecycle
 from triage.billing.fhir_model import (
     FLAG_CATEGORY,
     NPI,
@@ -36,7 +37,6 @@ MEDIUM = {
     "portal_live_chat": ("ONLINEWRIT", "online written"),
     "portal_message": ("ONLINEWRIT", "online written"),
 }
-_ACTIVE_FLAG_STATES = ("open", "acknowledged", "escalated", "reviewed")
 
 
 class StaffMember(Protocol):
@@ -83,7 +83,7 @@ def flag_body(row: Sequence[Any], patient: Ref, tz: str, readings: Sequence[Ref]
     }
     return {
         "identifier": [{"system": RPM + "flag", "value": str(row[0])}],
-        "status": "active" if state in _ACTIVE_FLAG_STATES else "inactive",
+        "status": "active" if state in lifecycle.ACTIVE_STATES else "inactive",
         "category": [_coding(FLAG_CATEGORY, "clinical", "Clinical")],
         "code": {"coding": [{"system": RPM + "triage-rule", "code": rule}], "text": reason},
         "subject": patient,

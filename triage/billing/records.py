@@ -1,11 +1,11 @@
 """Recording the dated billing facts: orders, counted-elsewhere marks, payers, prior
-authorisations, payer profiles and the end of a licence. Each call is one transaction with its
-audit row (``triage.clinical.audit.record``), validates its input into a typed error, and returns
-the new row's id. Locations live in :mod:`triage.clinical.locations`; time logs and
-communications in :mod:`triage.clinical.review`. The statements are
-:mod:`triage.billing.records_store`'s (and the payer profile's :mod:`triage.billing.billing_store`'s).
+authorisations, payer profiles, the end of a licence and imported claims. Each call (but the
+imported claim: one statement, no audit row) is one transaction with its audit row
+(``triage.clinical.audit.record``), validates its input into a typed error, and returns the new
+row's id. Locations live in :mod:`triage.clinical.locations`; time logs and communications in
+:mod:`triage.clinical.review`. The statements are :mod:`triage.billing.records_store`'s (and the
+payer profile's :mod:`triage.billing.billing_store`'s).
 """
-
 from __future__ import annotations
 
 import re
@@ -297,3 +297,19 @@ def end_licence(
             },
             source_ip=source_ip,
         )
+
+
+def record_claim_history(
+    conn: psycopg.Connection[Any],
+    patient_id: int,
+    *,
+    service_from: date,
+    service_to: date,
+    program: str,
+    cpt: str,
+    billing_npi: str,
+    source: str = "external",
+) -> int:
+    """A claim billed by anyone (imported): feeds gates G7/G8 and 99453-once-per-episode."""
+    return records_store.insert_claim_history(
+        conn, patient_id, service_from, service_to, program, cpt, billing_npi, source)

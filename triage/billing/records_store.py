@@ -1,7 +1,8 @@
-"""The writes behind recording dated billing facts: orders, payers, prior authorisations, the
-counted-elsewhere mark on a time log, and the early end of a licence.
+"""The writes behind recording dated billing facts: orders, payers, prior authorisations, claims
+billed elsewhere, the counted-elsewhere mark on a time log, and the early end of a licence.
 
-Billing owns ``rpm_orders``, ``patient_payers`` and ``prior_authorisations``; the counted-elsewhere
+Billing owns ``rpm_orders``, ``patient_payers``, ``prior_authorisations`` and
+``billing_claims_history``; the counted-elsewhere
 mark is billing's update of the clinical room's ``time_logs`` (the columns exist for billing alone),
 and ending a licence is billing's update of ``clinician_licenses`` (the dashboards' users room
 creates them). :mod:`triage.billing.records` validates the input, opens the transaction and writes
@@ -117,3 +118,22 @@ def end_licence(conn: Conn, license_id: int, valid_to: date, reason: str) -> tup
         (valid_to, reason, license_id, valid_to, valid_to),
     ).fetchone()
     return None if row is None else (int(row[0]), row[1])
+
+
+def insert_claim_history(
+    conn: Conn,
+    patient_id: int,
+    service_from: date,
+    service_to: date,
+    program: str,
+    cpt: str,
+    billing_npi: str,
+    source: str,
+) -> int:
+    return _id(
+        conn.execute(
+            "INSERT INTO billing_claims_history (patient_id, service_from, service_to, program, cpt,"
+            " billing_npi, source) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING claim_history_id",
+            (patient_id, service_from, service_to, program, cpt, billing_npi, source),
+        ).fetchone()
+    )

@@ -232,23 +232,3 @@ def unassign_device(
         assignments.end(conn, device_id, at=at, ended_by=ended_by)
     except assignments.AssignmentRefused as exc:
         raise InvalidPerson("device_id", device_id, str(exc)) from exc
-
-
-def record_claim_history(
-    conn: psycopg.Connection[Any],
-    patient_id: int,
-    *,
-    service_from: date,
-    service_to: date,
-    program: str,
-    cpt: str,
-    billing_npi: str,
-    source: str = "external",
-) -> int:
-    """A claim billed by anyone (imported): feeds gates G7/G8 and 99453-once-per-episode."""
-    return _one_id(
-        conn,
-        "INSERT INTO billing_claims_history (patient_id, service_from, service_to, program, cpt,"
-        " billing_npi, source) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING claim_history_id",
-        (patient_id, service_from, service_to, program, cpt, billing_npi, source),
-    )

@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from triage import flags_store
+from triage import flags_store, lifecycle
 from triage.clinical import audit, flag_rows, icd10, reviews_store
 from triage.clinical.review import load_actor
 from triage.errors import TerminalTriageError
@@ -131,7 +131,7 @@ def check_promotion(facts: PromotionFacts) -> list[Refusal]:
     if not f.flag_exists:
         return [Refusal("not_found", f"flag {f.flag_id} does not exist")]
     out: list[Refusal] = []
-    if f.already_promoted_event_id is not None or f.flag_state == "promoted":
+    if f.already_promoted_event_id is not None or f.flag_state == lifecycle.PROMOTED:
         out.append(
             Refusal(
                 "already_promoted",
@@ -149,7 +149,7 @@ def check_promotion(facts: PromotionFacts) -> list[Refusal]:
     if f.review_id is None:
         out.append(Refusal("not_reviewed", f"flag {f.flag_id} has not been reviewed by a clinician"))
         return out
-    if f.flag_state != "reviewed":
+    if f.flag_state != lifecycle.REVIEWED:
         out.append(Refusal("not_reviewed", f"flag {f.flag_id} is {f.flag_state}, not reviewed"))
     if f.reviewer_role != "clinician":
         out.append(
