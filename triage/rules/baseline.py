@@ -45,65 +45,73 @@ def baseline_deviation(readings: pd.DataFrame, *, now: datetime, limits: Limits 
         recent = df.loc[(t >= cut) & (t <= t_now)]
         if base.empty or recent.empty:
             continue
-        grp = base.groupby("patient_id")[metric]
-        stats = pd.DataFrame({"median": grp.median(), "n": grp.size()})
-        stats = stats[stats["n"] >= th.BASELINE_MIN_READINGS]
+        stats = _median_and_mad(base, metric)
         if stats.empty:
             continue
-        dev = (base[metric] - base["patient_id"].map(stats["median"])).abs()
-        stats["mad"] = dev.groupby(base["patient_id"]).median().reindex(stats.index)
-        r = recent.join(stats, on="patient_id", how="inner")
-        diff = r[metric] - r["median"]
-        scale = r["mad"] * th.MAD_TO_SD
-        z = np.where(scale > 0, diff / scale.where(scale > 0, 1.0), np.sign(diff) * np.inf)
-        hit = (diff.abs() >= th.BASELINE_MIN_DELTA[metric]) & (np.abs(z) >= th.BASELINE_ROBUST_Z)
-        prev_id = r["reading_id"].shift(1)
-        if kind == "blood_pressure":  # one odd cuff reading is noise: the occasion before must agree
-            same = (r["patient_id"].shift(1) == r["patient_id"]) & (np.sign(diff.shift(1)) == np.sign(diff))
-            hit = hit & hit.shift(1, fill_value=False) & same
-        else:
-            prev_id = pd.Series(np.nan, index=r.index)
-        sel = r.loc[hit]
-        if sel.empty:
-            continue
-        zs = pd.Series(z, index=r.index).loc[hit]
-        direction = np.where(diff.loc[hit] > 0, " above", " below")
-        reason = (
-            label
-            + " "
-            + fr.fmt(sel[metric])
-            + " "
-            + _shown(unit)
-            + " is "
-            + fr.fmt(diff.loc[hit].abs())
-            + pd.Series(direction, index=sel.index)
-            + " this patient's 28-day median "
-            + fr.fmt(sel["median"])
-            + " (MAD "
-            + fr.fmt(sel["mad"], 1)
-            + ", robust z "
-            + fr.fmt(zs.clip(-99, 99), 1)
-            + ", n="
-            + sel["n"].astype(str)
-            + ")."
-            + (" The occasion before was off the same way." if kind == "blood_pressure" else "")
-        )
-        out.append(
-            fr.candidates(
-                rule_id="baseline_deviation",
-                patient_id=sel["patient_id"],
-                severity="moderate",
-                reason=reason,
-                reading_ids=fr.id_lists([prev_id.loc[hit], sel["reading_id"]]),
-                first_at=r["measured_at"].shift(1).loc[hit].fillna(sel["measured_at"]),
-                last_at=sel["measured_at"],
-                value=sel[metric],
-                baseline=sel["median"],
-                unit=unit,
-                episode_key=metric,
-            )
-        )
+        out.append(_deviations(recent.join(stats, on="patient_id", how="inner"), metric, kind, label, unit))
     return fr.concat(out)
+
+
+def _median_and_mad(base: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per patient with enough baseline readings: their median, count and median absolute deviation."""
+    grp = base.groupby("patient_id")[metric]
+    stats = pd.DataFrame({"median": grp.median(), "n": grp.size()})
+    stats = stats[stats["n"] >= th.BASELINE_MIN_READINGS]
+    dev = (base[metric] - base["patient_id"].map(stats["median"])).abs()
+    stats["mad"] = dev.groupby(base["patient_id"]).median().reindex(stats.index)
+    return stats
+
+
+def _deviations(r: pd.DataFrame, metric: str, kind: str, label: str, unit: str) -> pd.DataFrame:
+    """Candidates for the recent readings ``r`` (joined with their patient's stats) that deviate."""
+    diff = r[metric] - r["median"]
+    scale = r["mad"] * th.MAD_TO_SD
+    z = np.where(scale > 0, diff / scale.where(scale > 0, 1.0), np.sign(diff) * np.inf)
+    hit = (diff.abs() >= th.BASELINE_MIN_DELTA[metric]) & (np.abs(z) >= th.BASELINE_ROBUST_Z)
+    prev_id = r["reading_id"].shift(1)
+    if kind == "blood_pressure":  # one odd cuff reading is noise: the occasion before must agree
+        same = (r["patient_id"].shift(1) == r["patient_id"]) & (np.sign(diff.shift(1)) == np.sign(diff))
+        hit = hit & hit.shift(1, fill_value=False) & same
+    else:
+        prev_id = pd.Series(np.nan, index=r.index)
+    sel = r.loc[hit]
+    if sel.empty:
+        return fr.empty_candidates()
+    zs = pd.Series(z, index=r.index).loc[hit]
+    direction = np.where(diff.loc[hit] > 0, " above", " below")
+    reason = (
+        label
+        + " "
+        + fr.fmt(sel[metric])
+        + " "
+        + _shown(unit)
+        + " is "
+        + fr.fmt(diff.loc[hit].abs())
+        + pd.Series(direction, index=sel.index)
+        + " this patient's 28-day median "
+        + fr.fmt(sel["median"])
+        + " (MAD "
+        + fr.fmt(sel["mad"], 1)
+        + ", robust z "
+        + fr.fmt(zs.clip(-99, 99), 1)
+        + ", n="
+        + sel["n"].astype(str)
+        + ")."
+        + (" The occasion before was off the same way." if kind == "blood_pressure" else "")
+    )
+    return fr.candidates(
+        rule_id="baseline_deviation",
+        patient_id=sel["patient_id"],
+        severity="moderate",
+        reason=reason,
+        reading_ids=fr.id_lists([prev_id.loc[hit], sel["reading_id"]]),
+        first_at=r["measured_at"].shift(1).loc[hit].fillna(sel["measured_at"]),
+        last_at=sel["measured_at"],
+        value=sel[metric],
+        baseline=sel["median"],
+        unit=unit,
+        episode_key=metric,
+    )
 
 
 # Systolic BP is watched by the windowed CUSUM (triage.rules.cusum), which finds a steady rise
@@ -128,17 +136,9 @@ def trend(readings: pd.DataFrame, *, now: datetime, patients: pd.DataFrame) -> p
         day = local_days(df["measured_at"], zones)
         week = ((today_in(zones, now) - day).dt.days // 7).rename("week")
         keep = (week >= 0) & (week <= 2)
-        daily = (
-            df.loc[keep, ["patient_id", metric, "reading_id"]]
-            .assign(day=day[keep], week=week[keep])
-            .groupby(["patient_id", "week", "day"])
-            .agg(v=(metric, "mean"), last_id=("reading_id", "max"))
-            .reset_index()
+        wide = _weekly(
+            df.loc[keep, ["patient_id", metric, "reading_id"]].assign(day=day[keep], week=week[keep]), metric
         )
-        wk = daily.groupby(["patient_id", "week"]).agg(
-            mean=("v", "mean"), days=("v", "size"), last_id=("last_id", "max")
-        )
-        wide = wk.unstack("week")
         if any(w not in wide["mean"].columns for w in (0, 1, 2)):
             continue
         m, d = wide["mean"], wide["days"].fillna(0)
@@ -147,47 +147,62 @@ def trend(readings: pd.DataFrame, *, now: datetime, patients: pd.DataFrame) -> p
             & (d[1] >= th.TREND_MIN_DAYS_PER_WEEK)
             & (d[2] >= th.TREND_MIN_DAYS_PER_WEEK)
         )
-        rise = m[0] - m[2]
-        hit = ok & (m[0] >= m[1]) & (m[1] >= m[2]) & (rise >= th.TREND_MIN_RISE[metric])
-        sel = wide.loc[hit]
-        if sel.empty:
+        hit = ok & (m[0] >= m[1]) & (m[1] >= m[2]) & (m[0] - m[2] >= th.TREND_MIN_RISE[metric])
+        if not hit.any():
             continue
-        pid = pd.Series(sel.index, index=sel.index)
-        reason = (
-            label
-            + " 7-day average rose from "
-            + fr.fmt(m.loc[hit, 2])
-            + " to "
-            + fr.fmt(m.loc[hit, 1])
-            + " to "
-            + fr.fmt(m.loc[hit, 0])
-            + " "
-            + _shown(unit)
-            + " over three weeks (+"
-            + fr.fmt(rise[hit])
-            + "). Review adherence to medication and the care plan."
-        )
-        iso = pd.Timestamp(now).isocalendar()
-        last_ids = sel["last_id"][0].astype("int64")
-        recent = df.loc[keep & (week == 0)]
-        span = recent.groupby("patient_id")["measured_at"].agg(["min", "max"]).reindex(sel.index)
-        out.append(
-            fr.candidates(
-                rule_id="trend_rise",
-                patient_id=pid,
-                severity="moderate",
-                reason=reason,
-                reading_ids=fr.single_ids(last_ids),
-                first_at=span["min"],
-                last_at=span["max"],
-                value=m.loc[hit, 0],
-                baseline=m.loc[hit, 2],
-                unit=unit,
-                episode_key=f"{metric}:{iso.year}-W{iso.week:02d}",
-                dedup="episode",
-            )
-        )
+        this_week = df.loc[keep & (week == 0)]
+        out.append(_weekly_candidates(wide.loc[hit], this_week, metric, label, unit, now))
     return fr.concat(out)
+
+
+def _weekly(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per patient (rows) and week (columns): mean of daily means, measuring days, last reading id."""
+    daily = (
+        rows.groupby(["patient_id", "week", "day"])
+        .agg(v=(metric, "mean"), last_id=("reading_id", "max"))
+        .reset_index()
+    )
+    wk = daily.groupby(["patient_id", "week"]).agg(
+        mean=("v", "mean"), days=("v", "size"), last_id=("last_id", "max")
+    )
+    return pd.DataFrame(wk.unstack("week"))
+
+
+def _weekly_candidates(
+    sel: pd.DataFrame, this_week: pd.DataFrame, metric: str, label: str, unit: str, now: datetime
+) -> pd.DataFrame:
+    m = sel["mean"]
+    rise = m[0] - m[2]
+    reason = (
+        label
+        + " 7-day average rose from "
+        + fr.fmt(m[2])
+        + " to "
+        + fr.fmt(m[1])
+        + " to "
+        + fr.fmt(m[0])
+        + " "
+        + _shown(unit)
+        + " over three weeks (+"
+        + fr.fmt(rise)
+        + "). Review adherence to medication and the care plan."
+    )
+    iso = pd.Timestamp(now).isocalendar()
+    span = this_week.groupby("patient_id")["measured_at"].agg(["min", "max"]).reindex(sel.index)
+    return fr.candidates(
+        rule_id="trend_rise",
+        patient_id=pd.Series(sel.index, index=sel.index),
+        severity="moderate",
+        reason=reason,
+        reading_ids=fr.single_ids(sel["last_id"][0].astype("int64")),
+        first_at=span["min"],
+        last_at=span["max"],
+        value=m[0],
+        baseline=m[2],
+        unit=unit,
+        episode_key=f"{metric}:{iso.year}-W{iso.week:02d}",
+        dedup="episode",
+    )
 
 
 def _shown(unit: str) -> str:
