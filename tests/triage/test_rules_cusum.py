@@ -21,11 +21,15 @@ def _weights(r: Readings, rise_per_day: float, rise_days: int, history: int = 35
         r.weight(82.0 + rise + NOISE[d % 7], ago=d * DAY + timedelta(hours=2))
 
 
-def _bp(r: Readings, rise_per_day: float, rise_days: int, history: int = 35) -> None:
+def _bp(
+    r: Readings, rise_per_day: float, rise_days: int, history: int = 35, *, dia_ratio: float = 0.4
+) -> None:
+    """Systolic rising ``rise_per_day``, diastolic ``dia_ratio`` of it (0: isolated systolic)."""
     for d in range(history, -1, -1):
         rise = max(0, rise_days - d) * rise_per_day
         for hour, wobble in ((12, 20), (2, -20)):
-            r.bp(128 + rise + wobble * NOISE[(d + hour) % 7], 80, ago=d * DAY + timedelta(hours=hour))
+            dbp = 80 + dia_ratio * rise + 10 * NOISE[(d + hour + 3) % 7]
+            r.bp(128 + rise + wobble * NOISE[(d + hour) % 7], dbp, ago=d * DAY + timedelta(hours=hour))
 
 
 def test_steady_weight_gain_below_the_week_line_is_flagged() -> None:
@@ -57,6 +61,15 @@ def test_steady_bp_rise_is_flagged_within_five_days() -> None:
     assert "Systolic BP rising" in first["reason"]
 
 
+def test_an_isolated_systolic_rise_is_still_flagged_a_little_later() -> None:
+    # The combined score assumes both pressures rise; systolic alone weighs 1/sqrt(2) as much.
+    r = Readings()
+    _bp(r, 3.0, 7, dia_ratio=0.0)  # +21 mmHg systolic over 7 days, diastolic flat
+    out = trend_cusum(r.frame(), now=NOW)
+    assert len(out) > 0
+    assert out["last_reading_at"].min() >= pd.Timestamp(NOW - 7 * DAY)
+
+
 def test_needs_a_baseline_before_the_window() -> None:
     r = Readings()
     _weights(r, 0.3, 5, history=12)  # 12 days: no 3-week baseline ending a week before
@@ -85,7 +98,7 @@ def test_a_larger_shift_override_makes_it_less_sensitive() -> None:
 @pytest.mark.parametrize("shift_days", range(0, 14, 3))
 def test_one_rise_is_one_episode_wherever_the_interval_boundary_falls(shift_days: int) -> None:
     r = Readings()
-    _weights(r, 0.3, 5)
+    _weights(r, 0.3, 7)  # long enough for several alarm readings
     for row in r.rows:
         row["measured_at"] += shift_days * DAY
     out = trend_cusum(r.frame(), now=NOW + shift_days * DAY)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,9 +27,13 @@ from triage import frames as fr
 from triage import thresholds as th
 from triage.limits import DEFAULTS, Limits
 from triage.rules._common import ns, valid
+from triage.rules.diurnal import clipped, combined_z, diurnal_residuals, rolling
 
 RULE_ID = "trend_cusum"
-IQR_TO_SD = 1.349  # the IQR of a normal distribution in SDs
+# Most one blood-pressure reading adds to the sum (in SDs): one odd cuff reading cannot reach the
+# decision interval alone. Not for weight: a scale repeats to 0.1-0.2 kg, and a steady gain soon
+# stands 3 SDs above the patient's usual weight.
+Z_CLIP = 3.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class TrendMetric:
     sd_floor: float  # measurement noise below which a patient's spread is not believed
     digits: int
     advice: str
+    basis: str  # how the usual level was found, for the reason text
 
 
 METRICS: dict[str, TrendMetric] = {
@@ -55,6 +59,7 @@ METRICS: dict[str, TrendMetric] = {
         th.TREND_SD_FLOOR["systolic_mmhg"],
         0,
         "Ask about missed medication, salt, pain or new drugs; review the care plan.",
+        "its level at this time of day over the 3 weeks before, SD",
     ),
     "weight_kg": TrendMetric(
         "weight",
@@ -65,13 +70,9 @@ METRICS: dict[str, TrendMetric] = {
         th.TREND_SD_FLOOR["weight_kg"],
         1,
         "Possible slow fluid build-up: ask about breathlessness, ankle swelling, diuretic doses.",
+        "mean of the 3 weeks before, SD",
     ),
 }
-
-
-def _per_patient_rolling(d: pd.DataFrame, col: str, window: str) -> Any:
-    """Time-window rolling per patient; rows are sorted by patient, so results keep the row order."""
-    return d.set_index("measured_at").groupby("patient_id", sort=False)[col].rolling(window)
 
 
 def baselines(d: pd.DataFrame, sd_floor: float) -> pd.DataFrame:
@@ -85,14 +86,8 @@ def baselines(d: pd.DataFrame, sd_floor: float) -> pd.DataFrame:
     clipped to ``TREND_CLIP_SDS`` robust SDs (IQR / 1.349, at least ``sd_floor``) around the median
     of the window ending at it.
     """
-    window = f"{th.TREND_BASELINE.days}D"
-    roll = _per_patient_rolling(d, "x", window)
-    med = roll.median().to_numpy()
-    iqr = roll.quantile(0.75).to_numpy() - roll.quantile(0.25).to_numpy()
-    robust = np.maximum(iqr / IQR_TO_SD, sd_floor)
-    reach = th.TREND_CLIP_SDS * robust
-    clipped = d[["patient_id", "measured_at"]].assign(c=np.clip(d["x"].to_numpy(), med - reach, med + reach))
-    roll_c = _per_patient_rolling(clipped, "c", window)
+    clipped_x = d[["patient_id", "measured_at"]].assign(c=clipped(d, "x", sd_floor))
+    roll_c = rolling(clipped_x, "c", f"{th.TREND_BASELINE.days}D")
     stats = pd.DataFrame(
         {
             "patient_id": d["patient_id"],
@@ -120,7 +115,7 @@ def cusum(d: pd.DataFrame, increments: np.ndarray) -> np.ndarray:
     inc = pd.Series(increments, index=d.index)
     c = inc.groupby(d["patient_id"]).cumsum()
     prev = (c - inc).to_frame("p").assign(patient_id=d["patient_id"], measured_at=d["measured_at"])
-    low = _per_patient_rolling(prev, "p", f"{th.TREND_WINDOW.days}D").min().to_numpy()
+    low = rolling(prev, "p", f"{th.TREND_WINDOW.days}D").min().to_numpy()
     out: np.ndarray = np.maximum(0.0, c.to_numpy() - low)
     return out
 
@@ -149,21 +144,43 @@ def trend_cusum(readings: pd.DataFrame, *, now: datetime, limits: Limits = DEFAU
         if len(d) <= th.BASELINE_MIN_READINGS:
             continue
         d = d.assign(x=d[metric].astype("float64"))
-        d = pd.concat([d, baselines(d, m.sd_floor)], axis=1)
-        d = d[d["b_n"] >= th.BASELINE_MIN_READINGS].reset_index(drop=True)
+        d, z = blood_pressure_scores(d) if metric == "systolic_mmhg" else _plain_scores(d, m)
         if d.empty:
             continue
-        sd = np.maximum(d["b_sd"].to_numpy(dtype="float64"), m.sd_floor)
         shift = np.broadcast_to(np.asarray(limits.at(m.shift_key, d["patient_id"]), dtype="float64"), len(d))
         decision = np.broadcast_to(
             np.asarray(limits.at(th.TREND_DECISION.key, d["patient_id"]), dtype="float64"), len(d)
         )
-        inc = (d["x"].to_numpy() - d["b_level"].to_numpy() - shift / 2) / sd
+        sd = d["b_sd"].to_numpy(dtype="float64")
+        inc = z - shift / 2 / sd
         s = cusum(d, inc)
         rows = np.flatnonzero(s >= decision - 1e-9)
         if len(rows):
             out.append(_candidates(d, metric, m, rows, _excursion_starts(d, inc, rows), s, sd, decision))
     return fr.concat(out)
+
+
+def _plain_scores(d: pd.DataFrame, m: TrendMetric) -> tuple[pd.DataFrame, np.ndarray]:
+    """Weight: each reading in the patient's own SDs from the mean of their baseline window."""
+    d = pd.concat([d, baselines(d, m.sd_floor)], axis=1)
+    d = d[d["b_n"] >= th.BASELINE_MIN_READINGS].reset_index(drop=True)
+    d["b_sd"] = np.maximum(d["b_sd"].to_numpy(dtype="float64"), m.sd_floor)
+    z: np.ndarray = (d["x"].to_numpy() - d["b_level"].to_numpy()) / d["b_sd"].to_numpy()
+    return d, z
+
+
+def blood_pressure_scores(d: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Blood pressure: systolic and diastolic residuals from the patient's own time-of-day level,
+    combined into one unit-variance score (``triage.rules.diurnal``)."""
+    d = d[d["diastolic_mmhg"].notna()].reset_index(drop=True)
+    b = diurnal_residuals(d, {k: th.TREND_SD_FLOOR[k] for k in ("systolic_mmhg", "diastolic_mmhg")})
+    d = d.assign(b_level=b["systolic_mmhg_level"], b_sd=b["systolic_mmhg_sd"], b_n=b["b_n"])
+    zs = (d["x"].to_numpy() - d["b_level"].to_numpy()) / d["b_sd"].to_numpy()
+    dia = d["diastolic_mmhg"].to_numpy(dtype="float64")
+    zd = (dia - b["diastolic_mmhg_level"].to_numpy()) / b["diastolic_mmhg_sd"].to_numpy()
+    z = np.minimum(combined_z(zs, zd, b["rho"].to_numpy()), Z_CLIP)
+    keep = (d["b_n"] >= th.BASELINE_MIN_READINGS).to_numpy()
+    return d[keep].reset_index(drop=True), z[keep]
 
 
 def _episode_buckets(d: pd.DataFrame, rows: np.ndarray, starts: np.ndarray) -> pd.Index:
@@ -212,7 +229,7 @@ def _candidates(
         + first_at.dt.strftime("%Y-%m-%d")
         + " against this patient's usual "
         + fr.fmt(base_s, m.digits)
-        + f" {m.shown} (mean of the 3 weeks before, SD "
+        + f" {m.shown} ({m.basis} "
         + fr.fmt(pd.Series(sd[rows]), 1)
         + "; CUSUM "
         + fr.fmt(pd.Series(s[rows]), 1)
