@@ -121,6 +121,13 @@ def malformed_unicode(request: Request) -> Response:
 
 def install(app: FastAPI) -> None:
     """Error handlers and the security-header middleware."""
+    _page_errors(app)
+    _input_errors(app)
+    _security_headers(app)
+
+
+def _page_errors(app: FastAPI) -> None:
+    """Our typed errors, unknown URLs and anything unhandled: JSON for the API, a page for people."""
 
     @app.exception_handler(DashboardError)
     async def dashboard_error(request: Request, exc: DashboardError) -> Response:
@@ -163,6 +170,10 @@ def install(app: FastAPI) -> None:
         return render(request, "error.html", {"status": 500, "message": "The page could not be shown.",
                                               "reasons": []}, status_code=500)
 
+
+def _input_errors(app: FastAPI) -> None:
+    """Input that cannot be read or stored, and a schema not yet migrated: never a 500."""
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         try:  # FastAPI echoes the input, which cannot be encoded when it holds a lone surrogate
@@ -191,6 +202,8 @@ def install(app: FastAPI) -> None:
         return render(request, "error.html", {"status": 503, "message": message, "reasons": []},
                       status_code=503)
 
+
+def _security_headers(app: FastAPI) -> None:
     @app.middleware("http")
     async def security_headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]

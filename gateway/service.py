@@ -2,8 +2,9 @@
 
 ``run(settings)`` builds everything from the settings object (nothing reads the environment
 here): the outbox (recovering rows left in flight by a crash), the paho client (created here and
-handed to the publisher), the radio (bleak, or the simulators imported lazily for
-``BACKEND=sim``), then scans periodically and runs one collection session per device found.
+handed to the publisher), the radio (bleak, or the one the CLI made from a plug-in backend found by
+entry point, gateway/backends.py), then scans periodically and runs one collection session per
+device found.
 A session's failure is logged and recorded in the status (``last_error``); it never stops the
 service. SIGTERM/SIGINT stop scanning, let running sessions finish their current step, publish the
 retained ``online: false`` status and close the outbox.

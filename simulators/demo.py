@@ -92,20 +92,7 @@ class Demo:
         )
         self.services.append(ServiceProcess.run_command("dashboard", "rpmflow-dashboard", dash_env, logs))
         for n, gw in enumerate(self.gateway_ids(), start=1):
-            gw_env = dict(
-                service_env(),
-                RPMFLOW_GATEWAY_ID=gw,
-                RPMFLOW_MQTT_URL=broker.url_for(gw),
-                RPMFLOW_GATEWAY_OUTBOX=str(self.state / f"{gw}-outbox.sqlite3"),
-                RPMFLOW_GATEWAY_BACKEND="sim",
-                RPMFLOW_GATEWAY_SIM_SCENARIO="demo",
-                RPMFLOW_GATEWAY_SIM_SEED=str(n),
-                RPMFLOW_GATEWAY_SIM_INTERVAL_S=str(self.interval_s),
-                RPMFLOW_GATEWAY_SIM_DEVICES=_device_spec(n),
-            )
-            if n == 1 and self.bluez:
-                gw_env |= {"RPMFLOW_GATEWAY_BACKEND": "bleak",
-                           "DBUS_SYSTEM_BUS_ADDRESS": self._start_bluez_double(_device_spec(n), logs)}
+            gw_env = self._gateway_env(n, gw, broker.url_for(gw), logs)
             self.services.append(ServiceProcess.run_command(gw, "rpmflow-gateway", gw_env, logs))
         ingest = self.services[0]
         ingest.start()
@@ -117,6 +104,24 @@ class Demo:
         wait_until(lambda: _healthy(url + "/healthz") or self._died(), 60, f"the dashboard at {url}")
         if self._died():
             raise StackError(f"a service exited at start-up; see {logs}")
+
+    def _gateway_env(self, n: int, gw: str, mqtt_url: str, logs: Path) -> dict[str, str]:
+        """Gateway ``n`` on the simulated radio; the first one on the BlueZ double when asked."""
+        env = dict(
+            service_env(),
+            RPMFLOW_GATEWAY_ID=gw,
+            RPMFLOW_MQTT_URL=mqtt_url,
+            RPMFLOW_GATEWAY_OUTBOX=str(self.state / f"{gw}-outbox.sqlite3"),
+            RPMFLOW_GATEWAY_BACKEND="sim",
+            RPMFLOW_GATEWAY_SIM_SCENARIO="demo",
+            RPMFLOW_GATEWAY_SIM_SEED=str(n),
+            RPMFLOW_GATEWAY_SIM_INTERVAL_S=str(self.interval_s),
+            RPMFLOW_GATEWAY_SIM_DEVICES=_device_spec(n),
+        )
+        if n == 1 and self.bluez:
+            env |= {"RPMFLOW_GATEWAY_BACKEND": "bleak",
+                    "DBUS_SYSTEM_BUS_ADDRESS": self._start_bluez_double(_device_spec(n), logs)}
+        return env
 
     def _start_bluez_double(self, spec: str, logs: Path) -> str:
         """A private dbus-daemon with the BlueZ double owning org.bluez on it; the bus address."""

@@ -12,4 +12,6 @@ anything outside the standard library.
 * :mod:`gateway.runtime.broker`: MQTT v5 reason codes classified into those kinds.
 * :mod:`gateway.runtime.fatal`: the one way a service stops on an operator's mistake: one line,
   a non-zero exit, no traceback.
+* :mod:`gateway.runtime.urls` (broker URLs), :mod:`gateway.runtime.reach` (why a broker cannot be
+  reached) and :mod:`gateway.runtime.gc_tuning` (the servers' garbage-collector setting).
 """
