@@ -52,6 +52,7 @@ from simulators.embedded_mosquitto import EmbeddedMosquitto
 from simulators.embedded_postgres import EmbeddedPostgres
 from simulators.processes import ServiceProcess, console_script, run_audit_key, run_to_completion, service_env
 from simulators.server_host import StackError, free_port
+from triage.clinical import people
 from triage.clinical.devices_store import SimulatedDevice, assign_simulated, provision_simulated
 
 __all__ = ["FAULT_KINDS", "Chaos", "ChaosReport", "KindCount"]
@@ -215,15 +216,12 @@ class Chaos:
         with psycopg.connect(self.pg.url) as conn, conn.transaction():
             for n, gw in enumerate(self.gateway_ids):
                 for p in range(self.config.patients_per_gateway):
-                    row = conn.execute(
-                        "INSERT INTO patients (mrn, display_name, state, timezone, birth_year)"
-                        " VALUES (%s, %s, 'NY', 'America/New_York', %s) RETURNING patient_id",
-                        (f"CHAOS-{n + 1:03d}-{p}", f"Chaos patient {n + 1}-{p}", 1940 + p),
-                    ).fetchone()
-                    assert row is not None
+                    patient_id = people.create_patient(
+                        conn, mrn=f"CHAOS-{n + 1:03d}-{p}", display_name=f"Chaos patient {n + 1}-{p}",
+                        state="NY", timezone="America/New_York", birth_year=1940 + p)
                     for _sim, serial, kind in self._patient_devices(n, p):
                         devices.append(SimulatedDevice(serial, kind, gw, "rpmflow-sim", "chaos", serial))
-                        holders.append((serial, int(row[0])))
+                        holders.append((serial, patient_id))
             provision_simulated(conn, devices, since=since, by="chaos", reason="chaos run set-up")
             assign_simulated(conn, holders, since=since, by="chaos")
 
