@@ -101,14 +101,18 @@ class EmbeddedPostgres:
     timescale_license: str | None = None
     # False: like an external server where the extension is installed but not preloaded.
     preload_timescaledb: bool = True
+    # False (the test suite): no fsync. A killed server or postmaster still loses nothing (its
+    # writes are in the OS page cache); only an OS crash could, and a test cluster is thrown away.
+    durable: bool = True
 
     @classmethod
     def create(
         cls, base: Path | None = None, *, bootstrap: bool = True, timescale_license: str | None = None,
-        preload_timescaledb: bool = True,
+        preload_timescaledb: bool = True, durable: bool = True,
     ) -> EmbeddedPostgres:
         pg = cls(state_dir=make_state_dir("rpmflow-pg-", base), bootstrap=bootstrap,
-                 timescale_license=timescale_license, preload_timescaledb=preload_timescaledb)
+                 timescale_license=timescale_license, preload_timescaledb=preload_timescaledb,
+                 durable=durable)
         pg.port = pg.port or free_port()
         pg.bin_dir = pg_bin_dir()
         pg._account = service_account()
@@ -193,7 +197,8 @@ class EmbeddedPostgres:
                 f"unix_socket_directories = '{self.state_dir}'\n"
                 "max_connections = 200\n"
                 "shared_buffers = 128MB\n"
-                "fsync = on\n"
+                f"fsync = {'on' if self.durable else 'off'}\n"
+                f"full_page_writes = {'on' if self.durable else 'off'}\n"
                 "synchronous_commit = on\n"
                 "log_min_messages = warning\n"
             )

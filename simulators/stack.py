@@ -44,8 +44,9 @@ class Stack:
         self.postgres.destroy()
 
 
-def start_stack(base: Path | None = None, gateways: list[str] | None = None) -> Stack:
-    pg = EmbeddedPostgres.create(base)
+def start_stack(base: Path | None = None, gateways: list[str] | None = None, *,
+                durable: bool = True) -> Stack:
+    pg = EmbeddedPostgres.create(base, durable=durable)
     broker = EmbeddedMosquitto.create(base)
     for gw in gateways or []:
         broker.add_gateway(gw)

@@ -7,6 +7,7 @@ their outage cannot disturb other tests.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import secrets
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ _db_counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    s = start_stack()
+    s = start_stack(durable=False)  # a throwaway cluster: no fsync (EmbeddedPostgres.durable)
     try:
         admin = s.postgres.url.rsplit("/", 1)[0] + "/postgres"
         with psycopg.connect(admin, autocommit=True) as conn:
@@ -56,11 +57,23 @@ def clone_database(pg: EmbeddedPostgres, name: str) -> DatabaseUrls:
     return pg.urls(name)
 
 
+def drop_database(pg: EmbeddedPostgres, name: str) -> None:
+    """Dropped after its test, so the session's cluster stays small (thousands of copies of the
+    template made its final clean-up outlast the test timeout). FORCE ends what a test left behind."""
+    base = pg.url.rsplit("/", 1)[0]
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
-def database_urls(stack: Stack) -> DatabaseUrls:
+def database_urls(stack: Stack) -> Iterator[DatabaseUrls]:
     """A fresh, migrated database of the session's PostgreSQL: ``.superuser`` to seed and inspect,
     ``.owner`` to migrate, ``.ingest``/``.triage``/``.dashboard``/``.reporting`` for the services."""
-    return clone_database(stack.postgres, f"t{next(_db_counter)}_{secrets.token_hex(3)}")
+    name = f"t{next(_db_counter)}_{secrets.token_hex(3)}"
+    urls = clone_database(stack.postgres, name)
+    yield urls
+    with contextlib.suppress(psycopg.OperationalError):  # a test that left the server down
+        drop_database(stack.postgres, name)
 
 
 @pytest.fixture
@@ -103,7 +116,7 @@ def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
 @pytest.fixture
 def private_postgres() -> Iterator[EmbeddedPostgres]:
     """A migrated PostgreSQL cluster of this test's own, which the test may stop and restart."""
-    pg = EmbeddedPostgres.create()
+    pg = EmbeddedPostgres.create(durable=False)
     pg.start()
     try:
         migrate(pg.urls().owner)
