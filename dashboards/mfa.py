@@ -40,6 +40,13 @@ def enrolled(conn: Conn, user_id: int) -> bool:
     return bool(row and row["ok"])
 
 
+def enrol_confirmed(conn: Conn, user_id: int, secret: str) -> None:
+    """A factor already confirmed with the caller's secret (the demo's published ones); a user who
+    has a factor keeps it."""
+    conn.execute("INSERT INTO user_mfa (user_id, totp_secret, confirmed_at) VALUES (%s, %s, now())"
+                 " ON CONFLICT (user_id) DO NOTHING", (user_id, secret))
+
+
 def pending_secret(conn: Conn, user_id: int) -> str:
     """The secret being enrolled (made on first ask, kept until confirmed so a reload shows the same)."""
     row = fetch_one(conn, "SELECT totp_secret, confirmed_at FROM user_mfa WHERE user_id = %s", (user_id,))

@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 import pyotp
 
-from dashboards import care_teams
+from dashboards import care_teams, mfa
 from dashboards.passwords import hash_password
 from triage.clinical import assignments, device_enrolments, people, people_store
 
@@ -77,14 +77,12 @@ def _user(conn: psycopg.Connection[Any], username: str, role: str, password: str
         found = people.create_user(conn, username=username, display_name=display, role=role,
                                    password_hash=hash_password(password), npi=npi, is_physician_or_qhp=qhp)
     if role in DEMO_TOTP_SECRETS:
-        conn.execute("INSERT INTO user_mfa (user_id, totp_secret, confirmed_at) VALUES (%s, %s, now())"
-                     " ON CONFLICT (user_id) DO NOTHING", (found, DEMO_TOTP_SECRETS[role]))
+        mfa.enrol_confirmed(conn, found, DEMO_TOTP_SECRETS[role])
     return found
 
 
 def _licences(conn: psycopg.Connection[Any], clinician: int, today: date) -> None:
-    held = {r[0] for r in conn.execute("SELECT state FROM clinician_licenses WHERE user_id = %s",
-                                       (clinician,)).fetchall()}
+    held = people_store.licence_states(conn, clinician)
     for state in DEMO_STATES:
         if state not in held:
             people.add_licence(conn, clinician, state=state, license_number=f"{state}-MD-{clinician:05d}",
