@@ -36,7 +36,8 @@ def _bp_raw(sbp: float, dbp: float, pulse: float, local: datetime, status: int) 
 
 
 def _glucose_raw(seq: int, mg_dl: float | None, local: datetime, special: int | None = None) -> str:
-    conc = special if special is not None else _sfloat(mg_dl or 0, -5)
+    # mg/dL is kg/L x 10^5: the SFLOAT holds mantissa mg/dL with exponent -5 (120 mg/dL: 120e-5 kg/L).
+    conc = special if special is not None else _sfloat((mg_dl or 0) * 1e-5, -5)
     return (struct.pack("<BH", 0x02, seq) + _datetime_bytes(local) + struct.pack("<HB", conc, 0x11)).hex()
 
 
