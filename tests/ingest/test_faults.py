@@ -91,7 +91,7 @@ def test_postgres_outage_during_stream(
     try:
         with psycopg.connect(private_postgres.url, autocommit=True) as db:
             fleet = FleetThread(broker.port, creds, config, enrol_in=private_postgres.url)
-            wait_for(lambda: _rows(db) >= 300, 30, "some readings committed")
+            wait_for(lambda: _rows(db) >= 300, 60, "some readings committed")
         private_postgres.stop()
         at_stop = fleet.published
         # The fleet publishes from this process: on a loaded 2-core machine it may fall behind its
