@@ -24,7 +24,7 @@ import pyotp
 
 from dashboards import care_teams, mfa
 from dashboards.passwords import hash_password
-from triage.clinical import assignments, device_enrolments, people, people_store
+from triage.clinical import assignments, consent_store, device_enrolments, people, people_store
 
 DEMO_STATES = ("NY", "NJ", "PA", "MA", "CT")
 CLINICIAN_NPI = "1234567893"
@@ -82,7 +82,7 @@ def _user(conn: psycopg.Connection[Any], username: str, role: str, password: str
 
 
 def _licences(conn: psycopg.Connection[Any], clinician: int, today: date) -> None:
-    held = people_store.licence_states(conn, clinician)
+    held = consent_store.licence_states(conn, clinician)
     for state in DEMO_STATES:
         if state not in held:
             people.add_licence(conn, clinician, state=state, license_number=f"{state}-MD-{clinician:05d}",

@@ -14,12 +14,12 @@ from dashboards import password_policy, queries
 from dashboards.audit_trail import record_action, record_view
 from dashboards.auth import authorize
 from dashboards.context import client_ip, ctx
-from dashboards.db import Conn, fetch_all, fetch_one
+from dashboards.db import Conn, fetch_one
 from dashboards.errors import BadInput, DashboardError, NotFound
 from dashboards.passwords import hash_password
 from dashboards.routes.deps import PatientId, User, UserId, domain_errors
 from dashboards.web import render, see_other
-from triage.clinical import assignments, audit, device_enrolments, people, people_store
+from triage.clinical import assignments, audit, consent_store, device_enrolments, people, people_store
 
 router = APIRouter(dependencies=[Depends(authorize)])
 
@@ -57,13 +57,8 @@ def _patients_context(request: Request, me: User) -> dict[str, Any]:
     with ctx(request).pool.connection() as conn:
         patients = queries.patients(conn)
         clinicians = people_store.active_clinicians(conn)
-        enrolments = fetch_all(
-            conn,
-            "SELECT patient_id, max(start_date) AS start_date,"
-            " bool_or(end_date IS NULL OR end_date >= current_date) AS active"
-            " FROM enrolments GROUP BY patient_id")
-        consents = fetch_all(conn, "SELECT patient_id, max(version) AS version FROM consents"
-                                   " WHERE revoked_at IS NULL GROUP BY patient_id")
+        enrolments = consent_store.enrolment_summaries(conn)
+        consents = consent_store.consent_summaries(conn)
         devices = assignments.devices_unassigned(conn)
         record_view(conn, me, what="patient_list", patient_id=None,
                     detail={"patients": len(patients), "patient_ids": [p["patient_id"] for p in patients]},

@@ -1,11 +1,12 @@
-"""SQL helpers for the people and facts RPM billing is gated on: patients, users and licences,
-enrolments (the order), consent and device assignment history.
+"""The people and facts RPM billing is gated on: patients, users and licences, enrolments (the
+order), consent and device assignment history.
 
-Thin on purpose: each helper is one statement or one small transaction, validates its input into
-a typed error, and returns the new row's id. Device assignments keep their history (a reassigned
-device closes its previous row), because a reading maps to the assignment valid at its time.
+Thin on purpose: each helper validates its input into a typed error and makes one statement or one
+small transaction, returning the new row's id; the statements are the stores' (``people_store``
+for users and patients, ``consent_store`` for licences, enrolments and consents). Device
+assignments keep their history (a reassigned device closes its previous row), because a reading
+maps to the assignment valid at its time.
 """
-
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
-from triage.clinical import assignments, icd10, people_store
+from triage.clinical import assignments, consent_store, icd10, people_store
 from triage.errors import TerminalTriageError
 
 ROLES = ("nurse", "clinician", "billing", "admin")
@@ -36,12 +37,6 @@ class InvalidPerson(TerminalTriageError):
 def _need_aware(field: str, at: datetime) -> None:
     if at.tzinfo is None:
         raise InvalidPerson(field, at, "must be timezone-aware")
-
-
-def _one_id(conn: psycopg.Connection[Any], sql: str, params: Sequence[object]) -> int:
-    row = conn.execute(sql, params).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def create_patient(
@@ -95,12 +90,7 @@ def add_licence(
         raise InvalidPerson("valid_to", valid_to, "is before valid_from")
     if len(state) != 2 or not state.isalpha():
         raise InvalidPerson("state", state, "must be a two-letter US state code")
-    return _one_id(
-        conn,
-        "INSERT INTO clinician_licenses (user_id, state, license_number, valid_from, valid_to)"
-        " VALUES (%s, %s, %s, %s, %s) RETURNING license_id",
-        (user_id, state.upper(), license_number, valid_from, valid_to),
-    )
+    return consent_store.insert_licence(conn, user_id, state.upper(), license_number, valid_from, valid_to)
 
 
 def enrol(
@@ -123,48 +113,12 @@ def enrol(
     codes = icd10.validate_codes(icd10_codes) if icd10_codes else []
     if end_date is not None and end_date < start_date:
         raise InvalidPerson("end_date", end_date, "is before start_date")
-    if episode_id is None:
-        return _one_id(
-            conn,
-            "INSERT INTO enrolments (patient_id, ordering_user_id, order_icd10, start_date,"
-            " end_date, established_visit_date, education_documented_on, payer)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING enrolment_id",
-            (
-                patient_id,
-                ordering_user_id,
-                codes,
-                start_date,
-                end_date,
-                established_visit_date,
-                education_documented_on,
-                payer,
-            ),
-        )
-    return _one_id(
-        conn,
-        "INSERT INTO enrolments (patient_id, ordering_user_id, order_icd10, start_date, end_date,"
-        " established_visit_date, education_documented_on, payer, episode_id)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING enrolment_id",
-        (
-            patient_id,
-            ordering_user_id,
-            codes,
-            start_date,
-            end_date,
-            established_visit_date,
-            education_documented_on,
-            payer,
-            episode_id,
-        ),
-    )
+    return consent_store.insert_enrolment(conn, patient_id, ordering_user_id, codes, start_date, end_date,
+                                          established_visit_date, education_documented_on, payer, episode_id)
 
 
 def end_enrolment(conn: psycopg.Connection[Any], enrolment_id: int, *, end_date: date) -> None:
-    cur = conn.execute(
-        "UPDATE enrolments SET end_date = %s WHERE enrolment_id = %s AND start_date <= %s",
-        (end_date, enrolment_id, end_date),
-    )
-    if cur.rowcount != 1:
+    if not consent_store.end_enrolment(conn, enrolment_id, end_date):
         raise InvalidPerson("enrolment_id", enrolment_id, "no such enrolment starting on/before end_date")
 
 
@@ -185,21 +139,12 @@ def record_consent(
     scopes = [s.strip().lower() for s in scope if s.strip()]
     if not scopes:
         raise InvalidPerson("scope", list(scope), "name at least one scope, e.g. 'rpm'")
-    return _one_id(
-        conn,
-        "INSERT INTO consents (patient_id, consented_at, method, recorded_by, version, scope)"
-        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING consent_id",
-        (patient_id, consented_at, method, recorded_by, version, scopes),
-    )
+    return consent_store.insert_consent(conn, patient_id, consented_at, method, recorded_by, version, scopes)
 
 
 def revoke_consent(conn: psycopg.Connection[Any], consent_id: int, *, revoked_at: datetime) -> None:
     _need_aware("revoked_at", revoked_at)
-    cur = conn.execute(
-        "UPDATE consents SET revoked_at = %s WHERE consent_id = %s AND revoked_at IS NULL",
-        (revoked_at, consent_id),
-    )
-    if cur.rowcount != 1:
+    if not consent_store.revoke_consent(conn, consent_id, revoked_at):
         raise InvalidPerson("consent_id", consent_id, "no such unrevoked consent")
 
 

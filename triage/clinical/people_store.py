@@ -89,12 +89,6 @@ def user_id_of(conn: Conn, username: str) -> int | None:
     return None if uid is None else int(uid)
 
 
-def licence_states(conn: Conn, user_id: int) -> set[str]:
-    """The states the user holds a licence row in, current or not (the demo seed tops them up)."""
-    rows = conn.execute("SELECT state FROM clinician_licenses WHERE user_id = %s", (user_id,)).fetchall()
-    return {r[0] for r in rows}
-
-
 def user_ids(conn: Conn, usernames: list[str]) -> dict[str, int]:
     """user_id by username, for the names that exist."""
     rows = conn.execute("SELECT username, user_id FROM users WHERE username = ANY(%s)", (usernames,))

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from triage import flags_store, lifecycle
-from triage.clinical import audit, flag_rows, icd10, reviews_store
+from triage.clinical import audit, consent_store, flag_rows, icd10, reviews_store
 from triage.clinical.review import load_actor
 from triage.errors import TerminalTriageError
 
@@ -211,17 +211,9 @@ def _reviewed_facts(
     # G14: licensure against where the patient was on the date of service (patient_locations).
     located = conn.execute("SELECT rpm_patient_state_on(%s, %s)", (patient_id, dos)).fetchone()
     pstate = located[0] if located is not None and located[0] is not None else pstate
-    licences = conn.execute(
-        "SELECT state, valid_from, valid_to FROM clinician_licenses WHERE user_id = %s", (rv.reviewer_id,)
-    ).fetchall()
-    consents = conn.execute(
-        "SELECT (consented_at AT TIME ZONE %s)::date, (revoked_at AT TIME ZONE %s)::date, version"
-        " FROM consents WHERE patient_id = %s",
-        (tz, tz, patient_id),
-    ).fetchall()
-    enrolments = conn.execute(
-        "SELECT start_date, end_date FROM enrolments WHERE patient_id = %s", (patient_id,)
-    ).fetchall()
+    licences = consent_store.licences(conn, rv.reviewer_id)
+    consents = consent_store.consent_dates(conn, patient_id, tz)
+    enrolments = consent_store.enrolment_spans(conn, patient_id)
     return replace(
         base,
         patient_state=pstate,
