@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -137,7 +136,7 @@ class Collector:
                 return await self.radio.connect(address, on_disconnect)
             except (OSError, TimeoutError) as exc:  # ConnectionError/PermissionError are OSErrors
                 last = exc
-                delay = backoff_for(exc, attempt) * random.random()  # full jitter
+                delay = _backoff_of(exc).delay(attempt)  # full jitter below backoff_for's ceiling
                 log.info("connect %s failed (%s); retry %d in %.2f s", address, exc, attempt + 1, delay)
                 if attempt + 1 < self.config.connect_attempts:
                     await asyncio.sleep(delay)
