@@ -5,32 +5,80 @@ minutes) and prints, per seed, its trend flags per stable patient-month (distinc
 patients with no injected event) and the median days from each ``bp_gradual_rise`` to its first
 upward systolic trend candidate.
 
-Then the bound: an oracle that knows each rise's onset and its shape (a linear ramp) and sums
-the detector's own per-reading score ``z`` (time-of-day residuals, systolic and diastolic
-combined) matched to that ramp, ``S = sum(w z) / sqrt(sum(w^2))`` with ``w`` the days since the
-onset, raising a flag the first time ``S`` reaches ``H`` within 14 days. Its false alarms come from
-the same statistic on stable patients started at days 30, 44, 58 and 72 (14-day windows, as one
-trend flag per 14 days). Printed per ``H``: false flags per stable patient-month, median days to
-flag, share found by day 5. Compare the detector's row with the oracle's at the same rate.
+Then the bound: an oracle that knows each rise's onset and its shape (a linear ramp) and sums the
+detector's own per-reading score ``z`` (systolic residuals from the time-of-day level) matched to
+that ramp, ``S = sum(w z) / sqrt(sum(w^2))`` with ``w`` the days since the onset, raising a flag the
+first time ``S`` reaches ``H`` within 14 days. Its false alarms come from the same statistic on
+stable patients started at days 30, 44, 58 and 72 (14-day windows, as one trend flag per 14 days).
+Printed per ``H``: false flags per stable patient-month, median days to flag, share found by day 5.
+Compare the detector's row with the oracle's at the same rate.
 
-Usage: ``.venv/bin/python bench/trend_bound.py [--patients 300] [--seeds 7,1,2,3]``
+Bench-only population variants (the default population is untouched): ``--bp-noise-rho R`` draws
+each cuff reading's diastolic noise with correlation ``R`` to its systolic noise (home readings:
+about 0.5-0.7; the simulator draws them independently), ``--isolated-systolic`` leaves diastolic
+flat during a gradual rise. Both keep the random stream, so everything else is the same population.
+
+Usage: ``.venv/bin/python bench/trend_bound.py [--patients 300] [--seeds 7,1,2,3]
+[--bp-noise-rho 0.6] [--isolated-systolic]``
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import random
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+import simulators.population_readings as readings
 from simulators.population import generate
-from simulators.population_model import InjectedEvent
+from simulators.population_model import RISE_DAYS, RISE_SBP, InjectedEvent
 from triage.frames import prepare_readings
 from triage.rules._common import ns, valid
 from triage.rules.cusum import blood_pressure_scores, trend_cusum
 
 HORIZON_DAYS = 14.0
 DAY_NS = 86_400e9
+
+
+class CorrelatedCuff(random.Random):
+    """The simulator's generator, but a cuff reading's diastolic noise (its draw of SD 4 right after
+    the systolic one of SD 6) correlated ``rho`` with the systolic noise; one normal draw each, as before."""
+
+    def __init__(self, rng: random.Random, rho: float) -> None:
+        super().__init__()
+        self.setstate(rng.getstate())
+        self.rho = rho
+        self.last: float | None = None
+
+    def gauss(self, mu: float = 0.0, sigma: float = 1.0) -> float:
+        e, self.last = self.last, None
+        if sigma == 6:
+            e = self.last = super().gauss(0.0, 1.0)
+            return mu + 6 * e
+        if sigma == 4 and e is not None:
+            return mu + 4 * (self.rho * e + math.sqrt(1 - self.rho**2) * super().gauss(0.0, 1.0))
+        return super().gauss(mu, sigma)
+
+
+def vary_bp(rho: float, isolated_systolic: bool) -> None:
+    """Patch the simulator's cuff routine for this process only (see the module's usage)."""
+    routine = readings._bp_routine
+
+    def varied(prof: Any, t0: Any, day: int, on: bool, drift: float, rng: random.Random) -> Iterator[Any]:
+        cuff = CorrelatedCuff(rng, rho)
+        started = prof.rise_start is not None and day >= prof.rise_start
+        rise = min(day - prof.rise_start, RISE_DAYS) / RISE_DAYS * RISE_SBP if started else 0.0
+        for row in routine(prof, t0, day, on, drift, cuff):
+            if isolated_systolic and rise:
+                row["diastolic_mmhg"] = round(row["diastolic_mmhg"] - rise / 2.5)
+            yield row
+        rng.setstate(cuff.getstate())
+
+    readings._bp_routine = varied  # type: ignore[assignment]
 
 
 def population(
@@ -92,7 +140,11 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=300)
     ap.add_argument("--days", type=int, default=90)
     ap.add_argument("--seeds", default="7,1,2,3")
+    ap.add_argument("--bp-noise-rho", type=float, default=0.0)
+    ap.add_argument("--isolated-systolic", action="store_true")
     args = ap.parse_args()
+    if args.bp_noise_rho or args.isolated_systolic:
+        vary_bp(args.bp_noise_rho, args.isolated_systolic)
     months = args.days / 30.0
     null, rises = [], []
     print("| seed | trend flags / stable patient-month | bp_gradual_rise median days | rises |")

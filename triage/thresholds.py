@@ -191,7 +191,7 @@ TREND_MIN_DAYS_PER_WEEK = 4
 # measurement luck (a cuff reads +-5 mmHg, a home scale +-0.2 kg), not a reason to alarm sooner.
 TREND_WINDOW = timedelta(days=7)
 TREND_BASELINE = timedelta(days=21)
-TREND_SD_FLOOR = {"systolic_mmhg": 5.0, "diastolic_mmhg": 3.0, "weight_kg": 0.3}
+TREND_SD_FLOOR = {"systolic_mmhg": 5.0, "weight_kg": 0.3}
 # Baseline readings further than this many robust SDs from the window's median are clipped to it.
 TREND_CLIP_SDS = 3.0
 # One trend flag per metric per interval; closed, it is not reopened inside it.

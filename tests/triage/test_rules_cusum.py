@@ -61,13 +61,18 @@ def test_steady_bp_rise_is_flagged_within_five_days() -> None:
     assert "Systolic BP rising" in first["reason"]
 
 
-def test_an_isolated_systolic_rise_is_still_flagged_a_little_later() -> None:
-    # The combined score assumes both pressures rise; systolic alone weighs 1/sqrt(2) as much.
-    r = Readings()
-    _bp(r, 3.0, 7, dia_ratio=0.0)  # +21 mmHg systolic over 7 days, diastolic flat
-    out = trend_cusum(r.frame(), now=NOW)
-    assert len(out) > 0
-    assert out["last_reading_at"].min() >= pd.Timestamp(NOW - 7 * DAY)
+def test_an_isolated_systolic_rise_is_flagged_as_soon_as_a_rise_in_both() -> None:
+    # Systolic alone is scored, so diastolic rising with it or not changes nothing (a combined score
+    # weighed an isolated systolic rise 1/sqrt(2 + 2 rho) as much).
+    first = []
+    for ratio in (0.0, 0.4):
+        r = Readings()
+        _bp(r, 3.0, 7, dia_ratio=ratio)  # +21 mmHg systolic over 7 days
+        out = trend_cusum(r.frame(), now=NOW)
+        assert len(out) > 0
+        first.append(out["last_reading_at"].min())
+    assert first[0] == first[1]
+    assert first[0] <= pd.Timestamp(NOW - 2 * DAY)  # within 5 days of the rise's start
 
 
 def test_needs_a_baseline_before_the_window() -> None:

@@ -9,10 +9,10 @@ own time of day. It needs no time zone: the clock phase is fitted per patient. A
 always measures at one time gets their plain mean (the harmonic terms are shrunk by a small ridge,
 so a fit with no spread in time of day stays defined).
 
-Systolic and diastolic residuals are standardised by the patient's own residual SDs and combined
-with the patient's own residual correlation: ``z = (zs + zd) / sqrt(2 + 2 rho)`` has unit variance
-whatever the correlation, and for a rise in both it gains on systolic alone as long as the
-correlation is below one.
+Only systolic is scored (``triage.rules.cusum``): adding diastolic, even weighted by the
+patient's own residual correlation, helps only while the two pressures' noise is independent; at a
+home-reading correlation of about 0.6 it is slower, most of all for an isolated systolic rise
+(docs/triage.md, measured with ``bench/trend_variants.py``).
 
 Vectorised: the fit's normal equations come from per-patient rolling sums, one 3x3 solve per row.
 """
@@ -30,7 +30,6 @@ from triage.rules._common import ns
 DAY_NS = 86_400 * 1_000_000_000
 IQR_TO_SD = 1.349  # the IQR of a normal distribution in SDs
 HARMONIC_RIDGE = 1.0  # in readings: shrinks the time-of-day terms when the times barely vary
-RHO_BOUNDS = (-0.9, 0.95)  # a correlation estimated from ~40 readings is not trusted beyond these
 
 
 def rolling(d: pd.DataFrame, cols: str | list[str], window: str) -> Any:
@@ -83,15 +82,13 @@ def _normal_matrix(s: pd.DataFrame) -> np.ndarray:
 
 def diurnal_residuals(d: pd.DataFrame, floors: dict[str, float]) -> pd.DataFrame:
     """Per reading and column of ``floors``: ``{col}_level`` (the cosinor fit at the reading's time
-    of day), ``{col}_sd`` (the residual SD, at least the floor), ``b_n``, and for two columns
-    ``rho``, their residual correlation. NaN where the window holds fewer than 4 readings."""
+    of day), ``{col}_sd`` (the residual SD, at least the floor) and ``b_n``. NaN where the window
+    holds fewer than 4 readings."""
     c, s = _features(d)
     ys = [clipped(d, col, floor) for col, floor in floors.items()]
     terms = {"n": np.ones(len(d)), "c": c, "s": s, "cc": c * c, "cs": c * s, "ss": s * s}
     for k, y in enumerate(ys):
         terms |= {f"y{k}": y, f"y{k}c": y * c, f"y{k}s": y * s, f"y{k}y{k}": y * y}
-    if len(ys) == 2:
-        terms["y0y1"] = ys[0] * ys[1]
     sums = _lagged_sums(d, terms)
     n = sums["n"].to_numpy()
     ok = n >= 4
@@ -101,7 +98,6 @@ def diurnal_residuals(d: pd.DataFrame, floors: dict[str, float]) -> pd.DataFrame
     f = np.stack([np.ones(len(d)), c, s], axis=-1)
     dof = np.where(ok, np.maximum(n - 3, 1), np.nan)
     out = pd.DataFrame({"b_n": n.astype("int64")})
-    betas, rhs = [], []
     for k, (col, floor) in enumerate(floors.items()):
         b = np.nan_to_num(
             np.stack([sums[f"y{k}"], sums[f"y{k}c"], sums[f"y{k}s"]], axis=-1).astype("float64")
@@ -110,26 +106,9 @@ def diurnal_residuals(d: pd.DataFrame, floors: dict[str, float]) -> pd.DataFrame
         rss = sums[f"y{k}y{k}"].to_numpy() - 2 * np.einsum("ij,ij->i", beta, b) + _quad(beta, a0, beta)
         out[f"{col}_level"] = np.where(ok, np.einsum("ij,ij->i", f, beta), np.nan)
         out[f"{col}_sd"] = np.maximum(np.sqrt(np.maximum(rss, 0.0) / dof), floor)
-        betas.append(beta)
-        rhs.append(b)
-    if len(betas) == 2:
-        cross = (
-            sums["y0y1"].to_numpy()
-            - np.einsum("ij,ij->i", betas[0], rhs[1])
-            - np.einsum("ij,ij->i", betas[1], rhs[0])
-            + _quad(betas[0], a0, betas[1])
-        )
-        sd0, sd1 = (out[f"{col}_sd"].to_numpy() for col in floors)
-        out["rho"] = np.clip(cross / dof / (sd0 * sd1), *RHO_BOUNDS)
     return out
 
 
 def _quad(u: np.ndarray, a: np.ndarray, v: np.ndarray) -> np.ndarray:
     q: np.ndarray = np.einsum("ij,ijk,ik->i", u, a, v)
     return q
-
-
-def combined_z(zs: np.ndarray, zd: np.ndarray, rho: np.ndarray) -> np.ndarray:
-    """Unit-variance sum of two standard scores with correlation ``rho``."""
-    z: np.ndarray = (zs + zd) / np.sqrt(2.0 + 2.0 * rho)
-    return z
