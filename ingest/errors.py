@@ -18,7 +18,8 @@
           ├── BrokerUnavailable         Mosquitto unreachable or refused the connection
           └── WorkerLost(worker, exitcode) a worker process died (its batches are resent)
 
-The consumer loop chooses what to do by class (``is_transient``), never by message text.
+The commit path chooses what to do by class, never by message text: ``ingest/db.py``'s ``commit_kind``
+retries a :class:`DatabaseUnavailable` (with the shared retry helper) and nothing else.
 """
 
 from __future__ import annotations
@@ -128,7 +129,3 @@ class WorkerFailed(IngestError, TerminalError, Fatal):
     def __init__(self, reason: str) -> None:
         Fatal.__init__(self, reason)
         self.reason = reason
-
-
-def is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, TransientError)

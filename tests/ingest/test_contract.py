@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ingest import contract_reference
 from ingest.contract import ValidReading, ValidStatus, decode, topic_gateway
 from ingest.contract_fast import fast_reading
-from ingest.errors import ContractViolation, TerminalError, is_transient
+from ingest.errors import ContractViolation, TerminalError, TransientError
 from tests.ingest.corpus import corpus
 from tests.ingest.helpers import EXAMPLE, GLUCOSE, dumps, reading, status
 
@@ -97,7 +97,7 @@ def test_wrong_topic_is_refused(topic: str) -> None:
 
 def test_contract_violation_is_terminal() -> None:
     exc = ContractViolation("x")
-    assert isinstance(exc, TerminalError) and not is_transient(exc)
+    assert isinstance(exc, TerminalError) and not isinstance(exc, TransientError)
 
 
 def test_payload_at_the_limit_is_accepted() -> None:

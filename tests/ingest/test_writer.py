@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from ingest.errors import DatabaseUnavailable, is_transient
+from ingest.errors import DatabaseUnavailable, TransientError
 from ingest.pipeline import classify
 from ingest.writer import (
     Accepted,
@@ -198,4 +198,4 @@ def test_unreachable_database_is_transient() -> None:
     assert isinstance(accepted, Accepted)
     with pytest.raises(DatabaseUnavailable) as info:
         w.write([accepted])
-    assert is_transient(info.value)
+    assert isinstance(info.value, TransientError)
