@@ -1,5 +1,5 @@
 # The two commands of the README, plus helpers. Every target sets itself up first.
-.PHONY: setup demo test test-timescale test-timescale-ci lint bench chaos clean
+.PHONY: setup demo test test-timescale test-timescale-ci lint bench chaos clean gateway-wheel
 
 VENV := .venv/bin
 
@@ -32,6 +32,10 @@ test-timescale: setup
 
 test-timescale-ci:
 	$(MAKE) test-timescale TIMESCALE_TESTS="$(TIMESCALE_CI_TESTS)" TIMESCALE_MARKERS="not browser"
+
+# The Raspberry Pi's distribution: dist/rpmflow_gateway-<version>-py3-none-any.whl (docs/gateway.md).
+gateway-wheel:
+	bash scripts/build_gateway_wheel.sh
 
 lint:
 	$(VENV)/ruff check .

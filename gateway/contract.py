@@ -7,7 +7,7 @@ file; gateway/wire.py builds messages with it, ingest/contract.py validates with
 simulators import it. docs/wire-format.md is the prose of the same contract.
 
 Stdlib only (plus the gateway's own pure Date Time reader): it ships in the Pi package
-(``pip install rpmflow[gateway]``). No I/O, no clock.
+(the ``rpmflow-gateway`` wheel, scripts/build_gateway_wheel.sh). No I/O, no clock.
 
 The message-id recipe (:func:`message_id` and :func:`message_id_from_contents`) is the only place
 that spells the hash input; ingest recomputes each id from the message's own fields and refuses a

@@ -16,12 +16,16 @@ from gateway.settings import Settings
 
 
 def software_version() -> str:
+    """The version the status message reports, from whichever distribution installed the gateway:
+    ``rpmflow`` (the whole tree) or ``rpmflow-gateway`` (the Pi's wheel, scripts/build_gateway_wheel.sh)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    try:
-        return f"rpmflow {version('rpmflow')}"
-    except PackageNotFoundError:  # running from a checkout that was never installed
-        return "rpmflow (unpackaged)"
+    for distribution in ("rpmflow", "rpmflow-gateway"):
+        try:
+            return f"rpmflow {version(distribution)}"
+        except PackageNotFoundError:
+            continue
+    return "rpmflow (unpackaged)"  # running from a checkout that was never installed
 
 
 def make_client(settings: Settings) -> mqtt.Client:

@@ -26,7 +26,7 @@ def test_gateway_service_and_cli_import_light() -> None:
 
 
 def test_rpmflow_gateway_run_with_the_real_radio_loads_no_simulator_or_server_code() -> None:
-    """What ``pip install rpmflow[gateway]`` runs: the CLI builds settings and the bleak radio, the
+    """What the Pi runs (the ``rpmflow-gateway`` wheel): the CLI builds settings and the bleak radio, the
     service its outbox publisher; neither the simulators nor another component is imported."""
     code = (
         "import sys, json\n"
