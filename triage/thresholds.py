@@ -31,8 +31,10 @@ class Unit(StrEnum):
 # NIST SP 811: 1 lb = 0.45359237 kg exactly (the contract's lb factor).
 KG_PER_LB = float(contract.KG_PER_LB)
 
-# DOMAIN C2: 18.01559 mg/dL per mmol/L (tidepool-org/blip). Explicit, never guessed from the number.
-MG_DL_PER_MMOL_L = 18.01559
+# mg/dL per mmol/L: the wire contract's one glucose factor (18.0156; DOMAIN C2 lists 18.01559 as
+# published), so an override entered in mmol/L means what a reading sent in mmol/L means. Explicit,
+# never guessed from the number.
+MG_DL_PER_MMOL_L = float(contract.MMOL_L_TO_MG_DL)
 
 # "min": the effective value may never go below the floor (e.g. hypo L2 54 mg/dL);
 # "max": it may never go above it (e.g. crisis 180 mmHg). None: freely adjustable.
