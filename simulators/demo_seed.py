@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -24,8 +25,12 @@ import pyotp
 
 from dashboards import care_teams, mfa
 from dashboards.passwords import hash_password
+from gateway.runtime import settings as rs
+from gateway.runtime.fatal import exit_on_fatal
 from triage.clinical import assignments, consent_store, device_enrolments, people, people_store
+from triage.settings import DatabaseSettings
 
+PROG = "python -m simulators.demo_seed"
 DEMO_STATES = ("NY", "NJ", "PA", "MA", "CT")
 CLINICIAN_NPI = "1234567893"
 DEMO_ICD10 = ("I10", "E11.9")
@@ -147,9 +152,13 @@ def _care_team(conn: psycopg.Connection[Any], members: list[int], patients: list
         care_teams.set_patient(conn, team, patient_id, present=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m simulators.demo_seed", description=__doc__)
-    p.add_argument("--database-url", default=os.environ.get("RPMFLOW_DATABASE_URL"))
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    return exit_on_fatal(PROG, lambda: _main(argv, os.environ if environ is None else environ))
+
+
+def _main(argv: list[str] | None, environ: Mapping[str, str]) -> int:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    rs.add_flags(p, DatabaseSettings)
     p.add_argument("--gateway", action="append", default=[], help="simulated gateway id (repeatable)")
     p.add_argument("--password", help="password for the demo logins (required to seed)")
     p.add_argument("--code", choices=sorted(DEMO_TOTP_SECRETS), metavar="ROLE",
@@ -162,10 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.password:
         print("--password is required to seed", file=sys.stderr)
         return 2
-    if not args.database_url:
-        print("RPMFLOW_DATABASE_URL (or --database-url) is required", file=sys.stderr)
-        return 2
-    seeded = seed_demo(args.database_url, args.gateway, args.password, patients=args.patients)
+    settings = rs.load(DatabaseSettings, environ, args)
+    seeded = seed_demo(settings.database_url, args.gateway, args.password, patients=args.patients)
     print(f"seeded {len(seeded)} demo patients")
     return 0
 

@@ -27,9 +27,13 @@ DB_COMMANDS = {
     "ingest-migrate": ["rpmflow-ingest", "migrate"],
     "triage-run": ["rpmflow-triage", "run"],
     "triage-once": ["rpmflow-triage", "once"],
+    "triage-audit-verify": ["rpmflow-triage", "audit-verify"],
+    "triage-audit-anchor": ["rpmflow-triage", "audit-anchor", "--file", os.devnull],  # never reached
     "dashboard-run": ["rpmflow-dashboard", "run", "--port", "0"],
     "dashboard-create-token": ["rpmflow-dashboard", "create-token", "--username", "nobody"],
 }
+# One-shot commands connect once (no start-up retry): a refusal ends them at the first attempt.
+ONE_SHOT = ("triage-once", "triage-audit-verify", "triage-audit-anchor", "dashboard-create-token")
 FAST = {
     "RPMFLOW_INGEST_STARTUP_TIMEOUT_S": "1", "RPMFLOW_INGEST_AUTH_TIMEOUT_S": "1",
     "RPMFLOW_TRIAGE_STARTUP_TIMEOUT_S": "1", "RPMFLOW_TRIAGE_AUTH_TIMEOUT_S": "1",
@@ -96,7 +100,7 @@ def test_wrong_password_is_retried_for_the_bound_then_exits(command: str, env: d
     code, out, took = run_script(argv, {**env, "RPMFLOW_DATABASE_URL": url})
     assert code == 3, out
     line = assert_one_line(argv[0], out, "password authentication failed", secret="not-the-password")
-    assert "gave up after" in line or command in ("triage-once", "dashboard-create-token")
+    assert "gave up after" in line or command in ONE_SHOT
     assert took < 30
 
 

@@ -12,13 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
-import psycopg
-
 from gateway.runtime import settings as rs
-from gateway.runtime.fatal import Fatal, exit_on_fatal, one_line
-from ingest.dberrors import describe_target
+from gateway.runtime.fatal import Fatal, exit_on_fatal
 from triage import flags_store
 from triage.billing import cli as billing_cli
+from triage.database import connect
 from triage.jobs import IncrementalJob, PassReport, daily_pass, silence_pass, utc_now
 from triage.replay import as_of_pass, replay
 from triage.service import run
@@ -97,12 +95,7 @@ def _main(argv: list[str], environ: Mapping[str, str]) -> int:
         run(settings)
         return 0
     _check_times(args)
-    try:
-        conn = psycopg.connect(settings.database_url, autocommit=True, connect_timeout=10)
-    except psycopg.Error as exc:
-        target = describe_target(settings.database_url)
-        raise Fatal(f"cannot connect to {target}: {one_line(str(exc))}") from None
-    with conn:
+    with connect(settings.database_url) as conn:
         if args.command == "billing":
             return billing_cli.billing_main(conn, args)
         if args.command == "quality":
@@ -140,15 +133,15 @@ def _check_times(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    env = os.environ if environ is None else environ
     if argv and argv[0] == "audit-verify":
         from triage.clinical.audit_cli import audit_verify_main
 
-        return audit_verify_main(argv[1:])
+        return audit_verify_main(argv[1:], env)
     if argv and argv[0] == "audit-anchor":
         from triage.clinical.audit_anchor import audit_anchor_main
 
-        return audit_anchor_main(argv[1:])
-    env = os.environ if environ is None else environ
+        return audit_anchor_main(argv[1:], env)
     return exit_on_fatal(PROG, lambda: _main(argv, env))
 
 

@@ -18,6 +18,14 @@ PREFIX = "RPMFLOW_TRIAGE_"
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    """The one-shot commands that need only the database (``audit-verify``, ``audit-anchor``, demo
+    seeding): the service's own field, so ``--help``, the checks and the errors are the same."""
+
+    database_url: str = rs.database_url_field(check_url)
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = rs.database_url_field(check_url)
     interval_s: float = setting(2.0, env=PREFIX + "INTERVAL_S", flag="--interval-s", check=rs.positive,

@@ -6,8 +6,9 @@ from datetime import date
 from typing import Any
 
 import psycopg
+import pytest
 
-from simulators.demo_seed import DEMO_STATES, DEMO_TOTP_SECRETS, demo_code, seed_demo
+from simulators.demo_seed import DEMO_STATES, DEMO_TOTP_SECRETS, demo_code, main, seed_demo
 from simulators.embedded_postgres import DatabaseUrls
 
 TABLES = ("users", "clinician_licenses", "patients", "enrolments", "consents", "device_assignments",
@@ -39,3 +40,18 @@ def test_seed_is_complete_and_idempotent(database_urls: DatabaseUrls, db: psycop
     assert len(demo_code("admin")) == 6 and demo_code("admin").isdigit()
     icd = db.execute("SELECT DISTINCT order_icd10 FROM enrolments").fetchall()
     assert icd == [(["I10", "E11.9"],)]
+
+
+@pytest.mark.parametrize(("environ", "reason"), [
+    ({}, "required: PostgreSQL URL"),
+    ({"RPMFLOW_DATABASE_URL": "postgresql://u:hunter2@db:port/x"}, "port"),
+])
+def test_database_url_comes_through_the_settings_loader(environ: dict[str, str], reason: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing or malformed URL is the loader's one line and exit 2, as for every service."""
+    assert main(["--password", "demo-password"], environ) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "hunter2" not in err[0], err
+    prefix = ("python -m simulators.demo_seed: configuration error: RPMFLOW_DATABASE_URL "
+              "(flag --database-url): ")
+    assert err[0].startswith(prefix) and reason in err[0], err

@@ -7,6 +7,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from triage import cli as triage_cli
 from triage.clinical import audit, audit_cli
 
 
@@ -153,3 +154,23 @@ def test_patient_access_report(db: psycopg.Connection[Any]) -> None:
     audit.record(db, actor="nurse1", action="patient.view", patient_id=pid[0], detail={})
     audit.record(db, actor="nurse2", action="patient.view", patient_id=None, detail={})
     assert [e.actor for e in audit.patient_access_report(db, pid[0])] == ["nurse1"]
+
+
+@pytest.mark.parametrize("command", [["audit-verify"], ["audit-anchor", "--file", "anchors.jsonl"]])
+def test_audit_commands_take_the_database_url_like_the_service(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Same flag and help as ``once``; a missing URL is the loader's one line and exit 2."""
+    helps = []
+    for argv in (["once", "--help"], [command[0], "--help"]):
+        with pytest.raises(SystemExit) as done:
+            triage_cli.main(argv, {})
+        assert done.value.code == 0
+        helps.append(" ".join(capsys.readouterr().out.split()))
+    wanted = "--database-url DATABASE_URL PostgreSQL URL postgresql://user:password@host:port/database " \
+             "[env RPMFLOW_DATABASE_URL; default required]"
+    assert wanted in helps[0] and wanted in helps[1], helps
+    assert triage_cli.main(command, {}) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["rpmflow-triage: configuration error: RPMFLOW_DATABASE_URL (flag --database-url): "
+                   "required: PostgreSQL URL postgresql://user:password@host:port/database"], err

@@ -18,15 +18,19 @@ import hmac
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from gateway.runtime import settings as rs
+from gateway.runtime.fatal import exit_on_fatal
 from triage.clinical import audit_key
 from triage.clinical.audit import ChainProblem, ChainReport, hash_at
+from triage.database import connect
+from triage.settings import DatabaseSettings
 
 
 def _mac(key: bytes | None, seq: int, digest: str) -> str:
@@ -95,22 +99,22 @@ def check_anchors(conn: psycopg.Connection[Any], path: Path | str, key: bytes | 
     return problems
 
 
-def audit_anchor_main(argv: Sequence[str] | None = None) -> int:
+def audit_anchor_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """``rpmflow-triage audit-anchor --file PATH``: append the chain head (run from cron or a timer)."""
+    return exit_on_fatal("rpmflow-triage", lambda: _anchor(argv, os.environ if environ is None else environ))
+
+
+def _anchor(argv: Sequence[str] | None, environ: Mapping[str, str]) -> int:
     parser = argparse.ArgumentParser(prog="rpmflow-triage audit-anchor",
                                      description=audit_anchor_main.__doc__)
-    parser.add_argument("--database-url", default=None, help="default: $RPMFLOW_DATABASE_URL")
+    rs.add_flags(parser, DatabaseSettings)
     parser.add_argument("--file", required=True,
                         help="append-only anchor file (keep it off the database host)")
     args = parser.parse_args(argv)
-    url = args.database_url or os.environ.get("RPMFLOW_DATABASE_URL")
-    if not url:
-        print("rpmflow-triage audit-anchor: no database: pass --database-url or set RPMFLOW_DATABASE_URL",
-              file=sys.stderr)
-        return 2
+    settings = rs.load(DatabaseSettings, environ, args)
     try:
         key = audit_key.current_key()
-        with psycopg.connect(url, autocommit=True) as conn:
+        with connect(settings.database_url) as conn:
             done = anchor(conn, args.file, key)
     except (audit_key.AuditKeyError, OSError, psycopg.Error) as exc:
         print(f"rpmflow-triage audit-anchor: {str(exc).strip().splitlines()[0]}", file=sys.stderr)

@@ -10,38 +10,50 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-import psycopg
-
+from gateway.runtime import settings as rs
+from gateway.runtime.fatal import exit_on_fatal
 from triage.clinical import audit_key
-from triage.clinical.audit import chain_status, verify_chain
+from triage.clinical.audit import ChainReport, chain_status, verify_chain
+from triage.database import connect
+from triage.settings import DatabaseSettings
+
+PROG = "rpmflow-triage"  # the console script's name, as its other commands' one-line errors start
 
 
-def audit_verify_main(argv: Sequence[str] | None = None) -> int:
-    """``rpmflow-triage audit-verify``: exit 0 when the chain is intact, 1 when tampered."""
+def audit_verify_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """``rpmflow-triage audit-verify``: exit 0 when the chain is intact, 1 when tampered; a bad
+    setting or an unreachable database is one line (exit 2 or 3) like every other command."""
+    return exit_on_fatal(PROG, lambda: _verify(argv, os.environ if environ is None else environ))
+
+
+def _verify(argv: Sequence[str] | None, environ: Mapping[str, str]) -> int:
     parser = argparse.ArgumentParser(prog="rpmflow-triage audit-verify", description=verify_chain.__doc__)
-    parser.add_argument("--database-url", default=None, help="default: $RPMFLOW_DATABASE_URL")
+    rs.add_flags(parser, DatabaseSettings)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--anchor-file", default=None,
                         help="append-only anchor file written by `audit-anchor`: every anchored head must"
                              " still be in the chain (detects a deleted or re-chained tail)")
     args = parser.parse_args(argv)
-    url = args.database_url or os.environ.get("RPMFLOW_DATABASE_URL")
-    if not url:
-        parser.error("no database: pass --database-url or set RPMFLOW_DATABASE_URL")
+    settings = rs.load(DatabaseSettings, environ, args)
     try:
         key = audit_key.current_key()
     except audit_key.AuditKeyError as exc:
         print(f"rpmflow-triage audit-verify: {exc}", file=sys.stderr)
         return 2
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect(settings.database_url) as conn:
         report = chain_status(conn)
         if args.anchor_file:
             from triage.clinical.audit_anchor import check_anchors
 
             report.problems.extend(check_anchors(conn, args.anchor_file, key, report))
-    if args.json:
+    _print(report, as_json=args.json)
+    return 0 if report.ok else 1
+
+
+def _print(report: ChainReport, *, as_json: bool) -> None:
+    if as_json:
         print(
             json.dumps(
                 {
@@ -62,4 +74,3 @@ def audit_verify_main(argv: Sequence[str] | None = None) -> int:
         )
         for p in report.problems:
             print(f"  seq {p.seq} [{p.kind}] {p.message}", file=sys.stderr)
-    return 0 if report.ok else 1
