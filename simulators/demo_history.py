@@ -21,9 +21,8 @@ import argparse
 import json
 import os
 import random
-import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -33,6 +32,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from gateway.contract import READING_SCHEMA, message_id_from_contents, readings_topic
+from gateway.runtime import settings as rs
+from gateway.runtime.fatal import exit_on_fatal
 from ingest.items import Item
 from ingest.pipeline import classify
 from ingest.writer import BatchWriter
@@ -46,8 +47,10 @@ from triage.clinical.promotion import PromotionRefused, promote
 from triage.clinical.review import log_time, record_communication, record_review
 from triage.jobs import PassReport, daily_pass
 from triage.replay import as_of_pass, hand_over, steps
+from triage.settings import DatabaseSettings
 from triage.settings import Settings as TriageSettings
 
+PROG = "python -m simulators.demo_history"
 DAYS = 30
 BATCH = 500
 # Value rules every other day (flags are stamped with that pass's time, as a pass then would have),
@@ -304,16 +307,18 @@ def staff_work(dashboard_url: str, *, now: datetime) -> str:
     return "staff work on older flags: " + (", ".join(f"{v} {k}" for k, v in sorted(done.items())) or "none")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m simulators.demo_history", description=__doc__,
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    return exit_on_fatal(PROG, lambda: _main(argv, os.environ if environ is None else environ))
+
+
+def _main(argv: list[str] | None, environ: Mapping[str, str]) -> int:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("step", choices=("backfill", "replay", "work"))
     p.add_argument("--truth", type=Path, help="backfill: write the injected events (ground truth) here")
+    rs.add_flags(p, DatabaseSettings)
     args = p.parse_args(argv)
-    url = os.environ.get("RPMFLOW_DATABASE_URL")
-    if not url:
-        print("RPMFLOW_DATABASE_URL is required", file=sys.stderr)
-        return 2
+    url = rs.load(DatabaseSettings, environ, args).database_url
     now = datetime.now(UTC)
     if args.step == "replay":
         print(replay_month(url, now=now), flush=True)

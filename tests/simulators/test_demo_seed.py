@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 import psycopg
 import pytest
 
-from simulators.demo_seed import DEMO_STATES, DEMO_TOTP_SECRETS, demo_code, main, seed_demo
+from simulators import demo_history, demo_seed
+from simulators.demo_seed import DEMO_STATES, DEMO_TOTP_SECRETS, demo_code, seed_demo
 from simulators.embedded_postgres import DatabaseUrls
 
 TABLES = ("users", "clinician_licenses", "patients", "enrolments", "consents", "device_assignments",
@@ -42,16 +44,23 @@ def test_seed_is_complete_and_idempotent(database_urls: DatabaseUrls, db: psycop
     assert icd == [(["I10", "E11.9"],)]
 
 
+@pytest.mark.parametrize(("main", "argv"), [
+    (demo_seed.main, ["--password", "demo-password"]),
+    (demo_history.main, ["replay"]),
+], ids=["demo_seed", "demo_history"])
 @pytest.mark.parametrize(("environ", "reason"), [
     ({}, "required: PostgreSQL URL"),
     ({"RPMFLOW_DATABASE_URL": "postgresql://u:hunter2@db:port/x"}, "port"),
-])
-def test_database_url_comes_through_the_settings_loader(environ: dict[str, str], reason: str,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    """A missing or malformed URL is the loader's one line and exit 2, as for every service."""
-    assert main(["--password", "demo-password"], environ) == 2
+], ids=["missing", "malformed"])
+def test_database_url_comes_through_the_settings_loader(
+    main: Callable[[list[str], dict[str, str]], int], argv: list[str], environ: dict[str, str], reason: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The demo's steps: a missing or malformed URL is the loader's one line and exit 2, as for
+    every service."""
+    assert main(argv, environ) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "hunter2" not in err[0], err
-    prefix = ("python -m simulators.demo_seed: configuration error: RPMFLOW_DATABASE_URL "
-              "(flag --database-url): ")
+    module = main.__module__
+    prefix = f"python -m {module}: configuration error: RPMFLOW_DATABASE_URL (flag --database-url): "
     assert err[0].startswith(prefix) and reason in err[0], err
