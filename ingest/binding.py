@@ -87,6 +87,15 @@ DEVICES_SEEN_SET: Final = """
                         THEN x.reported ELSE d.reported END
 """
 
+# ... and only when that changes something a reader needs: last_seen_at is kept to the minute (the
+# silence rules count days), so a device seen again within 60 s of its stored last_seen_at is not
+# rewritten (a row version, its WAL and a lock per device per batch saved); an earlier first
+# sighting or a new report is always recorded (docs/ingest.md).
+DEVICES_SEEN_WHEN: Final = """(
+    d.last_seen_at IS NULL OR d.last_seen_at < x.last_seen - interval '60 s'
+    OR d.first_seen_at IS NULL OR d.first_seen_at > x.first_seen
+    OR (x.last_seen >= d.last_seen_at AND d.reported IS DISTINCT FROM x.reported))"""
+
 
 def devices_seen_sql(staging: sql.Identifier) -> sql.Composed:
     """First/last seen and the reported description of each device with an accepted reading."""
@@ -105,7 +114,7 @@ def devices_seen_sql(staging: sql.Identifier) -> sql.Composed:
             WINDOW w AS (PARTITION BY device_id)
             ORDER BY device_id, received_at DESC, ord DESC
         ) x
-        WHERE d.device_id = x.device_id
+        WHERE d.device_id = x.device_id AND """ + DEVICES_SEEN_WHEN + """
         """
     ).format(staging=staging)
 

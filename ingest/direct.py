@@ -48,7 +48,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     def _dumps(value: Any) -> str:
         return json.dumps(value, default=datetime.isoformat)
 
-# The reading columns COPYed, then what the database adds (staging_row's order minus device-only).
+# The reading columns COPYed (writer.reading_fields' order), then what the database adds.
 _FIELDS: Final = (
     "message_id", "gateway_id", "device_id", "kind", "measured_at", "clock_offset_s", "received_at",
     "sequence_number", "quality", "quality_reason", "measurement", "transmission", "systolic_mmhg",
@@ -65,6 +65,10 @@ class Contended(Exception):
 
 
 Refusal = tuple[int, str, str | None]  # (position in the batch, reason code, enrolled gateway)
+# What the check says of one reading: (position, enrolled gateway, id found stored, the gateway
+# that stored it, patient at measured_at (asked only for a bound reading whose id is not stored),
+# the database's clock).
+Checked = tuple[int, str | None, bool | None, str | None, int | None, datetime]
 
 
 @dataclass
@@ -73,6 +77,7 @@ class Decision:
 
     new: list[tuple[int, int | None]] = field(default_factory=list)  # (position, patient_id)
     refused: list[Refusal] = field(default_factory=list)
+    seen: list[int] = field(default_factory=list)  # positions whose device counts as seen
     at: datetime | None = None  # the database's clock at the check: ingested_at
 
 
@@ -86,54 +91,37 @@ ASSIGNED_AT: Final = """
 
 
 def _check_sql(keys_table: bool) -> sql.Composed:
-    """Bind, dedupe and record the devices seen, in one statement: returns per reading (batch
-    order) its enrolled gateway, whether it is new, the gateway holding its id, its patient (new
-    ones) and the database's clock."""
+    """Three index probes per reading and nothing else (no sort, no window, no CTE): its enrolled
+    gateway, the stored key of its id, and (bound and not stored) its patient; :func:`decide`
+    settles the rest in Python, where it costs less than the server's sorts did."""
     return sql.SQL(
         """
-        WITH checked AS (
-            SELECT t.*, e.gateway_id AS enrolled, k.found, k.gateway_id AS stored_by
-            FROM json_to_recordset(%s::json)
-                 AS t(ord integer, message_id uuid, gateway_id text, device_id text, measured_at timestamptz,
-                      received_at timestamptz, manufacturer text, model text, serial text, firmware text,
-                      address text, kind text)
-            LEFT JOIN LATERAL ({enrolled}) e ON true
-            LEFT JOIN LATERAL (  -- an index probe per id, however large the table grows
-                SELECT true AS found, x.gateway_id FROM {keys} x WHERE x.message_id = t.message_id LIMIT 1
-            ) k ON true
-        ), bound AS (  -- the first bound reading of a new id is stored; a pre-binding key holds for all
-            SELECT c.*, CASE WHEN c.found THEN c.stored_by
-                             ELSE first_value(c.gateway_id) OVER (PARTITION BY c.message_id ORDER BY c.ord)
-                        END AS holder,
-                   c.found IS NULL AND row_number() OVER (PARTITION BY c.message_id ORDER BY c.ord) = 1 AS new
-            FROM checked c WHERE c.enrolled = c.gateway_id
-        ), seen AS (
-            """ + binding.DEVICES_SEEN_SET + """
-            FROM (
-                SELECT device_id, LEAST(first_seen, now()) AS first_seen,
-                       LEAST(last_seen, now()) AS last_seen,
-                       jsonb_strip_nulls(jsonb_build_object(
-                           'manufacturer', manufacturer, 'model', model, 'serial', serial,
-                           'firmware', firmware, 'address', address, 'gateway_id', gateway_id,
-                           'kind', kind)) AS reported
-                FROM (
-                    SELECT DISTINCT ON (device_id) device_id, min(received_at) OVER w AS first_seen,
-                           max(received_at) OVER w AS last_seen, manufacturer, model, serial, firmware,
-                           address, gateway_id, kind
-                    FROM bound WHERE holder IS NULL OR holder = gateway_id
-                    WINDOW w AS (PARTITION BY device_id)
-                    ORDER BY device_id, received_at DESC, ord DESC
-                ) latest
-            ) x
-            WHERE d.device_id = x.device_id
-        )
-        SELECT c.ord, c.enrolled, coalesce(b.new, false), b.holder, a.patient_id, clock_timestamp()
-        FROM checked c LEFT JOIN bound b ON b.ord = c.ord
-        LEFT JOIN LATERAL ({assigned}) a ON b.new
-        ORDER BY c.ord
+        SELECT t.ord, e.gateway_id, k.found, k.gateway_id, a.patient_id, clock_timestamp()
+        FROM json_to_recordset(%s::json)
+             AS t(ord integer, message_id uuid, gateway_id text, device_id text, measured_at timestamptz,
+                  manufacturer text, model text, serial text, firmware text, address text)
+        LEFT JOIN LATERAL ({enrolled}) e ON true
+        LEFT JOIN LATERAL (  -- an index probe per id, however large the table grows
+            SELECT true AS found, x.gateway_id FROM {keys} x WHERE x.message_id = t.message_id LIMIT 1
+        ) k ON true
+        LEFT JOIN LATERAL ({assigned}) a ON e.gateway_id = t.gateway_id AND k.found IS NULL
         """
-    ).format(enrolled=sql.SQL(binding.ENROLLED_AT.format(t="t")), assigned=sql.SQL(ASSIGNED_AT.format(t="c")),
+    ).format(enrolled=sql.SQL(binding.ENROLLED_AT.format(t="t")), assigned=sql.SQL(ASSIGNED_AT.format(t="t")),
              keys=sql.Identifier("reading_keys" if keys_table else "readings"))
+
+
+# The devices seen by a batch, one row per device (built by ``_seen_json``): the staging path's
+# statement (binding.devices_seen_sql) over what the fast path worked out in Python.
+_DEVICES_SEEN: Final = sql.SQL(
+    binding.DEVICES_SEEN_SET + """
+    FROM (
+        SELECT device_id, LEAST(first_seen, now()) AS first_seen, LEAST(last_seen, now()) AS last_seen,
+               reported
+        FROM json_to_recordset(%s::json)
+             AS j(device_id text, first_seen timestamptz, last_seen timestamptz, reported jsonb)
+    ) x
+    WHERE d.device_id = x.device_id AND """ + binding.DEVICES_SEEN_WHEN
+)
 
 
 _CLAIM: Final = sql.SQL(
@@ -144,18 +132,31 @@ _COPY: Final = sql.SQL("COPY readings ({}) FROM STDIN").format(
     sql.SQL(", ").join(sql.Identifier(c) for c in COPY_COLUMNS))
 
 
-def decide(accepted: Sequence[Accepted], rows: Sequence[tuple[Any, ...]]) -> Decision:
-    """The check's verdicts as the writer needs them (pure; rows in batch order)."""
+def decide(accepted: Sequence[Accepted], rows: Sequence[Checked]) -> Decision:
+    """The staging path's rules over the check's probes (pure; rows in any order): the first bound
+    reading of an id not stored is new; a repeat is held by that first reading's gateway, a stored
+    id by the gateway that stored it (none: a pre-binding key, which holds for everyone)."""
     out = Decision()
-    for o, enrolled, new, holder, patient, at in rows:
+    first: dict[str, str] = {}  # id -> gateway of its first bound reading in this batch
+    for o, enrolled, found, stored_by, patient, at in sorted(rows):
         out.at = at
-        gateway = accepted[o].reading.gateway_id
-        if enrolled != gateway:
+        r = accepted[o].reading
+        if enrolled != r.gateway_id:
             out.refused.append((o, binding.unbound_code(enrolled), enrolled))
-        elif new:
+            continue
+        if found:
+            holder = stored_by
+        elif r.message_id in first:
+            holder = first[r.message_id]
+        else:
+            first[r.message_id] = r.gateway_id
             out.new.append((o, patient))
-        elif holder is not None and holder != gateway:
+            out.seen.append(o)
+            continue
+        if holder is not None and holder != r.gateway_id:
             out.refused.append((o, binding.OTHER_GATEWAY, None))
+        else:
+            out.seen.append(o)
     return out
 
 
@@ -182,18 +183,46 @@ def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], rows_of: Any,
             if exc.diag.constraint_name != DEDUPE_INDEX:
                 raise
             raise Contended(f"a message id was stored meanwhile ({exc.diag.constraint_name})") from exc
+    if plan.seen:
+        cur.execute(_DEVICES_SEEN, (_seen_json([readings[o] for o in plan.seen]),))
     return len(plan.new), plan.refused
 
 
 def _batch_json(readings: Sequence[ValidReading]) -> str:
-    """The batch's keys and device descriptions as one JSON array for the check: one parameter
-    the server parses in C (psycopg adapts a Python list of 500 strings element by element)."""
+    """The batch's keys as one JSON array for the check: one parameter the server parses in C
+    (psycopg adapts a Python list of 500 strings element by element). A description holding a NUL
+    character (no PostgreSQL text can) goes too, so the server refuses the batch as the staging
+    path's COPY does, though only each device's latest description is stored."""
     rows = []
     for i, r in enumerate(readings):
         d = r.device
-        rows.append({"ord": i, "message_id": r.message_id, "gateway_id": r.gateway_id,
-                     "device_id": d.device_id, "measured_at": r.measured_at,
-                     "received_at": r.received_at,
-                     "manufacturer": d.manufacturer, "model": d.model, "serial": d.serial,
-                     "firmware": d.firmware, "address": d.address, "kind": r.kind})
+        row = {"ord": i, "message_id": r.message_id, "gateway_id": r.gateway_id,
+               "device_id": d.device_id, "measured_at": r.measured_at}
+        if "\x00" in f"{d.manufacturer}{d.model}{d.serial}{d.firmware}{d.address}":
+            row.update(manufacturer=d.manufacturer, model=d.model, serial=d.serial, firmware=d.firmware,
+                       address=d.address)
+        rows.append(row)
     return _dumps(rows)
+
+
+def _seen_json(seen: Sequence[ValidReading]) -> str:
+    """Per device among ``seen`` (batch order): first and last received_at, and the description
+    its latest reading reported (latest by received_at, then by position), without null fields."""
+    first: dict[str, datetime] = {}
+    latest: dict[str, ValidReading] = {}
+    for r in seen:
+        key = r.device.device_id
+        if key not in latest:
+            first[key], latest[key] = r.received_at, r
+            continue
+        first[key] = min(first[key], r.received_at)
+        if r.received_at >= latest[key].received_at:
+            latest[key] = r
+    out = []
+    for key, r in latest.items():
+        d = r.device
+        said = {"manufacturer": d.manufacturer, "model": d.model, "serial": d.serial, "firmware": d.firmware,
+                "address": d.address, "gateway_id": r.gateway_id, "kind": r.kind}
+        out.append({"device_id": key, "first_seen": first[key], "last_seen": r.received_at,
+                    "reported": {k: v for k, v in said.items() if v is not None}})
+    return _dumps(out)

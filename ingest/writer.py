@@ -67,11 +67,13 @@ _COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("mean_arterial_mmhg", "double precision"), ("pulse_bpm", "double precision"),
     ("glucose_mg_dl", "double precision"), ("sample_type", "text"), ("sample_location", "text"),
     ("meal", "text"), ("device_status", "text[]"), ("user_id", "integer"), ("original", "jsonb"),
-    ("raw", "bytea"), ("raw_context", "bytea"), ("manufacturer", "text"), ("model", "text"),
-    ("serial", "text"), ("firmware", "text"), ("address", "text"),
+    ("raw", "bytea"), ("raw_context", "bytea"),
     # weight and spo2 (0080); BMI and height stay in the message only: no rule or export uses them
     ("weight_kg", "double precision"), ("spo2_pct", "double precision"),
     ("spo2_min_pct", "double precision"), ("sample_count", "integer"),
+    # the device's description last: a reading's row is the staging row's middle (reading_fields)
+    ("manufacturer", "text"), ("model", "text"), ("serial", "text"), ("firmware", "text"),
+    ("address", "text"),
 )
 _DEVICE_ONLY: Final = frozenset({"ord", "manufacturer", "model", "serial", "firmware", "address"})
 READING_COLUMNS: Final = tuple(c for c, _ in _COLUMNS if c not in _DEVICE_ONLY)
@@ -157,25 +159,29 @@ def raw_bytes(raw_hex: str) -> tuple[bytes, bytes | None]:
     return bytes.fromhex(head), (bytes.fromhex(tail.replace("+", "")) if sep else None)
 
 
-def staging_row(ord_: int, a: Accepted) -> tuple[Any, ...]:
-    r, d = a.reading, a.reading.device
+def reading_fields(a: Accepted) -> tuple[Any, ...]:
+    """One reading's values in ``READING_COLUMNS`` order."""
+    r = a.reading
     raw, context = raw_bytes(r.raw)
     return (
-        ord_, r.message_id, r.gateway_id, d.device_id, r.kind, r.measured_at,
+        r.message_id, r.gateway_id, r.device.device_id, r.kind, r.measured_at,
         r.clock_offset_s, r.received_at, r.sequence_number, a.grade.quality, a.grade.reason,
         r.measurement, r.transmission, r.systolic_mmhg, r.diastolic_mmhg, r.mean_arterial_mmhg,
         r.pulse_bpm, r.glucose_mg_dl, r.sample_type, r.sample_location, r.meal, list(r.status) or None,
-        r.user_id, _json(r.original), raw, context, d.manufacturer, d.model, d.serial,
-        d.firmware, d.address,
+        r.user_id, _json(r.original), raw, context,
         r.weight_kg, r.spo2_pct, r.spo2_min_pct, r.sample_count,
     )
 
 
+def staging_row(ord_: int, a: Accepted) -> tuple[Any, ...]:
+    d = a.reading.device
+    return (ord_, *reading_fields(a), d.manufacturer, d.model, d.serial, d.firmware, d.address)
+
+
 def reading_row(a: Accepted, patient_id: int | None, ingested_at: Any) -> tuple[Any, ...]:
-    """The ``readings`` row of the fast path (``direct.COPY_COLUMNS``): the staging row without
-    its position and the device's description, plus patient and ingestion time."""
-    row = staging_row(0, a)
-    return (*row[1:26], *row[31:], patient_id, ingested_at)
+    """The ``readings`` row of the fast path (``direct.COPY_COLUMNS``): the reading's fields, plus
+    patient and ingestion time."""
+    return (*reading_fields(a), patient_id, ingested_at)
 
 
 class BatchWriter:

@@ -34,13 +34,27 @@ def test_verdicts_in_batch_order() -> None:
     """Unbound first, then new, then a duplicate held by another gateway; a duplicate held by the
     sender (or by a pre-binding key without a gateway) is neither stored nor refused."""
     batch = [accepted(unique_reading(A, n)) for n in range(5)]
-    rows = [(0, None, False, None, None, NOW), (1, B, False, None, None, NOW), (2, A, True, A, 42, NOW),
-            (3, A, False, B, None, NOW), (4, A, False, None, None, NOW)]
+    rows = [(4, A, True, None, None, NOW), (0, None, None, None, None, NOW), (1, B, None, None, None, NOW),
+            (2, A, None, None, 42, NOW), (3, A, True, B, None, NOW)]  # (ord, enrolled, found, stored by, ...)
     d = direct.decide(batch, rows)
     assert d.new == [(2, 42)]
     assert d.refused == [(0, "not_enrolled", None), (1, "wrong_gateway", B),
                          (3, "duplicate_of_other_gateway", None)]
-    assert d.at == NOW
+    assert d.seen == [2, 4] and d.at == NOW
+
+
+def test_a_repeat_in_the_batch_is_held_by_the_first_bound_reading_of_its_id() -> None:
+    """The first bound reading of an id not stored is new; a later one from the same gateway is a
+    duplicate (seen), from another gateway a refusal; an unbound first reading holds nothing."""
+    msg = unique_reading(A, 1)
+    other = {**msg, "gateway_id": B}
+    batch = [accepted(other), accepted(msg), accepted(msg), accepted(other)]
+    rows = [(0, A, None, None, None, NOW), (1, A, None, None, 7, NOW), (2, A, None, None, 7, NOW),
+            (3, B, None, None, None, NOW)]  # the device moved to B for the last one's measured_at
+    d = direct.decide(batch, rows)
+    assert d.new == [(1, 7)]
+    assert d.refused == [(0, "wrong_gateway", A), (3, "duplicate_of_other_gateway", None)]
+    assert d.seen == [1, 2]
 
 
 def test_a_mixed_batch_gets_the_staging_paths_verdicts(writer: BatchWriter, db: Conn) -> None:
@@ -128,3 +142,41 @@ def test_two_writers_racing_for_the_same_ids_store_each_once(writer: BatchWriter
     other.close()
     assert sum(inserted) == 250
     assert count(db, "SELECT count(*) FROM readings") == 250
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["direct", "staging"])
+def test_last_seen_is_kept_to_the_minute_first_seen_and_reports_exactly(
+    writer: BatchWriter, db: Conn, monkeypatch: pytest.MonkeyPatch, fast: bool
+) -> None:
+    """A device seen again within 60 s of its stored last_seen_at keeps its row; a minute later,
+    an earlier first sighting, or a new report is written (both paths)."""
+    if not fast:
+        def contended(*args: Any, **kwargs: Any) -> Any:
+            raise direct.Contended("forced onto the staging path")
+
+        monkeypatch.setattr(direct, "write", contended)
+
+    def seen() -> tuple[Any, ...] | None:
+        return db.execute("SELECT first_seen_at, last_seen_at, reported->>'firmware' FROM devices"
+                          " WHERE device_id = %s", (DEV,)).fetchone()
+
+    def at(n: int, received: str, **device: str) -> Item:
+        msg = unique_reading(A, n, received_at=f"2025-11-23T{received}Z")
+        if device:
+            msg["device"] = {**msg["device"], **device}
+            msg = with_contract_id(msg)
+        return item(msg)
+
+    writer.write([at(1, "10:00:00")])
+    writer.write([at(2, "10:00:59")])
+    assert seen() == (datetime(2025, 11, 23, 10, tzinfo=UTC), datetime(2025, 11, 23, 10, tzinfo=UTC), "1.2")
+    writer.write([at(3, "10:01:01")])
+    assert seen() == (datetime(2025, 11, 23, 10, tzinfo=UTC), datetime(2025, 11, 23, 10, 1, 1, tzinfo=UTC),
+                      "1.2")
+    writer.write([at(4, "09:00:00")])
+    assert seen() == (datetime(2025, 11, 23, 9, tzinfo=UTC), datetime(2025, 11, 23, 10, 1, 1, tzinfo=UTC),
+                      "1.2")
+    writer.write([at(5, "10:01:30", firmware="9.9")])
+    assert seen() == (datetime(2025, 11, 23, 9, tzinfo=UTC), datetime(2025, 11, 23, 10, 1, 30, tzinfo=UTC),
+                      "9.9")
+    assert count(db, "SELECT count(*) FROM readings") == 5
