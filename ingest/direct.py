@@ -27,6 +27,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Final
 
 import psycopg
@@ -67,8 +68,8 @@ class Contended(Exception):
 Refusal = tuple[int, str, str | None]  # (position in the batch, reason code, enrolled gateway)
 # What the check says of one reading: (position, enrolled gateway, id found stored, the gateway
 # that stored it, patient at measured_at (asked only for a bound reading whose id is not stored),
-# the database's clock).
-Checked = tuple[int, str | None, bool | None, str | None, int | None, datetime]
+# the database's clock, on the first reading only).
+Checked = tuple[int, str | None, bool | None, str | None, int | None, datetime | None]
 
 
 @dataclass
@@ -96,7 +97,8 @@ def _check_sql(keys_table: bool) -> sql.Composed:
     settles the rest in Python, where it costs less than the server's sorts did."""
     return sql.SQL(
         """
-        SELECT t.ord, e.gateway_id, k.found, k.gateway_id, a.patient_id, clock_timestamp()
+        SELECT t.ord, e.gateway_id, k.found, k.gateway_id, a.patient_id,
+               CASE WHEN t.ord = 0 THEN clock_timestamp() END  -- once: 500 fewer timestamps to parse
         FROM json_to_recordset(%s::json)
              AS t(ord integer, message_id uuid, gateway_id text, device_id text, measured_at timestamptz,
                   manufacturer text, model text, serial text, firmware text, address text)
@@ -117,7 +119,7 @@ _DEVICES_SEEN: Final = sql.SQL(
     FROM (
         SELECT device_id, LEAST(first_seen, now()) AS first_seen, LEAST(last_seen, now()) AS last_seen,
                reported
-        FROM json_to_recordset(%s::json)
+        FROM jsonb_to_recordset(%s::jsonb)  -- jsonb: ``reported`` is not parsed a second time
              AS j(device_id text, first_seen timestamptz, last_seen timestamptz, reported jsonb)
     ) x
     WHERE d.device_id = x.device_id AND """ + binding.DEVICES_SEEN_WHEN
@@ -138,8 +140,8 @@ def decide(accepted: Sequence[Accepted], rows: Sequence[Checked]) -> Decision:
     id by the gateway that stored it (none: a pre-binding key, which holds for everyone)."""
     out = Decision()
     first: dict[str, str] = {}  # id -> gateway of its first bound reading in this batch
-    for o, enrolled, found, stored_by, patient, at in sorted(rows):
-        out.at = at
+    for o, enrolled, found, stored_by, patient, at in sorted(rows, key=itemgetter(0)):
+        out.at = out.at or at
         r = accepted[o].reading
         if enrolled != r.gateway_id:
             out.refused.append((o, binding.unbound_code(enrolled), enrolled))

@@ -34,8 +34,9 @@ def test_verdicts_in_batch_order() -> None:
     """Unbound first, then new, then a duplicate held by another gateway; a duplicate held by the
     sender (or by a pre-binding key without a gateway) is neither stored nor refused."""
     batch = [accepted(unique_reading(A, n)) for n in range(5)]
-    rows = [(4, A, True, None, None, NOW), (0, None, None, None, None, NOW), (1, B, None, None, None, NOW),
-            (2, A, None, None, 42, NOW), (3, A, True, B, None, NOW)]  # (ord, enrolled, found, stored by, ...)
+    # (ord, enrolled gateway, id found, stored by, patient, clock: on the first reading only)
+    rows = [(4, A, True, None, None, None), (0, None, None, None, None, NOW), (1, B, None, None, None, None),
+            (2, A, None, None, 42, None), (3, A, True, B, None, None)]
     d = direct.decide(batch, rows)
     assert d.new == [(2, 42)]
     assert d.refused == [(0, "not_enrolled", None), (1, "wrong_gateway", B),
