@@ -5,7 +5,8 @@
 rule might be broken, and the caller then runs the reference, which names the reason. So this
 module never writes a reason and can take shortcuts the reference cannot: plain string checks in
 place of the contract's regular expressions (the reference keeps them), the C JSON parser, and
-no per-field error paths. tests/ingest/test_contract_fast.py checks the subset property.
+no per-field error paths. tests/ingest/test_contract_differential.py checks the subset property
+against the reference itself.
 """
 
 from __future__ import annotations
@@ -18,12 +19,7 @@ from typing import Any, Final
 
 from gateway import contract
 from gateway.contract import (
-    BP_VALUES,
-    GLUCOSE_NUMBERS,
-    KIND_BLOOD_PRESSURE,
-    KIND_GLUCOSE,
     KIND_SPO2,
-    KIND_WEIGHT,
     KINDS,
     MAX_MESSAGE_BYTES,
     MEASUREMENT_OK,
@@ -53,14 +49,11 @@ _ZERO: Final = timedelta(0)
 _NUMBER_TYPES: Final = (int, float)
 _LOWER_HEX: Final = "0123456789abcdef"
 _HEX: Final = "0123456789abcdefABCDEF"
-# What a reading of each kind reads from ``values``. Blood pressure and glucose read their own
-# numbers only, and no ``sample_count``, as this path always has (before weight and SpO2 joined
-# it): another kind's malformed number there is ignored here, where the reference would refuse
-# it. Kept as it was, since accepted-or-refused is public; the differential test holds it.
-_SAMPLE_COUNT_IGNORED: Final = frozenset({KIND_BLOOD_PRESSURE, KIND_GLUCOSE})
-_OWN_NUMBERS: Final = frozenset({*BP_VALUES, *GLUCOSE_NUMBERS})
-_NUMBERS_READ: Final = {KIND_BLOOD_PRESSURE: _OWN_NUMBERS, KIND_GLUCOSE: _OWN_NUMBERS,
-                        KIND_WEIGHT: frozenset(VALUE_NUMBERS), KIND_SPO2: frozenset(VALUE_NUMBERS)}
+# Every kind reads every number of ``values`` and ``sample_count``, as the reference does: a
+# blood-pressure reading carrying another kind's malformed number, or a ``sample_count``, is
+# declined here (ValueError -> None) so the reference names the reason; a well-formed one is kept
+# as the reference keeps it. One message, one answer (tests/ingest/test_contract_differential.py).
+_VALUE_NUMBERS: Final = frozenset(VALUE_NUMBERS)
 
 
 def _number(container: dict[str, Any], key: str) -> float | None:
@@ -118,13 +111,11 @@ def _device(obj: dict[str, Any]) -> DeviceInfo:
     return DeviceInfo(device_id, *texts)
 
 
-def _numbers(values: dict[str, Any], kind: str) -> dict[str, float | None]:
-    """The numbers of ``values`` this path reads for ``kind`` (null when absent), looking only at
-    the keys the message has."""
+def _numbers(values: dict[str, Any]) -> dict[str, float | None]:
+    """The numbers of ``values`` (null when absent), looking only at the keys the message has."""
     numbers: dict[str, float | None] = dict.fromkeys(VALUE_NUMBERS)
-    wanted = _NUMBERS_READ[kind]
     for key, value in values.items():
-        if key in wanted and value is not None:
+        if key in _VALUE_NUMBERS and value is not None:
             if type(value) not in _NUMBER_TYPES or not math.isfinite(value):
                 raise ValueError(key)
             numbers[key] = float(value)
@@ -148,8 +139,6 @@ def _sequence_number(kind: str, value: Any) -> int | None:
 
 
 def _sample_count(kind: str, values: dict[str, Any]) -> int | None:
-    if kind in _SAMPLE_COUNT_IGNORED:
-        return None
     count = values.get(SPO2_SAMPLE_COUNT)
     if count is not None and (kind != KIND_SPO2 or type(count) is not int or not 1 <= count <= 1_000_000):
         raise ValueError(SPO2_SAMPLE_COUNT)
@@ -221,7 +210,7 @@ def _reading(topic: str, topic_gw: str, payload: bytes, obj: dict[str, Any]) -> 
     values = obj["values"]
     if type(values) is not dict:
         return None
-    numbers = _numbers(values, kind)
+    numbers = _numbers(values)
     sample_type, sample_location, meal = _text(values, "sample_type"), _text(values, "sample_location"), \
         _text(values, "meal")
     sample_count = _sample_count(kind, values)

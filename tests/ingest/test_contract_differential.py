@@ -1,10 +1,11 @@
-"""The validator against its own past: same result and same dead-letter reason for every input.
+"""The fast path against the reference: one message, one answer.
 
-``tests/ingest/contract_oracle.py`` is ingest/contract.py as it stood before the split and the
-cheaper fast path. Over the contract test vectors, the fleet's four kinds and a seeded corpus of
-mutated valid messages, ``decode`` must return an equal reading (field by field) or raise the same
-error class with the same reason, or fail the same way (a validator bug that becomes an
-``InternalError`` dead letter). The dead-letter reasons are a public interface.
+``decode`` tries the one-pass check of ingest/contract_fast.py first; the rule-by-rule reference
+(ingest/contract_reference.py) alone is the definition of valid. Over the contract test vectors, the
+fleet's four kinds and a seeded corpus of mutated valid messages, ``decode`` must return a reading
+equal (field by field) to the reference's, or raise the same error class with the same reason, or
+fail the same way (a validator bug that becomes an ``InternalError`` dead letter). The dead-letter
+reasons are a public interface.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from typing import Any
 import pytest
 
 from gateway import contract as wire
+from ingest import contract_reference as reference
 from ingest.contract import decode
+from ingest.valid import ValidReading, ValidStatus
 from simulators.fleet import FleetConfig, make_devices
 from simulators.fleet_messages import build_reading
-from tests.ingest import contract_oracle as oracle
 from tests.ingest.corpus import corpus
 from tests.ingest.helpers import EXAMPLE, GLUCOSE, dumps, status
 
@@ -46,10 +48,22 @@ def _outcome(fn: Any, topic: str, payload: bytes) -> Outcome:
     return ("ok", type(r).__name__, tuple(sorted(fields.items(), key=lambda kv: kv[0])))
 
 
+def _reference_decode(topic: str, payload: bytes) -> ValidReading | ValidStatus:
+    """``decode`` without the fast path: the reference alone answers every message."""
+    m = wire.INBOUND_TOPIC_RE.match(topic)
+    if m is None:  # refused by topic before either validator runs
+        return decode(topic, payload)
+    gateway_id, leaf = m.group(1), m.group(2)
+    text, obj = reference.load_object(payload)
+    if leaf == "status":
+        return reference.status(topic, gateway_id, obj, text)
+    return reference.reading(topic, gateway_id, obj, text)
+
+
 def _agree(topic: str, payload: bytes) -> Outcome:
-    new, old = _outcome(decode, topic, payload), _outcome(oracle.decode, topic, payload)
-    assert new == old, f"{topic} {payload[:300]!r}"
-    return new
+    got, ref = _outcome(decode, topic, payload), _outcome(_reference_decode, topic, payload)
+    assert got == ref, f"{topic} {payload[:300]!r}"
+    return got
 
 
 def _fleet(n: int, vitals: float = 0.5) -> list[tuple[str, bytes]]:
@@ -74,6 +88,33 @@ def test_valid_vectors_give_equal_readings() -> None:
     for topic, payload in [(TOPIC, dumps(EXAMPLE)), (TOPIC, dumps(GLUCOSE)), *_fleet(40)]:
         assert _agree(topic, payload)[0] == "ok"
     assert _agree(f"rpm/v1/{GW}/status", dumps(status(GW, "2026-01-01T00:00:00Z")))[0] == "ok"
+
+
+
+# another kind's number, or a sample_count, on a blood-pressure or glucose reading: the fast path
+# once skipped these (accepting "x", dropping 70.5); now both answer as the reference does
+_FOREIGN = [
+    ("weight_kg", "x", "values.weight_kg must be a number or null"),
+    ("spo2_pct", "97", "values.spo2_pct must be a number or null"),
+    ("sample_count", 3, "values.sample_count is only for spo2 readings"),
+    ("sample_count", "3", "values.sample_count is only for spo2 readings"),
+    ("weight_kg", 70.5, None),
+    ("height_m", None, None),
+    ("sample_count", None, None),
+]
+
+
+@pytest.mark.parametrize("base", [EXAMPLE, GLUCOSE], ids=["blood_pressure", "glucose"])
+@pytest.mark.parametrize(("key", "value", "reason"), _FOREIGN, ids=[f"{k}={v!r}" for k, v, _ in _FOREIGN])
+def test_other_kinds_values_have_one_answer(base: dict[str, Any], key: str, value: Any,
+                                            reason: str | None) -> None:
+    msg = copy.deepcopy(base)
+    msg["values"][key] = value
+    outcome = _agree(TOPIC, dumps(msg))
+    if reason is None:
+        assert outcome[0] == "ok" and dict(outcome[2])[key] == value
+    else:
+        assert outcome[:2] == ("raised", "ContractViolation") and reason in outcome[2], outcome
 
 
 # values a buggy or hostile gateway might put anywhere
