@@ -157,7 +157,7 @@ def test_adapter_powers_off_mid_download_then_back(bus_address: str, tmp_path: P
 def test_services_resolving_late_and_a_notification_storm(bus_address: str, tmp_path: Path) -> None:
     async def body(bluez: BluezDouble, c: Collector) -> list[SessionResult | Exception]:
         bluez.faults.services_delay_s = 0.4
-        bluez.faults.storm = 25  # every indication arrives 25 times
+        bluez.faults.storm = 5  # every indication arrives 5 times
         return await sessions(c, [p.device.address for p in bluez.peripherals], 2)
 
     devices, ob, results = _run(bus_address, tmp_path, "bp:BP-1,glucose:GL-1", "normal", body)
