@@ -124,20 +124,30 @@ class _Download:
         self.core, self.device, self.offset = core, device, offset
         self.result, self.tracker, self.profile = result, tracker, profile
         self.joiner = ContextJoiner(core.config.context_timeout_s)
-        self.order: list[int] = []  # sequence numbers in arrival order, not yet committed
+        self.order: list[int] = []  # sequence numbers in arrival order, not yet committed (once each)
         self.ready: dict[int, tuple[GlucoseRecord, datetime]] = {}
         self.received: dict[int, datetime] = {}
+        self.done: set[int] = set()  # committed in this procedure: a repeat is a duplicate
 
     def take(self, frame: FrameReceived) -> Flow[None]:
         """A measurement or context: parse it (malformed → rejected row) and offer it to the joiner."""
         try:
             if frame.uuid == GLUCOSE:
                 m = parse_glucose_measurement(frame.data)
-                self.order.append(m.sequence_number)
-                self.received[m.sequence_number] = frame.received_at
+                seq = m.sequence_number
+                if seq in self.done:  # a meter repeating a record it already gave us
+                    self.result.duplicates += 1
+                    return
+                # A repeat while the record is still pending keeps its first place: listed twice, the
+                # second entry would wait for a record already committed and hold back every later one.
+                if seq not in self.order:
+                    self.order.append(seq)
+                self.received.setdefault(seq, frame.received_at)
                 self.release(self.joiner.add_measurement(m, self.core.clock.monotonic()))
             else:
                 context = parse_glucose_context(frame.data)
+                if context.sequence_number in self.done:  # its record is committed with a context
+                    return
                 self.release(self.joiner.add_context(context, self.core.clock.monotonic()))
         except MalformedMeasurement as exc:
             yield from self.core.reject(self.device.id, exc, frame.received_at)
@@ -146,6 +156,9 @@ class _Download:
     def release(self, records: list[GlucoseRecord]) -> None:
         for record in records:
             seq = record.measurement.sequence_number
+            held = self.ready.get(seq)
+            if held is not None and held[0].context is not None and record.context is None:
+                continue  # a repeat released without its context never replaces the joined record
             self.ready[seq] = (record, self.received.get(seq, self.core.clock.utc()))
 
     def release_outcome(self, outcome: Expired) -> Flow[None]:
@@ -164,6 +177,7 @@ class _Download:
             record, received_at = self.ready.pop(seq)
             if not (yield from self._commit(record, received_at)):
                 return False
+            self.done.add(seq)
         return True
 
     def finish(self) -> Flow[bool]:

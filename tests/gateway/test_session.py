@@ -295,3 +295,28 @@ def test_abandon_marks_the_session_failed() -> None:
     session.start()
     session.abandon()
     assert session.phase is Phase.FAILED and session.result is None
+
+
+def _with_context(seq: int) -> list[tuple[int, bytes]]:
+    """0x2A18 with Context Information Follows (flag b4), then its 0x2A34 (flags 0, the sequence)."""
+    measurement = bytearray(glucose_frame(seq))
+    measurement[0] |= 0x10
+    return [(0x2A18, bytes(measurement)), (0x2A34, bytes([0, seq & 0xFF, seq >> 8]))]
+
+
+def test_a_meter_repeating_records_and_contexts_loses_nothing_and_keeps_each_context() -> None:
+    m1, c1 = _with_context(1)
+    m2, c2 = _with_context(2)
+    m3, c3 = _with_context(3)
+    # Record 1 is repeated after it was committed; record 2's copies overlap (measurement, measurement,
+    # context); record 3 follows. A repeat used to be listed twice and hold back every later record.
+    frames = [m1, c1, m1, m2, c2, m2, m2, c2, m2, m3, c3, m3, m3, c3, (0x2A52, RACP_SUCCESS)]
+    peer = Peer(info={"serial": "GL-1"}, racp={bytes.fromhex("0101"): frames})
+    result = run(peer, GLUCOSE_CHARS).result
+    assert result is not None and result.complete and result.duplicates >= 1
+    firsts: dict[int, dict[str, Any]] = {}
+    for stored in peer.stored:
+        reading = json.loads(stored.payload)
+        firsts.setdefault(reading["sequence_number"], reading)
+    assert sorted(firsts) == [1, 2, 3]
+    assert all("+" in r["raw"] for r in firsts.values()), firsts  # measurement + its context
