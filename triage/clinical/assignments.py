@@ -149,7 +149,8 @@ def _audit(conn: psycopg.Connection[Any], actor: str, device_id: str, moved: Mov
 def history(conn: psycopg.Connection[Any], limit: int = 500) -> list[dict[str, Any]]:
     """Every assignment, newest first, with the readings it holds now (the admin's history page).
     The readings count is a join about the assignment, so it stays here, not in readings_store."""
-    cur = conn.execute(
+    return dict_rows(
+        conn,
         "SELECT a.assignment_id, a.device_id, d.kind, a.patient_id, p.display_name, p.mrn, a.valid_from,"
         " a.valid_to, a.assigned_by,"
         " (SELECT count(*) FROM readings r WHERE r.device_id = a.device_id AND r.patient_id = a.patient_id"
@@ -159,8 +160,6 @@ def history(conn: psycopg.Connection[Any], limit: int = 500) -> list[dict[str, A
         " ORDER BY a.valid_from DESC, a.assignment_id DESC LIMIT %s",
         (limit,),
     )
-    names = [c.name for c in cur.description or []]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def device_history(

@@ -24,6 +24,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from triage.clinical import audit_key
+from triage.rows import dict_rows
 
 GENESIS_HASH = "0" * 64
 _APPEND_LOCK = 0x72706D61  # "rpma": one audit append at a time
@@ -249,15 +250,14 @@ def hash_at(conn: psycopg.Connection[Any], seq: int) -> str | None:
 
 def device_moves(conn: psycopg.Connection[Any], limit: int = 200) -> list[dict[str, Any]]:
     """The audited moves of readings between patients and 'unassigned', newest first."""
-    cur = conn.execute(
+    return dict_rows(
+        conn,
         "SELECT seq, at, actor, action, patient_id, detail->>'device_id' AS device_id,"
         " (detail->>'readings')::int AS readings FROM audit_log"
         " WHERE action IN ('device.readings_attached', 'device.readings_detached')"
         " ORDER BY seq DESC LIMIT %s",
         (limit,),
     )
-    names = [c.name for c in cur.description or []]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 # -- the "who viewed my data" report (DOMAIN F, H11) ------------------------------------------------

@@ -23,6 +23,7 @@ import psycopg
 from gateway.contract import GATEWAY_ID_RE, MAX_DEVICE_ID_CHARS
 from triage.clinical import audit
 from triage.errors import TerminalTriageError
+from triage.rows import dict_rows
 
 KINDS = ("blood_pressure", "glucose", "weight", "spo2")
 
@@ -158,7 +159,8 @@ def enrolled_gateway(conn: psycopg.Connection[Any], device_id: str, at: datetime
 
 def history(conn: psycopg.Connection[Any], limit: int = 500) -> list[dict[str, Any]]:
     """Every enrolment, newest first, with the device's stated and reported description."""
-    cur = conn.execute(
+    return dict_rows(
+        conn,
         "SELECT e.enrolment_id, e.device_id, d.kind, d.manufacturer, d.model, d.firmware, e.gateway_id,"
         " e.valid_from, e.valid_to, e.enrolled_by, e.reason, e.ended_by, e.end_reason,"
         " d.reported->>'firmware' AS reported_firmware, d.reported->>'model' AS reported_model"
@@ -166,5 +168,3 @@ def history(conn: psycopg.Connection[Any], limit: int = 500) -> list[dict[str, A
         " ORDER BY e.valid_from DESC, e.enrolment_id DESC LIMIT %s",
         (limit,),
     )
-    names = [c.name for c in cur.description or []]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
