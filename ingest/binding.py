@@ -20,7 +20,9 @@ enrolled gateway reports (``devices.reported``), never kind, manufacturer, model
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Final, TypeVar
 
 from psycopg import sql
 
@@ -39,6 +41,64 @@ ENROLLED_AT: Final = """
       AND (de.valid_to IS NULL OR de.valid_to > {t}.measured_at)
     ORDER BY de.valid_from DESC LIMIT 1
 """
+
+
+# Per distinct device of a batch (``b``: device_id, lo, hi = its readings' first and last
+# measured_at), every enrolment and assignment covering part of [lo, hi]: a batch repeating a device
+# (a gateway's backlog) costs one probe per device, not per reading; :func:`covering` then picks,
+# per reading, the row ENROLLED_AT / the fast path's ASSIGNED_AT would have picked. An infinite
+# bound comes back NULL, open (psycopg loads no infinite timestamp). The database's clock comes last.
+INTERVALS: Final = sql.SQL(
+    """
+    WITH b AS MATERIALIZED (
+        SELECT * FROM json_to_recordset(%s::json)
+             AS j(device_id text, lo timestamptz, hi timestamptz,
+                  manufacturer text, model text, serial text, firmware text, address text)
+    )
+    SELECT 0, de.device_id, de.gateway_id, NULL::bigint,
+           NULLIF(de.valid_from, '-infinity'), NULLIF(de.valid_to, 'infinity')
+    FROM b JOIN device_enrolments de ON de.device_id = b.device_id AND de.valid_from <= b.hi
+                                        AND (de.valid_to IS NULL OR de.valid_to > b.lo)
+    UNION ALL
+    SELECT 1, da.device_id, NULL, da.patient_id,
+           NULLIF(da.valid_from, '-infinity'), NULLIF(da.valid_to, 'infinity')
+    FROM b JOIN device_assignments da ON da.device_id = b.device_id AND da.valid_from <= b.hi
+                                         AND (da.valid_to IS NULL OR da.valid_to > b.lo)
+    UNION ALL
+    SELECT 2, NULL, NULL, NULL, clock_timestamp(), NULL
+    """
+)
+
+V = TypeVar("V")
+Interval = tuple[datetime | None, datetime | None, V]  # (valid_from, valid_to; None: open, value)
+
+
+def intervals(rows: Iterable[Sequence[Any]]) -> tuple[dict[str, list[Interval[str]]],
+                                                     dict[str, list[Interval[int]]], datetime | None]:
+    """INTERVALS' rows as (enrolled gateways by device, assigned patients by device, clock)."""
+    enrolled: dict[str, list[Interval[str]]] = {}
+    assigned: dict[str, list[Interval[int]]] = {}
+    clock = None
+    for which, device, gateway, patient, start, end in rows:
+        if which == 0:
+            enrolled.setdefault(device, []).append((start, end, gateway))
+        elif which == 1:
+            assigned.setdefault(device, []).append((start, end, int(patient)))
+        else:
+            clock = start
+    return enrolled, assigned, clock
+
+
+def covering(rows: Sequence[Interval[V]] | None, at: datetime) -> V | None:
+    """The value of the row covering ``at`` (valid_from <= at < valid_to) with the latest
+    valid_from, as ``ORDER BY valid_from DESC LIMIT 1`` picks it; none covers: None."""
+    best: Interval[V] | None = None
+    for row in rows or ():
+        start, end = row[0], row[1]
+        if (start is None or start <= at) and (end is None or end > at) and (
+                best is None or (start is not None and (best[0] is None or start > best[0]))):
+            best = row
+    return None if best is None else best[2]
 
 
 def refuse_unbound_sql(staging: sql.Identifier) -> sql.Composed:

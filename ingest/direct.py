@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -63,6 +63,11 @@ COPY_COLUMNS: Final = (*_FIELDS, "patient_id", "ingested_at")
 class Contended(Exception):
     """Another transaction claimed one of the batch's new ids after the check: redo the batch on
     the staging path (this transaction is rolled back)."""
+
+
+class Stored(Exception):
+    """The optimistic write met an id held already (a redelivery, or a claim by another writer):
+    redo the batch with the check (this transaction is rolled back)."""
 
 
 Refusal = tuple[int, str, str | None]  # (position in the batch, reason code, enrolled gateway)
@@ -162,20 +167,38 @@ def decide(accepted: Sequence[Accepted], rows: Sequence[Checked]) -> Decision:
     return out
 
 
-def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], rows_of: Any,
-          *, keys_table: bool) -> tuple[int, list[Refusal]]:
-    """Check (and record the devices seen), claim, COPY; returns (inserted, refusals). Raises
-    :class:`Contended` when another transaction took one of the new ids meanwhile.
+class Written(NamedTuple):
+    inserted: int
+    refused: list[Refusal]
+    stored: int  # readings whose id the check found stored (optimistic: 0, it does not look)
 
+
+def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], rows_of: Any,
+          *, keys_table: bool, optimistic: bool = False) -> Written:
+    """Bind and dedupe (checked, or ``optimistic``), claim, COPY, record the devices seen.
+
+    Checked: raises :class:`Contended` when another transaction took one of the new ids after the
+    check. Optimistic: raises :class:`Stored` when any id of the batch was stored already (or is
+    taken meanwhile); the caller rolls back and redoes the batch checked.
     ``rows_of(accepted, patient_id, ingested_at)`` gives the COPY row of one reading."""
     readings = [a.reading for a in accepted]
-    cur.execute(_check_sql(keys_table), (_batch_json(readings),))
-    plan = decide(accepted, cur.fetchall())
+    if optimistic:
+        cur.execute(binding.INTERVALS, (_devices_json(readings),))
+        enrolled, assigned, at = binding.intervals(cur.fetchall())
+        rows: list[Checked] = [
+            (i, binding.covering(enrolled.get(r.device.device_id), r.measured_at), None, None,
+             binding.covering(assigned.get(r.device.device_id), r.measured_at), at)
+            for i, r in enumerate(readings)]
+    else:
+        cur.execute(_check_sql(keys_table), (_batch_json(readings),))
+        rows = cur.fetchall()
+    plan = decide(accepted, rows)
+    lost = Stored if optimistic else Contended
     if plan.new and keys_table:
         cur.execute(_CLAIM, ([readings[o].message_id for o, _ in plan.new],
                              [readings[o].gateway_id for o, _ in plan.new]))
         if cur.rowcount != len(plan.new):
-            raise Contended(f"{len(plan.new) - cur.rowcount} message ids claimed meanwhile")
+            raise lost(f"{len(plan.new) - cur.rowcount} message ids held already")
     if plan.new:
         try:
             with cur.copy(_COPY) as copy:
@@ -184,10 +207,29 @@ def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], rows_of: Any,
         except psycopg.errors.UniqueViolation as exc:
             if exc.diag.constraint_name != DEDUPE_INDEX:
                 raise
-            raise Contended(f"a message id was stored meanwhile ({exc.diag.constraint_name})") from exc
+            raise lost(f"a message id is stored already ({exc.diag.constraint_name})") from exc
     if plan.seen:
         cur.execute(_DEVICES_SEEN, (_seen_json([readings[o] for o in plan.seen]),))
-    return len(plan.new), plan.refused
+    return Written(len(plan.new), plan.refused, sum(1 for row in rows if row[2]))
+
+
+def _devices_json(readings: Sequence[ValidReading]) -> str:
+    """The batch's devices for binding.INTERVALS, each with its readings' first and last
+    measured_at; a description holding a NUL goes too (see :func:`_batch_json`)."""
+    span: dict[str, dict[str, Any]] = {}
+    for r in readings:
+        d, at = r.device, r.measured_at
+        one = span.get(d.device_id)
+        if one is None:
+            span[d.device_id] = one = {"device_id": d.device_id, "lo": at, "hi": at}
+        elif at < one["lo"]:
+            one["lo"] = at
+        elif at > one["hi"]:
+            one["hi"] = at
+        if "\x00" in f"{d.manufacturer}{d.model}{d.serial}{d.firmware}{d.address}":
+            one.update(manufacturer=d.manufacturer, model=d.model, serial=d.serial, firmware=d.firmware,
+                       address=d.address)
+    return _dumps(list(span.values()))
 
 
 def _batch_json(readings: Sequence[ValidReading]) -> str:

@@ -41,6 +41,10 @@ __all__ = ["DEAD_LETTER_KEEP", "READING_COLUMNS", "Accepted", "BatchResult", "Ba
 log = logging.getLogger(__name__)
 
 STAGING: Final = sql.Identifier("ingest_staging")
+# The writer's three paths (BatchWriter._write_fast): no id probed, every id probed, staging table.
+_OPTIMISTIC: Final = "optimistic"
+_CHECKED: Final = "checked"
+_STAGING: Final = "staging"
 
 
 
@@ -197,6 +201,7 @@ class BatchWriter:
         self._foreign = binding.refuse_foreign_duplicates_sql(STAGING, keys_table=False)
         self._devices = binding.devices_seen_sql(STAGING)
         self._keys = False
+        self._optimistic = True  # see _write_fast
 
     def _connection(self) -> db.Connection:
         if self._conn is None or self._conn.closed:
@@ -221,12 +226,7 @@ class BatchWriter:
             conn = self._connection()
             try:
                 with db.map_errors():
-                    try:
-                        return self._write_all(conn, items, fast=True)
-                    except direct.Contended as exc:
-                        log.info("batch of %d raced another writer (%s): written through staging",
-                                 len(items), exc)
-                        return self._write_all(conn, items, fast=False)
+                    return self._write_fast(conn, items)
             except RowRefused as exc:
                 log.warning("batch of %d refused (SQLSTATE %s): retrying row by row", len(items),
                             exc.sqlstate)
@@ -237,9 +237,25 @@ class BatchWriter:
             self.close()
             raise
 
+    def _write_fast(self, conn: db.Connection, items: Sequence[Item]) -> BatchResult:
+        """Optimistic first (no id probed); a batch meeting a stored id is redone checked, and the
+        next batches stay checked until one finds no stored id (a redelivered backlog); a race
+        lost after the check is redone through staging."""
+        try:
+            if self._optimistic:
+                try:
+                    return self._write_all(conn, items, path=_OPTIMISTIC)
+                except direct.Stored as exc:
+                    log.info("batch of %d holds an id stored already (%s): checked", len(items), exc)
+                    self._optimistic = False
+            return self._write_all(conn, items, path=_CHECKED)
+        except direct.Contended as exc:
+            log.info("batch of %d raced another writer (%s): written through staging", len(items), exc)
+            return self._write_all(conn, items, path=_STAGING)
+
     # -- one transaction for everything ------------------------------------------------------------
 
-    def _write_all(self, conn: db.Connection, items: Sequence[Item], *, fast: bool) -> BatchResult:
+    def _write_all(self, conn: db.Connection, items: Sequence[Item], *, path: str) -> BatchResult:
         result = BatchResult()
         accepted = [x for x in items if isinstance(x, Accepted)]
         statuses = sorted((x for x in items if isinstance(x, ValidStatus)),
@@ -247,7 +263,7 @@ class BatchWriter:
         letters = [x for x in items if isinstance(x, DeadLetter)]
         with conn.transaction(), conn.cursor() as cur:
             if accepted:
-                result.inserted = self._readings(cur, accepted, result, fast=fast)
+                result.inserted = self._readings(cur, accepted, result, path=path)
                 result.duplicates = len(accepted) - result.inserted - len(result.rejected)
             for st in statuses:
                 cur.execute(_STATUS_SQL, (st.gateway_id, st.online, st.payload_text, st.at))
@@ -256,14 +272,19 @@ class BatchWriter:
         return result
 
     def _readings(self, cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], result: BatchResult,
-                  *, fast: bool = False, clear: bool = False) -> int:
+                  *, path: str = _STAGING, clear: bool = False) -> int:
         """Bind, dedupe and store; the binding's refusals go to ``result`` (their dead letters are
-        inserted by the caller, in the same transaction). ``fast``: ``ingest/direct.py`` (may
-        raise :class:`~ingest.direct.Contended`); else through the staging table."""
-        if fast:
-            inserted, refused = direct.write(cur, accepted, reading_row, keys_table=self._keys)
-        else:
+        inserted by the caller, in the same transaction). ``path``: ``ingest/direct.py``
+        optimistic (may raise :class:`~ingest.direct.Stored`) or checked (may raise
+        :class:`~ingest.direct.Contended`), or through the staging table."""
+        if path == _STAGING:
             inserted, refused = self._staged(cur, accepted, clear=clear)
+        else:
+            done = direct.write(cur, accepted, reading_row, keys_table=self._keys,
+                                optimistic=path == _OPTIMISTIC)
+            inserted, refused = done.inserted, done.refused
+            if path == _CHECKED:
+                self._optimistic = done.stored == 0
         for o, code, enrolled in sorted(refused):
             letter, rejection = binding.refusal(accepted[o], code, enrolled)
             log.warning("reading from %s refused (%s): dead-lettered", rejection.gateway_id, code)

@@ -10,11 +10,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from ingest import direct
+from ingest import binding, direct
 from ingest.writer import READING_COLUMNS, Accepted, BatchWriter, Item, keys_table, reading_row
 from tests.ingest.helpers import count, enrol, unique_reading, with_contract_id
 from tests.ingest.test_binding import DEV, NOW, A, B, Conn, item
 from tests.ingest.test_binding import writer as writer  # the fixture: DEV enrolled on A
+from tests.waiting import wait_for
 
 
 def accepted(msg: dict[str, Any]) -> Accepted:
@@ -181,3 +182,115 @@ def test_last_seen_is_kept_to_the_minute_first_seen_and_reports_exactly(
     assert seen() == (datetime(2025, 11, 23, 9, tzinfo=UTC), datetime(2025, 11, 23, 10, 1, 30, tzinfo=UTC),
                       "9.9")
     assert count(db, "SELECT count(*) FROM readings") == 5
+
+
+def test_covering_picks_the_latest_row_covering_the_instant() -> None:
+    """valid_from <= at < valid_to, the latest valid_from winning (ORDER BY valid_from DESC LIMIT
+    1); an open end covers everything after; nothing covering: None."""
+    t = [datetime(2025, 11, d, tzinfo=UTC) for d in range(1, 6)]
+    rows = [(t[0], t[2], "old"), (t[2], None, "new"), (t[1], t[3], "overlap")]
+    assert [binding.covering(rows, at) for at in t] == ["old", "overlap", "new", "new", "new"]
+    assert binding.covering([(t[1], t[2], 7)], t[0]) is None
+    assert binding.covering([(t[1], t[2], 7)], t[2]) is None and binding.covering(None, t[0]) is None
+    assert binding.covering([(None, t[1], "ever"), (t[0], None, "later")], t[0]) == "later"  # -infinity: None
+
+
+def paths(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records, per call of direct.write, whether it was the optimistic path."""
+    real, seen = direct.write, []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(bool(kwargs.get("optimistic")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(direct, "write", spy)
+    return seen
+
+
+def test_a_redelivery_in_an_optimistic_batch_is_redone_checked(
+    writer: BatchWriter, db: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stored id rolls the optimistic attempt back (nothing of it stays) and the batch is
+    redone checked; the next batch is checked too (a backlog of redeliveries), and the one after a
+    batch that found no stored id is optimistic again."""
+    seen = paths(monkeypatch)
+    msgs = [unique_reading(A, n) for n in range(5)]
+    outs = [writer.write([item(m) for m in batch])
+            for batch in ([msgs[0], msgs[1]], [msgs[2], msgs[0]], [msgs[3]], [msgs[4]])]
+    assert seen == [True, True, False, False, True]
+    assert [(o.inserted, o.duplicates, o.rejected) for o in outs] == [(2, 0, []), (1, 1, []), (1, 0, []),
+                                                                      (1, 0, [])]
+    assert count(db, "SELECT count(*) FROM readings") == 5
+    assert count(db, "SELECT count(DISTINCT message_id) FROM readings") == 5
+
+
+def test_an_id_held_by_another_gateway_in_an_optimistic_batch_is_refused(
+    writer: BatchWriter, db: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mixed batch (a new reading, a re-send of another gateway's stored reading): the new one is
+    stored once, the other refused as duplicate_of_other_gateway, its stored row untouched."""
+    real = unique_reading(A, 1)
+    writer.write([item(real)])
+    db.execute("UPDATE device_enrolments SET gateway_id = %s", (B,))  # back-dated move to B
+    seen = paths(monkeypatch)
+    fresh = unique_reading(B, 2)
+    out = writer.write([item({**real, "gateway_id": B}), item(fresh)])
+    assert seen == [True, False]
+    assert (out.inserted, out.duplicates) == (1, 0)
+    refused = [(r.message_id, r.code) for r in out.rejected]
+    assert refused == [(real["message_id"], "duplicate_of_other_gateway")]
+    assert db.execute("SELECT gateway_id, count(*) FROM readings GROUP BY 1 ORDER BY 1").fetchall() == [
+        (A, 1), (B, 1)]
+    if keys_table(db):
+        assert count(db, "SELECT count(*) FROM reading_keys") == 2
+
+
+def test_an_id_claimed_by_a_concurrent_writer_waits_for_it_then_is_a_duplicate(
+    writer: BatchWriter, database_url: str, db: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another transaction holds an uncommitted claim of one of the batch's ids: the optimistic
+    write waits for it at the unique index (or the key's), and once it commits the batch is redone
+    checked: that reading is a duplicate (same gateway), the other stored, nothing twice."""
+    msg, other = unique_reading(A, 1), unique_reading(A, 2)
+    layout_keys = keys_table(db)
+    seen = paths(monkeypatch)
+    outs: list[Any] = []
+    with psycopg.connect(database_url) as rival:
+        if layout_keys:
+            rival.execute("INSERT INTO reading_keys (message_id, gateway_id) VALUES (%s, %s)",
+                          (msg["message_id"], A))
+        else:
+            rival.execute("INSERT INTO readings (message_id, gateway_id, device_id, kind, measured_at,"
+                          " received_at, raw) VALUES (%s, %s, %s, 'blood_pressure', now(), now(), '')",
+                          (msg["message_id"], A, DEV))
+        t = threading.Thread(target=lambda: outs.append(writer.write([item(msg), item(other)])))
+        t.start()
+        wait_for(lambda: count(db, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                   " AND application_name = 'rpmflow-ingest'"
+                                   " AND datname = current_database()") == 1,
+                 30, "the writer waiting for the rival's claim")
+        rival.commit()
+        t.join(30)
+    assert seen == [True, False]
+    assert [(o.inserted, o.duplicates, o.rejected) for o in outs] == [(1, 1, [])]
+    assert count(db, "SELECT count(*) FROM readings WHERE message_id = %s", msg["message_id"]) == (
+        0 if layout_keys else 1)
+    assert count(db, "SELECT count(*) FROM readings WHERE message_id = %s", other["message_id"]) == 1
+
+
+def test_infinite_enrolment_and_assignment_bounds_are_open_ends(database_url: str, db: Conn) -> None:
+    """psycopg loads no infinite timestamp: INTERVALS returns such a bound as NULL (open), so a
+    reading under an enrolment from -infinity and an assignment to infinity is bound and attached
+    on the optimistic path itself (not after a refused batch's row-by-row replay)."""
+    enrol(db, DEV, A)
+    db.execute("UPDATE device_enrolments SET valid_from = '-infinity'")
+    pid = db.execute("INSERT INTO patients (mrn, display_name, state) VALUES ('M', 'P', 'NY')"
+                     " RETURNING patient_id").fetchone()
+    assert pid is not None
+    db.execute("INSERT INTO device_assignments (device_id, patient_id, valid_from, valid_to)"
+               " VALUES (%s, %s, '2015-01-01', 'infinity')", (DEV, pid[0]))
+    with psycopg.connect(database_url) as conn, conn.cursor() as cur:
+        done = direct.write(cur, [accepted(unique_reading(A, 1))], reading_row, keys_table=keys_table(db),
+                            optimistic=True)
+    assert (done.inserted, done.refused, done.stored) == (1, [], 0)
+    assert db.execute("SELECT patient_id FROM readings").fetchall() == [(pid[0],)]
