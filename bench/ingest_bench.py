@@ -7,6 +7,8 @@ Each run measures, on the embedded stack, over a steady-state window (``--window
   raw COPY minimal    the same into a four-column table (the narrow-row ceiling)
   writer              ``BatchWriter.write`` (staging, dedupe, readings, devices) on the same rows
   count-only          a paho v5 subscriber that only counts the QoS 1 stream (transport ceiling)
+  count-only, lean    the same on ingest's own receive path (ingest/paho_receive.py), acking 500
+                      at a time: that client's ceiling (reported, the issue's target is the above)
   rpmflow             ``rpmflow-ingest run`` with its defaults (shared subscription, workers)
   naive               INSERT + COMMIT per message in paho's callback
   latency             publish → commit p50/p95/p99 while publisher processes offer half the
@@ -96,7 +98,9 @@ def mqtt_measures(stack: Stack, creds: dict[str, str], plan: Plan, run: int, bac
     mq.enrol(owner_url, configs)  # ingest refuses readings of devices not enrolled on their gateway
     naive_topic = contract.readings_topic(configs[0].gateway_ids()[0])
     count_id, naive_id = f"{mq.COUNT_ONLY}-{group}", f"{mq.NAIVE}-{group}"
+    lean_id = f"{mq.COUNT_ONLY}-lean-{group}"
     mq.session(broker, count_id, contract.READINGS_FILTER)
+    mq.session(broker, lean_id, contract.READINGS_FILTER)
     mq.session(broker, ingest.client_id, ingest.topic)
     mq.session(broker, naive_id, naive_topic)
     print(f"  run {run}: publishing a backlog of {per * PUBLISHERS:,} ...", file=sys.stderr)
@@ -107,6 +111,11 @@ def mqtt_measures(stack: Stack, creds: dict[str, str], plan: Plan, run: int, bac
         out.rates["count-only"] = mq.count_only(broker, count_id, total, plan)
     finally:
         mq.session(broker, count_id, None)
+    try:
+        print(f"  run {run}: count-only on ingest's receive path ...", file=sys.stderr)
+        out.rates["count-only, lean"] = mq.count_only_lean(broker, lean_id, total, plan)
+    finally:
+        mq.session(broker, lean_id, None)
     print(f"  run {run}: rpmflow ...", file=sys.stderr)
     others = {"database": postmaster_pid(stack.postgres.data_dir), "broker": broker.pid}
     out.rates["rpmflow"], out.per_core = mq.rpmflow([ingest], rpm_url, total, plan, others)
@@ -164,6 +173,7 @@ def report(runs: list[Run], plan: Plan, quick: bool, load_before: str) -> bool:
     ok = True
     results: list[tuple[str, str, str, str]] = []
     pairs = [("rpmflow / count-only", "rpmflow", "count-only"),
+             ("rpmflow / count-only, lean", "rpmflow", "count-only, lean"),
              ("writer / raw COPY readings", "writer", "raw COPY readings"),
              ("raw COPY readings / raw COPY minimal", "raw COPY readings", "raw COPY minimal"),
              ("rpmflow / naive", "rpmflow", "naive")]

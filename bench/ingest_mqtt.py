@@ -33,6 +33,7 @@ from psycopg import sql
 
 from bench.ingest_measure import CpuMeter, Plan, Rate, Sampler, reading_tuple
 from gateway import contract
+from ingest import paho_receive
 from ingest.pipeline import classify
 from ingest.writer import READING_COLUMNS, Accepted
 from simulators.embedded_mosquitto import EmbeddedMosquitto
@@ -70,10 +71,17 @@ def publish(broker: EmbeddedMosquitto, creds: dict[str, str], configs: list[Flee
     return sum(n for n, _ in done) / max(s for _, s in done)
 
 
-def _client(broker: EmbeddedMosquitto, client_id: str, expiry: int = 600) -> tuple[mqtt.Client, Properties]:
-    """An ingest account named ``client_id`` (the broker binds client ids to usernames)."""
+def _client(broker: EmbeddedMosquitto, client_id: str, expiry: int = 600,
+            lean: bool = False) -> tuple[mqtt.Client, Properties]:
+    """An ingest account named ``client_id`` (the broker binds client ids to usernames); ``lean``:
+    on ingest's receive path, acking by hand."""
     broker.add_ingest(client_id)
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c: mqtt.Client
+    if lean:
+        c = paho_receive.IngestClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
+                                      manual_ack=True)
+    else:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     c.username_pw_set(client_id, broker.accounts[client_id])
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = expiry
@@ -118,6 +126,32 @@ def count_only(broker: EmbeddedMosquitto, client_id: str, total: int, plan: Plan
         got[0] += 1
 
     return _drain(broker, client_id, on_message, lambda: got[0], total, plan)
+
+
+def count_only_lean(broker: EmbeddedMosquitto, client_id: str, total: int, plan: Plan) -> Rate:
+    """The same on rpmflow's own receive path (ingest/paho_receive.py), acking 500 at a time as
+    ingest does: the ceiling of that client, so what ingest itself costs on top of it shows."""
+    got: list[int] = []
+    saved = {m: getattr(m, "Properties") for m in paho_receive.decoders()}  # noqa: B009
+    paho_receive.install_properties()
+    c, props = _client(broker, client_id, lean=True)
+
+    def on_message(client: Any, userdata: Any, msg: Any) -> None:
+        got.append(msg.mid)
+        if len(got) % 500 == 0:
+            c.ack_many(got[-500:])  # type: ignore[attr-defined]
+
+    c.on_message = on_message
+    c.connect("127.0.0.1", broker.port, clean_start=False, properties=props)
+    c.loop_start()
+    try:
+        return Sampler(lambda: len(got), plan, total).run(120)
+    finally:
+        c.ack_many(got[len(got) - len(got) % 500:])  # type: ignore[attr-defined]
+        c.disconnect()
+        c.loop_stop()
+        for module, cls in saved.items():  # the stock measure stays on paho's own classes
+            module.Properties = cls  # type: ignore[attr-defined]
 
 
 def naive(broker: EmbeddedMosquitto, client_id: str, url: str, total: int, plan: Plan) -> Rate:

@@ -36,6 +36,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from gateway.contract import READINGS_FILTER, STATUS_FILTER
 from gateway.link_watch import LinkWatch
 from gateway.runtime.fatal import Fatal
+from ingest import paho_receive
 from ingest.acks import AckGroups, AckSender, Rejections
 from ingest.errors import BrokerUnavailable
 from ingest.identity import IdentityLock
@@ -62,9 +63,10 @@ class Received(NamedTuple):
 
 
 def make_client(settings: Settings) -> mqtt.Client:
-    """The one paho client of an ingest process (callbacks are attached by :class:`MqttSession`)."""
+    """The one paho client of an ingest process (callbacks are attached by :class:`MqttSession`),
+    with the cheaper receive path of ``ingest/paho_receive.py``."""
     target = settings.mqtt
-    client = mqtt.Client(
+    client = paho_receive.make(
         CallbackAPIVersion.VERSION2, client_id=settings.session_id, protocol=mqtt.MQTTv5, manual_ack=True,
     )
     if target.username:
@@ -161,14 +163,19 @@ class MqttSession:
         with self._gen_lock:
             current = self._generation
         stale = 0
-        ack = self.client.ack
+        mids: list[int] = []
         for generation, _, msg in batch:
             if msg.qos == 0:
                 continue
             if generation != current:
                 stale += 1  # the broker resends it on the new connection; that copy gets the ack
                 continue
-            ack(msg.mid, msg.qos)
+            mids.append(msg.mid)  # QoS 1: the only QoS ingest subscribes with
+        if isinstance(self.client, paho_receive.IngestClient):
+            self.client.ack_many(mids)
+        else:
+            for mid in mids:
+                self.client.ack(mid, 1)
         if stale:
             log.info("%d committed messages arrived on an earlier connection: not acked here", stale)
 
