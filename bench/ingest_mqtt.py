@@ -4,8 +4,9 @@ Throughput: the consumers' persistent sessions are subscribed first, then ``publ
 processes queue one backlog in the broker (Mosquitto keeps one copy per session), then each
 consumer in turn connects and drains its copy while a sampler counts what it has done. The naive
 consumer subscribes to one gateway's topic only (its share of the backlog is enough for its
-window). Latency: rpmflow runs, publisher processes offer a fixed total rate, and a poller notes
-when each reading becomes visible to another connection (committed).
+window). Latency: rpmflow runs, publisher processes offer a fixed total rate (each reading stamped
+as it is published), and a poller notes when each reading becomes visible to another connection
+(committed), by the database's clock after the query's snapshot.
 """
 
 from __future__ import annotations
@@ -251,6 +252,39 @@ def rpmflow(ingests: list[Ingest], url: str, total: int, plan: Plan,
 
 
 POLL_LOOKBACK = 2_000  # ids: a few workers' batches of 500 in flight at once
+# Each row's clock_timestamp() is read after the query's snapshot, so the row was committed
+# before it: "seen" never falls before the commit, and the time to ship and loop over the rows
+# is not counted as latency. Asked for: the ids above the highest seen, and the lower ones not
+# seen yet (a concurrent worker's batch that commits after a later one), not every row again.
+_COLS = ("reading_id, extract(epoch FROM received_at)::float8, "
+         "extract(epoch FROM clock_timestamp())::float8 FROM readings")
+_POLL = (f"SELECT {_COLS} WHERE reading_id > %(last)s"
+         f" UNION ALL SELECT {_COLS} WHERE reading_id = ANY(%(missing)s)")
+
+
+class NewIds:
+    """Which reading ids a poll still has to ask for (pure bookkeeping): everything above the
+    highest id seen, and the ids below it not seen yet, for ``lookback`` ids."""
+
+    def __init__(self, lookback: int = POLL_LOOKBACK) -> None:
+        self.last = 0
+        self.missing: set[int] = set()
+        self._lookback = lookback
+
+    def take(self, ids: list[int]) -> list[int]:
+        """The ids of ``ids`` not seen before, and remember them."""
+        new = []
+        for rid in sorted(ids):
+            if rid > self.last:
+                self.missing.update(range(max(self.last + 1, rid - self._lookback + 1), rid))
+                self.last = rid
+                new.append(rid)
+            elif rid in self.missing:
+                self.missing.discard(rid)
+                new.append(rid)
+        floor = self.last - self._lookback
+        self.missing = {m for m in self.missing if m > floor}
+        return new
 
 
 def latency(ingest: Ingest, url: str, broker: EmbeddedMosquitto, creds: dict[str, str],
@@ -264,20 +298,12 @@ def latency(ingest: Ingest, url: str, broker: EmbeddedMosquitto, creds: dict[str
     stop = threading.Event()
 
     def poll() -> None:
-        # Workers commit concurrently, so a lower reading_id can become visible after a higher one:
-        # look back a margin behind the highest id seen and skip the ids already counted.
-        last, seen_ids = 0, set()
+        ids = NewIds()
         with psycopg.connect(url, autocommit=True) as c:
             while not stop.is_set():
-                got = c.execute("SELECT reading_id, extract(epoch FROM received_at)::float8 FROM readings"
-                                " WHERE reading_id > %s", (last - POLL_LOOKBACK,)).fetchall()
-                seen = time.time()
-                for rid, received in got:
-                    if rid in seen_ids:
-                        continue
-                    seen_ids.add(rid)
-                    lags.append((received, seen - received))
-                    last = max(last, rid)
+                got = c.execute(_POLL, {"last": ids.last, "missing": sorted(ids.missing)}).fetchall()
+                rows = {rid: (received, seen) for rid, received, seen in got}
+                lags.extend((rows[rid][0], rows[rid][1] - rows[rid][0]) for rid in ids.take(list(rows)))
                 time.sleep(0.01)
 
     ingest.start()

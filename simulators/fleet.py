@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -219,9 +220,21 @@ def make_devices(config: FleetConfig, gateway_ids: Sequence[str]) -> list[tuple[
     return out
 
 
+Build = Callable[[], tuple[str, bytes]]  # → (message_id, payload), stamped when called
+
+
+def _stamped_now(gw: str, dev: VirtualDevice, measured_at: datetime | None) -> tuple[str, bytes]:
+    """One reading whose ``received_at`` (the gateway's stamp, where publish → commit starts) is
+    now: built when it is published, not when it was scheduled (``measured_at`` None: live)."""
+    now = datetime.now(UTC)
+    return build_reading(gw, dev, measured_at or dev.next_time(now), now)
+
+
 def _schedule(config: FleetConfig, devices: list[tuple[str, VirtualDevice]],
-              stop: threading.Event) -> Iterator[tuple[str, str, bytes]]:
-    """(gateway_id, message_id, payload) in publish order."""
+              stop: threading.Event) -> Iterator[tuple[str, Build]]:
+    """(gateway_id, build) in publish order; ``build()`` stamps and builds the message, so the
+    publisher calls it once the pacing has let the message go (a stamp taken before the pacing
+    sleep counted that sleep as publish → commit latency)."""
     if config.backfill_days > 0:
         now = datetime.now(UTC).replace(microsecond=0)
         start = now - timedelta(days=config.backfill_days)
@@ -232,15 +245,12 @@ def _schedule(config: FleetConfig, devices: list[tuple[str, VirtualDevice]],
                 if stop.is_set():
                     return
                 t = (start + step * k + timedelta(seconds=(i * 7919 + k * 31) % 3600)).replace(microsecond=0)
-                mid, payload = build_reading(gw, dev, t, datetime.now(UTC))
-                yield gw, mid, payload
+                yield gw, partial(_stamped_now, gw, dev, t)
         return
     n = 0
     while not stop.is_set() and (config.count is None or n < config.count):
         gw, dev = devices[n % len(devices)]
-        now = datetime.now(UTC)
-        mid, payload = build_reading(gw, dev, dev.next_time(now), now)
-        yield gw, mid, payload
+        yield gw, partial(_stamped_now, gw, dev, None)
         n += 1
 
 
@@ -292,14 +302,11 @@ def run_fleet(broker_url: str, credentials: Mapping[str, str], config: FleetConf
         t0 = time.monotonic()
         end = t0 + config.duration_s if config.duration_s else None
         next_resend = t0 + 0.5
-        for gw_id, mid, payload in _schedule(config, devices, stop):
+        for gw_id, build in _schedule(config, devices, stop):
             if end is not None and time.monotonic() >= end:
                 break
-            if config.rate > 0:
-                due = t0 + report.published / config.rate
-                delay = due - time.monotonic()
-                if delay > 0.002:
-                    time.sleep(delay)
+            _pace(t0 + report.published / config.rate if config.rate > 0 else 0.0)
+            mid, payload = build()  # stamped now: the pacing sleep is not publish latency
             gateways[gw_id].publish(payload, mid)
             report.published += 1
             if config.confirm and time.monotonic() >= next_resend:
@@ -324,6 +331,13 @@ def run_fleet(broker_url: str, credentials: Mapping[str, str], config: FleetConf
     report.confirmed = sum(c.confirmed for c in confirmations)
     report.resent = sum(c.resent for c in confirmations)
     return report
+
+
+def _pace(due: float) -> None:
+    """Sleep until ``due`` (monotonic), unless it is less than 2 ms away."""
+    delay = due - time.monotonic()
+    if delay > 0.002:
+        time.sleep(delay)
 
 
 def _resend_expired(gateways: Iterable[VirtualGateway]) -> None:
