@@ -1,12 +1,12 @@
-"""The writer's fast path: decide every reading of a batch in one query, then COPY the new ones
-straight into ``readings``.
+"""The writer's fast path: decide every reading of a batch from one query, then COPY the new ones
+straight into ``readings`` (binary).
 
 The staging path (``ingest/writer.py``) COPYs the batch into a TEMP table and lets four
-statements bind, merge and dedupe it there: the rows cross the protocol and are parsed twice. Here
-one set-based query over arrays of the batch's keys returns, per reading, the gateway its device
-is enrolled on at ``measured_at`` (issue 14's binding), the gateway that already holds its
-message id (if any) and the patient whose assignment covers ``measured_at``; :func:`decide`
-(pure) then applies exactly the staging path's rules, in receive order:
+statements bind, merge and dedupe it there: the rows cross the protocol and are parsed twice.
+Here one query gives, per reading, the gateway its device is enrolled on at ``measured_at``
+(issue 14's binding), the gateway that already holds its message id (if any) and the patient
+whose assignment covers ``measured_at``; :func:`decide` (pure) then applies exactly the staging
+path's rules, in receive order:
 
 * device not enrolled on the sending gateway then: ``wrong_gateway`` / ``not_enrolled``;
 * id already held (stored, or earlier in this batch) by another gateway:
@@ -15,10 +15,15 @@ message id (if any) and the patient whose assignment covers ``measured_at``; :fu
 * otherwise new: COPYed into ``readings`` with its patient (TimescaleDB: its key claimed in
   ``reading_keys`` first).
 
-Another writer may claim one of these ids between the query and the COPY (a redelivery handed
-to another worker). The unique index readings_dedupe (or the key insert on TimescaleDB) then
-refuses it, :class:`Contended` rolls the whole transaction back and the writer redoes the batch on
-the staging path, whose ``ON CONFLICT`` waits for the other transaction: retries never duplicate.
+Optimistic (the usual case): the query is ``binding.INTERVALS``, the enrolments and assignments
+of the batch's distinct devices, and no id is looked up: the unique index readings_dedupe (or
+the claim in ``reading_keys``) says whether one is held already. If one is (a redelivery, or a
+claim in flight, which it waits for), :class:`Stored` rolls the whole transaction back and the
+writer redoes the batch checked: :func:`_check_sql` probes each reading's binding, stored id
+and patient, so the verdicts are the ones above. Another writer may still claim one of the ids
+between that check and the COPY; :class:`Contended` then rolls back again and the writer redoes
+the batch on the staging path, whose ``ON CONFLICT`` waits for the other transaction: retries
+never duplicate.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from operator import itemgetter
 from typing import Any, Final, NamedTuple
 
 import psycopg
-from psycopg import sql
+from psycopg import postgres, pq, sql
+from psycopg.adapt import Dumper
 
 from ingest import binding
 from ingest.contract import ValidReading
@@ -135,8 +141,56 @@ _CLAIM: Final = sql.SQL(
     "INSERT INTO reading_keys (message_id, gateway_id) SELECT * FROM unnest(%s::uuid[], %s::text[])"
     " ON CONFLICT (message_id) DO NOTHING"
 )
-_COPY: Final = sql.SQL("COPY readings ({}) FROM STDIN").format(
+# Binary: no value is formatted as text by us nor parsed back by the server (timestamps, reals,
+# uuids, bytea); the types are the columns' own (Layout), so no cast applies.
+_COPY: Final = sql.SQL("COPY readings ({}) FROM STDIN (FORMAT BINARY)").format(
     sql.SQL(", ").join(sql.Identifier(c) for c in COPY_COLUMNS))
+_COLUMN_TYPES: Final = sql.SQL(
+    """
+    SELECT CASE WHEN t.typtype = 'e' THEN 'text'::regtype::oid ELSE a.atttypid END
+    FROM unnest(%s::text[]) WITH ORDINALITY AS c(name, i)
+    JOIN pg_attribute a ON a.attrelid = 'readings'::regclass AND a.attname = c.name
+    JOIN pg_type t ON t.oid = a.atttypid
+    ORDER BY c.i
+    """
+)
+
+
+class Layout(NamedTuple):
+    """What the fast path needs to know of a database: whether ids are claimed in reading_keys
+    (TimescaleDB), and the binary COPY's type per column (an enum's binary form is its label,
+    so an enum column takes text)."""
+
+    keys_table: bool
+    copy_types: tuple[int, ...]
+
+
+def layout(conn: psycopg.Connection[Any], *, keys_table: bool) -> Layout:
+    rows = conn.execute(_COLUMN_TYPES, (list(COPY_COLUMNS),)).fetchall()
+    if len(rows) != len(COPY_COLUMNS):
+        raise RuntimeError(f"readings lacks some of {COPY_COLUMNS}")
+    return Layout(keys_table, tuple(int(oid) for (oid,) in rows))
+
+
+class _HexUuidDumper(Dumper):
+    """A uuid's 16 bytes from the wire's 32 hex digits (the message id as validated): no UUID
+    object per reading."""
+
+    format = pq.Format.BINARY
+    oid = postgres.types["uuid"].oid
+
+    def dump(self, obj: str) -> bytes:
+        return bytes.fromhex(obj)
+
+
+class _JsonbTextDumper(Dumper):
+    """jsonb's binary form (version 1, then the text) from JSON text already encoded."""
+
+    format = pq.Format.BINARY
+    oid = postgres.types["jsonb"].oid
+
+    def dump(self, obj: str) -> bytes:
+        return b"\x01" + obj.encode()
 
 
 def decide(accepted: Sequence[Accepted], rows: Sequence[Checked]) -> Decision:
@@ -174,7 +228,7 @@ class Written(NamedTuple):
 
 
 def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], rows_of: Any,
-          *, keys_table: bool, optimistic: bool = False) -> Written:
+          *, layout: Layout, optimistic: bool = False) -> Written:
     """Bind and dedupe (checked, or ``optimistic``), claim, COPY, record the devices seen.
 
     Checked: raises :class:`Contended` when another transaction took one of the new ids after the
@@ -182,6 +236,7 @@ def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], rows_of: Any,
     taken meanwhile); the caller rolls back and redoes the batch checked.
     ``rows_of(accepted, patient_id, ingested_at)`` gives the COPY row of one reading."""
     readings = [a.reading for a in accepted]
+    keys_table = layout.keys_table
     if optimistic:
         cur.execute(binding.INTERVALS, (_devices_json(readings),))
         enrolled, assigned, at = binding.intervals(cur.fetchall())
@@ -201,7 +256,10 @@ def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], rows_of: Any,
             raise lost(f"{len(plan.new) - cur.rowcount} message ids held already")
     if plan.new:
         try:
+            cur.adapters.register_dumper(None, _HexUuidDumper)  # this cursor's COPY only
+            cur.adapters.register_dumper(None, _JsonbTextDumper)
             with cur.copy(_COPY) as copy:
+                copy.set_types(layout.copy_types)
                 for o, patient in plan.new:
                     copy.write_row(rows_of(accepted[o], patient, plan.at))
         except psycopg.errors.UniqueViolation as exc:

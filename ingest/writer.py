@@ -201,6 +201,7 @@ class BatchWriter:
         self._foreign = binding.refuse_foreign_duplicates_sql(STAGING, keys_table=False)
         self._devices = binding.devices_seen_sql(STAGING)
         self._keys = False
+        self._layout = direct.Layout(False, ())
         self._optimistic = True  # see _write_fast
 
     def _connection(self) -> db.Connection:
@@ -209,6 +210,7 @@ class BatchWriter:
             with db.map_errors():
                 conn.execute(_staging_ddl())
                 keys = self._keys = keys_table(conn)
+                self._layout = direct.layout(conn, keys_table=keys)
                 self._merge = _merge_sql(keys)
                 self._foreign = binding.refuse_foreign_duplicates_sql(STAGING, keys_table=keys)
                 conn.commit()
@@ -280,7 +282,7 @@ class BatchWriter:
         if path == _STAGING:
             inserted, refused = self._staged(cur, accepted, clear=clear)
         else:
-            done = direct.write(cur, accepted, reading_row, keys_table=self._keys,
+            done = direct.write(cur, accepted, reading_row, layout=self._layout,
                                 optimistic=path == _OPTIMISTIC)
             inserted, refused = done.inserted, done.refused
             if path == _CHECKED:

@@ -10,9 +10,13 @@ from typing import Any
 import psycopg
 import pytest
 
+from gateway import contract
 from ingest import binding, direct
+from ingest.pipeline import classify
 from ingest.writer import READING_COLUMNS, Accepted, BatchWriter, Item, keys_table, reading_row
-from tests.ingest.helpers import count, enrol, unique_reading, with_contract_id
+from simulators.fleet import FleetConfig, enrol_devices, make_devices
+from simulators.fleet_messages import build_reading
+from tests.ingest.helpers import EXAMPLE, GLUCOSE, count, dumps, enrol, unique_reading, with_contract_id
 from tests.ingest.test_binding import DEV, NOW, A, B, Conn, item
 from tests.ingest.test_binding import writer as writer  # the fixture: DEV enrolled on A
 from tests.waiting import wait_for
@@ -117,10 +121,11 @@ def test_a_copy_refused_by_the_dedupe_index_is_contended(database_url: str, db: 
 
     with psycopg.connect(database_url) as conn, conn.cursor() as cur:
         if layout_keys:
-            assert direct.write(cur, [accepted(msg)], rows_of, keys_table=True)[0] == 1
+            fast = direct.layout(conn, keys_table=True)
+            assert direct.write(cur, [accepted(msg)], rows_of, layout=fast)[0] == 1
         else:
             with pytest.raises(direct.Contended):
-                direct.write(cur, [accepted(msg)], rows_of, keys_table=False)
+                direct.write(cur, [accepted(msg)], rows_of, layout=direct.layout(conn, keys_table=False))
     assert count(db, "SELECT count(*) FROM readings") == 1
 
 
@@ -290,7 +295,52 @@ def test_infinite_enrolment_and_assignment_bounds_are_open_ends(database_url: st
     db.execute("INSERT INTO device_assignments (device_id, patient_id, valid_from, valid_to)"
                " VALUES (%s, %s, '2015-01-01', 'infinity')", (DEV, pid[0]))
     with psycopg.connect(database_url) as conn, conn.cursor() as cur:
-        done = direct.write(cur, [accepted(unique_reading(A, 1))], reading_row, keys_table=keys_table(db),
-                            optimistic=True)
+        done = direct.write(cur, [accepted(unique_reading(A, 1))], reading_row,
+                            layout=direct.layout(conn, keys_table=keys_table(db)), optimistic=True)
     assert (done.inserted, done.refused, done.stored) == (1, [], 0)
     assert db.execute("SELECT patient_id FROM readings").fetchall() == [(pid[0],)]
+
+
+def test_the_binary_copy_stores_what_the_staging_path_stores(
+    database_url: str, db: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every column of every kind (reals, uuids, enums, text[], jsonb, bytea, timestamps) comes
+    out of the fast path's binary COPY as the staging path's text COPY and INSERT store it."""
+    config = FleetConfig(gateways=2, devices_per_gateway=8, glucose_share=0.3, vitals_share=0.4, seed=7)
+    devices = make_devices(config, config.gateway_ids())
+    enrol_devices(database_url, devices)
+    enrol(db, DEV, "gw-0001", since=datetime(2010, 1, 1, tzinfo=UTC))
+    enrol(db, GLUCOSE["device"]["id"], "gw-0001", kind="glucose")
+    pid = db.execute("INSERT INTO patients (mrn, display_name, state) VALUES ('M', 'P', 'NY')"
+                     " RETURNING patient_id").fetchone()
+    assert pid is not None
+    db.execute("INSERT INTO device_assignments (device_id, patient_id, valid_from)"
+               " VALUES (%s, %s, '2010-01-01')", (DEV, pid[0]))
+    now = datetime.now(UTC)
+    msgs = [build_reading(gw, dev, dev.next_time(now), now) for _ in range(6) for gw, dev in devices]
+    items = [classify(contract.readings_topic(gw), payload, now=now)
+             for gw, (_, payload) in zip([gw for _ in range(6) for gw, _ in devices], msgs, strict=True)]
+    items += [classify("rpm/v1/gw-0001/readings", dumps(m), now=now) for m in (
+        EXAMPLE, GLUCOSE, unique_reading("gw-0001", 1, measured_at="2014-06-01T08:00:00Z"))]  # quarantined
+    readings = [i for i in items if isinstance(i, Accepted)]
+    assert len(readings) == len(items)
+    kinds = {i.reading.kind for i in readings}
+    assert kinds == {"blood_pressure", "glucose", "weight", "spo2"}
+    stored = "SELECT to_jsonb(r) - 'reading_id' - 'ingested_at' FROM readings r ORDER BY message_id"
+    both = []
+    for staged in (False, True):
+        if staged:
+            def contended(*args: Any, **kwargs: Any) -> Any:
+                raise direct.Contended("forced onto the staging path")
+
+            monkeypatch.setattr(direct, "write", contended)
+            db.execute("DELETE FROM readings")
+            if keys_table(db):
+                db.execute("DELETE FROM reading_keys")
+        w = BatchWriter(database_url)
+        assert w.write(readings).inserted == len(items)
+        w.close()
+        both.append(db.execute(stored).fetchall())
+    assert both[0] == both[1] and len(both[0]) == len(items)
+    for column in ("original", "device_status", "patient_id", "quality_reason", "sample_type"):
+        assert any(row[column] is not None for (row,) in both[0]), f"no {column} compared"
