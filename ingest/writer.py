@@ -163,8 +163,8 @@ def raw_bytes(raw_hex: str) -> tuple[bytes, bytes | None]:
     return bytes.fromhex(head), (bytes.fromhex(tail.replace("+", "")) if sep else None)
 
 
-def reading_fields(a: Accepted) -> tuple[Any, ...]:
-    """One reading's values in ``READING_COLUMNS`` order."""
+def reading_fields(a: Accepted, *tail: Any) -> tuple[Any, ...]:
+    """One reading's values in ``READING_COLUMNS`` order, then ``tail``."""
     r = a.reading
     raw, context = raw_bytes(r.raw)
     return (
@@ -173,19 +173,19 @@ def reading_fields(a: Accepted) -> tuple[Any, ...]:
         r.measurement, r.transmission, r.systolic_mmhg, r.diastolic_mmhg, r.mean_arterial_mmhg,
         r.pulse_bpm, r.glucose_mg_dl, r.sample_type, r.sample_location, r.meal, list(r.status) or None,
         r.user_id, _json(r.original), raw, context,
-        r.weight_kg, r.spo2_pct, r.spo2_min_pct, r.sample_count,
+        r.weight_kg, r.spo2_pct, r.spo2_min_pct, r.sample_count, *tail,
     )
 
 
 def staging_row(ord_: int, a: Accepted) -> tuple[Any, ...]:
     d = a.reading.device
-    return (ord_, *reading_fields(a), d.manufacturer, d.model, d.serial, d.firmware, d.address)
+    return (ord_, *reading_fields(a, d.manufacturer, d.model, d.serial, d.firmware, d.address))
 
 
 def reading_row(a: Accepted, patient_id: int | None, ingested_at: Any) -> tuple[Any, ...]:
     """The ``readings`` row of the fast path (``direct.COPY_COLUMNS``): the reading's fields, plus
     patient and ingestion time."""
-    return (*reading_fields(a), patient_id, ingested_at)
+    return reading_fields(a, patient_id, ingested_at)
 
 
 class BatchWriter:
