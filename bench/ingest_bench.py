@@ -4,6 +4,8 @@ Each run measures, on the embedded stack, over a steady-state window (``--window
 ``--warmup``; bench/ingest_measure.py):
 
   raw COPY readings   rows/s of COPY into the real ``readings`` table, batches of 500 + commit
+  raw COPY binary     the same rows in COPY's binary format, as the writer's fast path sends them
+                      (reported: the issue's target is against the text-format row above)
   raw COPY minimal    the same into a four-column table (the narrow-row ceiling)
   writer              ``BatchWriter.write`` (staging, dedupe, readings, devices) on the same rows
   count-only          a paho v5 subscriber that only counts the QoS 1 stream (transport ceiling)
@@ -48,6 +50,7 @@ from bench.ingest_measure import (  # noqa: E402
     postmaster_pid,
     raw_copy_minimal,
     raw_copy_readings,
+    raw_copy_readings_binary,
     writer_alone,
 )
 from gateway import contract  # noqa: E402
@@ -81,6 +84,8 @@ def fresh_db(stack: Stack, name: str) -> tuple[str, str]:
 def database_measures(stack: Stack, fresh: Fresh, plan: Plan, run: int, out: Run) -> None:
     owner, _ = fresh_db(stack, f"b{run}_copy")
     out.rates["raw COPY readings"] = raw_copy_readings(owner, fresh, plan)
+    owner, _ = fresh_db(stack, f"b{run}_copyb")
+    out.rates["raw COPY binary"] = raw_copy_readings_binary(owner, fresh, plan)
     out.rates["raw COPY minimal"] = raw_copy_minimal(owner, fresh, plan)
     owner, ingest = fresh_db(stack, f"b{run}_writer")
     mq.enrol(owner, [SAMPLE_FLEET])  # the binding is part of the writer's work
@@ -175,6 +180,7 @@ def report(runs: list[Run], plan: Plan, quick: bool, load_before: str) -> bool:
     pairs = [("rpmflow / count-only", "rpmflow", "count-only"),
              ("rpmflow / count-only, lean", "rpmflow", "count-only, lean"),
              ("writer / raw COPY readings", "writer", "raw COPY readings"),
+             ("writer / raw COPY binary", "writer", "raw COPY binary"),
              ("raw COPY readings / raw COPY minimal", "raw COPY readings", "raw COPY minimal"),
              ("rpmflow / naive", "rpmflow", "naive")]
     for label, a, b in pairs:
