@@ -226,10 +226,3 @@ def _forget(broker: EmbeddedMosquitto, name: str) -> None:
     done.wait(10)
     c.disconnect()
     c.loop_stop()
-
-
-def test_make_falls_back_to_paho_plain_client_when_the_hooks_are_missing(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(paho_receive, "supported", lambda: False)
-    client = paho_receive.make(CallbackAPIVersion.VERSION2, client_id="x", protocol=mqtt.MQTTv5)
-    assert type(client) is mqtt.Client
