@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import psycopg
-from psycopg import postgres, pq, sql
-from psycopg.adapt import Dumper
+from psycopg import sql
 
 from gateway import contract
+from ingest import direct
 from ingest import writer as writer_module
 from ingest.pipeline import classify
 from ingest.writer import READING_COLUMNS, Accepted, BatchWriter, staging_row
@@ -195,24 +195,6 @@ def raw_copy_readings(url: str, fresh: Fresh, plan: Plan) -> Rate:
                          lambda: [reading_tuple(a) for a in fresh.batch()])
 
 
-class _JsonbText(Dumper):
-    """jsonb's binary form (version 1, then the text) from the JSON text the rows hold."""
-
-    format = pq.Format.BINARY
-    oid = postgres.types["jsonb"].oid
-
-    def dump(self, obj: str) -> bytes:
-        return b"\x01" + obj.encode()
-
-
-_TYPES = sql.SQL("""
-    SELECT CASE WHEN t.typtype = 'e' THEN 'text'::regtype::oid ELSE a.atttypid END
-    FROM unnest(%s::text[]) WITH ORDINALITY AS c(name, i)
-    JOIN pg_attribute a ON a.attrelid = 'readings'::regclass AND a.attname = c.name
-    JOIN pg_type t ON t.oid = a.atttypid
-    ORDER BY c.i""")
-
-
 def raw_copy_readings_binary(url: str, fresh: Fresh, plan: Plan) -> Rate:
     """The same rows in COPY's binary format, each column as its own type (an enum as its label):
     the format the writer's fast path sends, so its ratio to this one is like for like."""
@@ -227,8 +209,9 @@ def raw_copy_readings_binary(url: str, fresh: Fresh, plan: Plan) -> Rate:
         return [tuple(r) for r in rows]
 
     with psycopg.connect(url) as conn:
-        types = [int(oid) for (oid,) in conn.execute(_TYPES, (list(READING_COLUMNS),)).fetchall()]
-        conn.adapters.register_dumper(None, _JsonbText)
+        found = conn.execute(direct.COLUMN_TYPES, (list(READING_COLUMNS),)).fetchall()
+        types = [int(oid) for (oid,) in found]
+        conn.adapters.register_dumper(None, direct.JsonbTextDumper)
 
         def step(rows: list[tuple[Any, ...]]) -> int:
             with conn.cursor() as cur, cur.copy(stmt) as copy:

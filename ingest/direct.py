@@ -145,7 +145,7 @@ _CLAIM: Final = sql.SQL(
 # uuids, bytea); the types are the columns' own (Layout), so no cast applies.
 _COPY: Final = sql.SQL("COPY readings ({}) FROM STDIN (FORMAT BINARY)").format(
     sql.SQL(", ").join(sql.Identifier(c) for c in COPY_COLUMNS))
-_COLUMN_TYPES: Final = sql.SQL(
+COLUMN_TYPES: Final = sql.SQL(
     """
     SELECT CASE WHEN t.typtype = 'e' THEN 'text'::regtype::oid ELSE a.atttypid END
     FROM unnest(%s::text[]) WITH ORDINALITY AS c(name, i)
@@ -166,7 +166,7 @@ class Layout(NamedTuple):
 
 
 def layout(conn: psycopg.Connection[Any], *, keys_table: bool) -> Layout:
-    rows = conn.execute(_COLUMN_TYPES, (list(COPY_COLUMNS),)).fetchall()
+    rows = conn.execute(COLUMN_TYPES, (list(COPY_COLUMNS),)).fetchall()
     if len(rows) != len(COPY_COLUMNS):
         raise RuntimeError(f"readings lacks some of {COPY_COLUMNS}")
     return Layout(keys_table, tuple(int(oid) for (oid,) in rows))
@@ -183,7 +183,7 @@ class _HexUuidDumper(Dumper):
         return bytes.fromhex(obj)
 
 
-class _JsonbTextDumper(Dumper):
+class JsonbTextDumper(Dumper):
     """jsonb's binary form (version 1, then the text) from JSON text already encoded."""
 
     format = pq.Format.BINARY
@@ -257,7 +257,7 @@ def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], rows_of: Any,
     if plan.new:
         try:
             cur.adapters.register_dumper(None, _HexUuidDumper)  # this cursor's COPY only
-            cur.adapters.register_dumper(None, _JsonbTextDumper)
+            cur.adapters.register_dumper(None, JsonbTextDumper)
             with cur.copy(_COPY) as copy:
                 copy.set_types(layout.copy_types)
                 for o, patient in plan.new:
