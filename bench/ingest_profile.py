@@ -34,7 +34,7 @@ BUCKETS: list[tuple[str, tuple[str, ...]]] = [
     ("JSON decoding", ("loads (orjson", "loads (json/", "decode (json/", "raw_decode")),
     ("message id (sha256)", ("message_id_from_contents", "message_id (gateway/contract")),
     ("validation", ("(ingest/contract", "(ingest/valid", "fromisoformat", "grade (ingest/plausibility")),
-    ("row building (staging_row)", ("staging_row", "reading_fields", "raw_bytes", "reading_row",
+    ("row building (staging_row)", ("staging_row", "reading_fields", "raw_bytes",
                                     "_batch_json", "_seen_json")),
     ("COPY (row formatting + send)", ("write_row", "copy (psycopg", "_write (psycopg", "Copy")),
     ("SQL merge/devices/commit", ("execute (psycopg", "commit (psycopg", "_write_all", "wait_conn")),

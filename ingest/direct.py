@@ -125,7 +125,7 @@ def _check_sql(keys_table: bool) -> sql.Composed:
 
 # The devices seen by a batch, one row per device (built by ``_seen_json``): the staging path's
 # statement (binding.devices_seen_sql) over what the fast path worked out in Python.
-_DEVICES_SEEN: Final = sql.SQL(
+DEVICES_SEEN: Final = sql.SQL(
     binding.DEVICES_SEEN_SET + """
     FROM (
         SELECT device_id, LEAST(first_seen, now()) AS first_seen, LEAST(last_seen, now()) AS last_seen,
@@ -225,21 +225,31 @@ class Written(NamedTuple):
     inserted: int
     refused: list[Refusal]
     stored: int  # readings whose id the check found stored (optimistic: 0, it does not look)
+    seen: str | None = None  # the devices seen, for DEVICES_SEEN (None: no device to record)
 
 
-def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], rows_of: Any,
-          *, layout: Layout, optimistic: bool = False) -> Written:
-    """Bind and dedupe (checked, or ``optimistic``), claim, COPY, record the devices seen.
+def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted],
+          fields_of: Callable[[Accepted], tuple[Any, ...]], *, layout: Layout,
+          optimistic: bool = False) -> Written:
+    """Bind and dedupe (checked, or ``optimistic``), claim, COPY; what the devices update needs.
 
     Checked: raises :class:`Contended` when another transaction took one of the new ids after the
     check. Optimistic: raises :class:`Stored` when any id of the batch was stored already (or is
     taken meanwhile); the caller rolls back and redoes the batch checked.
-    ``rows_of(accepted, patient_id, ingested_at)`` gives the COPY row of one reading."""
+    ``fields_of(accepted)`` gives one reading's COPY fields (``_FIELDS``); the patient and
+    ``ingested_at`` follow. The client's work is placed where the server is busy anyway: the
+    devices' JSON is built while the binding query runs (pipeline mode, with the transaction's
+    BEGIN), each row while the server parses the rows sent before it. The caller runs
+    :data:`DEVICES_SEEN` with ``Written.seen`` (its own round trip, or with the commit)."""
     readings = [a.reading for a in accepted]
     keys_table = layout.keys_table
+    seen_all: str | None = None
     if optimistic:
-        cur.execute(binding.INTERVALS, (_devices_json(readings),))
-        enrolled, assigned, at = binding.intervals(cur.fetchall())
+        with cur.connection.pipeline():
+            cur.execute(binding.INTERVALS, (_devices_json(readings),))
+            seen_all = _seen_json(readings)  # every reading is seen unless the binding refuses one
+            found = cur.fetchall()
+        enrolled, assigned, at = binding.intervals(found)
         rows: list[Checked] = [
             (i, binding.covering(enrolled.get(r.device.device_id), r.measured_at), None, None,
              binding.covering(assigned.get(r.device.device_id), r.measured_at), at)
@@ -258,17 +268,20 @@ def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], rows_of: Any,
         try:
             cur.adapters.register_dumper(None, _HexUuidDumper)  # this cursor's COPY only
             cur.adapters.register_dumper(None, JsonbTextDumper)
+            at = plan.at
             with cur.copy(_COPY) as copy:
                 copy.set_types(layout.copy_types)
                 for o, patient in plan.new:
-                    copy.write_row(rows_of(accepted[o], patient, plan.at))
+                    copy.write_row((*fields_of(accepted[o]), patient, at))
         except psycopg.errors.UniqueViolation as exc:
             if exc.diag.constraint_name != DEDUPE_INDEX:
                 raise
             raise lost(f"a message id is stored already ({exc.diag.constraint_name})") from exc
+    seen = None
     if plan.seen:
-        cur.execute(_DEVICES_SEEN, (_seen_json([readings[o] for o in plan.seen]),))
-    return Written(len(plan.new), plan.refused, sum(1 for row in rows if row[2]))
+        seen = seen_all if seen_all is not None and len(plan.seen) == len(readings) else \
+            _seen_json([readings[o] for o in plan.seen])
+    return Written(len(plan.new), plan.refused, sum(1 for row in rows if row[2]), seen)
 
 
 def _devices_json(readings: Sequence[ValidReading]) -> str:
@@ -327,4 +340,5 @@ def _seen_json(seen: Sequence[ValidReading]) -> str:
                 "address": d.address, "gateway_id": r.gateway_id, "kind": r.kind}
         out.append({"device_id": key, "first_seen": first[key], "last_seen": r.received_at,
                     "reported": {k: v for k, v in said.items() if v is not None}})
+    out.sort(key=itemgetter("device_id"))  # one lock order for every writer: no deadlock between two
     return _dumps(out)

@@ -20,6 +20,7 @@ row under savepoints and only the refused rows become dead letters with the serv
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -36,7 +37,7 @@ from ingest.errors import RowRefused
 from ingest.items import DEAD_LETTER_KEEP, Accepted, DeadLetter, Item, Rejection
 
 __all__ = ["DEAD_LETTER_KEEP", "READING_COLUMNS", "Accepted", "BatchResult", "BatchWriter", "DeadLetter",
-           "Item", "Rejection", "attach_unassigned", "keys_table", "staging_row"]
+           "Item", "Rejection", "attach_unassigned", "keys_table", "reading_fields", "staging_row"]
 
 log = logging.getLogger(__name__)
 
@@ -182,12 +183,6 @@ def staging_row(ord_: int, a: Accepted) -> tuple[Any, ...]:
     return (ord_, *reading_fields(a, d.manufacturer, d.model, d.serial, d.firmware, d.address))
 
 
-def reading_row(a: Accepted, patient_id: int | None, ingested_at: Any) -> tuple[Any, ...]:
-    """The ``readings`` row of the fast path (``direct.COPY_COLUMNS``): the reading's fields, plus
-    patient and ingestion time."""
-    return reading_fields(a, patient_id, ingested_at)
-
-
 class BatchWriter:
     """Owns one connection; ``write`` commits a batch or raises DatabaseUnavailable (retry later)."""
 
@@ -263,28 +258,41 @@ class BatchWriter:
         statuses = sorted((x for x in items if isinstance(x, ValidStatus)),
                           key=lambda s: (s.gateway_id, s.at))
         letters = [x for x in items if isinstance(x, DeadLetter)]
-        with conn.transaction(), conn.cursor() as cur:
-            if accepted:
-                result.inserted = self._readings(cur, accepted, result, path=path)
-                result.duplicates = len(accepted) - result.inserted - len(result.rejected)
-            for st in statuses:
-                cur.execute(_STATUS_SQL, (st.gateway_id, st.online, st.payload_text, st.at))
-            result.statuses = len(statuses)
-            result.dead_letters = self._dead_letters(cur, [*letters, *result.unbound])
+        try:
+            with conn.cursor() as cur:
+                seen = None
+                if accepted:
+                    result.inserted, seen = self._readings(cur, accepted, result, path=path)
+                    result.duplicates = len(accepted) - result.inserted - len(result.rejected)
+                # The rest of the transaction and its COMMIT in one round trip (pipeline mode).
+                with conn.pipeline():
+                    if seen is not None:
+                        cur.execute(direct.DEVICES_SEEN, (seen,))
+                    for st in statuses:
+                        cur.execute(_STATUS_SQL, (st.gateway_id, st.online, st.payload_text, st.at))
+                    result.statuses = len(statuses)
+                    result.dead_letters = self._dead_letters(cur, [*letters, *result.unbound])
+                    conn.commit()
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):  # BatchWriter.write closes a broken connection
+                conn.rollback()
+            raise
         return result
 
     def _readings(self, cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], result: BatchResult,
-                  *, path: str = _STAGING, clear: bool = False) -> int:
+                  *, path: str = _STAGING, clear: bool = False) -> tuple[int, str | None]:
         """Bind, dedupe and store; the binding's refusals go to ``result`` (their dead letters are
         inserted by the caller, in the same transaction). ``path``: ``ingest/direct.py``
         optimistic (may raise :class:`~ingest.direct.Stored`) or checked (may raise
-        :class:`~ingest.direct.Contended`), or through the staging table."""
+        :class:`~ingest.direct.Contended`), or through the staging table. Also the devices seen,
+        for the caller to record (the fast path's; the staging path records them itself)."""
+        seen = None
         if path == _STAGING:
             inserted, refused = self._staged(cur, accepted, clear=clear)
         else:
-            done = direct.write(cur, accepted, reading_row, layout=self._layout,
+            done = direct.write(cur, accepted, reading_fields, layout=self._layout,
                                 optimistic=path == _OPTIMISTIC)
-            inserted, refused = done.inserted, done.refused
+            inserted, refused, seen = done.inserted, done.refused, done.seen
             if path == _CHECKED:
                 self._optimistic = done.stored == 0
         for o, code, enrolled in sorted(refused):
@@ -292,7 +300,7 @@ class BatchWriter:
             log.warning("reading from %s refused (%s): dead-lettered", rejection.gateway_id, code)
             result.unbound.append(letter)
             result.rejected.append(rejection)
-        return inserted
+        return inserted, seen
 
     def _staged(self, cur: psycopg.Cursor[Any], accepted: Sequence[Accepted],
                 *, clear: bool) -> tuple[int, list[direct.Refusal]]:
@@ -336,7 +344,7 @@ class BatchWriter:
                     with conn.transaction():  # a savepoint per row
                         if isinstance(item, Accepted):
                             before = len(result.rejected)
-                            n = self._readings(cur, [item], result, clear=True)
+                            n, _ = self._readings(cur, [item], result, clear=True)
                             result.inserted += n
                             result.duplicates += 1 - n - (len(result.rejected) - before)
                         else:

@@ -13,7 +13,7 @@ import pytest
 from gateway import contract
 from ingest import binding, direct
 from ingest.pipeline import classify
-from ingest.writer import READING_COLUMNS, Accepted, BatchWriter, Item, keys_table, reading_row
+from ingest.writer import READING_COLUMNS, Accepted, BatchWriter, Item, keys_table, reading_fields
 from simulators.fleet import FleetConfig, enrol_devices, make_devices
 from simulators.fleet_messages import build_reading
 from tests.ingest.helpers import EXAMPLE, GLUCOSE, count, dumps, enrol, unique_reading, with_contract_id
@@ -30,8 +30,8 @@ def accepted(msg: dict[str, Any]) -> Accepted:
 
 def test_the_copy_columns_are_the_reading_columns_plus_patient_and_time() -> None:
     assert (*READING_COLUMNS, "patient_id", "ingested_at") == direct.COPY_COLUMNS
-    row = reading_row(accepted(unique_reading(A, 1)), 7, NOW)
-    assert len(row) == len(direct.COPY_COLUMNS) and row[-2:] == (7, NOW)
+    row = reading_fields(accepted(unique_reading(A, 1)))
+    assert len(row) == len(READING_COLUMNS)
     assert row[READING_COLUMNS.index("message_id")] == unique_reading(A, 1)["message_id"]
 
 
@@ -112,20 +112,20 @@ def test_a_copy_refused_by_the_dedupe_index_is_contended(database_url: str, db: 
     msg = unique_reading(A, 1)
     layout_keys = keys_table(db)
 
-    def rows_of(a: Accepted, patient: int | None, at: Any) -> tuple[Any, ...]:
+    def fields_of(a: Accepted) -> tuple[Any, ...]:
         if not layout_keys:  # commits the same id while this COPY is open
             db.execute("INSERT INTO readings (message_id, gateway_id, device_id, kind, measured_at,"
                        " received_at, raw) VALUES (%s, %s, %s, 'blood_pressure', now(), now(), '')",
                        (msg["message_id"], A, DEV))
-        return reading_row(a, patient, at)
+        return reading_fields(a)
 
     with psycopg.connect(database_url) as conn, conn.cursor() as cur:
         if layout_keys:
             fast = direct.layout(conn, keys_table=True)
-            assert direct.write(cur, [accepted(msg)], rows_of, layout=fast)[0] == 1
+            assert direct.write(cur, [accepted(msg)], fields_of, layout=fast)[0] == 1
         else:
             with pytest.raises(direct.Contended):
-                direct.write(cur, [accepted(msg)], rows_of, layout=direct.layout(conn, keys_table=False))
+                direct.write(cur, [accepted(msg)], fields_of, layout=direct.layout(conn, keys_table=False))
     assert count(db, "SELECT count(*) FROM readings") == 1
 
 
@@ -295,7 +295,7 @@ def test_infinite_enrolment_and_assignment_bounds_are_open_ends(database_url: st
     db.execute("INSERT INTO device_assignments (device_id, patient_id, valid_from, valid_to)"
                " VALUES (%s, %s, '2015-01-01', 'infinity')", (DEV, pid[0]))
     with psycopg.connect(database_url) as conn, conn.cursor() as cur:
-        done = direct.write(cur, [accepted(unique_reading(A, 1))], reading_row,
+        done = direct.write(cur, [accepted(unique_reading(A, 1))], reading_fields,
                             layout=direct.layout(conn, keys_table=keys_table(db)), optimistic=True)
     assert (done.inserted, done.refused, done.stored) == (1, [], 0)
     assert db.execute("SELECT patient_id FROM readings").fetchall() == [(pid[0],)]
