@@ -3,9 +3,9 @@
 Every measure returns a :class:`Rate`: items per second over the window that starts ``warmup``
 seconds after the first item and lasts ``window`` seconds (shorter only if the work ran out,
 which the table then says). Database measures count only the time inside the database calls
-(building the rows is not theirs); MQTT measures drain a backlog that several publisher
-processes queued in the broker for the consumer's persistent session beforehand, so publishers
-and consumer never compete for the cores.
+(building the rows is not theirs) and run in turn, a batch each (:func:`interleaved`); MQTT
+measures drain a backlog that several publisher processes queued in the broker for the
+consumer's persistent session beforehand, so publishers and consumer never compete for the cores.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -33,7 +34,6 @@ from simulators.fleet_messages import build_reading
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 500  # the writer's default batch: raw COPY commits the same batches
-T = TypeVar("T")
 
 
 class Rate(NamedTuple):
@@ -147,20 +147,58 @@ class Fresh:
                 for a, m in zip(self.items[start:start + BATCH], self._ids(BATCH), strict=True)]
 
 
-def _timed_loop(plan: Plan, prepare: Callable[[], T], step: Callable[[T], int]) -> Rate:
-    """``step(prepare())`` until warm-up + window seconds inside ``step`` have passed (``prepare``,
-    building the rows, is not timed)."""
-    spent = rows = 0.0
-    warm_rows = warm_spent = 0.0
-    while spent < plan.total:
-        work = prepare()
-        t0 = time.perf_counter()
-        n = step(work)
-        spent += time.perf_counter() - t0
-        rows += n
-        if spent < plan.warmup:
-            warm_rows, warm_spent = rows, spent
-    return Rate((rows - warm_rows) / (spent - warm_spent), spent - warm_spent)
+class Steps(NamedTuple):
+    """One database measure, a batch at a time: ``step(prepare())`` stores a batch and returns its
+    rows (``prepare``, building the batch, is not timed); ``backend``: the server process doing
+    the work, whose CPU time counts for the measure."""
+
+    prepare: Callable[[], Any]
+    step: Callable[[Any], int]
+    backend: int | None = None
+
+
+def interleaved(plan: Plan, measures: Mapping[str, Steps],
+                cpu_us: dict[str, float] | None = None) -> dict[str, Rate]:
+    """Each measure a batch in turn, until each has spent warm-up + window seconds inside its steps.
+
+    Why in turn: measured one after the other, two measures of the same cluster met different
+    conditions (a checkpoint falls into one; the next starts while autovacuum still works on the
+    previous one's table), and their ratio swung by a third from run to run. In turn, every
+    measure meets the same checkpoints and neighbours, so a ratio compares the work alone.
+    ``cpu_us``: filled with each measure's CPU microseconds a row over its window (this process
+    inside its steps, plus its ``backend``)."""
+    spent = dict.fromkeys(measures, 0.0)
+    rows = dict.fromkeys(measures, 0)
+    warm = dict.fromkeys(measures, (0, 0.0))
+    cpu = dict.fromkeys(measures, 0.0)
+    active = list(measures)
+    while active:
+        for name in tuple(active):
+            m = measures[name]
+            work = m.prepare()
+            c0 = time.process_time() + (process_cpu_seconds(m.backend) if m.backend else 0.0)
+            t0 = time.perf_counter()
+            n = m.step(work)
+            spent[name] += time.perf_counter() - t0
+            rows[name] += n
+            if spent[name] < plan.warmup:
+                warm[name] = (rows[name], spent[name])
+            else:
+                cpu[name] += time.process_time() + (process_cpu_seconds(m.backend) if m.backend else 0.0) - c0
+            if spent[name] >= plan.total:
+                active.remove(name)
+    out = {}
+    for name in measures:
+        n = rows[name] - warm[name][0]
+        out[name] = Rate(n / (spent[name] - warm[name][1]), spent[name] - warm[name][1])
+        if cpu_us is not None:
+            cpu_us[name] = cpu[name] / max(n, 1) * 1e6
+    return out
+
+
+def alone(plan: Plan, steps: Steps) -> Rate:
+    """One measure on its own."""
+    return interleaved(plan, {"it": steps})["it"]
 
 
 def reading_tuple(a: Accepted) -> tuple[Any, ...]:
@@ -171,31 +209,31 @@ def reading_tuple(a: Accepted) -> tuple[Any, ...]:
 _KEEP = [i for i, (c, _) in enumerate(writer_module._COLUMNS) if c in READING_COLUMNS]
 
 
-def _copy_batches(url: str, stmt: sql.Composed | sql.SQL, plan: Plan,
-                  prepare: Callable[[], list[tuple[Any, ...]]], setup: str | None = None) -> Rate:
-    with psycopg.connect(url) as conn:
-        if setup:
-            conn.execute(setup)
-            conn.commit()
+def _copy_steps(conn: psycopg.Connection[Any], stmt: sql.Composed | sql.SQL,
+                prepare: Callable[[], list[tuple[Any, ...]]], types: Sequence[int] = ()) -> Steps:
+    def step(rows: list[tuple[Any, ...]]) -> int:
+        with conn.cursor() as cur, cur.copy(stmt) as copy:
+            if types:
+                copy.set_types(types)
+            for r in rows:
+                copy.write_row(r)
+        conn.commit()
+        return len(rows)
 
-        def step(rows: list[tuple[Any, ...]]) -> int:
-            with conn.cursor() as cur, cur.copy(stmt) as copy:
-                for r in rows:
-                    copy.write_row(r)
-            conn.commit()
-            return len(rows)
-
-        return _timed_loop(plan, prepare, step)
+    return Steps(prepare, step, conn.info.backend_pid)
 
 
-def raw_copy_readings(url: str, fresh: Fresh, plan: Plan) -> Rate:
+@contextmanager
+def raw_copy_readings(url: str, fresh: Fresh) -> Iterator[Steps]:
     """COPY straight into ``readings`` (no staging, no dedupe), a commit per batch."""
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in READING_COLUMNS)
-    return _copy_batches(url, sql.SQL("COPY readings ({}) FROM STDIN").format(cols), plan,
-                         lambda: [reading_tuple(a) for a in fresh.batch()])
+    with psycopg.connect(url) as conn:
+        yield _copy_steps(conn, sql.SQL("COPY readings ({}) FROM STDIN").format(cols),
+                          lambda: [reading_tuple(a) for a in fresh.batch()])
 
 
-def raw_copy_readings_binary(url: str, fresh: Fresh, plan: Plan) -> Rate:
+@contextmanager
+def raw_copy_readings_binary(url: str, fresh: Fresh) -> Iterator[Steps]:
     """The same rows in COPY's binary format, each column as its own type (an enum as its label):
     the format the writer's fast path sends, so its ratio to this one is like for like."""
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in READING_COLUMNS)
@@ -210,36 +248,31 @@ def raw_copy_readings_binary(url: str, fresh: Fresh, plan: Plan) -> Rate:
 
     with psycopg.connect(url) as conn:
         found = conn.execute(direct.COLUMN_TYPES, (list(READING_COLUMNS),)).fetchall()
-        types = [int(oid) for (oid,) in found]
         conn.adapters.register_dumper(None, direct.JsonbTextDumper)
-
-        def step(rows: list[tuple[Any, ...]]) -> int:
-            with conn.cursor() as cur, cur.copy(stmt) as copy:
-                copy.set_types(types)
-                for r in rows:
-                    copy.write_row(r)
-            conn.commit()
-            return len(rows)
-
-        return _timed_loop(plan, prepare, step)
+        yield _copy_steps(conn, stmt, prepare, [int(oid) for (oid,) in found])
 
 
 MINIMAL_DDL = ("CREATE TABLE IF NOT EXISTS bench_minimal (message_id uuid NOT NULL, device_id text NOT NULL,"
                " measured_at timestamptz NOT NULL, value double precision)")
 
 
-def raw_copy_minimal(url: str, fresh: Fresh, plan: Plan) -> Rate:
+@contextmanager
+def raw_copy_minimal(url: str, fresh: Fresh) -> Iterator[Steps]:
     """COPY into a four-column table: the narrow-row ceiling of this database."""
     def prepare() -> list[tuple[Any, ...]]:
         return [(a.reading.message_id, a.reading.device.device_id, a.reading.measured_at,
                  a.reading.systolic_mmhg) for a in fresh.batch()]
 
-    stmt = sql.SQL("COPY bench_minimal (message_id, device_id, measured_at, value) FROM STDIN")
-    return _copy_batches(url, stmt, plan, prepare, setup=MINIMAL_DDL)
+    with psycopg.connect(url) as conn:
+        conn.execute(MINIMAL_DDL)
+        conn.commit()
+        yield _copy_steps(conn, sql.SQL("COPY bench_minimal (message_id, device_id, measured_at, value)"
+                                        " FROM STDIN"), prepare)
 
 
-def writer_alone(url: str, fresh: Fresh, plan: Plan) -> Rate:
-    """``BatchWriter.write`` (staging, dedupe, readings, devices, commit) on new readings."""
+@contextmanager
+def writer_alone(url: str, fresh: Fresh) -> Iterator[Steps]:
+    """``BatchWriter.write`` (binding, dedupe, readings, devices, commit) on new readings."""
     w = BatchWriter(url)
 
     def step(batch: list[Accepted]) -> int:
@@ -247,7 +280,8 @@ def writer_alone(url: str, fresh: Fresh, plan: Plan) -> Rate:
         return len(batch)
 
     try:
-        return _timed_loop(plan, fresh.batch, step)
+        w.write([])  # connected, so its server process is known
+        yield Steps(fresh.batch, step, w.backend_pid())
     finally:
         w.close()
 
@@ -265,6 +299,15 @@ def _children() -> dict[int, list[int]]:
                 continue  # gone meanwhile
             kids.setdefault(ppid, []).append(int(entry.name))
     return kids
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (Linux /proc); 0 once it is gone."""
+    try:
+        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def tree_cpu_seconds(root: int) -> float:

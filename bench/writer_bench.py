@@ -1,9 +1,9 @@
 """The worker side of ingest alone: the writer against raw COPY, and where a worker's time goes.
 
-The database pair of bench/ingest_bench.py (``raw COPY readings`` then ``writer`` into fresh,
-migrated databases, batches of 500, the same rows) without the MQTT measures, so a change to the
-writer can be compared back to back in a minute; ``--profile`` also runs cProfile over a worker's
-whole path (validation, grading, writing) on a batch of realistic fleet messages.
+The database pair of bench/ingest_bench.py (``raw COPY readings`` and ``writer`` in turn, a batch
+each, into fresh migrated databases, batches of 500, the same rows) without the MQTT measures, so
+a change to the writer can be compared back to back in a minute; ``--profile`` also runs cProfile
+over a worker's whole path (validation, grading, writing) on a batch of realistic fleet messages.
 
     .venv/bin/python bench/writer_bench.py --runs 3 --window 5
     .venv/bin/python bench/writer_bench.py --runs 0 --profile 10000
@@ -14,16 +14,12 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import os
 import pstats
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-
-import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -37,15 +33,14 @@ from bench.ingest_measure import (  # noqa: E402
     Rate,
     accepted_items,
     fleet_messages,
-    postmaster_pid,
+    interleaved,
     raw_copy_readings,
-    tree_cpu_seconds,
     writer_alone,
 )
 from ingest.commit import items_of  # noqa: E402
 from ingest.migrate import migrate  # noqa: E402
 from ingest.writer import BatchWriter  # noqa: E402
-from simulators.embedded_postgres import DatabaseUrls, EmbeddedPostgres  # noqa: E402
+from simulators.embedded_postgres import EmbeddedPostgres  # noqa: E402
 
 
 def profile_worker(pg: EmbeddedPostgres, n: int, top: int) -> None:
@@ -77,32 +72,19 @@ def profile_worker(pg: EmbeddedPostgres, n: int, top: int) -> None:
     print(out.getvalue())
 
 
-def server_cpu_seconds(root: int) -> float:
-    """CPU seconds of PostgreSQL so far: its living processes, plus the backends that exited
-    (a connection closed inside the measure: the postmaster reaped it, its children's times)."""
-    fields = (Path("/proc") / str(root) / "stat").read_text().rsplit(")", 1)[1].split()
-    return tree_cpu_seconds(root) + (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
-
-
-def measured(pg: EmbeddedPostgres, name: str, measure: Callable[[DatabaseUrls], Rate],
-             enrol: bool = False) -> tuple[Rate, float]:
-    """``measure`` on a fresh migrated database, and the CPU microseconds a stored row cost there:
-    this process (building and sending rows) plus PostgreSQL's, warm-up and building included.
-    Steadier than rates on a loaded machine: waiting for a core costs no CPU."""
-    urls = pg.create_database(name)
-    migrate(urls.owner)
-    if enrol:
-        mq.enrol(urls.owner, [SAMPLE_FLEET])
-    root = postmaster_pid(pg.data_dir)
-    server = server_cpu_seconds(root)
-    client = time.process_time()
-    rate = measure(urls)
-    client = time.process_time() - client
-    server = server_cpu_seconds(root) - server
-    with psycopg.connect(urls.owner) as conn:
-        row = conn.execute("SELECT count(*) FROM readings").fetchone()
-    rows = int(row[0]) if row else 0
-    return rate, (client + server) / max(rows, 1) * 1e6
+def paired(pg: EmbeddedPostgres, run: int, fresh: Fresh,
+           plan: Plan) -> tuple[dict[str, Rate], dict[str, float]]:
+    """Raw COPY and the writer in turn, a batch each (ingest_measure.interleaved), each into a fresh
+    migrated database; their rates and CPU microseconds a row (this process inside the steps, plus
+    the server process each uses: waiting for a core costs no CPU, so this is steadier than rates)."""
+    copy, writer = pg.create_database(f"wb{run}_copy"), pg.create_database(f"wb{run}_writer")
+    migrate(copy.owner)
+    migrate(writer.owner)
+    mq.enrol(writer.owner, [SAMPLE_FLEET])
+    cpu: dict[str, float] = {}
+    with raw_copy_readings(copy.owner, fresh) as raw, writer_alone(writer.ingest, fresh) as wrote:
+        rates = interleaved(plan, {"raw": raw, "writer": wrote}, cpu)
+    return rates, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,14 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         ratios: list[float] = []
         cpu_ratios: list[float] = []
         for run in range(args.runs):
-            raw, raw_cpu = measured(pg, f"wb{run}_copy",
-                                    lambda url: raw_copy_readings(url.owner, fresh, plan))
-            wrote, cpu = measured(pg, f"wb{run}_writer", lambda url: writer_alone(url.ingest, fresh, plan),
-                                  enrol=True)
+            rates, cpu = paired(pg, run, fresh, plan)
+            raw, wrote = rates["raw"], rates["writer"]
             ratios.append(wrote.per_s / raw.per_s)
-            cpu_ratios.append(raw_cpu / cpu)
-            print(f"run {run + 1}: raw COPY readings {raw.per_s:,.0f} rows/s ({raw_cpu:.0f} µs CPU a row),"
-                  f" writer {wrote.per_s:,.0f} rows/s ({cpu:.0f} µs CPU a row); writer / raw COPY"
+            cpu_ratios.append(cpu["raw"] / cpu["writer"])
+            print(f"run {run + 1}: raw COPY readings {raw.per_s:,.0f} rows/s ({cpu['raw']:.0f} µs CPU a row),"
+                  f" writer {wrote.per_s:,.0f} rows/s ({cpu['writer']:.0f} µs CPU a row); writer / raw COPY"
                   f" {ratios[-1]:.2f} by rate, {cpu_ratios[-1]:.2f} by CPU", flush=True)
         if ratios:
             print(f"writer / raw COPY readings: median {statistics.median(ratios):.2f}"

@@ -217,6 +217,10 @@ class BatchWriter:
             self._conn.close()
             self._conn = None
 
+    def backend_pid(self) -> int | None:
+        """The server process of this writer's connection (pg_stat_activity.pid), if connected."""
+        return None if self._conn is None or self._conn.closed else self._conn.info.backend_pid
+
     def write(self, items: Sequence[Item]) -> BatchResult:
         """Commit ``items`` in one transaction; on a refused value, fall back to row by row."""
         try:
