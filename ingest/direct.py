@@ -29,7 +29,7 @@ never duplicate.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -37,7 +37,7 @@ from typing import Any, Final, NamedTuple
 
 import psycopg
 from psycopg import postgres, pq, sql
-from psycopg.adapt import Dumper
+from psycopg.adapt import Dumper, PyFormat
 
 from ingest import binding
 from ingest.contract import ValidReading
@@ -193,6 +193,12 @@ class JsonbTextDumper(Dumper):
         return b"\x01" + obj.encode()
 
 
+# The COPY's dumpers by type: the message id from its hex, jsonb from its text, and bytea through
+# the C dumper of ``bytes`` (by oid, psycopg picks a Python one that also unwraps ``Binary``).
+_COPY_DUMPERS: Final = (_HexUuidDumper, JsonbTextDumper,
+                        postgres.adapters.get_dumper(bytes, PyFormat.BINARY))
+
+
 def decide(accepted: Sequence[Accepted], rows: Sequence[Checked]) -> Decision:
     """The staging path's rules over the check's probes (pure; rows in any order): the first bound
     reading of an id not stored is new; a repeat is held by that first reading's gateway, a stored
@@ -221,6 +227,36 @@ def decide(accepted: Sequence[Accepted], rows: Sequence[Checked]) -> Decision:
     return out
 
 
+def decide_bound(readings: Sequence[ValidReading], enrolled: Mapping[str, list[binding.Interval[str]]],
+                 assigned: Mapping[str, list[binding.Interval[int]]], at: datetime | None) -> Decision:
+    """:func:`decide` for the optimistic path, where no id is looked up (none counts as stored),
+    from binding.INTERVALS: the same verdicts, without a probe row per reading (pure)."""
+    out = Decision(at=at)
+    first: dict[str, str] = {}  # id -> gateway of its first bound reading in this batch
+    for o, r in enumerate(readings):
+        device, gateway, when = r.device.device_id, r.gateway_id, r.measured_at
+        rows = enrolled.get(device)
+        bound: str | None
+        if rows is not None and len(rows) == 1:  # the usual case, without a call: one enrolment
+            start, end, bound = rows[0]
+            if (start is not None and start > when) or (end is not None and end <= when):
+                bound = None
+        else:
+            bound = binding.covering(rows, when)
+        if bound != gateway:
+            out.refused.append((o, binding.unbound_code(bound), bound))
+            continue
+        holder = first.get(r.message_id)
+        if holder is None:
+            first[r.message_id] = gateway
+            out.new.append((o, binding.covering(assigned.get(device), when)))
+        elif holder != gateway:
+            out.refused.append((o, binding.OTHER_GATEWAY, None))
+            continue
+        out.seen.append(o)
+    return out
+
+
 class Written(NamedTuple):
     inserted: int
     refused: list[Refusal]
@@ -229,18 +265,17 @@ class Written(NamedTuple):
 
 
 def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted],
-          fields_of: Callable[[Accepted], tuple[Any, ...]], *, layout: Layout,
-          optimistic: bool = False) -> Written:
+          fields_of: Callable[..., tuple[Any, ...]], *, layout: Layout, optimistic: bool = False) -> Written:
     """Bind and dedupe (checked, or ``optimistic``), claim, COPY; what the devices update needs.
 
     Checked: raises :class:`Contended` when another transaction took one of the new ids after the
     check. Optimistic: raises :class:`Stored` when any id of the batch was stored already (or is
     taken meanwhile); the caller rolls back and redoes the batch checked.
-    ``fields_of(accepted)`` gives one reading's COPY fields (``_FIELDS``); the patient and
-    ``ingested_at`` follow. The client's work is placed where the server is busy anyway: the
-    devices' JSON is built while the binding query runs (pipeline mode, with the transaction's
-    BEGIN), each row while the server parses the rows sent before it. The caller runs
-    :data:`DEVICES_SEEN` with ``Written.seen`` (its own round trip, or with the commit)."""
+    ``fields_of(accepted, patient_id, ingested_at)`` gives one reading's COPY row
+    (``COPY_COLUMNS``). The client's work is placed where the server is busy anyway: the devices'
+    JSON is built while the binding query runs (pipeline mode, with the transaction's BEGIN), each
+    row while the server parses the rows sent before it. The caller runs :data:`DEVICES_SEEN`
+    with ``Written.seen`` (its own round trip, or with the commit)."""
     readings = [a.reading for a in accepted]
     keys_table = layout.keys_table
     seen_all: str | None = None
@@ -249,15 +284,13 @@ def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted],
             cur.execute(binding.INTERVALS, (_devices_json(readings),))
             seen_all = _seen_json(readings)  # every reading is seen unless the binding refuses one
             found = cur.fetchall()
-        enrolled, assigned, at = binding.intervals(found)
-        rows: list[Checked] = [
-            (i, binding.covering(enrolled.get(r.device.device_id), r.measured_at), None, None,
-             binding.covering(assigned.get(r.device.device_id), r.measured_at), at)
-            for i, r in enumerate(readings)]
+        plan = decide_bound(readings, *binding.intervals(found))
+        stored = 0
     else:
         cur.execute(_check_sql(keys_table), (_batch_json(readings),))
-        rows = cur.fetchall()
-    plan = decide(accepted, rows)
+        rows: list[Checked] = cur.fetchall()
+        plan = decide(accepted, rows)
+        stored = sum(1 for row in rows if row[2])
     lost = Stored if optimistic else Contended
     if plan.new and keys_table:
         cur.execute(_CLAIM, ([readings[o].message_id for o, _ in plan.new],
@@ -266,13 +299,13 @@ def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted],
             raise lost(f"{len(plan.new) - cur.rowcount} message ids held already")
     if plan.new:
         try:
-            cur.adapters.register_dumper(None, _HexUuidDumper)  # this cursor's COPY only
-            cur.adapters.register_dumper(None, JsonbTextDumper)
+            for dumper in _COPY_DUMPERS:  # this cursor's COPY only
+                cur.adapters.register_dumper(None, dumper)
             at = plan.at
             with cur.copy(_COPY) as copy:
                 copy.set_types(layout.copy_types)
                 for o, patient in plan.new:
-                    copy.write_row((*fields_of(accepted[o]), patient, at))
+                    copy.write_row(fields_of(accepted[o], patient, at))
         except psycopg.errors.UniqueViolation as exc:
             if exc.diag.constraint_name != DEDUPE_INDEX:
                 raise
@@ -281,7 +314,7 @@ def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted],
     if plan.seen:
         seen = seen_all if seen_all is not None and len(plan.seen) == len(readings) else \
             _seen_json([readings[o] for o in plan.seen])
-    return Written(len(plan.new), plan.refused, sum(1 for row in rows if row[2]), seen)
+    return Written(len(plan.new), plan.refused, stored, seen)
 
 
 def _devices_json(readings: Sequence[ValidReading]) -> str:

@@ -160,8 +160,10 @@ def _json(value: dict[str, Any] | None) -> str | None:
 
 def raw_bytes(raw_hex: str) -> tuple[bytes, bytes | None]:
     """The wire's ``raw`` (hex, ``+`` before a merged glucose context) as (measurement, context)."""
-    head, sep, tail = raw_hex.partition("+")
-    return bytes.fromhex(head), (bytes.fromhex(tail.replace("+", "")) if sep else None)
+    if "+" not in raw_hex:
+        return bytes.fromhex(raw_hex), None
+    head, _, tail = raw_hex.partition("+")
+    return bytes.fromhex(head), bytes.fromhex(tail.replace("+", ""))
 
 
 def reading_fields(a: Accepted, *tail: Any) -> tuple[Any, ...]:
@@ -258,10 +260,17 @@ class BatchWriter:
 
     def _write_all(self, conn: db.Connection, items: Sequence[Item], *, path: str) -> BatchResult:
         result = BatchResult()
-        accepted = [x for x in items if isinstance(x, Accepted)]
-        statuses = sorted((x for x in items if isinstance(x, ValidStatus)),
-                          key=lambda s: (s.gateway_id, s.at))
-        letters = [x for x in items if isinstance(x, DeadLetter)]
+        accepted: list[Accepted] = []
+        statuses: list[ValidStatus] = []
+        letters: list[DeadLetter] = []
+        for x in items:
+            if isinstance(x, Accepted):
+                accepted.append(x)
+            elif isinstance(x, ValidStatus):
+                statuses.append(x)
+            else:
+                letters.append(x)
+        statuses.sort(key=lambda s: (s.gateway_id, s.at))
         try:
             with conn.cursor() as cur:
                 seen = None

@@ -3,6 +3,8 @@ staging path, and a race for a message id falls back to it without a duplicate."
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -86,6 +88,33 @@ def test_a_mixed_batch_gets_the_staging_paths_verdicts(writer: BatchWriter, db: 
     assert (again.inserted, again.duplicates, again.rejected) == (0, 2, [])
 
 
+def test_the_optimistic_verdicts_are_those_of_decide_over_the_same_intervals() -> None:
+    """decide_bound (the optimistic path, one query for the batch's devices) gives decide's
+    verdicts for the probe rows the same intervals make, over random batches: devices enrolled on
+    one gateway, on two in turn, on one for a while, or nowhere; assignments that change; ids
+    repeated within the batch, from the same gateway or another; times on the boundaries."""
+    rng = random.Random(18)
+    base = accepted(unique_reading(A, 1))
+    t = [datetime(2025, 11, d, tzinfo=UTC) for d in range(1, 9)]
+    shapes: list[list[binding.Interval[str]]] = [
+        [(None, None, A)], [(t[0], t[3], A), (t[3], None, B)], [(t[2], t[5], B)], [(t[1], None, A)]]
+    for _ in range(400):
+        enrolled = {d: rng.choice(shapes) for d in ("d1", "d2", "d3") if rng.random() < 0.9}  # d4: nowhere
+        assigned: dict[str, list[binding.Interval[int]]] = {
+            "d1": [(t[0], None, 1)], "d2": [(None, t[4], 2), (t[4], None, 3)]}
+        batch = [Accepted(dataclasses.replace(
+            base.reading, gateway_id=rng.choice([A, B]), measured_at=rng.choice(t),
+            message_id=f"{rng.randint(0, 5):032x}",
+            device=dataclasses.replace(base.reading.device, device_id=rng.choice(["d1", "d2", "d3", "d4"]))),
+            base.grade) for _ in range(rng.randint(1, 12))]
+        rows: list[direct.Checked] = [
+            (i, binding.covering(enrolled.get(a.reading.device.device_id), a.reading.measured_at), None, None,
+             binding.covering(assigned.get(a.reading.device.device_id), a.reading.measured_at), NOW)
+            for i, a in enumerate(batch)]
+        bound = direct.decide_bound([a.reading for a in batch], enrolled, assigned, NOW)
+        assert bound == direct.decide(batch, rows)
+
+
 def test_a_race_lost_after_the_copy_is_rolled_back_and_written_through_staging(
     writer: BatchWriter, db: Conn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -112,12 +141,12 @@ def test_a_copy_refused_by_the_dedupe_index_is_contended(database_url: str, db: 
     msg = unique_reading(A, 1)
     layout_keys = keys_table(db)
 
-    def fields_of(a: Accepted) -> tuple[Any, ...]:
+    def fields_of(a: Accepted, *tail: Any) -> tuple[Any, ...]:
         if not layout_keys:  # commits the same id while this COPY is open
             db.execute("INSERT INTO readings (message_id, gateway_id, device_id, kind, measured_at,"
                        " received_at, raw) VALUES (%s, %s, %s, 'blood_pressure', now(), now(), '')",
                        (msg["message_id"], A, DEV))
-        return reading_fields(a)
+        return reading_fields(a, *tail)
 
     with psycopg.connect(database_url) as conn, conn.cursor() as cur:
         if layout_keys:
