@@ -249,7 +249,17 @@ def decide_bound(readings: Sequence[ValidReading], enrolled: Mapping[str, list[b
         holder = first.get(r.message_id)
         if holder is None:
             first[r.message_id] = gateway
-            out.new.append((o, binding.covering(assigned.get(device), when)))
+            patients = assigned.get(device)
+            patient: int | None
+            if patients is None:
+                patient = None
+            elif len(patients) == 1:  # one assignment: no call either
+                start, end, patient = patients[0]
+                if (start is not None and start > when) or (end is not None and end <= when):
+                    patient = None
+            else:
+                patient = binding.covering(patients, when)
+            out.new.append((o, patient))
         elif holder != gateway:
             out.refused.append((o, binding.OTHER_GATEWAY, None))
             continue
