@@ -261,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
             mqtt_measures(stack, creds, plan, run, backlog, out)
             latency_measure(stack, creds, plan, run, out)
             runs.append(out)
-            expect = max(out.rates[k].per_s for k in ("count-only", "count-only, lean", "rpmflow")) * 1.2
+            # not the lean counter's rate: a backlog sized for it (~600k messages in four sessions)
+            # made the broker itself the bottleneck of the next run's measures
+            expect = max(out.rates["count-only"].per_s, out.rates["rpmflow"].per_s) * 1.2
     return 0 if report(runs, plan, args.quick, load_before) else 1
 
 
