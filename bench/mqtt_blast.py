@@ -20,9 +20,11 @@ import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from gateway.contract import readings_topic
 from simulators.fleet import BrokerAddress, Build, FleetConfig, FleetReport, _schedule, make_devices
+from simulators.fleet_messages import build_reading
 
 DEFAULT_RECEIVE_MAXIMUM = 65_535  # MQTT 5 §3.2.2.3.3: when the CONNACK does not say
 TICK_S = 0.001
@@ -268,12 +270,21 @@ class Link:
 
 def blast(broker_url: str, credentials: Mapping[str, str], config: FleetConfig, *,
           connect_timeout: float = 30.0, ack_timeout: float = 120.0,
-          stop: threading.Event | None = None) -> FleetReport:
+          stop: threading.Event | None = None, start_at: float | None = None) -> FleetReport:
     """Publish what ``run_fleet`` would for ``config``; returns once all are acked (or
     ``ack_timeout`` passes after the last was built), reported as ``run_fleet`` does: the caller
-    checks ``acked``."""
+    checks ``acked``.
+
+    ``start_at`` (epoch seconds; needs a rate and a count): every message is built before the
+    run, stamped with the time it is due (``start_at + k / rate``), and sent once that time comes.
+    The latency measure's load then costs the cores only its sending, and a message that goes out
+    late keeps its due time as its stamp, so the publisher's own lag counts against what is
+    measured, never for it (no coordinated omission); ``FleetReport.late_s`` says how late the
+    latest one was."""
     if config.confirm:
         raise ValueError("confirm mode subscribes to ingest's acks: use simulators.fleet.run_fleet")
+    if start_at is not None and (config.rate <= 0 or config.count is None or config.backfill_days):
+        raise ValueError("start_at needs a rate and a count (live readings)")
     address, ids = BrokerAddress.parse(broker_url), config.gateway_ids()
     missing = [g for g in ids if g not in credentials]
     if missing:
@@ -284,7 +295,10 @@ def blast(broker_url: str, credentials: Mapping[str, str], config: FleetConfig, 
         for g in ids:
             links[g] = Link(g, credentials[g], address, config.window, connect_timeout,
                             f"{g}-blast-{time.time_ns() % 16**6:06x}")
-        report = _run(links, config, stop or threading.Event(), ack_timeout)
+        if start_at is None:
+            report = _run(links, config, stop or threading.Event(), ack_timeout)
+        else:
+            report = _run_scheduled(links, config, _prebuilt(links, config, start_at), ack_timeout)
         clean = True
     finally:
         for link in links.values():
@@ -337,3 +351,54 @@ def _build(links: dict[str, Link], schedule: Iterator[tuple[str, Build]], due: i
         if keep_ids:
             report.message_ids.append(mid)
     return True
+
+
+Prebuilt = list[tuple[float, str, str, bytes]]  # (due on the monotonic clock, gateway, message id, payload)
+
+
+def _prebuilt(links: dict[str, Link], config: FleetConfig, start_at: float) -> Prebuilt:
+    """Every message of the run, in ``_schedule``'s order, stamped with its due time: (due on this
+    process's monotonic clock, gateway, message id, payload)."""
+    assert config.count is not None
+    devices = make_devices(config, list(links))
+    offset = time.monotonic() - time.time()
+    out = []
+    for k in range(config.count):
+        gw, dev = devices[k % len(devices)]
+        due = start_at + k / config.rate
+        stamp = datetime.fromtimestamp(due, UTC)
+        mid, payload = build_reading(gw, dev, dev.next_time(stamp), stamp)
+        out.append((due + offset, gw, mid, payload))
+    return out
+
+
+def _run_scheduled(links: dict[str, Link], config: FleetConfig, messages: Prebuilt,
+                   ack_timeout: float) -> FleetReport:
+    """Send each pre-built message once its due time has come; every tick, read the PUBACKs."""
+    report = FleetReport(gateways=len(links), target_rate=config.rate)
+    t0 = messages[0][0] if messages else time.monotonic()
+    sent = 0
+    ack_deadline: float | None = None
+    while True:
+        now = time.monotonic()
+        while sent < len(messages) and messages[sent][0] <= now:
+            due, gw, mid, payload = messages[sent]
+            links[gw].waiting.append(payload)
+            report.late_s = max(report.late_s, now - due)
+            report.published += 1
+            if config.keep_ids:
+                report.message_ids.append(mid)
+            sent += 1
+        if ack_deadline is None and sent == len(messages):
+            ack_deadline = now + ack_timeout
+        for link in links.values():
+            link.read()
+            link.flush()
+        if ack_deadline is not None and (all(k.idle for k in links.values()) or now > ack_deadline):
+            break
+        wake = messages[sent][0] if sent < len(messages) else now + TICK_S
+        left = min(TICK_S, wake - time.monotonic())
+        if left > 0:
+            time.sleep(left)
+    report.elapsed_s = time.monotonic() - t0
+    return report

@@ -85,6 +85,7 @@ class FleetReport:
     resent: int = 0  # confirm mode: re-sends after the confirmation deadline
     elapsed_s: float = 0.0
     message_ids: list[str] = field(default_factory=list)
+    late_s: float = 0.0  # pre-built schedule (bench/mqtt_blast.py): latest send's lag behind its stamp
 
     @property
     def rate(self) -> float:

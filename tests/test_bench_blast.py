@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -124,3 +125,35 @@ def test_a_refused_connect_says_why(broker: EmbeddedMosquitto) -> None:
     wrong = dict.fromkeys(config.gateway_ids(), "not-the-password")
     with pytest.raises(ConnectRefused, match=r"refused gateway .*0x8[67]"):
         blast(f"mqtt://127.0.0.1:{broker.port}", wrong, config)
+
+
+def test_a_scheduled_run_stamps_each_message_with_its_due_time_and_never_sends_early(
+        broker: EmbeddedMosquitto) -> None:
+    """``start_at``: every message is built beforehand, stamped ``start_at + k / rate``, and goes
+    out no earlier than that stamp (a subscriber receives each after it); ``late_s`` is measured."""
+    config = FleetConfig(gateways=2, devices_per_gateway=3, rate=2_000.0, count=1_000, window=100,
+                         prefix=f"blast{secrets.token_hex(2)}", seed=3)
+    creds = broker.add_gateways(config.gateway_ids())
+    pairs: list[tuple[float, float]] = []  # (stamp, arrival)
+    done = threading.Event()
+    sub = _subscribe(broker, defaultdict(list), 10**9, threading.Event())
+
+    def on_message(client: Any, userdata: Any, msg: Any) -> None:
+        stamp = datetime.fromisoformat(json.loads(msg.payload)["received_at"]).timestamp()
+        pairs.append((stamp, time.time()))
+        if len(pairs) >= 1_000:
+            done.set()
+
+    sub.on_message = on_message
+    start = time.time() + 1.0
+    try:
+        report = blast(f"mqtt://127.0.0.1:{broker.port}", creds, config, start_at=start)
+        assert done.wait(30), len(pairs)
+    finally:
+        sub.disconnect()
+        sub.loop_stop()
+    assert (report.published, report.acked, report.refused) == (1_000, 1_000, 0)
+    assert 0.0 <= report.late_s < 5.0
+    assert sorted(s for s, _ in pairs) == pytest.approx([start + k / 2_000.0 for k in range(1_000)], abs=1e-6)
+    early = [(s, a) for s, a in pairs if a < s - 0.001]  # 1 ms: the monotonic-to-wall mapping
+    assert not early, early[:3]
