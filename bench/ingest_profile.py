@@ -35,7 +35,7 @@ BUCKETS: list[tuple[str, tuple[str, ...]]] = [
     ("message id (sha256)", ("message_id_from_contents", "message_id (gateway/contract")),
     ("validation", ("(ingest/contract", "(ingest/valid", "fromisoformat", "grade (ingest/plausibility")),
     ("row building (staging_row)", ("staging_row", "reading_fields", "raw_bytes",
-                                    "_batch_json", "_seen_json")),
+                                    "_batch_json", "devices_seen")),
     ("COPY (row formatting + send)", ("write_row", "copy (psycopg", "_write (psycopg", "Copy")),
     ("SQL merge/devices/commit", ("execute (psycopg", "commit (psycopg", "_write_all", "wait_conn")),
     ("pipe: pickle / unpickle", ("recv (multiprocessing", "send (multiprocessing", "_recv_bytes",

@@ -308,6 +308,15 @@ def blast(broker_url: str, credentials: Mapping[str, str], config: FleetConfig, 
     return report
 
 
+def _exchange(links: dict[str, Link], now: float, ack_deadline: float | None) -> bool:
+    """Read every socket's PUBACKs and send what its window allows; True once all is sent and
+    acked after the last message (or the ack deadline has passed)."""
+    for link in links.values():
+        link.read()
+        link.flush()
+    return ack_deadline is not None and (all(k.idle for k in links.values()) or now > ack_deadline)
+
+
 def _run(links: dict[str, Link], config: FleetConfig, stop: threading.Event,
          ack_timeout: float) -> FleetReport:
     """The single-threaded loop: every tick, build what is due, send, read the PUBACKs."""
@@ -325,10 +334,7 @@ def _run(links: dict[str, Link], config: FleetConfig, stop: threading.Event,
                 due = AHEAD - sum(len(k.waiting) for k in links.values())
             if not _build(links, schedule, due, report, config.keep_ids) or (end is not None and now >= end):
                 ack_deadline = now + ack_timeout
-        for link in links.values():
-            link.read()
-            link.flush()
-        if ack_deadline is not None and (all(k.idle for k in links.values()) or now > ack_deadline):
+        if _exchange(links, now, ack_deadline):
             break
         left = TICK_S - (time.monotonic() - now)
         if left > 0:
@@ -391,10 +397,7 @@ def _run_scheduled(links: dict[str, Link], config: FleetConfig, messages: Prebui
             sent += 1
         if ack_deadline is None and sent == len(messages):
             ack_deadline = now + ack_timeout
-        for link in links.values():
-            link.read()
-            link.flush()
-        if ack_deadline is not None and (all(k.idle for k in links.values()) or now > ack_deadline):
+        if _exchange(links, now, ack_deadline):
             break
         wake = messages[sent][0] if sent < len(messages) else now + TICK_S
         left = min(TICK_S, wake - time.monotonic())

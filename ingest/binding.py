@@ -21,7 +21,7 @@ enrolled gateway reports (``devices.reported``), never kind, manufacturer, model
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
 from psycopg import sql
@@ -151,8 +151,10 @@ DEVICES_SEEN_SET: Final = """
 # silence rules count days), so a device seen again within 60 s of its stored last_seen_at is not
 # rewritten (a row version, its WAL and a lock per device per batch saved); an earlier first
 # sighting or a new report is always recorded (docs/ingest.md).
+LAST_SEEN_GRAIN: Final = timedelta(seconds=60)
+_GRAIN_SQL: Final = f"interval '{LAST_SEEN_GRAIN.total_seconds():.0f} s'"
 DEVICES_SEEN_WHEN: Final = """(
-    d.last_seen_at IS NULL OR d.last_seen_at < x.last_seen - interval '60 s'
+    d.last_seen_at IS NULL OR d.last_seen_at < x.last_seen - """ + _GRAIN_SQL + """
     OR d.first_seen_at IS NULL OR d.first_seen_at > x.first_seen
     OR (x.last_seen >= d.last_seen_at AND d.reported IS DISTINCT FROM x.reported))"""
 

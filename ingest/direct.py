@@ -123,8 +123,9 @@ def _check_sql(keys_table: bool) -> sql.Composed:
              keys=sql.Identifier("reading_keys" if keys_table else "readings"))
 
 
-# The devices seen by a batch, one row per device (built by ``_seen_json``): the staging path's
-# statement (binding.devices_seen_sql) over what the fast path worked out in Python.
+# The devices seen by a batch, one row per device (``seen_json(devices_seen(...))``): the staging
+# path's statement (binding.devices_seen_sql) over what the fast path worked out in Python; it
+# returns the rows it changed (ingest/seen.py keeps what they now hold).
 DEVICES_SEEN: Final = sql.SQL(
     binding.DEVICES_SEEN_SET + """
     FROM (
@@ -133,7 +134,8 @@ DEVICES_SEEN: Final = sql.SQL(
         FROM jsonb_to_recordset(%s::jsonb)  -- jsonb: ``reported`` is not parsed a second time
              AS j(device_id text, first_seen timestamptz, last_seen timestamptz, reported jsonb)
     ) x
-    WHERE d.device_id = x.device_id AND """ + binding.DEVICES_SEEN_WHEN
+    WHERE d.device_id = x.device_id AND """ + binding.DEVICES_SEEN_WHEN + """
+    RETURNING d.device_id, d.first_seen_at, d.last_seen_at"""
 )
 
 
@@ -271,7 +273,7 @@ class Written(NamedTuple):
     inserted: int
     refused: list[Refusal]
     stored: int  # readings whose id the check found stored (optimistic: 0, it does not look)
-    seen: str | None = None  # the devices seen, for DEVICES_SEEN (None: no device to record)
+    seen: list[dict[str, Any]] | None = None  # the devices seen (devices_seen; None: none)
 
 
 def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted],
@@ -285,14 +287,14 @@ def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted],
     (``COPY_COLUMNS``). The client's work is placed where the server is busy anyway: the devices'
     JSON is built while the binding query runs (pipeline mode, with the transaction's BEGIN), each
     row while the server parses the rows sent before it. The caller runs :data:`DEVICES_SEEN`
-    with ``Written.seen`` (its own round trip, or with the commit)."""
+    with ``seen_json`` of ``Written.seen`` (or of those of them ingest/seen.py says may change)."""
     readings = [a.reading for a in accepted]
     keys_table = layout.keys_table
-    seen_all: str | None = None
+    seen_all: list[dict[str, Any]] | None = None
     if optimistic:
         with cur.connection.pipeline():
             cur.execute(binding.INTERVALS, (_devices_json(readings),))
-            seen_all = _seen_json(readings)  # every reading is seen unless the binding refuses one
+            seen_all = devices_seen(readings)  # every reading is seen unless the binding refuses one
             found = cur.fetchall()
         plan = decide_bound(readings, *binding.intervals(found))
         stored = 0
@@ -323,7 +325,7 @@ def write(cur: psycopg.Cursor[Any], accepted: Sequence[Accepted],
     seen = None
     if plan.seen:
         seen = seen_all if seen_all is not None and len(plan.seen) == len(readings) else \
-            _seen_json([readings[o] for o in plan.seen])
+            devices_seen([readings[o] for o in plan.seen])
     return Written(len(plan.new), plan.refused, stored, seen)
 
 
@@ -363,7 +365,7 @@ def _batch_json(readings: Sequence[ValidReading]) -> str:
     return _dumps(rows)
 
 
-def _seen_json(seen: Sequence[ValidReading]) -> str:
+def devices_seen(seen: Sequence[ValidReading]) -> list[dict[str, Any]]:
     """Per device among ``seen`` (batch order): first and last received_at, and the description
     its latest reading reported (latest by received_at, then by position), without null fields."""
     first: dict[str, datetime] = {}
@@ -384,4 +386,9 @@ def _seen_json(seen: Sequence[ValidReading]) -> str:
         out.append({"device_id": key, "first_seen": first[key], "last_seen": r.received_at,
                     "reported": {k: v for k, v in said.items() if v is not None}})
     out.sort(key=itemgetter("device_id"))  # one lock order for every writer: no deadlock between two
-    return _dumps(out)
+    return out
+
+
+def seen_json(devices: Sequence[dict[str, Any]]) -> str:
+    """DEVICES_SEEN's parameter."""
+    return _dumps(devices)

@@ -25,6 +25,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import psycopg
@@ -35,6 +36,7 @@ from ingest.contract import ValidStatus
 from ingest.direct import ASSIGNED_AT
 from ingest.errors import RowRefused
 from ingest.items import DEAD_LETTER_KEEP, Accepted, DeadLetter, Item, Rejection
+from ingest.seen import SeenMemo
 
 __all__ = ["DEAD_LETTER_KEEP", "READING_COLUMNS", "Accepted", "BatchResult", "BatchWriter", "DeadLetter",
            "Item", "Rejection", "attach_unassigned", "keys_table", "reading_fields", "staging_row"]
@@ -200,6 +202,7 @@ class BatchWriter:
         self._keys = False
         self._layout = direct.Layout(False, ())
         self._optimistic = True  # see _write_fast
+        self._seen = SeenMemo(binding.LAST_SEEN_GRAIN)  # the devices update sends what may change
 
     def _connection(self) -> db.Connection:
         if self._conn is None or self._conn.closed:
@@ -271,21 +274,26 @@ class BatchWriter:
             else:
                 letters.append(x)
         statuses.sort(key=lambda s: (s.gateway_id, s.at))
+        now = datetime.now(UTC)
         try:
-            with conn.cursor() as cur:
-                seen = None
+            with conn.cursor() as cur, conn.cursor() as seen_cur:
+                devices: list[dict[str, Any]] = []
                 if accepted:
                     result.inserted, seen = self._readings(cur, accepted, result, path=path)
                     result.duplicates = len(accepted) - result.inserted - len(result.rejected)
+                    devices = self._seen.due(seen, now) if seen else []
                 # The rest of the transaction and its COMMIT in one round trip (pipeline mode).
                 with conn.pipeline():
-                    if seen is not None:
-                        cur.execute(direct.DEVICES_SEEN, (seen,))
+                    if devices:
+                        seen_cur.execute(direct.DEVICES_SEEN, (direct.seen_json(devices),))
                     for st in statuses:
                         cur.execute(_STATUS_SQL, (st.gateway_id, st.online, st.payload_text, st.at))
                     result.statuses = len(statuses)
                     result.dead_letters = self._dead_letters(cur, [*letters, *result.unbound])
                     conn.commit()
+                if devices:
+                    self._seen.recorded(devices, {d: (first, last) for d, first, last in seen_cur.fetchall()},
+                                        now)
         except BaseException:
             with contextlib.suppress(psycopg.Error):  # BatchWriter.write closes a broken connection
                 conn.rollback()
@@ -293,7 +301,7 @@ class BatchWriter:
         return result
 
     def _readings(self, cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], result: BatchResult,
-                  *, path: str = _STAGING, clear: bool = False) -> tuple[int, str | None]:
+                  *, path: str = _STAGING, clear: bool = False) -> tuple[int, list[dict[str, Any]] | None]:
         """Bind, dedupe and store; the binding's refusals go to ``result`` (their dead letters are
         inserted by the caller, in the same transaction). ``path``: ``ingest/direct.py``
         optimistic (may raise :class:`~ingest.direct.Stored`) or checked (may raise
