@@ -92,6 +92,9 @@ def intervals(rows: Iterable[Sequence[Any]]) -> tuple[dict[str, list[Interval[st
 def covering(rows: Sequence[Interval[V]] | None, at: datetime) -> V | None:
     """The value of the row covering ``at`` (valid_from <= at < valid_to) with the latest
     valid_from, as ``ORDER BY valid_from DESC LIMIT 1`` picks it; none covers: None."""
+    if rows and len(rows) == 1:  # the usual case (one enrolment, one assignment): no loop
+        start, end, value = rows[0]
+        return None if (start is not None and start > at) or (end is not None and end <= at) else value
     best: Interval[V] | None = None
     for row in rows or ():
         start, end = row[0], row[1]

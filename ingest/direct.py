@@ -237,31 +237,14 @@ def decide_bound(readings: Sequence[ValidReading], enrolled: Mapping[str, list[b
     first: dict[str, str] = {}  # id -> gateway of its first bound reading in this batch
     for o, r in enumerate(readings):
         device, gateway, when = r.device.device_id, r.gateway_id, r.measured_at
-        rows = enrolled.get(device)
-        bound: str | None
-        if rows is not None and len(rows) == 1:  # the usual case, without a call: one enrolment
-            start, end, bound = rows[0]
-            if (start is not None and start > when) or (end is not None and end <= when):
-                bound = None
-        else:
-            bound = binding.covering(rows, when)
+        bound = binding.covering(enrolled.get(device), when)
         if bound != gateway:
             out.refused.append((o, binding.unbound_code(bound), bound))
             continue
         holder = first.get(r.message_id)
         if holder is None:
             first[r.message_id] = gateway
-            patients = assigned.get(device)
-            patient: int | None
-            if patients is None:
-                patient = None
-            elif len(patients) == 1:  # one assignment: no call either
-                start, end, patient = patients[0]
-                if (start is not None and start > when) or (end is not None and end <= when):
-                    patient = None
-            else:
-                patient = binding.covering(patients, when)
-            out.new.append((o, patient))
+            out.new.append((o, binding.covering(assigned.get(device), when)))
         elif holder != gateway:
             out.refused.append((o, binding.OTHER_GATEWAY, None))
             continue
