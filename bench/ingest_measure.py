@@ -25,8 +25,7 @@ import psycopg
 from psycopg import sql
 
 from gateway import contract
-from ingest import direct
-from ingest import writer as writer_module
+from ingest import direct, rows
 from ingest.pipeline import classify
 from ingest.writer import READING_COLUMNS, Accepted, BatchWriter, staging_row
 from simulators.fleet import FleetConfig, make_devices
@@ -206,7 +205,7 @@ def reading_tuple(a: Accepted) -> tuple[Any, ...]:
     return tuple(row[i] for i in _KEEP)
 
 
-_KEEP = [i for i, (c, _) in enumerate(writer_module._COLUMNS) if c in READING_COLUMNS]
+_KEEP = [i for i, (c, _) in enumerate(rows.STAGING_COLUMNS) if c in READING_COLUMNS]
 
 
 def _copy_steps(conn: psycopg.Connection[Any], stmt: sql.Composed | sql.SQL,

@@ -21,7 +21,6 @@ row under savepoints and only the refused rows become dead letters with the serv
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,10 +35,13 @@ from ingest.contract import ValidStatus
 from ingest.direct import ASSIGNED_AT
 from ingest.errors import RowRefused
 from ingest.items import DEAD_LETTER_KEEP, Accepted, DeadLetter, Item, Rejection
+from ingest.rows import READING_COLUMNS, raw_bytes, reading_fields, staging_row
+from ingest.rows import STAGING_COLUMNS as _COLUMNS
 from ingest.seen import SeenMemo
 
 __all__ = ["DEAD_LETTER_KEEP", "READING_COLUMNS", "Accepted", "BatchResult", "BatchWriter", "DeadLetter",
-           "Item", "Rejection", "attach_unassigned", "keys_table", "reading_fields", "staging_row"]
+           "Item", "Rejection", "attach_unassigned", "keys_table", "raw_bytes", "reading_fields",
+           "staging_row"]
 
 log = logging.getLogger(__name__)
 
@@ -62,28 +64,6 @@ class BatchResult:
     # by the device <-> gateway binding: dead letters, and what each gateway's ack says of them
     unbound: list[DeadLetter] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
-
-
-# (column, staging type); the order is the COPY order.
-_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
-    ("ord", "integer"), ("message_id", "uuid"), ("gateway_id", "text"), ("device_id", "text"),
-    ("kind", "text"), ("measured_at", "timestamptz"), ("clock_offset_s", "double precision"),
-    ("received_at", "timestamptz"), ("sequence_number", "integer"),
-    ("quality", "text"), ("quality_reason", "text"), ("measurement", "text"), ("transmission", "text"),
-    ("systolic_mmhg", "double precision"), ("diastolic_mmhg", "double precision"),
-    ("mean_arterial_mmhg", "double precision"), ("pulse_bpm", "double precision"),
-    ("glucose_mg_dl", "double precision"), ("sample_type", "text"), ("sample_location", "text"),
-    ("meal", "text"), ("device_status", "text[]"), ("user_id", "integer"), ("original", "jsonb"),
-    ("raw", "bytea"), ("raw_context", "bytea"),
-    # weight and spo2 (0080); BMI and height stay in the message only: no rule or export uses them
-    ("weight_kg", "double precision"), ("spo2_pct", "double precision"),
-    ("spo2_min_pct", "double precision"), ("sample_count", "integer"),
-    # the device's description last: a reading's row is the staging row's middle (reading_fields)
-    ("manufacturer", "text"), ("model", "text"), ("serial", "text"), ("firmware", "text"),
-    ("address", "text"),
-)
-_DEVICE_ONLY: Final = frozenset({"ord", "manufacturer", "model", "serial", "firmware", "address"})
-READING_COLUMNS: Final = tuple(c for c, _ in _COLUMNS if c not in _DEVICE_ONLY)
 
 
 def _staging_ddl() -> sql.Composed:
@@ -154,37 +134,6 @@ _DEAD_LETTER_SQL: Final = sql.SQL(
     ON CONFLICT (payload_sha256) WHERE payload_sha256 IS NOT NULL DO NOTHING
     """
 )
-
-
-def _json(value: dict[str, Any] | None) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
-
-
-def raw_bytes(raw_hex: str) -> tuple[bytes, bytes | None]:
-    """The wire's ``raw`` (hex, ``+`` before a merged glucose context) as (measurement, context)."""
-    if "+" not in raw_hex:
-        return bytes.fromhex(raw_hex), None
-    head, _, tail = raw_hex.partition("+")
-    return bytes.fromhex(head), bytes.fromhex(tail.replace("+", ""))
-
-
-def reading_fields(a: Accepted, *tail: Any) -> tuple[Any, ...]:
-    """One reading's values in ``READING_COLUMNS`` order, then ``tail``."""
-    r = a.reading
-    raw, context = raw_bytes(r.raw)
-    return (
-        r.message_id, r.gateway_id, r.device.device_id, r.kind, r.measured_at,
-        r.clock_offset_s, r.received_at, r.sequence_number, a.grade.quality, a.grade.reason,
-        r.measurement, r.transmission, r.systolic_mmhg, r.diastolic_mmhg, r.mean_arterial_mmhg,
-        r.pulse_bpm, r.glucose_mg_dl, r.sample_type, r.sample_location, r.meal, list(r.status) or None,
-        r.user_id, _json(r.original), raw, context,
-        r.weight_kg, r.spo2_pct, r.spo2_min_pct, r.sample_count, *tail,
-    )
-
-
-def staging_row(ord_: int, a: Accepted) -> tuple[Any, ...]:
-    d = a.reading.device
-    return (ord_, *reading_fields(a, d.manufacturer, d.model, d.serial, d.firmware, d.address))
 
 
 class BatchWriter:
